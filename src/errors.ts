@@ -1,0 +1,70 @@
+/**
+ * Named errors with a stable `code`, so callers and tests can branch on the code
+ * instead of matching message text. `UserError`s are problems of input or
+ * configuration: command-line tools print their message as one line, without a stack.
+ */
+export class StampedeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Bad input or configuration: the user can fix it, a stack trace would not help. */
+export class UserError extends StampedeError {}
+
+export class ConfigError extends UserError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_CONFIG', message, options);
+  }
+}
+
+export class InvalidJobDataError extends UserError {
+  constructor(message: string) {
+    super('E_JOB_DATA', message);
+  }
+}
+
+/** Redis could not be reached or refused us; the message names the host and the cause. */
+export class RedisConnectionError extends UserError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_REDIS_CONNECT', message, options);
+  }
+}
+
+/** No redis-server binary, and it could not (or may not) be installed. */
+export class RedisServerMissingError extends UserError {
+  constructor(message: string) {
+    super('E_REDIS_MISSING', message);
+  }
+}
+
+export class RedisServerStartError extends StampedeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_REDIS_START', message, options);
+  }
+}
+
+/** A waiter gave up: the holder neither wrote a value nor released its lock in time. */
+export class WaitTimeoutError extends StampedeError {
+  constructor(message: string) {
+    super('E_WAIT_TIMEOUT', message);
+  }
+}
+
+/** The computation failed; `cause` is what it threw. */
+export class ComputeError extends StampedeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_COMPUTE', message, options);
+  }
+}
+
+export function isUserError(err: unknown): err is UserError {
+  return err instanceof UserError;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

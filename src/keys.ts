@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The only place Redis key names are built.
+ *
+ * All keys of one cache key share a hash tag `{<tag>}`, so on a Redis Cluster they live in
+ * one slot and a single Lua script may touch all of them. The tag is derived from the user's
+ * key: short keys of plain characters are used as they are (readable in `redis-cli`), and
+ * everything else becomes `#` + SHA-256. The two forms cannot collide (plain tags never start
+ * with `#`), so the mapping is injective up to SHA-256 collisions, and the tag never exceeds
+ * 65 characters whatever the key.
+ */
+export const MAX_KEY_LENGTH = 1024;
+const PLAIN_TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export interface CacheKeys {
+  /** Hash holding the value envelope and its fence. */
+  readonly value: string;
+  /** String holding the current holder's token, with a TTL. */
+  readonly lock: string;
+  /** Counter; each successful acquire increments it, giving the holder its fence. */
+  readonly fence: string;
+  /** Pub/sub channel on which waiters learn that the holder wrote or gave up. */
+  readonly channel: string;
+}
+
+export function hashTag(key: string): string {
+  return PLAIN_TAG.test(key) ? key : `#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+}
+
+export function cacheKeys(prefix: string, key: string): CacheKeys {
+  const base = `${prefix}:{${hashTag(key)}}`;
+  return {
+    value: `${base}:value`,
+    lock: `${base}:lock`,
+    fence: `${base}:fence`,
+    channel: `${base}:ready`,
+  };
+}
+
+/** SCAN pattern covering every key this project writes under `prefix` (for clearing a run). */
+export function allKeysPattern(prefix: string): string {
+  return `${prefix}:*`;
+}
