@@ -1,0 +1,88 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { RedisConnectionError } from '../errors.js';
+import { redactUrl } from '../logger.js';
+
+/**
+ * Redis connections by role. Whoever creates a client closes it.
+ *
+ * - `worker`: BullMQ's blocking worker connection. `maxRetriesPerRequest: null` is BullMQ's
+ *   requirement: commands wait through a reconnect instead of failing the worker.
+ * - `producer`: fails fast; a producer that cannot enqueue should say so, not hang.
+ * - `cache`: the guard's reads, writes and lock scripts; fails fast so a job reports the problem.
+ * - `subscriber`: the one pub/sub connection per process that waiters share; keeps retrying.
+ */
+export type RedisRole = 'worker' | 'producer' | 'cache' | 'subscriber';
+
+const CONNECT_TIMEOUT_MS = 3000;
+
+export function redisOptionsFor(role: RedisRole): RedisOptions {
+  const common: RedisOptions = {
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    connectionName: `cache-stampede:${role}`,
+    // Reconnect with capped backoff; a restarted Redis is picked up by itself.
+    retryStrategy: (times) => Math.min(times * 100, 2000),
+  };
+  switch (role) {
+    case 'worker':
+    case 'subscriber':
+      return { ...common, maxRetriesPerRequest: null };
+    case 'producer':
+    case 'cache':
+      return { ...common, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+  }
+}
+
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { ...redisOptionsFor(role), ...extra });
+}
+
+/** `host:port` of a Redis URL, for messages (never the password). */
+export function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return redactUrl(url);
+  }
+}
+
+/**
+ * Connect once, without retries, and PING: turns "Redis is not there" or "wrong password"
+ * into one clear error naming host and cause within a few seconds, instead of a client that
+ * retries forever. Call it at start-up before creating the long-lived clients.
+ */
+export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+  const where = describeRedisUrl(url);
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    reconnectOnError: () => false,
+  });
+  // ioredis also emits connection errors as events; the rejected promise carries them.
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (err) {
+    throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(err)}`, { cause: err });
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** A short human cause for the usual ways a connection fails. */
+export function explainRedisError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = e?.message ?? String(err);
+  if (e?.code === 'ECONNREFUSED') return 'connection refused (is redis-server running on that port?)';
+  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'unknown host';
+  if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) return 'connection timed out';
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return 'wrong password';
+  if (/NOAUTH/i.test(message)) return 'a password is required (put it in the URL: redis://:password@host:port)';
+  if (/without any password configured/i.test(message)) return 'a password was given but the server has none';
+  if (/wrong version number|EPROTO|SSL|TLS/i.test(message)) return 'TLS handshake failed (rediss:// to a plain-text port?)';
+  return redactUrl(message);
+}
