@@ -1,0 +1,112 @@
+import type { Redis } from 'ioredis';
+import { StampedeError } from '../errors.js';
+import { MAX_KEY_LENGTH } from '../keys.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { KeyedMutex } from '../lock/keyed-mutex.js';
+import { SingleFlight } from '../lock/single-flight.js';
+import { redisOptionsFor } from '../redis/connection.js';
+import type { Compute, GuardResult, StrategyDeps } from './context.js';
+import { Notifier } from './notifier.js';
+import type { Strategy } from './strategy.js';
+import { getWithLocalLock } from './strategies/local-lock.js';
+import { getWithoutProtection } from './strategies/none.js';
+import { getWithRedisLock } from './strategies/redis-lock.js';
+
+export interface GuardOptions {
+  /** The cache's Redis. The guard uses it but does not close it: whoever created it does. */
+  redis: Redis;
+  /**
+   * The pub/sub connection waiters share. @default a duplicate of `redis`, created on first
+   * wait and closed by `close()`.
+   */
+  subscriber?: Redis;
+  /** Prefix of every key the guard writes. @default 'cs' */
+  keyPrefix?: string;
+  /** Strategy when a call does not name one. @default 'redis-lock' */
+  strategy?: Strategy;
+  /** Lifetime of a cached value, ms. @default 60000 */
+  valueTtlMs?: number;
+  /** Lifetime of a Redis lock, ms; also how long a waiter waits before checking on the holder. @default 10000 */
+  lockTtlMs?: number;
+  /** Longest a caller waits for other holders in total. @default 6 x lockTtlMs */
+  maxWaitMs?: number;
+  /** Logger for calls that do not bring their own. @default silent */
+  logger?: Logger;
+}
+
+export interface CallOptions {
+  strategy?: Strategy;
+  /** Lifetime of this value, ms. @default the guard's valueTtlMs */
+  ttlMs?: number;
+  /** Logger bound to the caller's correlation fields (e.g. a job's child logger). */
+  logger?: Logger;
+}
+
+export interface StampedeGuard {
+  /**
+   * The value of `key` from the cache, or computed by `compute` on a miss according to the
+   * strategy. `source` says where it came from. `compute`'s result must survive JSON.
+   */
+  getOrCompute<T>(key: string, compute: Compute<T>, options?: CallOptions): Promise<GuardResult<T>>;
+  /** Stop: aborts computations' signals and closes the subscriber the guard created. */
+  close(): Promise<void>;
+}
+
+const RUNNERS = {
+  none: getWithoutProtection,
+  'local-lock': getWithLocalLock,
+  'redis-lock': getWithRedisLock,
+} as const;
+
+export function createGuard(options: GuardOptions): StampedeGuard {
+  const lockTtlMs = options.lockTtlMs ?? 10_000;
+  const aborter = new AbortController();
+  let notifier: Notifier | null = null;
+  let ownSubscriber: Redis | null = null;
+
+  const deps: StrategyDeps = {
+    redis: options.redis,
+    keyPrefix: options.keyPrefix ?? 'cs',
+    valueTtlMs: options.valueTtlMs ?? 60_000,
+    lockTtlMs,
+    maxWaitMs: options.maxWaitMs ?? lockTtlMs * 6,
+    mutex: new KeyedMutex(),
+    flight: new SingleFlight(),
+    signal: aborter.signal,
+    // Created on first wait: processes that never wait never open a pub/sub connection.
+    notifier: () => {
+      if (!notifier) {
+        let subscriber = options.subscriber;
+        if (!subscriber) {
+          ownSubscriber = options.redis.duplicate(redisOptionsFor('subscriber'));
+          subscriber = ownSubscriber;
+        }
+        notifier = new Notifier(subscriber);
+      }
+      return notifier;
+    },
+  };
+  const defaultStrategy = options.strategy ?? 'redis-lock';
+  const defaultLogger = options.logger ?? silentLogger;
+
+  return {
+    async getOrCompute<T>(key: string, compute: Compute<T>, call: CallOptions = {}): Promise<GuardResult<T>> {
+      checkKey(key);
+      const strategy = call.strategy ?? defaultStrategy;
+      const run = RUNNERS[strategy];
+      if (!run) throw new StampedeError('E_STRATEGY', `unknown strategy "${strategy}"`);
+      return run({ key, compute, log: call.logger ?? defaultLogger, ttlMs: call.ttlMs ?? deps.valueTtlMs }, deps);
+    },
+    async close() {
+      aborter.abort(new StampedeError('E_CLOSED', 'the guard was closed'));
+      const subscriber = ownSubscriber as Redis | null;
+      if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new StampedeError('E_KEY', `a cache key must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
+  }
+}

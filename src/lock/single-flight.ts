@@ -1,0 +1,38 @@
+/**
+ * One in-flight call per key inside this process, after Go's singleflight: the first caller
+ * for a key runs `fn`; callers arriving while it runs get the same promise. `shared` tells a
+ * caller whether it ran the work itself (false) or joined another's (true).
+ */
+export interface FlightResult<T> {
+  value: T;
+  shared: boolean;
+}
+
+export class SingleFlight<T> {
+  private readonly inFlight = new Map<string, Promise<T>>();
+
+  async do(key: string, fn: () => Promise<T>): Promise<FlightResult<T>> {
+    const existing = this.inFlight.get(key);
+    if (existing) return { value: await existing, shared: true };
+
+    const flight = (async () => {
+      try {
+        return await fn();
+      } finally {
+        // Forget the flight once it settles, so the next miss starts a fresh one.
+        this.inFlight.delete(key);
+      }
+    })();
+    this.inFlight.set(key, flight);
+    return { value: await flight, shared: false };
+  }
+
+  /** True while a call for `key` runs in this process. */
+  has(key: string): boolean {
+    return this.inFlight.has(key);
+  }
+
+  get size(): number {
+    return this.inFlight.size;
+  }
+}
