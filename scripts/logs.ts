@@ -1,0 +1,70 @@
+import { InvalidArgumentError } from 'commander';
+import { UserError } from '../src/errors.js';
+import {
+  GROUP_BY,
+  emptyReadStats,
+  failedVerdicts,
+  formatReport,
+  readLogs,
+  summarizeAsync,
+  toJSON,
+  type GroupBy,
+} from '../src/report/index.js';
+import { EXIT_FAILED, newCommand, oneOf, runCli } from './cli.js';
+
+/**
+ * `npm run logs -- [files or dirs] [--run R] [--by key,run,worker] [--json] [--check]`
+ * Thin: flags in, report out; reading, counting and judging live in src/report.
+ * Exit codes: 0 report printed, 1 `--check` and a verdict failed, 2 bad usage or unreadable logs.
+ */
+
+const parseBy = (raw: string): GroupBy[] => raw.split(',').map((part) => oneOf(GROUP_BY)(part.trim()));
+
+const parseRunId = (raw: string): string => {
+  if (raw.trim() === '') throw new InvalidArgumentError('expected a run id, got an empty string');
+  return raw;
+};
+
+interface Flags {
+  run?: string;
+  by: GroupBy[];
+  json?: boolean;
+  check?: boolean;
+}
+
+async function main(): Promise<number> {
+  const program = newCommand('logs', 'read pino NDJSON worker logs and count recomputations per strategy')
+    .argument('[paths...]', 'log files, or directories of *.ndjson and *.log files (default: $LOG_DIR or logs)')
+    .option('--run <runId>', 'count only the lines of this run', parseRunId)
+    .option('--by <fields>', `also split each strategy by ${GROUP_BY.filter((b) => b !== 'strategy').join(', ')} (comma-separated)`, parseBy, [])
+    .option('--json', 'print the report as JSON (field names documented in src/report/format.ts)')
+    .option('--check', 'exit 1 when a strategy breaks its promise (a verdict fails)')
+    .parse(process.argv);
+
+  const flags = program.opts<Flags>();
+  // LOG_DIR straight from the environment, not loadConfig(): reading logs needs no Redis,
+  // so an unrelated bad REDIS_URL must not stop it. Same default as Config.logDir.
+  const paths = program.processedArgs[0] as string[];
+  if (paths.length === 0) paths.push(process.env.LOG_DIR?.trim() || 'logs');
+
+  const input = emptyReadStats();
+  const report = await summarizeAsync(readLogs(paths, input), { by: flags.by, runId: flags.run });
+  if (flags.run !== undefined && report.strategies.length === 0 && report.filteredOut > 0) {
+    throw new UserError('E_LOGS', `run ${flags.run} not found in the logs (runs seen: ${listSome(report.runsSeen)})`);
+  }
+
+  process.stdout.write(flags.json ? `${JSON.stringify(toJSON(report, input), null, 2)}\n` : formatReport(report, input));
+
+  const failed = failedVerdicts(report);
+  if (flags.check && failed.length > 0) {
+    process.stderr.write(`check failed: ${failed.map((v) => v.strategy).join(', ')}\n`);
+    return EXIT_FAILED;
+  }
+  return 0;
+}
+
+function listSome(items: readonly string[], max = 5): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')}, ... (${items.length} in all)`;
+}
+
+await runCli(main);
