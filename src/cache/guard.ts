@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Redis } from 'ioredis';
 import { StampedeError } from '../errors.js';
 import { MAX_KEY_LENGTH } from '../keys.js';
@@ -61,6 +62,8 @@ const RUNNERS = {
 export function createGuard(options: GuardOptions): StampedeGuard {
   const lockTtlMs = options.lockTtlMs ?? 10_000;
   const aborter = new AbortController();
+  // Every running computation listens on this one signal; hundreds at once is normal, not a leak.
+  setMaxListeners(0, aborter.signal);
   let notifier: Notifier | null = null;
   let ownSubscriber: Redis | null = null;
 

@@ -13,7 +13,7 @@ export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Pr
   const keys = cacheKeys(deps.keyPrefix, call.key);
   const cached = await readEnvelope<T>(deps.redis, keys);
   if (cached) {
-    logEvent(call.log, 'debug', 'cache.hit');
+    logEvent(call.log, 'info', 'cache.hit');
     return { value: cached.value, source: 'cache' };
   }
   logEvent(call.log, 'info', 'cache.miss');
@@ -26,7 +26,7 @@ export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Pr
 
     const envelope = await recompute(call, deps, 0);
     await writeEnvelope(deps.redis, keys, envelope, null, call.log);
-    logEvent(call.log, 'debug', 'cache.write', { fence: 0 });
+    logEvent(call.log, 'info', 'cache.write', { fence: 0 });
     return { value: envelope.value, source: 'computed' };
   });
 }

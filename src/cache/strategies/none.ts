@@ -9,12 +9,12 @@ export async function getWithoutProtection<T>(call: Call<T>, deps: StrategyDeps)
   const keys = cacheKeys(deps.keyPrefix, call.key);
   const cached = await readEnvelope<T>(deps.redis, keys);
   if (cached) {
-    logEvent(call.log, 'debug', 'cache.hit');
+    logEvent(call.log, 'info', 'cache.hit');
     return { value: cached.value, source: 'cache' };
   }
   logEvent(call.log, 'info', 'cache.miss');
   const envelope = await recompute(call, deps, 0);
   await writeEnvelope(deps.redis, keys, envelope, null, call.log);
-  logEvent(call.log, 'debug', 'cache.write', { fence: 0 });
+  logEvent(call.log, 'info', 'cache.write', { fence: 0 });
   return { value: envelope.value, source: 'computed' };
 }

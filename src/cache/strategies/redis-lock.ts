@@ -19,8 +19,8 @@ export async function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Pr
   // This caller rode on another caller's flight in this process: it hit the cache if that one
   // did, otherwise it waited for a computation it did not run.
   const hit = result.source === 'cache';
-  logEvent(call.log, hit ? 'debug' : 'info', hit ? 'cache.hit' : 'cache.miss', { coalesced: true });
-  logEvent(call.log, 'debug', 'flight.joined');
+  logEvent(call.log, 'info', hit ? 'cache.hit' : 'cache.miss', { coalesced: true });
+  logEvent(call.log, 'info', 'flight.joined');
   return { value: result.value as T, source: hit ? 'cache' : 'waited' };
 }
 
@@ -28,7 +28,7 @@ async function readOrFill(call: Call<unknown>, deps: StrategyDeps): Promise<Guar
   const keys = cacheKeys(deps.keyPrefix, call.key);
   const cached = await readEnvelope(deps.redis, keys);
   if (cached) {
-    logEvent(call.log, 'debug', 'cache.hit');
+    logEvent(call.log, 'info', 'cache.hit');
     return { value: cached.value, source: 'cache' };
   }
   logEvent(call.log, 'info', 'cache.miss');
@@ -42,7 +42,7 @@ async function fill(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys): P
     const lease = await acquireLock(deps.redis, keys, deps.lockTtlMs, call.log);
     if (lease) return computeAsHolder(call, deps, keys, lease);
 
-    logEvent(call.log, 'debug', 'lock.busy');
+    logEvent(call.log, 'info', 'lock.busy');
     const remaining = giveUpAt - Date.now();
     if (remaining <= 0) {
       throw new WaitTimeoutError(`gave up waiting for key "${call.key}" after ${deps.maxWaitMs} ms`);

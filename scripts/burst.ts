@@ -1,0 +1,54 @@
+/**
+ * npm run burst -- --jobs J --keys K --strategy S [--compute-ms M] [--run-id R]
+ * Enqueue a burst of get-value jobs, show progress, wait for every job, print a summary.
+ */
+import { randomBytes } from 'node:crypto';
+import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
+import { MAX_COMPUTE_MS, loadConfig } from '../src/config.js';
+import { createProgress } from '../src/progress.js';
+import { assertRedisReachable, createRedis } from '../src/redis/connection.js';
+import { runBurst } from '../src/queue/burst.js';
+import { formatBurstSummary } from '../src/queue/format-burst.js';
+import { createQueue, createQueueEvents } from '../src/queue/queue.js';
+import { EXIT_FAILED, intArg, newCommand, oneOf, runCli } from './cli.js';
+
+await runCli(async () => {
+  const opts = newCommand('burst', 'Enqueue a burst of get-value jobs and wait for all of them.')
+    .option('--jobs <n>', 'jobs to enqueue', intArg(1, 1_000_000), 200)
+    .option('--keys <n>', 'distinct cache keys, jobs spread round-robin', intArg(1, 100_000), 1)
+    .option('--strategy <s>', `one of ${STRATEGIES.join(', ')}`, oneOf(STRATEGIES), 'redis-lock' as Strategy)
+    .option('--compute-ms <ms>', "simulated computation time (default: the worker's)", intArg(0, MAX_COMPUTE_MS))
+    .option('--run-id <id>', 'label of this burst in the logs (default: random)')
+    .option('--timeout <s>', 'give up waiting after this many seconds', intArg(1, 86_400), 600)
+    .option('--json', 'print the summary as JSON')
+    .parse()
+    .opts<{ jobs: number; keys: number; strategy: Strategy; computeMs?: number; runId?: string; timeout: number; json?: boolean }>();
+
+  const config = loadConfig();
+  await assertRedisReachable(config.queueRedisUrl);
+  const producer = createRedis(config.queueRedisUrl, 'producer');
+  const listener = createRedis(config.queueRedisUrl, 'worker');
+  const queue = createQueue(config.queueName, producer);
+  const events = createQueueEvents(config.queueName, listener);
+  const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;
+  if ((await queue.getWorkersCount()) === 0) {
+    process.stderr.write(`warning: no worker is consuming queue ${config.queueName}; jobs will wait (start some with: npm run fleet)\n`);
+  }
+  const progress = createProgress(`${runId} ${opts.strategy}`);
+  try {
+    const summary = await runBurst(
+      queue,
+      events,
+      { jobs: opts.jobs, keys: opts.keys, strategy: opts.strategy, runId, ...(opts.computeMs !== undefined && { computeMs: opts.computeMs }) },
+      { onProgress: (done, total) => progress.update(done, total), timeoutMs: opts.timeout * 1000 },
+    );
+    progress.stop();
+    process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : `${formatBurstSummary(summary)}\n`);
+    return summary.failed > 0 || summary.timedOut ? EXIT_FAILED : 0;
+  } finally {
+    progress.stop();
+    await events.close();
+    await queue.close();
+    await Promise.all([producer.quit(), listener.quit()].map((p) => p.catch(() => {})));
+  }
+});

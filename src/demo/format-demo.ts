@@ -1,0 +1,23 @@
+import { renderTable } from '../report/index.js';
+import type { DemoRow } from './run-demo.js';
+
+/** The demo's one comparison table: a row per strategy, numbers from the workers' logs. */
+export function formatDemoTable(rows: readonly DemoRow[], workers: number): string {
+  const table = renderTable(
+    [
+      { header: 'strategy', align: 'left', value: (r: DemoRow) => r.strategy },
+      { header: 'jobs', align: 'right', value: (r) => String(r.burst.jobs) },
+      { header: 'completed', align: 'right', value: (r) => String(r.burst.completed) },
+      { header: 'recomputations', align: 'right', value: (r) => String(r.logs?.recomputations ?? '?') },
+      { header: 'waited', align: 'right', value: (r) => String(r.burst.sources.waited) },
+      { header: 'cache hits', align: 'right', value: (r) => String(r.burst.sources.cache) },
+      { header: 'distinct values', align: 'right', value: (r) => String(r.burst.distinctValues) },
+      { header: 'p50 ms', align: 'right', value: (r) => String(r.logs?.latencyMs.p50 ?? '?') },
+      { header: 'p99 ms', align: 'right', value: (r) => String(r.logs?.latencyMs.p99 ?? '?') },
+      { header: 'max ms', align: 'right', value: (r) => String(r.logs?.latencyMs.max ?? '?') },
+    ],
+    rows,
+  );
+  const verdicts = rows.flatMap((r) => (r.verdict ? [`  ${r.verdict.message}`] : []));
+  return [`${workers} worker processes, one cold burst per strategy:`, '', table, '', ...verdicts].join('\n');
+}

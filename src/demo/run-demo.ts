@@ -1,0 +1,98 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Strategy } from '../cache/strategy.js';
+import { clearCacheKeys } from '../cache/clear.js';
+import type { Config } from '../config.js';
+import { startFleet } from '../fleet/fleet.js';
+import { waitForWorkers } from '../fleet/wait-ready.js';
+import { runBurst, type BurstSummary } from '../queue/burst.js';
+import { createQueue, createQueueEvents } from '../queue/queue.js';
+import { createRedis } from '../redis/connection.js';
+import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
+
+export interface DemoOptions {
+  config: Config;
+  strategies: readonly Strategy[];
+  workers: number;
+  jobs: number;
+  keys: number;
+  computeMs: number;
+  /** Directory for this demo's logs: one sub-directory per strategy. */
+  logDir: string;
+  /** One line per step, for the person waiting. */
+  say: (line: string) => void;
+}
+
+export interface DemoRow {
+  strategy: Strategy;
+  burst: BurstSummary;
+  /** From the workers' logs, not from the producer. */
+  logs: GroupSummary | undefined;
+  verdict: Verdict | undefined;
+  logDir: string;
+}
+
+/**
+ * The main job: for each strategy, on a cold cache, start a fleet, send one burst, stop the
+ * fleet, and read what the workers logged. Strategies run one after another against the same
+ * Redis and queue, each from a clean slate, so their rows compare like with like.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
+  const { config, say } = options;
+  const redis = createRedis(config.cacheRedisUrl, 'producer');
+  const producer = createRedis(config.queueRedisUrl, 'producer');
+  const listener = createRedis(config.queueRedisUrl, 'worker');
+  const queue = createQueue(config.queueName, producer);
+  const events = createQueueEvents(config.queueName, listener);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const rows: DemoRow[] = [];
+  try {
+    for (const strategy of options.strategies) {
+      const logDir = join(options.logDir, strategy);
+      await mkdir(logDir, { recursive: true });
+      await clearCacheKeys(redis, config.keyPrefix);
+      await queue.obliterate({ force: true });
+
+      say(`${strategy}: starting ${options.workers} workers`);
+      const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
+      const fleet = startFleet({
+        workers: options.workers,
+        concurrency: config.concurrency,
+        env: { LOG_DIR: logDir, REDIS_URL: config.redisUrl, QUEUE_REDIS_URL: config.queueRedisUrl, CACHE_REDIS_URL: config.cacheRedisUrl, QUEUE_NAME: config.queueName, KEY_PREFIX: config.keyPrefix, LOG_LEVEL: config.logLevel },
+        outputStream: fleetOutput,
+      });
+      let burst: BurstSummary;
+      try {
+        await waitForWorkers(queue, fleet, options.workers);
+        say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), compute ${options.computeMs} ms`);
+        burst = await runBurst(queue, events, {
+          jobs: options.jobs,
+          keys: options.keys,
+          strategy,
+          computeMs: options.computeMs,
+          runId: `demo-${stamp}-${strategy}`,
+        });
+      } finally {
+        await fleet.stop('SIGTERM');
+        fleetOutput.end();
+      }
+
+      const report = await summarizeAsync(readLogs([logDir]));
+      rows.push({
+        strategy,
+        burst,
+        logs: report.strategies.find((s) => s.strategy === strategy),
+        verdict: report.verdicts.find((v) => v.strategy === strategy),
+        logDir,
+      });
+      const row = rows.at(-1)!;
+      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${row.logs?.recomputations ?? '?'} recomputations`);
+    }
+    return rows;
+  } finally {
+    await events.close();
+    await queue.close();
+    await Promise.all([redis, producer, listener].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}

@@ -1,0 +1,87 @@
+import { fileURLToPath } from 'node:url';
+import type { Writable } from 'node:stream';
+import { concurrently, type CloseEvent, type Command } from 'concurrently';
+
+export interface FleetOptions {
+  workers: number;
+  /** Jobs per worker at once; the worker's default when absent. */
+  concurrency?: number;
+  /** Extra environment for every worker (REDIS_URL, LOG_DIR, ...). */
+  env?: Record<string, string>;
+  /** Extra command-line arguments for every worker. */
+  workerArgs?: string[];
+  /** Where the prefixed worker output goes. @default process.stdout */
+  outputStream?: Writable;
+}
+
+export interface Fleet {
+  readonly commands: Command[];
+  /** Resolves when every worker has exited, with how each exited. */
+  readonly exited: Promise<CloseEvent[]>;
+  /** Ask every running worker to stop gracefully; resolves when all have exited. */
+  stop(signal?: NodeJS.Signals): Promise<CloseEvent[]>;
+}
+
+const WORKER_ENTRY = fileURLToPath(new URL('../../workers/worker.ts', import.meta.url));
+// Resolved from here, not from the caller's working directory.
+const TSX_LOADER = import.meta.resolve('tsx');
+
+/**
+ * Start N worker processes through concurrently, named `worker-1`..`worker-N` and prefixed
+ * in the output. Node runs the TypeScript entry through tsx's loader directly (no tsx CLI in
+ * between), so a signal reaches the worker once. A worker that dies is reported and the
+ * others keep serving: no kill-others.
+ */
+export function startFleet(options: FleetOptions): Fleet {
+  const args = [
+    ...(options.concurrency !== undefined ? ['--concurrency', String(options.concurrency)] : []),
+    ...(options.workerArgs ?? []),
+  ];
+  const out = options.outputStream ?? process.stdout;
+  const { commands, result } = concurrently(
+    Array.from({ length: options.workers }, (_, i) => ({
+      name: `worker-${i + 1}`,
+      // `exec` replaces the shell, so signals and the exit code are the worker's own.
+      command: ['exec', quote(process.execPath), '--import', quote(TSX_LOADER), quote(WORKER_ENTRY), '--worker-id', `worker-${i + 1}`, ...args.map(quote)].join(' '),
+      env: { ...options.env, FORCE_COLOR: '0' },
+    })),
+    {
+      prefix: 'name',
+      prefixColors: out === process.stdout && process.stdout.isTTY ? ['cyan', 'magenta', 'yellow', 'green', 'blue'] : false,
+      outputStream: out,
+      killOthersOn: [],
+      handleInput: false,
+    },
+  );
+
+  let stopping = false;
+  for (const command of commands) {
+    command.close.subscribe((event) => {
+      if (!stopping && event.exitCode !== 0) {
+        out.write(`[fleet] ${command.name} exited with ${describeExit(event)}; the other workers keep serving\n`);
+      }
+    });
+  }
+  // concurrently rejects when any command failed; every close event is wanted either way.
+  const exited = result.then(
+    (events) => events,
+    (events: CloseEvent[]) => events,
+  );
+  return {
+    commands,
+    exited,
+    stop(signal = 'SIGTERM') {
+      stopping = true;
+      for (const command of commands) if (command.state === 'started') command.kill(signal);
+      return exited;
+    },
+  };
+}
+
+function describeExit(event: CloseEvent): string {
+  return typeof event.exitCode === 'number' ? `code ${event.exitCode}` : `signal ${event.exitCode}`;
+}
+
+function quote(arg: string): string {
+  return /^[\w./:=@-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

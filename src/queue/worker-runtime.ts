@@ -1,0 +1,91 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createGuard, type StampedeGuard } from '../cache/guard.js';
+import type { Config } from '../config.js';
+import { logEvent, type Logger } from '../logger.js';
+import { assertRedisReachable, createRedis, describeRedisUrl } from '../redis/connection.js';
+import { evictionPolicyWarning } from '../redis/eviction-policy.js';
+import { QUEUE_PREFIX } from './names.js';
+import { createProcessor } from './processor.js';
+import type { GetValueResult } from './job-data.js';
+
+export interface WorkerRuntimeOptions {
+  config: Config;
+  workerId: string;
+  /** NDJSON logger (to the worker's log file). */
+  logger: Logger;
+  /** Short human lines (stdout). */
+  say: (line: string) => void;
+  /** BullMQ stalled-job settings, shortened by the fault tests. */
+  stalledIntervalMs?: number;
+  lockDurationMs?: number;
+}
+
+export interface RunningWorker {
+  readonly worker: Worker;
+  /** Graceful stop: take no new jobs, finish the ones in flight, close everything. */
+  stop(): Promise<void>;
+}
+
+/** Connect, check the queue's Redis, and start consuming get-value jobs. */
+export async function startWorker(options: WorkerRuntimeOptions): Promise<RunningWorker> {
+  const { config, workerId, logger, say } = options;
+  await assertRedisReachable(config.queueRedisUrl);
+  if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl);
+
+  const queueConnection = createRedis(config.queueRedisUrl, 'worker');
+  const cacheConnection = createRedis(config.cacheRedisUrl, 'cache');
+  const closeables: Redis[] = [queueConnection, cacheConnection];
+  for (const connection of closeables) connection.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+
+  const warning = await evictionPolicyWarning(queueConnection);
+  if (warning) {
+    logEvent(logger, 'warn', 'redis.warning', { warning });
+    say(`warning: ${warning}`);
+  }
+
+  const guard: StampedeGuard = createGuard({
+    redis: cacheConnection,
+    keyPrefix: config.keyPrefix,
+    valueTtlMs: config.valueTtlMs,
+    lockTtlMs: config.lockTtlMs,
+    logger,
+  });
+  const worker = new Worker<unknown, GetValueResult>(
+    config.queueName,
+    createProcessor({ guard, logger, workerId, defaultComputeMs: config.computeMs }),
+    {
+      connection: queueConnection,
+      prefix: QUEUE_PREFIX,
+      concurrency: config.concurrency,
+      name: workerId,
+      ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),
+      ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
+    },
+  );
+  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  await worker.waitUntilReady();
+
+  logEvent(logger, 'info', 'worker.started', {
+    workerId,
+    queue: config.queueName,
+    concurrency: config.concurrency,
+    redis: describeRedisUrl(config.queueRedisUrl),
+  });
+  say(`${workerId} ready: queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`);
+
+  let stopping: Promise<void> | null = null;
+  return {
+    worker,
+    stop() {
+      stopping ??= (async () => {
+        logEvent(logger, 'info', 'worker.stopping', { workerId });
+        await worker.close(); // waits for the jobs in flight; they release their own locks
+        await guard.close();
+        await Promise.all(closeables.map((c) => c.quit().catch(() => c.disconnect())));
+        logEvent(logger, 'info', 'worker.stopped', { workerId });
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * One worker process of the fleet: consumes get-value jobs until SIGINT/SIGTERM, then stops
+ * taking jobs, finishes those in flight, flushes its log and exits 0.
+ * Usage: tsx workers/worker.ts [--worker-id ID] [--concurrency C]   (see --help)
+ */
+import { loadConfig } from '../src/config.js';
+import { createFileLogger } from '../src/logger-file.js';
+import { startWorker } from '../src/queue/worker-runtime.js';
+import { reportProgress } from '../src/queue/progress-lines.js';
+import { intArg, newCommand, runCli } from '../scripts/cli.js';
+
+await runCli(async () => {
+  const opts = newCommand('worker', 'Consume get-value jobs from the queue (stops gracefully on SIGINT/SIGTERM).')
+    .option('--worker-id <id>', 'name in logs and job results', `worker-${process.pid}`)
+    .option('--concurrency <n>', 'jobs processed at once (env WORKER_CONCURRENCY, default 50)', intArg(1, 10_000))
+    .option('--stalled-interval <ms>', "BullMQ's stalled-job check interval", intArg(100, 3_600_000))
+    .option('--lock-duration <ms>', "BullMQ's job lock duration", intArg(100, 3_600_000))
+    .parse()
+    .opts<{ workerId: string; concurrency?: number; stalledInterval?: number; lockDuration?: number }>();
+
+  const config = loadConfig({ concurrency: opts.concurrency });
+  const workerId = opts.workerId;
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const log = createFileLogger(config.logDir, workerId, config.logLevel, { workerId });
+
+  const running = await startWorker({
+    config,
+    workerId,
+    logger: log.logger,
+    say,
+    ...(opts.stalledInterval !== undefined && { stalledIntervalMs: opts.stalledInterval }),
+    ...(opts.lockDuration !== undefined && { lockDurationMs: opts.lockDuration }),
+  });
+  const stopProgress = reportProgress(running.worker, workerId, say);
+  say(`${workerId} logging to ${log.path}`);
+
+  await new Promise<void>((resolve) => {
+    // A Ctrl-C reaches a worker twice under `concurrently` (from the terminal's process group
+    // and forwarded by concurrently), so a repeated signal must not cut the graceful stop short.
+    // To stop at once, use SIGKILL.
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.removeAllListeners('SIGINT').removeAllListeners('SIGTERM');
+      process.on('SIGINT', () => {}).on('SIGTERM', () => {});
+      say(`${workerId}: ${signal}, finishing jobs in flight`);
+      running.stop().then(resolve, resolve);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  stopProgress();
+  log.flush();
+  say(`${workerId} stopped`);
+});
