@@ -262,10 +262,8 @@ async function writeFleetLogs(dir: string, gen: Generated): Promise<Fixture> {
     }
     await writeFile(join(dir, `${w.workerId}-${w.pid}.${last ? 'log' : 'ndjson'}`), text);
   }
-  // Not logs: ignored by extension, and sub-directories are not entered.
+  // Not a log: ignored by extension.
   await writeFile(join(dir, 'README.txt'), 'not a log\n');
-  await mkdir(join(dir, 'old'));
-  await writeFile(join(dir, 'old', 'worker-9-1.ndjson'), `${JSON.stringify({ event: 'recompute.start', strategy: 'none' })}\n`);
   return { dir, gen, totalLines, skipped, invalid };
 }
 
@@ -394,13 +392,21 @@ describe('reading logs', () => {
     for (const bad of ['', '   ', 'text', '[1]', '"s"', '42', 'null', '{"a":', TRUNCATED]) expect(parseLine(bad)).toBeNull();
   });
 
-  it('lists *.ndjson and *.log files of a directory, sorted, not recursively', async () => {
-    const files = await findLogFiles([fixture.dir]);
-    expect(files.map((f) => f.slice(fixture.dir.length + 1))).toEqual([
-      'worker-1-4001.ndjson',
-      'worker-2-4002.ndjson',
-      'worker-3-4003.log',
-    ]);
+  it('lists *.ndjson and *.log files of a directory and its sub-directories, sorted', async () => {
+    const nested = join(fixture.dir, 'nested-strategy');
+    await mkdir(nested, { recursive: true });
+    await writeFile(join(nested, 'worker-9-4009.ndjson'), '');
+    try {
+      const files = await findLogFiles([fixture.dir]);
+      expect(files.map((f) => f.slice(fixture.dir.length + 1))).toEqual([
+        'nested-strategy/worker-9-4009.ndjson',
+        'worker-1-4001.ndjson',
+        'worker-2-4002.ndjson',
+        'worker-3-4003.log',
+      ]);
+    } finally {
+      await rm(nested, { recursive: true, force: true });
+    }
   });
 
   it('reads a file named explicitly whatever its name, and a path given twice once', async () => {

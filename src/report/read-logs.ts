@@ -39,7 +39,7 @@ export function emptyReadStats(): ReadStats {
 
 /**
  * Expand paths into log files: a file is taken as is, a directory gives its `*.ndjson` and
- * `*.log` files (not recursively), sorted so reports are reproducible. A path given twice is
+ * `*.log` files (sub-directories included), sorted so reports are reproducible. A path given twice is
  * read once. Throws a `UserError` (code `E_LOGS`) naming the path when a path does not exist,
  * or when no log file is found at all.
  */
@@ -139,14 +139,20 @@ async function statOrThrow(path: string) {
   }
 }
 
+/**
+ * Log files under `dir`, sub-directories included (the demo keeps one per strategy), sorted so
+ * that a report reads files in the same order every time.
+ */
 async function logFilesIn(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries
+  const files: string[] = [];
+  for (const e of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) files.push(...(await logFilesIn(path)));
     // isFile() is false for a symlink: keep those too, stat decides when it is read.
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && isLogFileName(e.name))
-    .map((e) => e.name)
-    .sort();
-  return names.map((name) => join(dir, name));
+    else if ((e.isFile() || e.isSymbolicLink()) && isLogFileName(e.name)) files.push(path);
+  }
+  return files;
 }
 
 function isLogFileName(name: string): boolean {
