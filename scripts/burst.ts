@@ -44,7 +44,7 @@ await runCli(async () => {
     );
     progress.stop();
     process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : `${formatBurstSummary(summary)}\n`);
-    return summary.failed > 0 || summary.timedOut ? EXIT_FAILED : 0;
+    return summary.failed > 0 || summary.notEnqueued > 0 || summary.timedOut ? EXIT_FAILED : 0;
   } finally {
     progress.stop();
     await events.close();

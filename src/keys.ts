@@ -6,12 +6,15 @@ import { createHash } from 'node:crypto';
  * All keys of one cache key share a hash tag `{<tag>}`, so on a Redis Cluster they live in
  * one slot and a single Lua script may touch all of them. The tag is derived from the user's
  * key: short keys of plain characters are used as they are (readable in `redis-cli`), and
- * everything else becomes `#` + SHA-256. The two forms cannot collide (plain tags never start
- * with `#`), so the mapping is injective up to SHA-256 collisions, and the tag never exceeds
- * 65 characters whatever the key.
+ * everything else becomes `#` + SHA-256 (`%` + SHA-256 of the UTF-16 code units for strings
+ * with a lone surrogate, which UTF-8 cannot encode). The forms cannot collide (plain tags never
+ * start with `#` or `%`), so the mapping is injective up to SHA-256 collisions, and the tag
+ * never exceeds 65 characters whatever the key.
  */
 export const MAX_KEY_LENGTH = 1024;
 const PLAIN_TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** With the `u` flag a surrogate pair is one code point: this matches only unpaired halves. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export interface CacheKeys {
   /** Hash holding the value envelope and its fence. */
@@ -25,7 +28,13 @@ export interface CacheKeys {
 }
 
 export function hashTag(key: string): string {
-  return PLAIN_TAG.test(key) ? key : `#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+  if (PLAIN_TAG.test(key)) return key;
+  // UTF-8 cannot encode a lone surrogate (Node writes U+FFFD for it), so '\ud800', '\udbff' and
+  // '\ufffd' would all hash alike and share one value. Strings that are not well-formed Unicode
+  // are hashed from their UTF-16 code units instead, under a marker of their own ('%'), so they
+  // collide neither with each other nor with any well-formed key.
+  if (LONE_SURROGATE.test(key)) return `%${createHash('sha256').update(Buffer.from(key, 'utf16le')).digest('hex')}`;
+  return `#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 }
 
 export function cacheKeys(prefix: string, key: string): CacheKeys {

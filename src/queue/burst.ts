@@ -5,7 +5,14 @@ import { enqueueBurst, type BurstSpec } from './producer.js';
 
 export interface BurstSummary {
   runId: string;
+  /** Jobs the burst was asked to send. */
   jobs: number;
+  /** Jobs the producer enqueued: `jobs - notEnqueued`. Completed, failed and lost ones are among these. */
+  enqueued: number;
+  /** Jobs the producer could not enqueue (Redis down, ...): reported, not waited for. */
+  notEnqueued: number;
+  /** Why jobs could not be enqueued, and how many jobs each reason cost. */
+  enqueueFailures: Record<string, number>;
   completed: number;
   failed: number;
   /** Failure reasons and how many jobs failed with each. */
@@ -24,6 +31,8 @@ export interface BurstOptions {
   onProgress?: (finished: number, total: number) => void;
   /** Give up waiting after this long. @default 10 minutes */
   timeoutMs?: number;
+  /** Jobs per addBulk call. @default 1000 */
+  chunkSize?: number;
 }
 
 /**
@@ -44,6 +53,8 @@ export async function runBurst(
   const values = new Set<string>();
   const sources = { computed: 0, waited: 0, cache: 0 };
   const failures: Record<string, number> = {};
+  const enqueueFailures: Record<string, number> = {};
+  let notEnqueued = 0;
   let completed = 0;
   let failed = 0;
   let enqueuedAt = started;
@@ -68,7 +79,7 @@ export async function runBurst(
       failed += 1;
       failures[payload] = (failures[payload] ?? 0) + 1;
     }
-    options.onProgress?.(completed + failed, spec.jobs);
+    options.onProgress?.(completed + failed, spec.jobs - notEnqueued);
     if (pending.size === 0) finishAll();
   };
   const onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) =>
@@ -79,7 +90,12 @@ export async function runBurst(
 
   try {
     enqueuedAt = Date.now();
-    const ids = await enqueueBurst(queue, spec);
+    // A chunk that cannot be enqueued is counted and reported, not thrown: the jobs that did
+    // make it are still waited for, and the summary says how many did not.
+    const ids = await enqueueBurst(queue, spec, options.chunkSize, ({ jobs, reason }) => {
+      notEnqueued += jobs;
+      enqueueFailures[reason] = (enqueueFailures[reason] ?? 0) + jobs;
+    });
     for (const id of ids) pending.add(id);
     for (const [id, outcome] of early) if (pending.has(id)) settle(id, outcome.ok, outcome.payload);
     early.clear();
@@ -88,13 +104,21 @@ export async function runBurst(
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       allDone.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), options.timeoutMs ?? 600_000))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), options.timeoutMs ?? 600_000);
+        // The QueueEvents connection keeps the process alive while jobs are awaited; this timer
+        // alone must not keep it alive for minutes after a caller gave up on the burst.
+        timer.unref();
+      }),
     ]);
     clearTimeout(timer);
 
     return {
       runId: spec.runId,
       jobs: spec.jobs,
+      enqueued: ids.length,
+      notEnqueued,
+      enqueueFailures,
       completed,
       failed,
       failures,

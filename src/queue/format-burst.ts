@@ -9,5 +9,9 @@ export function formatBurstSummary(s: BurstSummary): string {
     `latency (enqueue to completion): p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, max ${s.latencyMs.max} ms`,
   ];
   for (const [reason, count] of Object.entries(s.failures)) lines.push(`failed x${count}: ${reason}`);
+  if (s.notEnqueued > 0) {
+    lines.push(`could not enqueue ${s.notEnqueued} of ${s.jobs} jobs (not waited for):`);
+    for (const [reason, count] of Object.entries(s.enqueueFailures)) lines.push(`  x${count}: ${reason}`);
+  }
   return lines.join('\n');
 }

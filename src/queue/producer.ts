@@ -1,4 +1,6 @@
 import type { Queue } from 'bullmq';
+import { errorMessage } from '../errors.js';
+import { redactUrl } from '../logger.js';
 import type { Strategy } from '../cache/strategy.js';
 import { JOB_NAME } from './names.js';
 import type { GetValueData } from './job-data.js';
@@ -18,11 +20,28 @@ export function burstKey(spec: BurstSpec, index: number): string {
   return `${spec.keyPrefix ?? 'key'}-${(index % spec.keys) + 1}`;
 }
 
+/** A chunk of a burst that could not be enqueued (e.g. Redis was down or restarting). */
+export interface EnqueueFailure {
+  jobs: number;
+  reason: string;
+}
+
 /**
  * Enqueue a burst with addBulk (one round trip per chunk, so the jobs land together, as a
- * real burst of requests would). Returns the job ids in order.
+ * real burst of requests would). Returns the ids of the jobs enqueued, in order.
+ *
+ * Without `onFailure`, the first chunk that cannot be enqueued throws (and the ids of the chunks
+ * before it are lost to the caller). With it, the failed chunk is reported there and the burst
+ * goes on with the next chunk: a producer should say how many jobs it could not enqueue, not
+ * crash and leave the caller guessing which ones made it. (A chunk whose reply was lost after
+ * Redis ran it counts as not enqueued: as far as this producer knows, it was not.)
  */
-export async function enqueueBurst(queue: Queue<GetValueData>, spec: BurstSpec, chunkSize = 1000): Promise<string[]> {
+export async function enqueueBurst(
+  queue: Queue<GetValueData>,
+  spec: BurstSpec,
+  chunkSize = 1000,
+  onFailure?: (failure: EnqueueFailure, err: unknown) => void,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let start = 0; start < spec.jobs; start += chunkSize) {
     const count = Math.min(chunkSize, spec.jobs - start);
@@ -35,7 +54,14 @@ export async function enqueueBurst(queue: Queue<GetValueData>, spec: BurstSpec, 
         ...(spec.computeMs !== undefined && { computeMs: spec.computeMs }),
       },
     }));
-    const added = await queue.addBulk(jobs);
+    let added;
+    try {
+      added = await queue.addBulk(jobs);
+    } catch (err) {
+      if (!onFailure) throw err;
+      onFailure({ jobs: count, reason: redactUrl(errorMessage(err)) }, err);
+      continue;
+    }
     for (const job of added) ids.push(job.id!);
   }
   return ids;

@@ -8,12 +8,16 @@ import { redactUrl } from '../logger.js';
  * - `worker`: BullMQ's blocking worker connection. `maxRetriesPerRequest: null` is BullMQ's
  *   requirement: commands wait through a reconnect instead of failing the worker.
  * - `producer`: fails fast; a producer that cannot enqueue should say so, not hang.
- * - `cache`: the guard's reads, writes and lock scripts; fails fast so a job reports the problem.
- * - `subscriber`: the one pub/sub connection per process that waiters share; keeps retrying.
+ * - `cache`: the guard's reads, writes and lock scripts; rides out a Redis restart or failover of
+ *   up to ~9 s (the queue connection waits that out too, so failing the job sooner loses it for
+ *   nothing), then fails so a job reports the problem instead of hanging.
+ * - `subscriber`: the one pub/sub connection per process that waiters share; keeps retrying,
+ *   no ready check (see below).
  */
 export type RedisRole = 'worker' | 'producer' | 'cache' | 'subscriber';
 
 const CONNECT_TIMEOUT_MS = 3000;
+const CACHE_RETRIES_PER_REQUEST = 12;
 
 export function redisOptionsFor(role: RedisRole): RedisOptions {
   const common: RedisOptions = {
@@ -24,11 +28,20 @@ export function redisOptionsFor(role: RedisRole): RedisOptions {
   };
   switch (role) {
     case 'worker':
-    case 'subscriber':
       return { ...common, maxRetriesPerRequest: null };
+    case 'subscriber':
+      // No ready check (INFO): ioredis writes a SUBSCRIBE issued while it is still connecting
+      // (SUBSCRIBE is allowed while Redis loads), and the INFO after it then fails in subscriber
+      // mode; ioredis treats that as fatal, rejects the queued SUBSCRIBEs (failing their waiters'
+      // jobs) or reconnects without them (losing their wake-ups). A pub/sub connection has
+      // nothing to wait for: SUBSCRIBE works while Redis loads its data.
+      return { ...common, maxRetriesPerRequest: null, enableReadyCheck: false };
     case 'producer':
-    case 'cache':
       return { ...common, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+    case 'cache':
+      // ioredis fails queued commands every (maxRetriesPerRequest + 1) reconnect attempts; with the
+      // backoff above, 13 attempts take 100 + 200 + ... + 1300 ms = 9.1 s.
+      return { ...common, maxRetriesPerRequest: CACHE_RETRIES_PER_REQUEST, enableOfflineQueue: true };
   }
 }
 
@@ -76,7 +89,11 @@ export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIME
     await probe.ping();
   } catch (err) {
     const cause = firstError ?? err;
-    throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(cause)}`, { cause });
+    let why = explainRedisError(cause);
+    // A plain-text Redis never answers a TLS ClientHello (it waits for the end of an inline
+    // command), so rediss:// to a plain port shows up as a timeout, not as a TLS error.
+    if (why === 'connection timed out' && url.startsWith('rediss:')) why += ' (no TLS handshake: rediss:// to a plain-text port?)';
+    throw new RedisConnectionError(`cannot use Redis at ${where}: ${why}`, { cause });
   } finally {
     probe.disconnect();
   }
