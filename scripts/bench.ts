@@ -1,0 +1,100 @@
+/**
+ * npm run bench: this project against its peers, side by side in one run, on a private
+ * redis-server. The table goes to stdout, progress to stderr. See src/bench/.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { SCENARIOS, resolveOptions, type ScenarioName } from '../src/bench/options.js';
+import { killAllChildren } from '../src/bench/child-process.js';
+import { runBench } from '../src/bench/run-bench.js';
+import { intArg, newCommand, runCli } from './cli.js';
+
+await runCli(async () => {
+  const opts = newCommand('bench', 'Benchmark the guard against bentocache, redis-semaphore and redlock (always on a private redis-server).')
+    .option('--quick', 'a reduced run, under a minute: 1 round, shorter lock runs, fewer hit jobs')
+    .option('--scenarios <list>', `comma-separated, from ${SCENARIOS.join(', ')}`, parseScenarios)
+    .option('--json <file>', 'also write the rows as JSON (and the cold-burst chart next to it, .svg)')
+    .option('--svg <file>', 'write the cold-burst chart here')
+    .option('--rounds <n>', 'rounds of the cold burst (default 3, 1 with --quick)', intArg(1, 50))
+    .option('--processes <n>', 'cold burst: processes (default 4)', intArg(1, 32))
+    .option('--concurrency <n>', 'cold burst: concurrent requests per process (default 50)', intArg(1, 5000))
+    .option('--compute-ms <ms>', 'cold burst: computation time (default 200)', intArg(1, 60_000))
+    .option('--poll-ms <ms>', "cold burst: the lock libraries' cache polling interval (default 10)", intArg(1, 10_000))
+    .option('--lock-ms <ms>', 'locks: time per system and case, in slices taken in turns (default 4000, 1000 with --quick)', intArg(50, 600_000))
+    .option('--hit-jobs <n>', 'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 3000 with --quick)', intArg(10, 1_000_000))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The markdown table goes to stdout, progress lines to stderr. Scenarios: cold (P processes x C',
+        'requests for one cold key, every system), locks (acquire+release ops/s), hits (cache-hit jobs',
+        'through BullMQ vs raw), memory (RSS of real worker processes under the cold burst).',
+        'Example: npm run bench -- --json bench/results.json   (chart: bench/results.svg)',
+      ].join('\n'),
+    )
+    .parse()
+    .opts<{
+      quick?: boolean;
+      scenarios?: ScenarioName[];
+      json?: string;
+      svg?: string;
+      rounds?: number;
+      processes?: number;
+      concurrency?: number;
+      computeMs?: number;
+      pollMs?: number;
+      lockMs?: number;
+      hitJobs?: number;
+    }>();
+
+  const options = resolveOptions({
+    quick: opts.quick ?? false,
+    scenarios: opts.scenarios,
+    rounds: opts.rounds,
+    processes: opts.processes,
+    concurrency: opts.concurrency,
+    computeMs: opts.computeMs,
+    pollMs: opts.pollMs,
+    lockRunMs: opts.lockMs,
+    hitJobs: opts.hitJobs,
+  });
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  // Interrupted: stop the child processes, and exit through 'exit' so the private
+  // redis-server is killed and its directory removed (src/redis/embedded.ts).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      progress(`bench: ${signal}, stopping`);
+      killAllChildren();
+      process.exit(130);
+    });
+  }
+  const result = await runBench(options, progress);
+  process.stdout.write(`${result.markdown}\n`);
+
+  const { markdown: _markdown, svg, ...json } = result;
+  if (opts.json) {
+    await writeOut(opts.json, `${JSON.stringify(json, null, 2)}\n`);
+    progress(`wrote ${opts.json}`);
+  }
+  const svgPath = opts.svg ?? (opts.json ? opts.json.replace(/(\.json)?$/i, '.svg') : undefined);
+  if (svgPath && svg) {
+    await writeOut(svgPath, svg);
+    progress(`wrote ${svgPath}`);
+  }
+  return 0;
+});
+
+async function writeOut(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFile(file, text);
+}
+
+function parseScenarios(raw: string): ScenarioName[] {
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (list.length === 0 || bad.length > 0) {
+    throw new InvalidArgumentError(`expected a comma-separated list from ${SCENARIOS.join(', ')}, got "${raw}"`);
+  }
+  return [...new Set(list)] as ScenarioName[];
+}

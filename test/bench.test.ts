@@ -1,0 +1,77 @@
+/**
+ * Smoke test of `npm run bench` (benchmarks are not tests: this only checks the bench still
+ * works). Its quickest form: the cold burst alone, 2 processes x 10 requests, one round. The
+ * bench starts its own redis-server (INFO commandstats must see only its traffic).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coldSystems } from '../src/bench/cold/systems.js';
+import type { BenchResult } from '../src/bench/run-bench.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const COMPUTE_MS = 100;
+
+describe('npm run bench (smoke)', () => {
+  let dir: string;
+  let stdout = '';
+  let stderr = '';
+  let code: number | null = null;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cache-stampede-bench-test-'));
+    const args = ['--quick', '--scenarios', 'cold', '--processes', '2', '--concurrency', '10', '--compute-ms', String(COMPUTE_MS), '--json', path.join(dir, 'bench.json')];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    code = await new Promise((resolve) => child.once('exit', resolve));
+  }, 90_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('exits 0 and prints the cold-burst table and the targets', () => {
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain('### 1. Cold burst: 2 processes x 10 concurrent requests');
+    expect(stdout).toContain('### Targets');
+    expect(stderr).toContain('cold burst, round 1/1');
+  });
+
+  it('writes JSON rows for every system with sane values', async () => {
+    const result = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as Omit<BenchResult, 'markdown' | 'svg'>;
+    const value = (system: string, metric: string) => {
+      const row = result.rows.find((r) => r.scenario === 'cold' && r.system === system && r.metric === metric);
+      expect(row, `${system} ${metric}`).toBeDefined();
+      expect(Object.keys(row!).sort()).toEqual(['metric', 'scenario', 'system', 'unit', 'value']);
+      return row!.value;
+    };
+    for (const { id } of coldSystems()) {
+      expect(value(id, 'errors'), id).toBe(0);
+      expect(value(id, 'recomputations'), id).toBeGreaterThanOrEqual(1);
+      expect(value(id, 'latency.p50'), id).toBeGreaterThanOrEqual(COMPUTE_MS * 0.9);
+      expect(value(id, 'latency.p99'), id).toBeGreaterThanOrEqual(value(id, 'latency.p50'));
+      expect(value(id, 'latency.max'), id).toBeLessThan(30_000);
+      if (id !== 'floor') {
+        expect(value(id, 'redis.commands/request'), id).toBeGreaterThan(0);
+        expect(value(id, 'sent.commands/request'), id).toBeGreaterThan(0);
+      }
+      expect(value(id, 'peak.rss'), id).toBeGreaterThan(10);
+    }
+    // The stampede, and the fix: every request computes, or exactly one in the fleet does.
+    expect(value('none', 'recomputations')).toBe(20);
+    expect(value('redis-lock', 'recomputations')).toBe(1);
+    expect(value('redis-lock', 'distinct.values')).toBe(1);
+    expect(result.targets.map((t) => t.target)).toContain('exactly 1 recomputation per cold key (redis-lock, worst round)');
+  });
+
+  it('writes the cold-burst chart next to the JSON', async () => {
+    const svg = await readFile(path.join(dir, 'bench.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('recomputations_marks');
+    expect(svg).toContain('p99_marks');
+  });
+});
