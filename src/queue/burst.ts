@@ -11,7 +11,7 @@ export interface BurstSummary {
   /** Failure reasons and how many jobs failed with each. */
   failures: Record<string, number>;
   distinctValues: number;
-  sources: { computed: number; waited: number; cache: number };
+  sources: { computed: number; waited: number; cache: number; stale: number };
   /** Enqueue to completion as seen by the producer, ms. */
   latencyMs: { p50: number; p99: number; max: number };
   elapsedMs: number;
@@ -42,7 +42,7 @@ export async function runBurst(
   const early = new Map<string, { ok: boolean; payload: string }>();
   const latencies: number[] = [];
   const values = new Set<string>();
-  const sources = { computed: 0, waited: 0, cache: 0 };
+  const sources = { computed: 0, waited: 0, cache: 0, stale: 0 };
   const failures: Record<string, number> = {};
   let completed = 0;
   let failed = 0;
