@@ -61,13 +61,22 @@ export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIME
     retryStrategy: () => null,
     reconnectOnError: () => false,
   });
-  // ioredis also emits connection errors as events; the rejected promise carries them.
-  probe.on('error', () => {});
+  // ioredis reports the real cause (ECONNREFUSED, ENOTFOUND, WRONGPASS, ...) only as an 'error'
+  // event; connect() itself then rejects with a bare "Connection is closed.". Keep the first one.
+  let firstError: unknown;
+  probe.on('error', (err: unknown) => {
+    firstError ??= err;
+  });
   try {
     await probe.connect();
+    // ioredis only prints a warning when the server has no password but one was given, and goes
+    // on; a password the server ignores usually means the wrong server, so AUTH again and fail.
+    const { username, password } = probe.options;
+    if (password) await probe.call('AUTH', ...(username ? [username, password] : [password]));
     await probe.ping();
   } catch (err) {
-    throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(err)}`, { cause: err });
+    const cause = firstError ?? err;
+    throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(cause)}`, { cause });
   } finally {
     probe.disconnect();
   }
@@ -82,7 +91,7 @@ export function explainRedisError(err: unknown): string {
   if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) return 'connection timed out';
   if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return 'wrong password';
   if (/NOAUTH/i.test(message)) return 'a password is required (put it in the URL: redis://:password@host:port)';
-  if (/without any password configured/i.test(message)) return 'a password was given but the server has none';
+  if (/without any password configured|no password is set/i.test(message)) return 'a password was given but the server has none';
   if (/wrong version number|EPROTO|SSL|TLS/i.test(message)) return 'TLS handshake failed (rediss:// to a plain-text port?)';
   return redactUrl(message);
 }

@@ -9,12 +9,19 @@ type Arg = string | number;
  * (after a restart, a failover or SCRIPT FLUSH). EVAL also puts the script back in the
  * cache, so the next call is an EVALSHA again.
  *
- * The fallback is logged once as `script.not-cached` (a warning): concurrent calls that
- * hit the same empty cache do not each log it; the flag resets after a successful EVALSHA.
+ * The fallback is logged once as `script.not-cached` (a warning) each time the script is found
+ * missing: calls that were already under way when it was found missing (on this or another
+ * connection) hit the same empty cache and do not log it again. A call started after the
+ * script was sent back finds it missing only if the cache was emptied again, and logs.
  */
 export class LuaScript<Result = unknown> {
   readonly sha: string;
-  private warned = false;
+  /** Calls started so far; each call's number orders it against the warnings. */
+  private started = 0;
+  /** NOSCRIPT answers to calls numbered up to this one are covered by the last warning. */
+  private coveredThrough = 0;
+  /** EVALs under way: until one completes, the cache is still known to be empty. */
+  private reloading = 0;
 
   constructor(
     readonly name: string,
@@ -28,17 +35,24 @@ export class LuaScript<Result = unknown> {
     if (keys.length !== this.numberOfKeys) {
       throw new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     }
+    const seq = ++this.started;
     try {
-      const result = (await redis.evalsha(this.sha, this.numberOfKeys, ...keys, ...args)) as Result;
-      this.warned = false;
-      return result;
+      return (await redis.evalsha(this.sha, this.numberOfKeys, ...keys, ...args)) as Result;
     } catch (err) {
       if (!isNoScript(err)) throw err;
-      if (!this.warned) {
-        this.warned = true;
+      if (seq > this.coveredThrough && this.reloading === 0) {
+        this.coveredThrough = this.started;
         if (logger) logEvent(logger, 'warn', 'script.not-cached', { script: this.name });
       }
-      return (await redis.eval(this.source, this.numberOfKeys, ...keys, ...args)) as Result;
+      this.reloading += 1;
+      try {
+        return (await redis.eval(this.source, this.numberOfKeys, ...keys, ...args)) as Result;
+      } finally {
+        this.reloading -= 1;
+        // Any call started before now was sent before the script was back: its NOSCRIPT, if it
+        // gets one, is this same emptying of the cache.
+        this.coveredThrough = this.started;
+      }
     }
   }
 }
