@@ -37,7 +37,7 @@ export async function fill<T>(
         const envelope = await computeAsHolder(call, deps, keys, lease);
         return { value: envelope.value, source: 'computed' };
       } catch (err) {
-        if (retries-- > 0) continue;
+        // The holder's own caller gets its error (or the stale value); a retry is for a new holder.
         return fallBack(call, deps, stale, err);
       }
     }
@@ -48,7 +48,7 @@ export async function fill<T>(
     const outcome = await waitForHolder(call as Call<unknown>, deps, keys, Math.min(deps.lockTtlMs, remaining));
     if (outcome.kind === 'value') return { value: outcome.envelope.value as T, source: 'waited' };
     if (outcome.kind === 'failed') {
-      if (retries-- > 0) continue;
+      if (retries-- > 0) continue; // `retry`: contend once more; one waiter becomes the new holder
       return fallBack(call, deps, stale, new ComputeError(`the computation of "${call.key}" failed in its holder: ${outcome.reason}`));
     }
     // released or timeout: the holder gave up or vanished; contend again.

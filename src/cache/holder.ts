@@ -33,11 +33,14 @@ export async function computeAsHolder<T>(
 
   let envelope: Envelope<T>;
   try {
-    envelope = await recompute(call, deps, lease.fence, abort);
+    envelope = await recompute(call, deps, lease.fence, abort.signal);
   } catch (err) {
     stopWatchdog();
-    const reason = errorMessage(err).slice(0, MAX_REASON);
-    await releaseAsHolder(call, deps, keys, lease, `failed:${reason}`).catch(() => {});
+    // A lost lock is someone else's now: nothing to release, and its waiters wait for its holder.
+    if (!abort.signal.aborted) {
+      const reason = errorMessage(err).slice(0, MAX_REASON);
+      await releaseAsHolder(call as Call<unknown>, deps, keys, lease, `failed:${reason}`).catch(() => {});
+    }
     throw err;
   }
   stopWatchdog();

@@ -7,23 +7,26 @@ import type { Call, StrategyDeps } from './context.js';
  * Run the caller's computation once, logging it: one `recompute.start` is one recomputation
  * (the log report counts exactly these), `recompute.end` carries `durationMs`.
  *
- * The computation's signal aborts when `abort` does (the holder lost its lock), when the guard
- * closes, or after the compute timeout; on a timeout or abort this rejects at once, without
- * waiting for a computation that ignores its signal, so waiters are not held up by it.
+ * The computation's signal aborts after the compute timeout, when the guard closes, and when
+ * `lockLost` does. On a timeout or close this rejects at once, without waiting for a
+ * computation that ignores its signal, so waiters are told now. A lost lock only asks the
+ * computation to stop: if it finishes anyway, its write still comes and the fence decides.
  * Returns the envelope to store, with the given fence.
  */
 export async function recompute<T>(
   call: Call<T>,
   deps: StrategyDeps,
   fence: number,
-  abort: AbortController = new AbortController(),
+  lockLost?: AbortSignal,
 ): Promise<Envelope<T>> {
   const started = performance.now();
-  const signal = AbortSignal.any([abort.signal, deps.signal]);
+  const timeout = new AbortController();
+  const giveUp = AbortSignal.any([timeout.signal, deps.signal]);
+  const signal = lockLost ? AbortSignal.any([giveUp, lockLost]) : giveUp;
   let timer: NodeJS.Timeout | undefined;
   if (deps.computeTimeoutMs > 0) {
     timer = setTimeout(
-      () => abort.abort(new ComputeTimeoutError(`computation of "${call.key}" took longer than ${deps.computeTimeoutMs} ms`)),
+      () => timeout.abort(new ComputeTimeoutError(`computation of "${call.key}" took longer than ${deps.computeTimeoutMs} ms`)),
       deps.computeTimeoutMs,
     );
     timer.unref();
@@ -31,7 +34,7 @@ export async function recompute<T>(
   logEvent(call.log, 'info', 'recompute.start', { fence });
   let value: T;
   try {
-    value = await Promise.race([call.compute({ key: call.key, signal }), rejectOnAbort(signal)]);
+    value = await Promise.race([call.compute({ key: call.key, signal }), rejectOnAbort(giveUp)]);
   } catch (err) {
     logEvent(call.log, 'error', 'recompute.failed', { durationMs: elapsed(started), fence, err });
     throw err;
