@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { MAX_COMPUTE_MS, loadConfig } from '../src/config.js';
+import { writeDemoReport } from '../src/demo/demo-report.js';
 import { formatDemoTable } from '../src/demo/format-demo.js';
 import { runDemo } from '../src/demo/run-demo.js';
 import { ConfigError } from '../src/errors.js';
@@ -39,10 +40,12 @@ await runCli(async () => {
   const logDir = join(config.logDir, `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   try {
     const rows = await runDemo({ config, strategies: opts.strategies, workers: opts.workers, jobs: opts.jobs, keys: opts.keys, computeMs: opts.computeMs, logDir, say });
+    const report = await writeDemoReport(rows, logDir);
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(rows.map(({ strategy, burst, logs, verdict }) => ({ strategy, burst, logs, verdict })), null, 2)}\n`);
+      say(`report: ${report}`);
     } else {
-      process.stdout.write(`\n${formatDemoTable(rows, opts.workers)}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\n`);
+      process.stdout.write(`\n${formatDemoTable(rows, opts.workers)}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\nreport: ${report} (open it in a browser)\n`);
     }
     const broken = rows.some((r) => r.verdict?.status === 'fail' || r.burst.completed !== r.burst.jobs);
     return broken ? EXIT_FAILED : 0;

@@ -7,13 +7,15 @@ import {
   formatReport,
   readLogs,
   summarizeAsync,
+  summarizeWithTimelines,
   toJSON,
+  writeHtmlReport,
   type GroupBy,
 } from '../src/report/index.js';
 import { EXIT_FAILED, newCommand, oneOf, runCli } from './cli.js';
 
 /**
- * `npm run logs -- [files or dirs] [--run R] [--by key,run,worker] [--json] [--check]`
+ * `npm run logs -- [files or dirs] [--run R] [--by key,run,worker] [--json] [--check] [--html FILE]`
  * Thin: flags in, report out; reading, counting and judging live in src/report.
  * Exit codes: 0 report printed, 1 `--check` and a verdict failed, 2 bad usage or unreadable logs.
  */
@@ -30,6 +32,7 @@ interface Flags {
   by: GroupBy[];
   json?: boolean;
   check?: boolean;
+  html?: string;
 }
 
 async function main(): Promise<number> {
@@ -39,6 +42,7 @@ async function main(): Promise<number> {
     .option('--by <fields>', `also split each strategy by ${GROUP_BY.filter((b) => b !== 'strategy').join(', ')} (comma-separated)`, parseBy, [])
     .option('--json', 'print the report as JSON (field names documented in src/report/format.ts)')
     .option('--check', 'exit 1 when a strategy breaks its promise (a verdict fails)')
+    .option('--html <file>', 'also write a self-contained HTML report with a timeline of each burst, and print its path')
     .parse(process.argv);
 
   const flags = program.opts<Flags>();
@@ -48,12 +52,24 @@ async function main(): Promise<number> {
   if (paths.length === 0) paths.push(process.env.LOG_DIR?.trim() || 'logs');
 
   const input = emptyReadStats();
-  const report = await summarizeAsync(readLogs(paths, input), { by: flags.by, runId: flags.run });
+  const records = readLogs(paths, input);
+  const options = { by: flags.by, runId: flags.run };
+  // With --html, one pass feeds both the counts and the timelines; without, the counts alone
+  // (constant memory: the timelines keep every interval).
+  const { report, timelines } =
+    flags.html === undefined
+      ? { report: await summarizeAsync(records, options), timelines: [] }
+      : await summarizeWithTimelines(records, options);
   if (flags.run !== undefined && report.strategies.length === 0 && report.filteredOut > 0) {
     throw new UserError('E_LOGS', `run ${flags.run} not found in the logs (runs seen: ${listSome(report.runsSeen)})`);
   }
 
   process.stdout.write(flags.json ? `${JSON.stringify(toJSON(report, input), null, 2)}\n` : formatReport(report, input));
+  if (flags.html !== undefined) {
+    const { file } = await writeHtmlReport(flags.html, { report, timelines }, { input });
+    // With --json, stdout is the JSON document alone: the path goes to stderr.
+    (flags.json ? process.stderr : process.stdout).write(`${flags.json ? '' : '\n'}html report: ${file}\n`);
+  }
 
   const failed = failedVerdicts(report);
   if (flags.check && failed.length > 0) {

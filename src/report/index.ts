@@ -32,3 +32,21 @@ export {
 } from './summarize.js';
 export { formatReport, formatVerdict, formatInput, renderTable, toJSON, type ReportJson } from './format.js';
 export { percentile, percentileOfSorted, ascending } from './percentile.js';
+export {
+  renderChartSvg,
+  renderHtmlReport,
+  writeHtmlReport,
+  writeHtmlReportFromLogs,
+  summarizeWithTimelines,
+  buildTimelines,
+  TimelineBuilder,
+  timelineSpec,
+  latencySpec,
+  RECOMPUTE_LAYER,
+  CHART_CONFIG,
+  type VegaLiteSpec,
+  type HtmlReportData,
+  type HtmlPageOptions,
+  type WrittenReport,
+  type TimelinePanel,
+} from './html/index.js';
