@@ -34,7 +34,7 @@ await runCli(async () => {
   const stopProgress = reportProgress(running.worker, workerId, say);
   say(`${workerId} logging to ${log.path}`);
 
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
     // A Ctrl-C reaches a worker twice under `concurrently` (from the terminal's process group
     // and forwarded by concurrently), so a repeated signal must not cut the graceful stop short.
     // To stop at once, use SIGKILL.
@@ -42,12 +42,16 @@ await runCli(async () => {
       process.removeAllListeners('SIGINT').removeAllListeners('SIGTERM');
       process.on('SIGINT', () => {}).on('SIGTERM', () => {});
       say(`${workerId}: ${signal}, finishing jobs in flight`);
-      running.stop().then(resolve, resolve);
+      // A stop that failed is not a clean exit: let runCli report it (exit 1).
+      running.stop().then(resolve, reject);
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   });
   stopProgress();
-  log.flush();
+  // No log.flush() (a flushSync) here: with a write still in flight, flushSync writes the lines
+  // queued behind it first, so the log ended "worker.stopped, job.completed, ...". The process
+  // ends by itself (no process.exit), and the asynchronous destination writes out everything,
+  // in order, before it does.
   say(`${workerId} stopped`);
 });

@@ -1,0 +1,144 @@
+/**
+ * The command-line tools: bad flags and bad environment give one clear `error:` line on stderr
+ * and exit code 2 (bad usage or configuration); `--help` prints usage and exits 0.
+ * Each command runs as a real process, `node --import tsx <entry>`.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisUrl } from './support/redis.js';
+import { projectPath } from './support/worker-process.js';
+
+interface Run {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to its end (killed after `timeoutMs`, which only bounds a hang). */
+function run(entry: string, args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', projectPath(entry), ...args], {
+      cwd: projectPath(''),
+      // A working REDIS_URL unless a test says otherwise, so nothing touches a Redis on 6379;
+      // LOG_DIR outside the repository (a worker opens its log file before it connects).
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', REDIS_URL: redisUrl(), QUEUE_NAME: 'q-cli-test', LOG_DIR: LOG_DIR, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? 'unknown', stdout, stderr });
+    });
+  });
+}
+
+/** Created before the tests, removed after. */
+let LOG_DIR = join(tmpdir(), 'cs-cli-test-unset');
+beforeAll(async () => {
+  LOG_DIR = await mkdtemp(join(tmpdir(), 'cs-cli-'));
+});
+afterAll(async () => {
+  await rm(LOG_DIR, { recursive: true, force: true });
+});
+
+const nonEmptyLines = (text: string) => text.split('\n').filter((line) => line.trim() !== '');
+
+/** Exit 2, and stderr is exactly one line that starts with `error:` and matches `names`. */
+function expectUsageError(result: Run, names: RegExp): void {
+  const context = JSON.stringify(result);
+  expect(result.code, context).toBe(2);
+  const lines = nonEmptyLines(result.stderr);
+  expect(lines, context).toHaveLength(1);
+  expect(lines[0], context).toMatch(/^error: /);
+  expect(lines[0], context).toMatch(names);
+}
+
+/** A loopback port with nothing listening on it (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const BURST = 'scripts/burst.ts';
+const FLEET = 'scripts/fleet.ts';
+const DEMO = 'scripts/demo.ts';
+const LOGS = 'scripts/logs.ts';
+const WORKER = 'workers/worker.ts';
+
+describe.concurrent('bad flags: one error line, exit 2', { timeout: 120_000 }, () => {
+  const cases: [string, string, string[], RegExp][] = [
+    ['burst --jobs 0', BURST, ['--jobs', '0'], /--jobs.*'0'.*1 to 1000000/],
+    ['burst --jobs abc', BURST, ['--jobs', 'abc'], /--jobs.*'abc'.*whole number/],
+    ['burst --strategy nope', BURST, ['--strategy', 'nope'], /--strategy.*'nope'.*none, local-lock, redis-lock/],
+    ['burst --bogus', BURST, ['--bogus'], /unknown option '--bogus'/],
+    ['fleet --workers 0', FLEET, ['--workers', '0'], /--workers.*'0'.*1 to 64/],
+    ['demo --strategies none,nope', DEMO, ['--strategies', 'none,nope'], /--strategies.*"none,nope"/],
+    ['logs --by nope', LOGS, ['--by', 'nope'], /--by.*'nope'.*strategy, key, run, worker/],
+    ['logs --run ""', LOGS, ['--run', ''], /--run.*empty/],
+    ['worker --concurrency 0', WORKER, ['--concurrency', '0'], /--concurrency.*'0'.*1 to 10000/],
+  ];
+  for (const [name, entry, args, names] of cases) {
+    it(name, async () => expectUsageError(await run(entry, args), names));
+  }
+
+  it('a misspelt flag names the problem on the first line (commander may add a suggestion)', async () => {
+    const result = await run(BURST, ['--job', '5']);
+    expect(result.code).toBe(2);
+    const lines = nonEmptyLines(result.stderr);
+    expect(lines[0]).toMatch(/^error: unknown option '--job'/);
+    // The only second line allowed is commander's hint.
+    expect(lines.slice(1)).toEqual(lines.length > 1 ? [expect.stringMatching(/^\(Did you mean --jobs\?\)$/)] : []);
+  });
+});
+
+describe.concurrent('bad environment: one error line, exit 2', { timeout: 120_000 }, () => {
+  it('burst with REDIS_URL=http://x', async () => {
+    expectUsageError(await run(BURST, [], { REDIS_URL: 'http://x' }), /REDIS_URL must start with redis:\/\/ or rediss:\/\//);
+  });
+  it('fleet with REDIS_URL that is not a URL', async () => {
+    expectUsageError(await run(FLEET, [], { REDIS_URL: 'not a url' }), /REDIS_URL is not a valid URL/);
+  });
+  it('burst with LOG_LEVEL=loud', async () => {
+    expectUsageError(await run(BURST, [], { LOG_LEVEL: 'loud' }), /LOG_LEVEL must be one of .*"loud"/);
+  });
+  it('a password in a bad REDIS_URL is not repeated', async () => {
+    const result = await run(BURST, [], { REDIS_URL: 'http://user:s3cret@x' });
+    expectUsageError(result, /REDIS_URL/);
+    expect(result.stderr + result.stdout).not.toContain('s3cret');
+  });
+
+  // burst and fleet share the start-up probe; the worker goes through its own start-up path.
+  for (const entry of [BURST, WORKER]) {
+    it(`${entry} with an unreachable REDIS_URL (closed port) names host:port and gives up`, async () => {
+      const port = await closedPort();
+      // The probe gives up after its 3 s connect timeout at most; run()'s bound only stops a hang
+      // (no timing assertion: on a loaded box even starting node can take seconds).
+      const result = await run(entry, [], { REDIS_URL: `redis://127.0.0.1:${port}` });
+      expectUsageError(result, new RegExp(`127\\.0\\.0\\.1:${port}.*connection refused`));
+    });
+  }
+});
+
+describe.concurrent('--help: usage on stdout, exit 0', { timeout: 120_000 }, () => {
+  for (const entry of [BURST, FLEET, DEMO, LOGS, WORKER]) {
+    it(entry, async () => {
+      const result = await run(entry, ['--help'], { REDIS_URL: 'http://not-used-by-help' });
+      expect(result.code, JSON.stringify(result)).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: \w+ /);
+      expect(result.stdout).toMatch(/--help/);
+      expect(result.stderr).toBe('');
+    });
+  }
+});

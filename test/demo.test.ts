@@ -1,0 +1,89 @@
+/**
+ * `npm run demo` smoke test: the real command, small, against the test suite's Redis. It starts
+ * a fleet per strategy, sends a burst, and prints the comparison table.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { redisUrl, uniquePrefix } from './support/redis.js';
+import { projectPath } from './support/worker-process.js';
+
+const WORKERS = 2;
+const JOBS = 40;
+
+function runDemo(args: string[], env: Record<string, string>): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', projectPath('scripts/demo.ts'), ...args], {
+      cwd: projectPath(''),
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    // Bounds a hang only; the run takes a few seconds per strategy.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? 'unknown', stdout, stderr });
+    });
+  });
+}
+
+/** The table's rows by strategy, cells by header (headers are separated by two or more spaces). */
+function parseTable(stdout: string): Map<string, Record<string, string>> {
+  const lines = stdout.split('\n');
+  const headerAt = lines.findIndex((line) => /^strategy\s{2,}/.test(line));
+  if (headerAt === -1) throw new Error(`no table in:\n${stdout}`);
+  const headers = lines[headerAt]!.trim().split(/\s{2,}/);
+  const rows = new Map<string, Record<string, string>>();
+  for (const line of lines.slice(headerAt + 1)) {
+    if (line.trim() === '') break;
+    const cells = line.trim().split(/\s{2,}/);
+    rows.set(cells[0]!, Object.fromEntries(headers.map((h, i) => [h, cells[i] ?? ''])));
+  }
+  return rows;
+}
+
+describe('npm run demo', () => {
+  let logRoot: string | undefined;
+  afterAll(async () => {
+    if (logRoot) await rm(logRoot, { recursive: true, force: true });
+  });
+
+  it(`compares every strategy with ${WORKERS} workers and ${JOBS} jobs, redis-lock at 1 recomputation`, async () => {
+    logRoot = await mkdtemp(join(tmpdir(), 'cs-demo-'));
+    const prefix = uniquePrefix('demo');
+    const result = await runDemo(['--workers', String(WORKERS), '--jobs', String(JOBS), '--compute-ms', '300'], {
+      REDIS_URL: redisUrl(),
+      LOG_DIR: logRoot,
+      QUEUE_NAME: `q-${prefix}`,
+      KEY_PREFIX: prefix,
+    });
+    const context = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+    expect(result.code, context).toBe(0);
+
+    const rows = parseTable(result.stdout);
+    expect([...rows.keys()], context).toEqual(['none', 'local-lock', 'redis-lock']);
+    for (const [strategy, row] of rows) {
+      expect({ strategy, jobs: row.jobs, completed: row.completed }).toEqual({ strategy, jobs: String(JOBS), completed: String(JOBS) });
+    }
+    expect(rows.get('redis-lock')!.recomputations, context).toBe('1');
+    const local = Number(rows.get('local-lock')!.recomputations);
+    expect(local).toBeGreaterThanOrEqual(1);
+    expect(local).toBeLessThanOrEqual(WORKERS);
+    expect(Number(rows.get('none')!.recomputations)).toBeGreaterThan(1);
+
+    // It says where the logs are, and they are there, under LOG_DIR.
+    const named = /^logs: (\S+?)\/? /m.exec(result.stdout);
+    expect(named, context).not.toBeNull();
+    const logDir = named![1]!;
+    expect(logDir.startsWith(logRoot)).toBe(true);
+    for (const strategy of ['none', 'local-lock', 'redis-lock']) expect(existsSync(join(logDir, strategy)), strategy).toBe(true);
+  }, 180_000);
+});
