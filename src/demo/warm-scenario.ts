@@ -12,6 +12,7 @@ import { runSteadyLoad, type SteadyLoadSummary } from '../queue/steady-load.js';
 import { createRedis } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
+import { WARM_UP_SUFFIX } from './run-demo.js';
 
 export interface WarmScenarioOptions {
   /** Its valueTtlMs is the fresh time the load runs across; graceMs keeps stale values usable. */
@@ -57,11 +58,11 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   say(`warm key: starting ${options.workers} workers (value fresh for ${config.valueTtlMs} ms)`);
   const fleet = startFleet({ workers: options.workers, concurrency: config.concurrency, env: fleetEnv(config, logDir), outputStream: fleetOutput });
   try {
-    await waitForWorkers(queue, fleet, options.workers);
+    await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
     for (const strategy of options.strategies) {
       const runId = `warm-${stamp}-${strategy}`;
       // Warm the key with one job, then load it steadily across `windows` expiries.
-      await runBurst(queue, events, { jobs: 1, keys: 1, keyPrefix: `warm-${strategy}`, strategy, computeMs: options.computeMs, runId: `${runId}-warm-up` });
+      await runBurst(queue, events, { jobs: 1, keys: 1, keyPrefix: `warm-${strategy}`, strategy, computeMs: options.computeMs, runId: `${runId}${WARM_UP_SUFFIX}` });
       say(`warm key: ${strategy}, ${options.ratePerSecond} jobs/s for ${options.windows} expiries`);
       const load = await runSteadyLoad(queue, events, {
         key: `warm-${strategy}-1`,
