@@ -7,6 +7,8 @@ import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { MAX_COMPUTE_MS, loadConfig } from '../src/config.js';
 import { writeDemoReport } from '../src/demo/demo-report.js';
 import { formatDemoTable } from '../src/demo/format-demo.js';
+import { formatWarmTable } from '../src/demo/format-warm.js';
+import { runWarmScenario } from '../src/demo/warm-scenario.js';
 import { runDemo } from '../src/demo/run-demo.js';
 import { ConfigError } from '../src/errors.js';
 import { assertRedisReachable, describeRedisUrl } from '../src/redis/connection.js';
@@ -14,16 +16,22 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded.js
 import { EXIT_FAILED, intArg, newCommand, runCli } from './cli.js';
 
 await runCli(async () => {
-  const opts = newCommand('demo', 'Run every strategy on a cold cache with a fleet of workers and compare them.')
+  const opts = newCommand('demo', 'Compare the strategies with a fleet of workers: a cold burst, then a warm key under steady load.')
     .option('--workers <n>', 'worker processes per strategy', intArg(1, 32), 4)
     .option('--jobs <n>', 'jobs in each burst', intArg(1, 100_000), 200)
     .option('--keys <n>', 'distinct cold keys in each burst', intArg(1, 10_000), 1)
     .option('--compute-ms <ms>', 'simulated computation time', intArg(0, MAX_COMPUTE_MS), 1000)
     .option('--concurrency <n>', 'jobs per worker at once', intArg(1, 10_000))
-    .option('--strategies <list>', `comma-separated, from ${STRATEGIES.join(', ')}`, parseStrategies, [...STRATEGIES])
-    .option('--json', 'print the rows as JSON instead of the table')
+    .option('--strategies <list>', `cold burst: comma-separated, from ${STRATEGIES.join(', ')}`, parseStrategies, ['none', 'local-lock', 'redis-lock'])
+    .option('--warm-strategies <list>', 'warm key under steady load: comma-separated', parseStrategies, ['redis-lock', 'swr', 'xfetch'])
+    .option('--no-warm', 'skip the warm-key scenario')
+    .option('--warm-ttl-ms <ms>', 'warm key: how long a value is fresh', intArg(100, 600_000), 1500)
+    .option('--warm-compute-ms <ms>', 'warm key: simulated computation time', intArg(0, MAX_COMPUTE_MS), 200)
+    .option('--warm-rate <n>', 'warm key: jobs per second', intArg(1, 10_000), 100)
+    .option('--warm-windows <n>', 'warm key: expiries the load runs across', intArg(1, 100), 2)
+    .option('--json', 'print the rows as JSON instead of the tables')
     .parse()
-    .opts<{ workers: number; jobs: number; keys: number; computeMs: number; concurrency?: number; strategies: Strategy[]; json?: boolean }>();
+    .opts<DemoFlags>();
 
   let config = loadConfig({ concurrency: opts.concurrency, computeMs: opts.computeMs });
   const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -40,19 +48,52 @@ await runCli(async () => {
   const logDir = join(config.logDir, `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   try {
     const rows = await runDemo({ config, strategies: opts.strategies, workers: opts.workers, jobs: opts.jobs, keys: opts.keys, computeMs: opts.computeMs, logDir, say });
-    const report = await writeDemoReport(rows, logDir);
+    const warm = opts.warm
+      ? await runWarmScenario({
+          config: { ...config, valueTtlMs: opts.warmTtlMs },
+          strategies: opts.warmStrategies,
+          workers: opts.workers,
+          computeMs: opts.warmComputeMs,
+          windows: opts.warmWindows,
+          ratePerSecond: opts.warmRate,
+          logDir,
+          say,
+        })
+      : [];
+    const report = await writeDemoReport(rows, logDir, warm.length > 0 ? [join(logDir, 'warm')] : []);
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(rows.map(({ strategy, burst, logs, verdict }) => ({ strategy, burst, logs, verdict })), null, 2)}\n`);
+      const cold = rows.map(({ strategy, burst, logs, verdict }) => ({ strategy, burst, logs, verdict }));
+      process.stdout.write(`${JSON.stringify({ cold, warm }, null, 2)}\n`);
       say(`report: ${report}`);
     } else {
-      process.stdout.write(`\n${formatDemoTable(rows, opts.workers)}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\nreport: ${report} (open it in a browser)\n`);
+      const tables = [formatDemoTable(rows, opts.workers)];
+      if (warm.length > 0) tables.push(formatWarmTable(warm, opts.warmWindows, opts.warmComputeMs));
+      process.stdout.write(`\n${tables.join('\n\n')}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\nreport: ${report} (open it in a browser)\n`);
     }
-    const broken = rows.some((r) => r.verdict?.status === 'fail' || r.burst.completed !== r.burst.jobs);
+    const broken =
+      rows.some((r) => r.verdict?.status === 'fail' || r.burst.completed !== r.burst.jobs) ||
+      warm.some((r) => r.load.completed !== r.load.jobs);
     return broken ? EXIT_FAILED : 0;
   } finally {
     await embedded?.stop();
   }
 });
+
+interface DemoFlags {
+  workers: number;
+  jobs: number;
+  keys: number;
+  computeMs: number;
+  concurrency?: number;
+  strategies: Strategy[];
+  warmStrategies: Strategy[];
+  warm: boolean;
+  warmTtlMs: number;
+  warmComputeMs: number;
+  warmRate: number;
+  warmWindows: number;
+  json?: boolean;
+}
 
 function parseStrategies(raw: string): Strategy[] {
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);

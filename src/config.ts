@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import { STRATEGIES, type Strategy } from './cache/strategy.js';
+import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from './cache/strategy.js';
 
 /**
  * One validated, frozen configuration from the environment and explicit overrides
@@ -27,8 +27,18 @@ export interface Config {
   readonly concurrency: number;
   /** Simulated computation time when a job does not say. @default 1000 (env COMPUTE_MS) */
   readonly computeMs: number;
-  /** How long a cached value lives. @default 60000 (env VALUE_TTL_MS) */
+  /** How long a cached value is fresh. @default 60000 (env VALUE_TTL_MS) */
   readonly valueTtlMs: number;
+  /** How long a stale value stays usable (swr, xfetch, stale-if-error). @default 60000 (env GRACE_MS) */
+  readonly graceMs: number;
+  /** Random shortening of fresh time, a fraction 0..1. @default 0 (env TTL_JITTER) */
+  readonly ttlJitter: number;
+  /** Abort a computation after this long; 0 = never. @default 30000 (env COMPUTE_TIMEOUT_MS) */
+  readonly computeTimeoutMs: number;
+  /** What waiters get when the holder's computation fails. @default 'stale' (env FAILURE_POLICY) */
+  readonly failurePolicy: FailurePolicy;
+  /** XFetch's beta. @default 1 (env XFETCH_BETA) */
+  readonly xfetchBeta: number;
   /** How long a Redis lock lives unless extended. @default 10000 (env LOCK_TTL_MS) */
   readonly lockTtlMs: number;
   /** Strategy when a command does not say. @default 'redis-lock' (env STRATEGY) */
@@ -66,13 +76,33 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     logDir: overrides.logDir ?? given('LOG_DIR') ?? 'logs',
     logLevel: checkOneOf('LOG_LEVEL', overrides.logLevel ?? given('LOG_LEVEL') ?? 'info', LOG_LEVELS),
     keyPrefix: checkName('KEY_PREFIX', overrides.keyPrefix ?? given('KEY_PREFIX') ?? 'cs'),
-    concurrency: overrides.concurrency ?? checkInt('WORKER_CONCURRENCY', given('WORKER_CONCURRENCY'), 50, 1, 10_000),
-    computeMs: overrides.computeMs ?? checkInt('COMPUTE_MS', given('COMPUTE_MS'), 1000, 0, MAX_COMPUTE_MS),
-    valueTtlMs: overrides.valueTtlMs ?? checkInt('VALUE_TTL_MS', given('VALUE_TTL_MS'), 60_000, 1, 2 ** 31),
-    lockTtlMs: overrides.lockTtlMs ?? checkInt('LOCK_TTL_MS', given('LOCK_TTL_MS'), 10_000, 100, 2 ** 31),
+    concurrency: int('WORKER_CONCURRENCY', overrides.concurrency, given('WORKER_CONCURRENCY'), 50, 1, 10_000),
+    computeMs: int('COMPUTE_MS', overrides.computeMs, given('COMPUTE_MS'), 1000, 0, MAX_COMPUTE_MS),
+    valueTtlMs: int('VALUE_TTL_MS', overrides.valueTtlMs, given('VALUE_TTL_MS'), 60_000, 1, 2 ** 31),
+    graceMs: int('GRACE_MS', overrides.graceMs, given('GRACE_MS'), 60_000, 0, 2 ** 31),
+    ttlJitter: fraction('TTL_JITTER', overrides.ttlJitter, given('TTL_JITTER'), 0, 0, 1),
+    lockTtlMs: int('LOCK_TTL_MS', overrides.lockTtlMs, given('LOCK_TTL_MS'), 10_000, 100, 2 ** 31),
+    computeTimeoutMs: int('COMPUTE_TIMEOUT_MS', overrides.computeTimeoutMs, given('COMPUTE_TIMEOUT_MS'), 30_000, 0, 2 ** 31),
+    failurePolicy: checkOneOf('FAILURE_POLICY', overrides.failurePolicy ?? given('FAILURE_POLICY') ?? 'stale', FAILURE_POLICIES),
+    xfetchBeta: fraction('XFETCH_BETA', overrides.xfetchBeta, given('XFETCH_BETA'), 1, 0.01, 100),
     strategy: checkOneOf('STRATEGY', overrides.strategy ?? given('STRATEGY') ?? 'redis-lock', STRATEGIES),
   };
   return Object.freeze(config);
+}
+
+/** An integer setting from a flag (already a number) or the environment, range-checked either way. */
+function int(name: string, override: number | undefined, raw: string | undefined, fallback: number, min: number, max: number): number {
+  return checkInt(name, override !== undefined ? String(override) : raw, fallback, min, max);
+}
+
+/** A decimal setting, range-checked. */
+function fraction(name: string, override: number | undefined, raw: string | undefined, fallback: number, min: number, max: number): number {
+  const text = override !== undefined ? String(override) : raw;
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${text}"`);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
 }
 
 /** Parse an integer flag or variable, naming it in the error. */

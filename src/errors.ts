@@ -61,6 +61,20 @@ export class ComputeError extends StampedeError {
   }
 }
 
+/** The computation ran past the guard's compute timeout and was abandoned. */
+export class ComputeTimeoutError extends StampedeError {
+  constructor(message: string) {
+    super('E_COMPUTE_TIMEOUT', message);
+  }
+}
+
+/** The holder's Redis lock expired or was taken while it computed. */
+export class LockLostError extends StampedeError {
+  constructor(message: string) {
+    super('E_LOCK_LOST', message);
+  }
+}
+
 export function isUserError(err: unknown): err is UserError {
   return err instanceof UserError;
 }

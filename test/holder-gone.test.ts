@@ -1,3 +1,4 @@
+import type { FailurePolicy } from '../src/cache/strategy.js';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
@@ -18,7 +19,7 @@ afterEach(async () => {
 });
 
 /** A guard on its own connection (and its own subscriber): one "process" of the fleet. */
-function processGuard(options: { prefix: string; lockTtlMs: number; maxWaitMs?: number }) {
+function processGuard(options: { prefix: string; lockTtlMs: number; maxWaitMs?: number; failurePolicy?: FailurePolicy }) {
   const redis = connect();
   clients.push(redis);
   const capture = captureLogger();
@@ -27,6 +28,7 @@ function processGuard(options: { prefix: string; lockTtlMs: number; maxWaitMs?: 
     keyPrefix: options.prefix,
     lockTtlMs: options.lockTtlMs,
     ...(options.maxWaitMs !== undefined && { maxWaitMs: options.maxWaitMs }),
+    ...(options.failurePolicy !== undefined && { failurePolicy: options.failurePolicy }),
     logger: capture.logger,
   });
   guards.push(guard);
@@ -85,15 +87,15 @@ describe('a holder that vanished without writing', () => {
 });
 
 describe('a holder whose computation throws', () => {
-  it('gives the lock back at once: a waiter in another process takes over long before the lock TTL', async () => {
+  it('gives the lock back at once: with the retry policy a waiter in another process takes over long before the lock TTL', async () => {
     const prefix = uniquePrefix('holder-throws');
     const key = 'fails-once';
     const keys = cacheKeys(prefix, key);
     const observer = connect();
     clients.push(observer);
     const lockTtlMs = 30_000;
-    const thrower = processGuard({ prefix, lockTtlMs });
-    const waiter = processGuard({ prefix, lockTtlMs });
+    const thrower = processGuard({ prefix, lockTtlMs, failurePolicy: 'retry' });
+    const waiter = processGuard({ prefix, lockTtlMs, failurePolicy: 'retry' });
 
     const started = performance.now();
     const computing = deferred();
@@ -137,7 +139,7 @@ describe('a holder whose computation throws', () => {
     expect(thrower.capture.count('lock.released')).toBe(1);
     expect(thrower.capture.count('cache.write')).toBe(0);
     const waitEnd = waiter.capture.lines.find((l) => l.event === 'wait.end');
-    expect(waitEnd?.outcome).toBe('released');
+    expect(waitEnd?.outcome).toBe('failed');
     expect(waiter.capture.count('lock.acquired')).toBe(1);
     expect((await readEnvelope<string>(observer, keys))?.value).toBe('from-the-waiter');
     expect(await observer.exists(keys.lock)).toBe(0);

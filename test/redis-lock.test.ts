@@ -30,7 +30,8 @@ function freshKeys(label: string): CacheKeys {
 }
 
 function envelope<T>(value: T, fence: number, ttlMs = 60_000): Envelope<T> {
-  return { value, fence, computedAt: Date.now(), computeMs: 1, ttlMs };
+  const now = Date.now();
+  return { value, fence, computedAt: now, computeMs: 1, ttlMs, freshUntil: now + ttlMs };
 }
 
 /** The lock's key disappears by its own expiry (the test polls; the code under test never does). */
@@ -77,7 +78,7 @@ describe('acquire, release, extend', () => {
     expect(await redis.get(keys.lock)).toBe(owner.token);
 
     // A fenced write with the intruder's lease must not release the owner's lock either.
-    const outcome = await writeEnvelope(other, keys, envelope('intruder', 0), intruder);
+    const outcome = await writeEnvelope(other, keys, envelope('intruder', 0), intruder, 0);
     expect(outcome.released).toBe(false);
     expect(await redis.get(keys.lock)).toBe(owner.token);
 
@@ -141,7 +142,7 @@ describe('acquire, release, extend', () => {
     const first = (await acquireLock(redis, keys, 30_000))!;
     expect(first.fence).toBe(1);
     await releaseLock(redis, keys, first);
-    expect((await writeEnvelope(redis, keys, envelope('seven', 7), null)).written).toBe(true);
+    expect((await writeEnvelope(redis, keys, envelope('seven', 7), null, 0)).written).toBe(true);
 
     await redis.del(keys.fence); // evicted, flushed, lost in a failover...
     const lease = (await acquireLock(redis, keys, 30_000))!;
@@ -152,7 +153,7 @@ describe('acquire, release, extend', () => {
     const after = (await acquireLock(other, keys, 30_000))!;
     expect(after.fence).toBe(9);
     // And the new holder's write is accepted over the value of fence 7.
-    expect((await writeEnvelope(other, keys, envelope('nine', after.fence), after)).written).toBe(true);
+    expect((await writeEnvelope(other, keys, envelope('nine', after.fence), after, 0)).written).toBe(true);
     expect((await readEnvelope<string>(redis, keys))?.value).toBe('nine');
   });
 
@@ -169,7 +170,7 @@ describe('the fenced write, store level', () => {
     const keys = freshKeys('write');
     const lease = (await acquireLock(redis, keys, 30_000))!;
     const listener = await nextMessage(keys);
-    const outcome = await writeEnvelope(redis, keys, envelope({ n: 1 }, lease.fence), lease);
+    const outcome = await writeEnvelope(redis, keys, envelope({ n: 1 }, lease.fence), lease, 0);
     expect(outcome).toEqual({ written: true, released: true, storedFence: lease.fence });
     expect(await listener.message).toBe('written');
     await listener.close();
@@ -187,14 +188,14 @@ describe('the fenced write, store level', () => {
 
     const b = (await acquireLock(other, keys, 30_000))!;
     expect(b.fence).toBeGreaterThan(a.fence);
-    expect(await writeEnvelope(other, keys, envelope('from-B', b.fence), b)).toEqual({
+    expect(await writeEnvelope(other, keys, envelope('from-B', b.fence), b, 0)).toEqual({
       written: true,
       released: true,
       storedFence: b.fence,
     });
 
     // A wakes up and writes its stale result.
-    expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a)).toEqual({
+    expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0)).toEqual({
       written: false,
       released: false,
       storedFence: b.fence,
@@ -209,12 +210,12 @@ describe('the fenced write, store level', () => {
     const b = (await acquireLock(other, keys, 30_000))!;
 
     // Nothing newer is stored yet, so A's value lands; but B's lock stays B's.
-    const early = await writeEnvelope(redis, keys, envelope('from-A', a.fence), a);
+    const early = await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0);
     expect(early).toEqual({ written: true, released: false, storedFence: a.fence });
     expect(await redis.get(keys.lock)).toBe(b.token);
 
     // B's write, with the higher fence, replaces it.
-    expect((await writeEnvelope(other, keys, envelope('from-B', b.fence), b)).written).toBe(true);
+    expect((await writeEnvelope(other, keys, envelope('from-B', b.fence), b, 0)).written).toBe(true);
     expect(await readEnvelope(redis, keys)).toMatchObject({ value: 'from-B', fence: b.fence });
   });
 });
@@ -228,18 +229,23 @@ describe('the fenced write, two guards (two "processes")', () => {
     opened.push(redisA, redisB);
     const logA = captureLogger();
     const logB = captureLogger();
-    const guardA = createGuard({ redis: redisA, keyPrefix: prefix, lockTtlMs: 300, logger: logA.logger });
+    const guardA = createGuard({ redis: redisA, keyPrefix: prefix, lockTtlMs: 3000, logger: logA.logger });
     // Only A's lock is short: B must not lose its own lock on a slow machine.
     const guardB = createGuard({ redis: redisB, keyPrefix: prefix, lockTtlMs: 30_000, logger: logB.logger });
     try {
       const computing = deferred();
       const finish = deferred<string>();
-      const callA = guardA.getOrCompute(key, async () => {
+      let signalA: AbortSignal | undefined;
+      const callA = guardA.getOrCompute(key, async ({ signal }) => {
+        signalA = signal;
         computing.resolve();
-        return finish.promise; // A is "paused" until the test says so
+        return finish.promise; // A ignores its signal and goes on until the test says so
       });
       await computing.promise;
-      await lockExpired(redisB, keys);
+      // What a pause past the TTL looks like from Redis: A's lock is gone. (A's watchdog would
+      // keep an expiring lock alive, so the test deletes it.) The watchdog notices and aborts.
+      await redisB.del(keys.lock);
+      await waitUntil('A notices the loss', async () => signalA?.aborted === true);
 
       // B finds no value and no lock: it takes over and writes a newer value.
       const resultB = await guardB.getOrCompute(key, async () => 'from-B');

@@ -3,11 +3,16 @@ import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
 import type { Notifier } from './notifier.js';
-import type { ValueSource } from './strategy.js';
+import type { FailurePolicy, ValueSource } from './strategy.js';
 
 /** What the caller's computation receives. `signal` aborts when the guard gives the work up. */
 export interface ComputeContext {
   key: string;
+  /**
+   * Aborted when the computation should stop: it timed out, its holder lost the Redis lock,
+   * or the guard was closed. A computation that ignores it still finishes, but its result
+   * is then only stored if no newer one is (fencing).
+   */
   signal: AbortSignal;
 }
 
@@ -18,18 +23,32 @@ export interface GuardResult<T> {
   source: ValueSource;
 }
 
-/** Everything a strategy needs, built once per guard. */
+/** Everything a strategy needs, resolved once per guard. */
 export interface StrategyDeps {
   redis: Redis;
   keyPrefix: string;
   valueTtlMs: number;
+  /** How long a value stays in Redis after it went stale. */
+  graceMs: number;
+  /** Shorten each value's fresh time by up to this fraction, at random. */
+  ttlJitter: number;
   lockTtlMs: number;
   /** Longest a caller waits for other holders, in total, before giving up. */
   maxWaitMs: number;
+  /** A computation running longer is aborted and counts as failed; 0 = no limit. */
+  computeTimeoutMs: number;
+  failurePolicy: FailurePolicy;
+  /** XFetch's beta: above 1 refreshes earlier, below 1 later. */
+  xfetchBeta: number;
+  /** Uniform in [0, 1); injectable so tests can pin XFetch's and jitter's draws. */
+  random: () => number;
   mutex: KeyedMutex;
   flight: SingleFlight<GuardResult<unknown>>;
   notifier: () => Notifier;
+  /** Aborted when the guard closes. */
   signal: AbortSignal;
+  /** Background refreshes in this process: keys being refreshed, and their promises for close(). */
+  refreshing: Map<string, Promise<void>>;
 }
 
 /** One call: the key, its computation, the logger bound to the caller's correlation fields. */

@@ -11,8 +11,17 @@ export interface Envelope<T = unknown> {
   computedAt: number;
   /** How long the computation took, ms. */
   computeMs: number;
-  /** How long the value lives, ms (the key's TTL in Redis). */
+  /** How long the value is fresh, ms. */
   ttlMs: number;
+  /**
+   * Epoch ms after which the value is stale. The Redis key lives `graceMs` longer, so a stale
+   * value can still be served (`swr`) or fallen back on when a refresh fails.
+   */
+  freshUntil: number;
+}
+
+export function isFresh(envelope: Envelope, now = Date.now()): boolean {
+  return now < envelope.freshUntil;
 }
 
 export function encodeEnvelope(envelope: Envelope): string {

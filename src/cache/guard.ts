@@ -8,10 +8,12 @@ import { SingleFlight } from '../lock/single-flight.js';
 import { redisOptionsFor } from '../redis/connection.js';
 import type { Compute, GuardResult, StrategyDeps } from './context.js';
 import { Notifier } from './notifier.js';
-import type { Strategy } from './strategy.js';
+import type { FailurePolicy, Strategy } from './strategy.js';
 import { getWithLocalLock } from './strategies/local-lock.js';
 import { getWithoutProtection } from './strategies/none.js';
 import { getWithRedisLock } from './strategies/redis-lock.js';
+import { getWithSwr } from './strategies/swr.js';
+import { getWithXfetch } from './strategies/xfetch.js';
 
 export interface GuardOptions {
   /** The cache's Redis. The guard uses it but does not close it: whoever created it does. */
@@ -25,8 +27,23 @@ export interface GuardOptions {
   keyPrefix?: string;
   /** Strategy when a call does not name one. @default 'redis-lock' */
   strategy?: Strategy;
-  /** Lifetime of a cached value, ms. @default 60000 */
+  /** How long a cached value is fresh, ms. @default 60000 */
   valueTtlMs?: number;
+  /**
+   * How long a value stays in Redis after it went stale: `swr` and `xfetch` serve it while they
+   * refresh, and the `stale` failure policy falls back on it. @default 60000
+   */
+  graceMs?: number;
+  /** Shorten each value's fresh time by a random fraction up to this (0..1), so keys written together do not expire together. @default 0 */
+  ttlJitter?: number;
+  /** Abort a computation running longer than this, ms; 0 = never. @default 30000 */
+  computeTimeoutMs?: number;
+  /** What waiters get when the holder's computation fails. @default 'stale' */
+  failurePolicy?: FailurePolicy;
+  /** XFetch's beta: above 1 refreshes earlier, below 1 later. @default 1 */
+  xfetchBeta?: number;
+  /** Source of randomness for XFetch and jitter. @default Math.random */
+  random?: () => number;
   /** Lifetime of a Redis lock, ms; also how long a waiter waits before checking on the holder. @default 10000 */
   lockTtlMs?: number;
   /** Longest a caller waits for other holders in total. @default 6 x lockTtlMs */
@@ -49,7 +66,10 @@ export interface StampedeGuard {
    * strategy. `source` says where it came from. `compute`'s result must survive JSON.
    */
   getOrCompute<T>(key: string, compute: Compute<T>, options?: CallOptions): Promise<GuardResult<T>>;
-  /** Stop: aborts computations' signals and closes the subscriber the guard created. */
+  /**
+   * Stop: waits for background refreshes still running, then aborts computations' signals and
+   * closes the subscriber the guard created.
+   */
   close(): Promise<void>;
 }
 
@@ -57,6 +77,8 @@ const RUNNERS = {
   none: getWithoutProtection,
   'local-lock': getWithLocalLock,
   'redis-lock': getWithRedisLock,
+  swr: getWithSwr,
+  xfetch: getWithXfetch,
 } as const;
 
 export function createGuard(options: GuardOptions): StampedeGuard {
@@ -71,8 +93,15 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     redis: options.redis,
     keyPrefix: options.keyPrefix ?? 'cs',
     valueTtlMs: options.valueTtlMs ?? 60_000,
+    graceMs: options.graceMs ?? 60_000,
+    ttlJitter: checkFraction('ttlJitter', options.ttlJitter ?? 0),
     lockTtlMs,
     maxWaitMs: options.maxWaitMs ?? lockTtlMs * 6,
+    computeTimeoutMs: options.computeTimeoutMs ?? 30_000,
+    failurePolicy: options.failurePolicy ?? 'stale',
+    xfetchBeta: options.xfetchBeta ?? 1,
+    random: options.random ?? Math.random,
+    refreshing: new Map(),
     mutex: new KeyedMutex(),
     flight: new SingleFlight(),
     signal: aborter.signal,
@@ -101,11 +130,17 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       return run({ key, compute, log: call.logger ?? defaultLogger, ttlMs: call.ttlMs ?? deps.valueTtlMs }, deps);
     },
     async close() {
+      await Promise.all(deps.refreshing.values());
       aborter.abort(new StampedeError('E_CLOSED', 'the guard was closed'));
       const subscriber = ownSubscriber as Redis | null;
       if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
     },
   };
+}
+
+function checkFraction(name: string, value: number): number {
+  if (!(value >= 0 && value <= 1)) throw new StampedeError('E_OPTIONS', `${name} must be between 0 and 1, got ${value}`);
+  return value;
 }
 
 function checkKey(key: unknown): asserts key is string {

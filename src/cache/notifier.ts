@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis';
  * cannot miss a notification sent in between (no lost wake-up). Channels are reference
  * counted: the last waiter to leave unsubscribes.
  */
-export type Notification = 'written' | 'released';
+/** `written`, `released`, or `failed:<reason>` (see the lock and store scripts). */
+export type Notification = string;
 
 export interface Subscription {
   /** The next notification, or 'timeout' after `timeoutMs`. Buffered if it already came. */

@@ -6,19 +6,23 @@ import type { LockLease } from '../lock/redis-lock.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
 
 // KEYS[1] value hash, KEYS[2] lock
-// ARGV[1] envelope JSON, ARGV[2] fence, ARGV[3] ttl ms, ARGV[4] lock token ('' = no lock), ARGV[5] channel
+// ARGV[1] envelope JSON, ARGV[2] fence, ARGV[3] key ttl ms, ARGV[4] lock token ('' = no lock), ARGV[5] channel
 // Returns { written (1|0), released (1|0), fence stored after the call }.
-// Writes only when no stored value carries a higher fence: a holder that was paused past its
-// lock TTL while a newer holder wrote can never overwrite the newer value. Releases the lock
-// when the token still matches, and tells waiters either way, in the same atomic step.
+// A lock holder's write (fence > 0) is stored only when no stored value carries a higher fence:
+// a holder that was paused past its lock TTL while a newer holder wrote can never overwrite the
+// newer value. Writes without a lock (fence 0: strategies none and local-lock) do not take part
+// in that order; they are always stored and keep the stored fence, so the order of later lock
+// holders' writes is unchanged. Releases the lock when the token still matches, and tells
+// waiters either way, in the same atomic step.
 const FENCED_WRITE = new LuaScript<[number, number, number]>(
   'cache.fenced-write',
   `
 local stored = tonumber(redis.call('HGET', KEYS[1], 'fence'))
 local fence = tonumber(ARGV[2])
 local written = 0
-if not stored or stored <= fence then
-  redis.call('HSET', KEYS[1], 'fence', ARGV[2], 'envelope', ARGV[1])
+if fence == 0 or not stored or stored <= fence then
+  if fence == 0 and stored then fence = stored end
+  redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   written = 1
   stored = fence
@@ -49,18 +53,23 @@ export async function readEnvelope<T>(redis: Redis, keys: CacheKeys): Promise<En
   return decodeEnvelope<T>(await redis.hget(keys.value, 'envelope'));
 }
 
-/** Store `envelope` through the fence; with a lease, also release that lease's lock. */
+/**
+ * Store `envelope` through the fence; with a lease, also release that lease's lock. The Redis
+ * key outlives the value's fresh time by `graceMs`, so a stale value can still be served.
+ */
 export async function writeEnvelope(
   redis: Redis,
   keys: CacheKeys,
   envelope: Envelope,
   lease: LockLease | null,
+  graceMs: number,
   logger?: Logger,
 ): Promise<WriteOutcome> {
+  const keyTtlMs = Math.max(1, envelope.freshUntil - Date.now() + graceMs);
   const [written, released, storedFence] = await FENCED_WRITE.run(
     redis,
     [keys.value, keys.lock],
-    [encodeEnvelope(envelope), envelope.fence, envelope.ttlMs, lease?.token ?? '', keys.channel],
+    [encodeEnvelope(envelope), envelope.fence, keyTtlMs, lease?.token ?? '', keys.channel],
     logger,
   );
   return { written: written === 1, released: released === 1, storedFence: Number(storedFence) };

@@ -1,13 +1,20 @@
 import { join } from 'node:path';
 import { writeHtmlReportFromLogs } from '../report/index.js';
-import type { DemoRow } from './run-demo.js';
+import { WARM_UP_SUFFIX, type DemoRow } from './run-demo.js';
 
-/** The demo's HTML report: every strategy's burst from its own log directory, in `<logDir>/report.html`. */
-export async function writeDemoReport(rows: readonly DemoRow[], logDir: string): Promise<string> {
+/**
+ * The demo's HTML report, in `<logDir>/report.html`: every strategy's cold burst from its own log
+ * directory, and the warm-key runs from theirs (`extraDirs`).
+ */
+export async function writeDemoReport(rows: readonly DemoRow[], logDir: string, extraDirs: readonly string[] = []): Promise<string> {
   const { file } = await writeHtmlReportFromLogs(
-    rows.map((r) => r.logDir),
+    [...rows.map((r) => r.logDir), ...extraDirs],
     join(logDir, 'report.html'),
-    { title: 'cache-stampede demo: one cold burst per strategy' },
+    {
+      title: 'cache-stampede demo: a cold burst per strategy, and a warm key under steady load',
+      // The warm-up bursts that get each fleet going are not part of what the demo shows.
+      keep: (record) => !String(record.runId ?? '').endsWith(WARM_UP_SUFFIX),
+    },
   );
   return file;
 }

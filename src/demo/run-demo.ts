@@ -10,6 +10,10 @@ import { runBurst, type BurstSummary } from '../queue/burst.js';
 import { createQueue, createQueueEvents } from '../queue/queue.js';
 import { createRedis } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
+import { fleetEnv } from './fleet-env.js';
+
+/** Run ids of the warm-up bursts end with this; reports leave them out. */
+export const WARM_UP_SUFFIX = '-warm-up';
 
 export interface DemoOptions {
   config: Config;
@@ -59,26 +63,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
       const fleet = startFleet({
         workers: options.workers,
         concurrency: config.concurrency,
-        env: { LOG_DIR: logDir, REDIS_URL: config.redisUrl, QUEUE_REDIS_URL: config.queueRedisUrl, CACHE_REDIS_URL: config.cacheRedisUrl, QUEUE_NAME: config.queueName, KEY_PREFIX: config.keyPrefix, LOG_LEVEL: config.logLevel },
+        env: fleetEnv(config, logDir),
         outputStream: fleetOutput,
       });
+      const runId = `demo-${stamp}-${strategy}`;
       let burst: BurstSummary;
       try {
-        await waitForWorkers(queue, fleet, options.workers);
+        await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+        // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
+        // spreads the burst out and understates the stampede; a quick warm-up burst on another
+        // key (its own run id, left out of the counts) gets every worker going first.
+        await runBurst(queue, events, { jobs: options.workers * 10, keys: 1, keyPrefix: 'warm-up', strategy: 'none', computeMs: 0, runId: `${runId}${WARM_UP_SUFFIX}` });
         say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), compute ${options.computeMs} ms`);
         burst = await runBurst(queue, events, {
           jobs: options.jobs,
           keys: options.keys,
           strategy,
           computeMs: options.computeMs,
-          runId: `demo-${stamp}-${strategy}`,
+          runId,
         });
       } finally {
         await fleet.stop('SIGTERM');
         fleetOutput.end();
       }
 
-      const report = await summarizeAsync(readLogs([logDir]));
+      const report = await summarizeAsync(readLogs([logDir]), { runId });
       rows.push({
         strategy,
         burst,
@@ -87,7 +96,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
         logDir,
       });
       const row = rows.at(-1)!;
-      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${row.logs?.recomputations ?? '?'} recomputations`);
+      const n = row.logs?.recomputations;
+      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${n ?? '?'} recomputation${n === 1 ? '' : 's'}`);
     }
     return rows;
   } finally {

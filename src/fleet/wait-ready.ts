@@ -6,12 +6,20 @@ import type { Fleet } from './fleet.js';
  * burst starts against the whole fleet rather than whichever worker booted first. Polling is
  * fine here: it is a start-up wait, not the cache's hot path. Fails fast if a worker exits.
  */
-export async function waitForWorkers(queue: Queue, fleet: Fleet, count: number, timeoutMs = 60_000): Promise<void> {
+export interface WaitOptions {
+  /** @default 60000 */
+  timeoutMs?: number;
+  /** Where the fleet's output went, for the error message. */
+  outputAt?: string;
+}
+
+export async function waitForWorkers(queue: Queue, fleet: Fleet, count: number, options: WaitOptions = {}): Promise<void> {
+  const { timeoutMs = 60_000, outputAt = 'the fleet output' } = options;
   const giveUpAt = Date.now() + timeoutMs;
   for (;;) {
     const exited = fleet.commands.filter((c) => c.state === 'exited' || c.state === 'errored');
     if (exited.length > 0) {
-      throw new Error(`${exited.map((c) => c.name).join(', ')} exited during start-up (see the fleet output)`);
+      throw new Error(`${exited.map((c) => c.name).join(', ')} exited during start-up (see ${outputAt})`);
     }
     if ((await queue.getWorkersCount()) >= count) return;
     if (Date.now() > giveUpAt) throw new Error(`only ${await queue.getWorkersCount()} of ${count} workers ready after ${timeoutMs} ms`);

@@ -34,7 +34,7 @@ return fence
 );
 
 // KEYS[1] lock
-// ARGV[1] token, ARGV[2] channel to notify waiters on
+// ARGV[1] token, ARGV[2] channel to notify waiters on, ARGV[3] the notification
 // Returns 1 when this token held the lock and it was deleted (waiters are told), else 0.
 const RELEASE = new LuaScript<number>(
   'lock.release',
@@ -43,7 +43,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], 'released')
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 `,
   1,
@@ -82,9 +82,18 @@ export async function acquireLock(
   return fence === null ? null : { token, fence: Number(fence), ttlMs };
 }
 
-/** Compare-and-delete: true when the lease still held the lock. Waiters are notified. */
-export async function releaseLock(redis: Redis, keys: CacheKeys, lease: LockLease, logger?: Logger): Promise<boolean> {
-  return (await RELEASE.run(redis, [keys.lock], [lease.token, keys.channel], logger)) === 1;
+/**
+ * Compare-and-delete: true when the lease still held the lock. Waiters are notified with
+ * `released` (contend again), or with `failed:<reason>` when the holder's computation failed.
+ */
+export async function releaseLock(
+  redis: Redis,
+  keys: CacheKeys,
+  lease: LockLease,
+  logger?: Logger,
+  notification = 'released',
+): Promise<boolean> {
+  return (await RELEASE.run(redis, [keys.lock], [lease.token, keys.channel, notification], logger)) === 1;
 }
 
 /** Compare-and-PEXPIRE: true when the lease still held the lock and now has `ttlMs` again. */

@@ -18,7 +18,7 @@ export interface BurstSummary {
   /** Failure reasons and how many jobs failed with each. */
   failures: Record<string, number>;
   distinctValues: number;
-  sources: { computed: number; waited: number; cache: number };
+  sources: { computed: number; waited: number; cache: number; stale: number };
   /** Enqueue to completion as seen by the producer, ms. */
   latencyMs: { p50: number; p99: number; max: number };
   elapsedMs: number;
@@ -51,7 +51,7 @@ export async function runBurst(
   const early = new Map<string, { ok: boolean; payload: string }>();
   const latencies: number[] = [];
   const values = new Set<string>();
-  const sources = { computed: 0, waited: 0, cache: 0 };
+  const sources = { computed: 0, waited: 0, cache: 0, stale: 0 };
   const failures: Record<string, number> = {};
   const enqueueFailures: Record<string, number> = {};
   let notEnqueued = 0;

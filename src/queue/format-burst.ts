@@ -5,7 +5,7 @@ export function formatBurstSummary(s: BurstSummary): string {
   const lines = [
     `run ${s.runId}: ${s.completed}/${s.jobs} completed, ${s.failed} failed${s.timedOut ? ', TIMED OUT waiting' : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s`,
     `distinct values: ${s.distinctValues}`,
-    `sources: ${s.sources.computed} recomputed, ${s.sources.waited} waited, ${s.sources.cache} cache hits`,
+    `sources: ${s.sources.computed} recomputed, ${s.sources.waited} waited, ${s.sources.cache} cache hits, ${s.sources.stale} stale`,
     `latency (enqueue to completion): p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, max ${s.latencyMs.max} ms`,
   ];
   for (const [reason, count] of Object.entries(s.failures)) lines.push(`failed x${count}: ${reason}`);

@@ -7,7 +7,7 @@ import type { GetValueResult } from './job-data.js';
  * The NDJSON log has the detail; this is for the person watching the fleet.
  */
 export function reportProgress(worker: Worker, workerId: string, say: (line: string) => void, everyMs = 2000): () => void {
-  const counts = { computed: 0, waited: 0, cache: 0, failed: 0 };
+  const counts = { computed: 0, waited: 0, cache: 0, stale: 0, failed: 0 };
   let jobs = 0;
   let reported = 0;
   worker.on('completed', (_job, result: GetValueResult) => {
@@ -19,7 +19,7 @@ export function reportProgress(worker: Worker, workerId: string, say: (line: str
     counts.failed += 1;
   });
   const line = () =>
-    `${workerId}: ${jobs} jobs (${counts.computed} computed, ${counts.waited} waited, ${counts.cache} cache, ${counts.failed} failed)`;
+    `${workerId}: ${jobs} jobs (${counts.computed} computed, ${counts.waited} waited, ${counts.cache} cache, ${counts.stale} stale, ${counts.failed} failed)`;
   const timer = setInterval(() => {
     if (jobs === reported) return;
     reported = jobs;

@@ -48,7 +48,12 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     redis: cacheConnection,
     keyPrefix: config.keyPrefix,
     valueTtlMs: config.valueTtlMs,
+    graceMs: config.graceMs,
+    ttlJitter: config.ttlJitter,
     lockTtlMs: config.lockTtlMs,
+    computeTimeoutMs: config.computeTimeoutMs,
+    failurePolicy: config.failurePolicy,
+    xfetchBeta: config.xfetchBeta,
     logger,
   });
   const worker = new Worker<unknown, GetValueResult>(

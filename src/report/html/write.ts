@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { emptyReadStats, readLogs } from '../read-logs.js';
+import { emptyReadStats, readLogs, type LogRecord } from '../read-logs.js';
 import { summarizeWithTimelines, type HtmlReportData } from './collect.js';
 import { renderHtmlReport, type HtmlPageOptions } from './page.js';
 
@@ -23,10 +23,15 @@ export async function writeHtmlReport(file: string, data: HtmlReportData, option
 export async function writeHtmlReportFromLogs(
   paths: readonly string[],
   file: string,
-  options: HtmlPageOptions & { runId?: string } = {},
+  options: HtmlPageOptions & { runId?: string; keep?: (record: LogRecord) => boolean } = {},
 ): Promise<WrittenReport & HtmlReportData> {
   const input = emptyReadStats();
-  const data = await summarizeWithTimelines(readLogs(paths, input), { runId: options.runId });
+  const records = options.keep ? filter(readLogs(paths, input), options.keep) : readLogs(paths, input);
+  const data = await summarizeWithTimelines(records, { runId: options.runId });
   const written = await writeHtmlReport(file, data, { ...options, input: options.input ?? input });
   return { ...written, ...data };
+}
+
+async function* filter(records: AsyncIterable<LogRecord>, keep: (record: LogRecord) => boolean): AsyncGenerator<LogRecord> {
+  for await (const record of records) if (keep(record)) yield record;
 }

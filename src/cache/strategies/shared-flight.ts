@@ -1,0 +1,26 @@
+import { logEvent } from '../../logger.js';
+import type { Call, GuardResult, StrategyDeps } from '../context.js';
+
+/**
+ * Run `lookup` once per key per process for all concurrent callers of one strategy, so a burst
+ * in one process sends one read and at most one lock attempt to Redis. Callers that joined
+ * another's flight log their own hit or miss (marked `coalesced`) and `flight.joined`, so every
+ * job still logs exactly one of `cache.hit` / `cache.miss`.
+ */
+export async function shareFlight<T>(
+  strategy: string,
+  call: Call<T>,
+  deps: StrategyDeps,
+  lookup: () => Promise<GuardResult<T>>,
+): Promise<GuardResult<T>> {
+  const { value: result, shared } = await deps.flight.do(`${strategy}:${call.key}`, lookup as () => Promise<GuardResult<unknown>>);
+  if (!shared) return result as GuardResult<T>;
+
+  // A computation this caller did not run is one it waited for; hits and stale stay as they were.
+  const source = result.source === 'computed' ? 'waited' : result.source;
+  const hit = source === 'cache' || source === 'stale';
+  logEvent(call.log, 'info', hit ? 'cache.hit' : 'cache.miss', { coalesced: true });
+  if (source === 'stale') logEvent(call.log, 'info', 'stale.served', { coalesced: true });
+  logEvent(call.log, 'info', 'flight.joined');
+  return { value: result.value as T, source };
+}

@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FailurePolicy } from '../src/cache/strategy.js';
+import { ComputeError, ComputeTimeoutError } from '../src/errors.js';
+import { cacheKeys } from '../src/keys.js';
+import { closeGuards, processGuard } from './support/guards.js';
+import { connect, closeAll, uniquePrefix } from './support/redis.js';
+import { deferred, sleep, waitUntil } from './support/wait.js';
+
+afterEach(closeGuards);
+
+// Long lock TTL: a waiter that learned of the failure only by waiting out the TTL would take
+// 30 s; the assertions below bound the whole exchange at 10 s.
+const lockTtlMs = 30_000;
+const settle = (p: Promise<unknown>) => p.then((v) => v, (err: unknown) => err);
+
+/** A holder (guard A) whose computation the test fails, and a waiter in "another process" (guard B). */
+async function holderAndWaiter(policy: FailurePolicy, strategy: 'redis-lock' | 'swr' = 'redis-lock', extra = {}) {
+  const prefix = uniquePrefix(`policy-${policy}`);
+  const a = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy: policy, ...extra });
+  const b = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy: policy, ...extra });
+  const observer = connect();
+  return { prefix, a, b, observer, keys: cacheKeys(prefix, 'k'), strategy };
+}
+
+async function waiterSubscribed(observer: ReturnType<typeof connect>, channel: string) {
+  await waitUntil('the waiter subscribes', async () => {
+    const [, n] = (await observer.pubsub('NUMSUB', channel)) as [string, number];
+    return Number(n) >= 1;
+  });
+}
+
+describe('when the holder computation fails', () => {
+  it('error policy: the waiter gets the error at once, and does not recompute', async () => {
+    const { a, b, observer, keys } = await holderAndWaiter('error');
+    const started = performance.now();
+    const computing = deferred();
+    const failure = deferred<string>();
+    const holder = settle(a.guard.getOrCompute('k', async () => (computing.resolve(), failure.promise)));
+    await computing.promise;
+    let waiterComputed = 0;
+    const waiter = settle(b.guard.getOrCompute('k', async () => (waiterComputed++, 'no')));
+    await waiterSubscribed(observer, keys.channel);
+    failure.reject(new Error('database is down'));
+
+    expect(await holder).toMatchObject({ message: 'database is down' });
+    const err = await waiter;
+    expect(err).toBeInstanceOf(ComputeError);
+    expect((err as Error).message).toContain('database is down');
+    expect(waiterComputed).toBe(0);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    await closeAll(observer);
+  });
+
+  it('stale policy: holder and waiter both get the stale value while it is within its grace', async () => {
+    const { a, b, observer, keys } = await holderAndWaiter('stale', 'redis-lock', { valueTtlMs: 200, graceMs: 60_000 });
+    await a.guard.getOrCompute('k', async () => 'old');
+    await sleep(250); // now stale, still within its grace
+
+    const computing = deferred();
+    const failure = deferred<string>();
+    const holder = settle(a.guard.getOrCompute('k', async () => (computing.resolve(), failure.promise)));
+    await computing.promise;
+    const waiter = settle(b.guard.getOrCompute('k', async () => 'no'));
+    await waiterSubscribed(observer, keys.channel);
+    failure.reject(new Error('upstream 500'));
+
+    expect(await holder).toEqual({ value: 'old', source: 'stale' });
+    expect(await waiter).toEqual({ value: 'old', source: 'stale' });
+    expect(a.capture.count('stale.served') + b.capture.count('stale.served')).toBe(2);
+    await closeAll(observer);
+  });
+
+  it('stale policy without a stale value: the error', async () => {
+    const { a } = await holderAndWaiter('stale');
+    const err = await settle(a.guard.getOrCompute('k', async () => Promise.reject(new Error('nope'))));
+    expect(err).toMatchObject({ message: 'nope' });
+  });
+
+  it('a computation past its timeout fails at once, and its waiters are told', async () => {
+    const { a, b, observer, keys } = await holderAndWaiter('error', 'redis-lock', { computeTimeoutMs: 2000 });
+    let signal: AbortSignal | undefined;
+    const started = performance.now();
+    const holder = settle(
+      a.guard.getOrCompute('k', ({ signal: s }) => {
+        signal = s;
+        return new Promise<string>(() => {}); // hangs, ignoring its signal
+      }),
+    );
+    await waitUntil('the holder computes', () => signal !== undefined);
+    const waiter = settle(b.guard.getOrCompute('k', async () => 'no'));
+    await waiterSubscribed(observer, keys.channel).catch(() => {}); // it may already be over
+
+    expect(await holder).toBeInstanceOf(ComputeTimeoutError);
+    expect(signal?.aborted).toBe(true);
+    const err = await waiter;
+    expect(err).toBeInstanceOf(ComputeError);
+    expect((err as Error).message).toContain('took longer than 2000 ms');
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(await observer.exists(keys.lock)).toBe(0);
+    await closeAll(observer);
+  });
+});

@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { shouldRefreshEarly } from '../src/cache/strategies/xfetch.js';
+import type { Envelope } from '../src/cache/envelope.js';
+import { runGuardChildren } from './support/children.js';
+import { closeGuards, processGuard } from './support/guards.js';
+import { redisUrl, uniquePrefix } from './support/redis.js';
+import { sleep, waitUntil } from './support/wait.js';
+
+afterEach(closeGuards);
+
+describe('swr: stale-while-revalidate', () => {
+  it('a warm key past its soft expiry, 4 processes x 50 calls: all served at once, the fleet refreshes exactly once', async () => {
+    const prefix = uniquePrefix('swr-fleet');
+    const valueTtlMs = 300;
+    const warm = processGuard({ keyPrefix: prefix, valueTtlMs, graceMs: 60_000 });
+    await warm.guard.getOrCompute('hot', async () => 'warm-value', { strategy: 'swr' });
+    await sleep(valueTtlMs + 100); // stale now, well within its grace
+
+    const reports = await runGuardChildren(4, {
+      REDIS_URL: redisUrl(),
+      PREFIX: prefix,
+      STRATEGY: 'swr',
+      KEY: 'hot',
+      CALLS: '50',
+      COMPUTE_MS: '500',
+      VALUE_TTL_MS: '60000',
+    });
+    const sources = reports.flatMap((r) => r.sources);
+    // Nobody waited for the computation: every caller got the stale value (or, if it read after
+    // the refresh landed, the fresh one from the cache).
+    expect(sources.filter((s) => s !== 'stale' && s !== 'cache')).toEqual([]);
+    expect(sources.filter((s) => s === 'stale').length).toBeGreaterThan(0);
+    expect(reports.reduce((n, r) => n + r.computations, 0)).toBe(1);
+  });
+
+  it('a cold key behaves like redis-lock: one computation, the others wait', async () => {
+    const prefix = uniquePrefix('swr-cold');
+    const a = processGuard({ keyPrefix: prefix });
+    const b = processGuard({ keyPrefix: prefix });
+    let computations = 0;
+    const compute = async () => {
+      computations += 1;
+      await sleep(100);
+      return 'v';
+    };
+    const results = await Promise.all([a, b].flatMap(({ guard }) => Array.from({ length: 10 }, () => guard.getOrCompute('k', compute, { strategy: 'swr' }))));
+    expect(computations).toBe(1);
+    expect(results.filter((r) => r.source === 'computed')).toHaveLength(1);
+  });
+});
+
+describe('xfetch: probabilistic early refresh', () => {
+  const envelope = (freshUntil: number, computeMs: number): Envelope => ({ value: 1, fence: 1, computedAt: 0, computeMs, ttlMs: 0, freshUntil });
+
+  it('refreshes early more readily as expiry nears and as the computation gets costlier', () => {
+    const now = 10_000;
+    // -ln(0.5) = 0.69: a 100 ms computation refreshes within 69 ms of expiry, not before.
+    expect(shouldRefreshEarly(envelope(now + 60, 100), now, 1, 0.5)).toBe(true);
+    expect(shouldRefreshEarly(envelope(now + 80, 100), now, 1, 0.5)).toBe(false);
+    expect(shouldRefreshEarly(envelope(now + 80, 200), now, 1, 0.5)).toBe(true);
+    expect(shouldRefreshEarly(envelope(now + 80, 100), now, 2, 0.5)).toBe(true);
+    expect(shouldRefreshEarly(envelope(now + 80, 100), now, 1, 0)).toBe(false);
+  });
+
+  it('steady reads across several expiry windows: no request misses or waits, at most one refresh at a time', async () => {
+    const prefix = uniquePrefix('xfetch-steady');
+    const valueTtlMs = 400;
+    const readers = [0, 1].map(() => processGuard({ keyPrefix: prefix, valueTtlMs, graceMs: 60_000 }));
+    let computing = 0;
+    let overlapping = 0;
+    let refreshes = 0;
+    const compute = async () => {
+      computing += 1;
+      overlapping = Math.max(overlapping, computing);
+      refreshes += 1;
+      await sleep(60);
+      computing -= 1;
+      return `v${refreshes}`;
+    };
+    await readers[0]!.guard.getOrCompute('k', compute, { strategy: 'xfetch' });
+    const warmRefreshes = refreshes;
+
+    const windows = 5;
+    const until = Date.now() + valueTtlMs * windows;
+    const sources: string[] = [];
+    while (Date.now() < until) {
+      const batch = await Promise.all(readers.map(({ guard }) => guard.getOrCompute('k', compute, { strategy: 'xfetch' })));
+      sources.push(...batch.map((r) => r.source));
+      await sleep(10);
+    }
+    await waitUntil('background refreshes finish', () => computing === 0);
+
+    expect(sources.filter((s) => s !== 'cache' && s !== 'stale')).toEqual([]);
+    const misses = readers.reduce((n, { capture }) => n + capture.count('cache.miss'), 0);
+    expect(misses).toBe(1); // the warm-up's, nothing after
+    expect(overlapping).toBe(1);
+    const early = refreshes - warmRefreshes;
+    // About one per window: each refresh starts a new window, and none runs beside another.
+    expect(early).toBeGreaterThanOrEqual(windows - 2);
+    expect(early).toBeLessThanOrEqual(windows * 2);
+  });
+});
