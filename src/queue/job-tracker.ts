@@ -74,7 +74,12 @@ export class JobTracker {
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([
       new Promise<boolean>((resolve) => (this.idle = () => resolve(true))),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+        // QueueEvents keeps the process alive while jobs are awaited; this timer alone must not
+        // keep it alive for minutes after a caller gave up.
+        timer.unref();
+      }),
     ]);
     clearTimeout(timer);
     this.idle = null;
