@@ -6,18 +6,24 @@ import type { LogLevel } from './config.js';
 export interface FileLogger {
   logger: Logger;
   path: string;
-  /** Write out what is buffered; call before the process exits. */
-  flush(): void;
+  /** Write out what is buffered, in order, and close the file. */
+  close(): Promise<void>;
 }
 
 /**
  * A process's NDJSON log: `<logDir>/<name>-<pid>.ndjson`, one file per process so that
- * concurrent workers never interleave partial lines. Asynchronous writes for speed; `flush`
- * on the way out so the last lines are not lost.
+ * concurrent workers never interleave partial lines. Asynchronous writes for speed; `close`
+ * on the way out ends the stream after the pending writes, so the last lines come out in order
+ * (a flushSync while a write is in flight could put queued lines ahead of it).
  */
 export function createFileLogger(logDir: string, name: string, level: LogLevel, base: Record<string, unknown>): FileLogger {
   const path = join(logDir, `${name}-${process.pid}.ndjson`);
   const destination = pino.destination({ dest: path, mkdir: true, sync: false });
   const logger = createLogger({ level, destination, base });
-  return { logger, path, flush: () => destination.flushSync() };
+  const close = () =>
+    new Promise<void>((resolve) => {
+      destination.once('close', () => resolve());
+      destination.end();
+    });
+  return { logger, path, close };
 }

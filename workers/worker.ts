@@ -49,9 +49,8 @@ await runCli(async () => {
     process.once('SIGTERM', onSignal);
   });
   stopProgress();
-  // No log.flush() (a flushSync) here: with a write still in flight, flushSync writes the lines
-  // queued behind it first, so the log ended "worker.stopped, job.completed, ...". The process
-  // ends by itself (no process.exit), and the asynchronous destination writes out everything,
-  // in order, before it does.
+  // Ends the log after its pending writes, in order (a flushSync here once wrote queued lines
+  // ahead of one in flight).
+  await log.close();
   say(`${workerId} stopped`);
 });

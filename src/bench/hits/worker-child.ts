@@ -107,7 +107,7 @@ try {
   await worker.close();
   await queue.close();
   await guard.close();
-  fileLog?.flush();
+  await fileLog?.close();
   await Promise.all([connection.quit(), cache.quit(), control.quit()]);
   process.exit(0);
 } catch (err) {
