@@ -31,6 +31,8 @@ export const EVENTS = {
   'worker.stopping': 'worker stopping',
   'worker.stopped': 'worker stopped',
   'redis.warning': 'redis configuration warning',
+  'redis.error': 'redis connection error (reconnecting)',
+  'worker.error': 'worker error',
 } as const;
 
 export type EventName = keyof typeof EVENTS;
@@ -90,11 +92,17 @@ function redactUrlCensor(value: unknown): unknown {
   return typeof value === 'string' ? redactUrl(value) : '[Redacted]';
 }
 
-/** `redis://user:secret@host:6379/0` -> `redis://user:***@host:6379/0`. Never log a URL without it. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':');
-    const user = colon === -1 ? '' : auth.slice(0, colon);
-    return `${scheme}${colon === -1 ? '***' : `${user}:***`}@`;
-  });
+/**
+ * `redis://user:secret@host:6379/0` -> `redis://user:***@host:6379/0`, wherever URLs appear in
+ * the text (error messages quote them). The credentials run to the last `@` before the path, so
+ * a raw `@` in a password is hidden too; a `password=` query parameter is hidden as well.
+ * Never log a URL without it.
+ */
+export function redactUrl(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi, (_m, scheme: string, auth: string) => {
+      const colon = auth.indexOf(':');
+      return colon === -1 ? `${scheme}***@` : `${scheme}${auth.slice(0, colon)}:***@`;
+    })
+    .replace(/([?&]password=)[^&#\s]*/gi, '$1***');
 }

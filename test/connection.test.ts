@@ -123,6 +123,10 @@ describe('redactUrl', () => {
     ['redis://host:6379', 'redis://host:6379'],
     ['redis://host:6379/0', 'redis://host:6379/0'],
     ['not a url', 'not a url'],
+    ['redis://u:p@ss@host:6379/0', 'redis://u:***@host:6379/0'],
+    ['cannot reach redis://a:b@h:1 now', 'cannot reach redis://a:***@h:1 now'],
+    ['rediss://h:1/0?password=xyz&db=1', 'rediss://h:1/0?password=***&db=1'],
+    ['mail me at x@y.com', 'mail me at x@y.com'],
   ])('%s -> %s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected);
   });

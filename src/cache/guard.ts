@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Redis } from 'ioredis';
 import { StampedeError } from '../errors.js';
 import { MAX_KEY_LENGTH } from '../keys.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import { redisOptionsFor } from '../redis/connection.js';
@@ -83,6 +83,7 @@ const RUNNERS = {
 
 export function createGuard(options: GuardOptions): StampedeGuard {
   const lockTtlMs = options.lockTtlMs ?? 10_000;
+  const defaultLogger = options.logger ?? silentLogger;
   const aborter = new AbortController();
   // Every running computation listens on this one signal; hundreds at once is normal, not a leak.
   setMaxListeners(0, aborter.signal);
@@ -91,7 +92,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
 
   const deps: StrategyDeps = {
     redis: options.redis,
-    keyPrefix: options.keyPrefix ?? 'cs',
+    keyPrefix: checkPrefix(options.keyPrefix ?? 'cs'),
     valueTtlMs: options.valueTtlMs ?? 60_000,
     graceMs: options.graceMs ?? 60_000,
     ttlJitter: checkFraction('ttlJitter', options.ttlJitter ?? 0),
@@ -111,6 +112,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         let subscriber = options.subscriber;
         if (!subscriber) {
           ownSubscriber = options.redis.duplicate(redisOptionsFor('subscriber'));
+          // ioredis reconnects by itself; without a listener an error event would crash the process.
+          ownSubscriber.on('error', (err) => logEvent(defaultLogger, 'warn', 'redis.error', { role: 'subscriber', err }));
           subscriber = ownSubscriber;
         }
         notifier = new Notifier(subscriber);
@@ -119,7 +122,6 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     },
   };
   const defaultStrategy = options.strategy ?? 'redis-lock';
-  const defaultLogger = options.logger ?? silentLogger;
 
   return {
     async getOrCompute<T>(key: string, compute: Compute<T>, call: CallOptions = {}): Promise<GuardResult<T>> {
@@ -136,6 +138,14 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
     },
   };
+}
+
+/** Braces in the prefix would change the hash tag Redis Cluster uses, so only plain names. */
+function checkPrefix(prefix: string): string {
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix)) {
+    throw new StampedeError('E_OPTIONS', `keyPrefix must be 1-64 letters, digits, '_', '.', ':' or '-', got "${prefix}"`);
+  }
+  return prefix;
 }
 
 function checkFraction(name: string, value: number): number {

@@ -36,7 +36,9 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   const queueConnection = createRedis(config.queueRedisUrl, 'worker');
   const cacheConnection = createRedis(config.cacheRedisUrl, 'cache');
   const closeables: Redis[] = [queueConnection, cacheConnection];
-  for (const connection of closeables) connection.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  for (const [role, connection] of [['queue', queueConnection], ['cache', cacheConnection]] as const) {
+    connection.on('error', (err) => logEvent(logger, 'warn', 'redis.error', { role, err }));
+  }
 
   const warning = await evictionPolicyWarning(queueConnection);
   if (warning) {
@@ -68,7 +70,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
       ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
     },
   );
-  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  worker.on('error', (err) => logEvent(logger, 'error', 'worker.error', { err }));
   await worker.waitUntilReady();
 
   logEvent(logger, 'info', 'worker.started', {
