@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisServerMissingError } from '../src/errors.js';
+import { assertRedisReachable } from '../src/redis/connection.js';
 import { findFreePort, startEmbeddedRedis } from '../src/redis/embedded.js';
 import { ensureRedisServerBinary } from '../src/redis/install.js';
 
@@ -84,6 +85,16 @@ describe('startEmbeddedRedis', () => {
       expect(await pingWithIoredis(b.url)).toBe('PONG');
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  }, 30_000);
+
+  it('starts a server with --requirepass, which answers only with the password, and stops it', async () => {
+    const server = await startEmbeddedRedis({ extraArgs: ['--requirepass', 'pw-123'] });
+    try {
+      expect(await pingWithIoredis(`redis://:pw-123@127.0.0.1:${server.port}`)).toBe('PONG');
+      await expect(assertRedisReachable(server.url)).rejects.toThrow(/a password is required/);
+    } finally {
+      await server.stop();
     }
   }, 30_000);
 

@@ -162,7 +162,10 @@ async function launch(
     exitHandlerInstalled = true;
   }
 
-  const target = { host: HOST, port };
+  // A server started with --requirepass answers nothing but AUTH until it gets it.
+  const passwordAt = (options.extraArgs ?? []).indexOf('--requirepass');
+  const password = passwordAt === -1 ? undefined : options.extraArgs?.[passwordAt + 1];
+  const target: ProbeTarget = { host: HOST, port, ...(password !== undefined && { password }) };
   const deadline = Date.now() + START_TIMEOUT_MS;
   let up = false;
   while (exitInfo === undefined && Date.now() < deadline) {
