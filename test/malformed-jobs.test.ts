@@ -34,6 +34,8 @@ const CASES: Malformed[] = [
   { name: 'non-integer computeMs', data: () => ({ key: 'k', strategy: 'none', computeMs: 1.5 }), reason: /"computeMs" must be a whole number .*got number 1\.5/ },
   { name: 'computeMs too large', data: () => ({ key: 'k', strategy: 'none', computeMs: 600_001 }), reason: /"computeMs" must be a whole number from 0 to 600000, got number 600001/ },
   { name: 'string computeMs', data: () => ({ key: 'k', strategy: 'none', computeMs: '10' }), reason: /"computeMs" must be a whole number .*got "10"/ },
+  { name: 'unknown simulate', data: () => ({ key: 'k', strategy: 'none', simulate: 'explode' }), reason: /"simulate" must be one of throw, hang, got "explode"/ },
+  { name: 'boolean simulate', data: () => ({ key: 'k', strategy: 'none', simulate: true }), reason: /"simulate" must be one of throw, hang, got boolean true/ },
   { name: 'unknown field', data: () => ({ key: 'k', strategy: 'none', extra: 1 }), reason: /unknown field\(s\) "extra"/ },
   {
     name: '__proto__ payload',

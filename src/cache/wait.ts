@@ -14,8 +14,9 @@ export type WaitOutcome =
   | { kind: 'timeout' };
 
 /**
- * Wait for the holder's notification, at most `timeoutMs`. Subscribes first, then re-reads:
- * a value written between our miss and our SUBSCRIBE is found by the read, one written after
+ * Wait for the holder's notification, at most `timeoutMs`. Subscribes first, then checks the
+ * lock and re-reads: a value written between our miss and our SUBSCRIBE is found by the read, a
+ * lock released without a value in that time (a failed holder) by the check; anything later
  * arrives as a message. Sends no command while it waits.
  */
 export async function waitForHolder(
@@ -29,8 +30,13 @@ export async function waitForHolder(
   const subscription = await deps.notifier().listen(keys.channel);
   let outcome: WaitOutcome = { kind: 'timeout' };
   try {
+    // The lock is checked before the re-read: a holder that failed (or gave up) before our
+    // SUBSCRIBE took effect told nobody, and left no value; without this we would wait out the
+    // whole TTL for a notification that already went. No lock then and no value now: contend again.
+    const locked = (await deps.redis.exists(keys.lock)) === 1;
     const now = await freshValue(deps, keys);
     if (now) return (outcome = { kind: 'value', envelope: now });
+    if (!locked) return (outcome = { kind: 'released' });
     const message = await subscription.next(timeoutMs);
     if (message === 'timeout') return (outcome = { kind: 'timeout' });
     if (message.startsWith('failed:')) return (outcome = { kind: 'failed', reason: message.slice('failed:'.length) });

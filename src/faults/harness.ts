@@ -39,6 +39,8 @@ export interface RigSettings {
   redisArgs?: string[];
   /** The server's password (`--requirepass`); workers get it in REDIS_URL. */
   password?: string;
+  /** More worker environment (COMPUTE_TIMEOUT_MS, FAILURE_POLICY, ...); wins over the rig's own. */
+  env?: Record<string, string>;
 }
 
 export const SHORT_SETTINGS = {
@@ -147,6 +149,7 @@ export async function startRig(name: string, settings: RigSettings, options: Fau
         COMPUTE_MS: String(settings.computeMs),
         LOCK_TTL_MS: String(settings.lockTtlMs),
         VALUE_TTL_MS: '300000',
+        ...settings.env,
       },
       workerArgs: ['--lock-duration', String(settings.lockDurationMs), '--stalled-interval', String(settings.stalledIntervalMs)],
       outputStream: out,

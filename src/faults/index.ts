@@ -1,5 +1,6 @@
 import { ConfigError, errorMessage } from '../errors.js';
 import { badInput } from './bad-input.js';
+import { computeFailure } from './compute-failure.js';
 import { evictingPolicy } from './evicting-policy.js';
 import { killHolder } from './kill-holder.js';
 import { pauseHolder } from './pause-holder.js';
@@ -25,18 +26,7 @@ export const FAULTS: readonly FaultScenario[] = [
   { id: 4, name: 'script-flush', title: 'SCRIPT FLUSH mid-burst', run: scriptFlush },
   { id: 5, name: 'sigterm-worker', title: 'SIGTERM a worker with jobs in flight', run: sigtermWorker },
   { id: 6, name: 'evicting-policy', title: "an evicting maxmemory-policy on the queue's Redis", run: evictingPolicy },
-  // TODO(fault 7): "a computation that throws, and one that hangs past its timeout: jobs end with a
-  // clear reason, waiters are not left hanging, the worker keeps serving". It needs the compute
-  // timeout / failure policy being built in src/cache/. When it lands: add src/faults/compute-failure.ts
-  // (a burst whose computation throws, one that hangs past the timeout; checks: every job ends with
-  // the reason, no waiter outlives the timeout, a following burst completes), set `run` here and
-  // drop `pending`.
-  {
-    id: 7,
-    name: 'compute-failure',
-    title: 'a computation that throws, and one that hangs past its timeout',
-    pending: 'TODO: waits for the compute-timeout / failure-policy feature in src/cache',
-  },
+  { id: 7, name: 'compute-failure', title: 'a computation that throws, and one that hangs past its timeout', run: computeFailure },
   { id: 8, name: 'bad-input', title: 'bad job data, bad flags, bad environment', run: badInput },
 ];
 

@@ -5,7 +5,7 @@ const HOLDS: Record<FaultReport['status'], string> = { held: 'yes', broken: 'NO'
 
 /**
  * The faults table: one row per scenario, then each scenario's notes and any failed check.
- * A pending scenario (fault 7 until its feature lands) is a row of dashes, marked `pending`.
+ * A pending scenario (one waiting for its feature) is a row of dashes, marked `pending`.
  */
 export function formatFaultTable(reports: readonly FaultReport[]): string {
   const num = (f: (r: NonNullable<FaultReport['row']>) => number | null) => (r: FaultReport) => {

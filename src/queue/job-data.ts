@@ -12,7 +12,17 @@ export interface GetValueData {
   computeMs?: number;
   /** Groups the jobs of one burst in the logs; 'none' when absent. */
   runId?: string;
+  /**
+   * Make the simulated computation fail, for fault tests and demos: `throw` rejects after
+   * `computeMs` with "simulated failure ...", `hang` never finishes (until the guard's compute
+   * timeout or close aborts it). Absent: the computation succeeds.
+   */
+  simulate?: Simulation;
 }
+
+/** The failures a job can ask its simulated computation for. */
+export const SIMULATIONS = ['throw', 'hang'] as const;
+export type Simulation = (typeof SIMULATIONS)[number];
 
 /** What a `get-value` job returns. */
 export interface GetValueResult {
@@ -23,7 +33,7 @@ export interface GetValueResult {
   workerId: string;
 }
 
-const FIELDS = ['key', 'strategy', 'computeMs', 'runId'] as const;
+const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate'] as const;
 const MAX_RUN_ID_LENGTH = 128;
 
 /**
@@ -41,7 +51,7 @@ export function parseJobData(data: unknown): GetValueData {
     throw new InvalidJobDataError(`unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; allowed: ${FIELDS.join(', ')}`);
   }
 
-  const { key, strategy, computeMs, runId } = record;
+  const { key, strategy, computeMs, runId, simulate } = record;
   if (typeof key !== 'string') throw new InvalidJobDataError(`"key" must be a string, got ${describe(key)}`);
   if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
     throw new InvalidJobDataError(`"key" must be 1 to ${MAX_KEY_LENGTH} characters, got ${key.length}`);
@@ -55,11 +65,15 @@ export function parseJobData(data: unknown): GetValueData {
   if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > MAX_RUN_ID_LENGTH)) {
     throw new InvalidJobDataError(`"runId" must be a string of 1 to ${MAX_RUN_ID_LENGTH} characters, got ${describe(runId)}`);
   }
+  if (simulate !== undefined && !(SIMULATIONS as readonly unknown[]).includes(simulate)) {
+    throw new InvalidJobDataError(`"simulate" must be one of ${SIMULATIONS.join(', ')}, got ${describe(simulate)}`);
+  }
   return {
     key,
     strategy,
     ...(computeMs !== undefined && { computeMs: computeMs as number }),
     ...(runId !== undefined && { runId: runId as string }),
+    ...(simulate !== undefined && { simulate: simulate as Simulation }),
   };
 }
 

@@ -41,7 +41,7 @@ export function createProcessor(deps: ProcessorDeps) {
     try {
       const { value, source } = await deps.guard.getOrCompute(
         data.key,
-        simulatedCompute(deps.workerId, data.computeMs ?? deps.defaultComputeMs),
+        simulatedCompute(deps.workerId, data.computeMs ?? deps.defaultComputeMs, data.simulate),
         { strategy: data.strategy, logger: log },
       );
       logEvent(log, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });

@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import { redactUrl } from '../logger.js';
 import type { Strategy } from '../cache/strategy.js';
 import { JOB_NAME } from './names.js';
-import type { GetValueData } from './job-data.js';
+import type { GetValueData, Simulation } from './job-data.js';
 
 export interface BurstSpec {
   jobs: number;
@@ -13,6 +13,8 @@ export interface BurstSpec {
   runId: string;
   /** Cache keys are `<keyPrefix>-1` .. `<keyPrefix>-K`. @default 'key' */
   keyPrefix?: string;
+  /** Every job asks its computation to fail this way (the fault suite). @default none */
+  simulate?: Simulation;
 }
 
 /** The key of the i-th job of a burst: jobs are spread round-robin over the keys. */
@@ -52,6 +54,7 @@ export async function enqueueBurst(
         strategy: spec.strategy,
         runId: spec.runId,
         ...(spec.computeMs !== undefined && { computeMs: spec.computeMs }),
+        ...(spec.simulate !== undefined && { simulate: spec.simulate }),
       },
     }));
     let added;
