@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 
 /**
  * One pub/sub connection per process, shared by every key its waiters wait on.
@@ -25,7 +25,7 @@ interface Channel {
 export class Notifier {
   private readonly channels = new Map<string, Channel>();
 
-  constructor(private readonly subscriber: Redis) {
+  constructor(private readonly subscriber: RedisClient) {
     subscriber.on('message', (channel: string, message: string) => {
       const entry = this.channels.get(channel);
       if (!entry) return;

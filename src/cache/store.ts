@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { LuaScript } from '../redis/script.js';
 import type { Logger } from '../logger.js';
 import type { CacheKeys } from '../keys.js';
@@ -49,7 +49,7 @@ export interface WriteOutcome {
   storedFence: number;
 }
 
-export async function readEnvelope<T>(redis: Redis, keys: CacheKeys): Promise<Envelope<T> | null> {
+export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Promise<Envelope<T> | null> {
   return decodeEnvelope<T>(await redis.hget(keys.value, 'envelope'));
 }
 
@@ -58,7 +58,7 @@ export async function readEnvelope<T>(redis: Redis, keys: CacheKeys): Promise<En
  * key outlives the value's fresh time by `graceMs`, so a stale value can still be served.
  */
 export async function writeEnvelope(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   envelope: Envelope,
   lease: LockLease | null,

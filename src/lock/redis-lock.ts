@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { LuaScript } from '../redis/script.js';
 import type { Logger } from '../logger.js';
 import type { CacheKeys } from '../keys.js';
@@ -72,7 +72,7 @@ export interface LockLease {
 }
 
 export async function acquireLock(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   ttlMs: number,
   logger?: Logger,
@@ -87,7 +87,7 @@ export async function acquireLock(
  * `released` (contend again), or with `failed:<reason>` when the holder's computation failed.
  */
 export async function releaseLock(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   lease: LockLease,
   logger?: Logger,
@@ -98,7 +98,7 @@ export async function releaseLock(
 
 /** Compare-and-PEXPIRE: true when the lease still held the lock and now has `ttlMs` again. */
 export async function extendLock(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   lease: LockLease,
   ttlMs = lease.ttlMs,

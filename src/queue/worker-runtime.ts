@@ -1,11 +1,10 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../cache/guard.js';
 import type { Config } from '../config.js';
 import { logEvent, type Logger } from '../logger.js';
-import { assertRedisReachable, createRedis, describeRedisUrl } from '../redis/connection.js';
+import { assertRedisReachable, createRedis, describeRedisUrl, type RedisClient } from '../redis/connection.js';
 import { evictionPolicyWarning } from '../redis/eviction-policy.js';
-import { QUEUE_PREFIX } from './names.js';
+import { queuePrefix } from './names.js';
 import { createProcessor } from './processor.js';
 import type { GetValueResult } from './job-data.js';
 
@@ -35,7 +34,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
 
   const queueConnection = createRedis(config.queueRedisUrl, 'worker');
   const cacheConnection = createRedis(config.cacheRedisUrl, 'cache');
-  const closeables: Redis[] = [queueConnection, cacheConnection];
+  const closeables: RedisClient[] = [queueConnection, cacheConnection];
   for (const connection of closeables) connection.on('error', (err) => logger.warn({ err }, 'redis connection error'));
 
   const warning = await evictionPolicyWarning(queueConnection);
@@ -61,7 +60,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     createProcessor({ guard, logger, workerId, defaultComputeMs: config.computeMs }),
     {
       connection: queueConnection,
-      prefix: QUEUE_PREFIX,
+      prefix: queuePrefix(queueConnection),
       concurrency: config.concurrency,
       name: workerId,
       ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),

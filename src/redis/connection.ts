@@ -1,6 +1,8 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../errors.js';
 import { redactUrl } from '../logger.js';
+import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
+import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
 
 /**
  * Redis connections by role. Whoever creates a client closes it.
@@ -12,6 +14,14 @@ import { redactUrl } from '../logger.js';
  * - `subscriber`: the one pub/sub connection per process that waiters share; keeps retrying.
  */
 export type RedisRole = 'worker' | 'producer' | 'cache' | 'subscriber';
+
+/**
+ * One Redis node or a Redis Cluster: what the code that uses a connection accepts. Both have the
+ * same commands; the few places where they differ (SCAN, INFO, pub/sub, the queue prefix) ask
+ * `isCluster`.
+ */
+export type RedisClient = Redis | Cluster;
+export { isCluster };
 
 const CONNECT_TIMEOUT_MS = 3000;
 
@@ -32,12 +42,23 @@ export function redisOptionsFor(role: RedisRole): RedisOptions {
   }
 }
 
-export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+/** A client for `url`: a `Cluster` for a `redis+cluster://` URL, else a `Redis`. */
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): RedisClient {
+  if (isClusterUrl(url)) return createCluster(url, role, { ...redisOptionsFor(role), ...extra });
   return new Redis(url, { ...redisOptionsFor(role), ...extra });
 }
 
-/** `host:port` of a Redis URL, for messages (never the password). */
+/**
+ * A new connection to the same Redis as `client`, for `role` (e.g. the guard's subscriber,
+ * duplicated from the cache connection it was given).
+ */
+export function duplicateFor(client: RedisClient, role: RedisRole): RedisClient {
+  return isCluster(client) ? duplicateClusterFor(client, role, redisOptionsFor(role)) : client.duplicate(redisOptionsFor(role));
+}
+
+/** `host:port` of a Redis URL, or `cluster host:port,...`, for messages (never the password). */
 export function describeRedisUrl(url: string): string {
+  if (isClusterUrl(url)) return describeClusterUrl(url);
   try {
     const u = new URL(url);
     return `${u.hostname}:${u.port || '6379'}`;
@@ -52,6 +73,7 @@ export function describeRedisUrl(url: string): string {
  * retries forever. Call it at start-up before creating the long-lived clients.
  */
 export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+  if (isClusterUrl(url)) return assertClusterReachable(url, timeoutMs, explainRedisError);
   const where = describeRedisUrl(url);
   const probe = new Redis(url, {
     lazyConnect: true,
@@ -74,7 +96,9 @@ export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIME
     const { username, password } = probe.options;
     if (password) await probe.call('AUTH', ...(username ? [username, password] : [password]));
     await probe.ping();
+    await refuseClusterNode(probe, where);
   } catch (err) {
+    if (err instanceof RedisConnectionError) throw err;
     const cause = firstError ?? err;
     throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(cause)}`, { cause });
   } finally {
