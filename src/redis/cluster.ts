@@ -11,6 +11,7 @@ import type { RedisClient, RedisRole } from './connection.js';
  *   the role's retry strategy becomes the cluster's;
  * - per-node settings (timeouts, `maxRetriesPerRequest`, credentials, TLS) go in `redisOptions`,
  *   which is also where BullMQ looks for `maxRetriesPerRequest: null` on a worker connection;
+ * - the subscriber uses sharded pub/sub, one connection per master (see redis/pubsub.ts).
  */
 
 /** Sharded pub/sub (SSUBSCRIBE, SPUBLISH) came with Redis 7.0. */
@@ -36,6 +37,7 @@ function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOpti
   return {
     ...(retryStrategy && { clusterRetryStrategy: (times: number) => retryStrategy(times) }),
     ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
+    shardedSubscribers: role === 'subscriber',
     redisOptions: perNode,
   };
 }
