@@ -10,6 +10,7 @@ import { runBurst, type BurstSummary } from '../queue/burst.js';
 import { createQueue, createQueueEvents } from '../queue/queue.js';
 import { createRedis } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
+import { REDIS_NAMED_BY_URL } from './fleet-env.js';
 
 export interface DemoOptions {
   config: Config;
@@ -59,7 +60,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
       const fleet = startFleet({
         workers: options.workers,
         concurrency: config.concurrency,
-        env: { LOG_DIR: logDir, REDIS_URL: config.redisUrl, QUEUE_REDIS_URL: config.queueRedisUrl, CACHE_REDIS_URL: config.cacheRedisUrl, QUEUE_NAME: config.queueName, KEY_PREFIX: config.keyPrefix, LOG_LEVEL: config.logLevel },
+        env: { ...REDIS_NAMED_BY_URL, LOG_DIR: logDir, REDIS_URL: config.redisUrl, QUEUE_REDIS_URL: config.queueRedisUrl, CACHE_REDIS_URL: config.cacheRedisUrl, QUEUE_NAME: config.queueName, KEY_PREFIX: config.keyPrefix, LOG_LEVEL: config.logLevel },
         outputStream: fleetOutput,
       });
       let burst: BurstSummary;
