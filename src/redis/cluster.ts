@@ -1,4 +1,4 @@
-import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../errors.js';
 import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
 import type { RedisClient, RedisRole } from './connection.js';
@@ -33,10 +33,11 @@ export function duplicateClusterFor(cluster: Cluster, role: RedisRole, nodeOptio
 }
 
 function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOptions {
-  const { retryStrategy, enableOfflineQueue, ...perNode } = nodeOptions;
+  const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = nodeOptions;
   return {
     ...(retryStrategy && { clusterRetryStrategy: (times: number) => retryStrategy(times) }),
     ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
+    ...(lazyConnect !== undefined && { lazyConnect }),
     shardedSubscribers: role === 'subscriber',
     redisOptions: perNode,
   };
@@ -73,6 +74,20 @@ export async function assertClusterReachable(
 ): Promise<void> {
   const name = parseClusterUrl('url', url);
   const where = describeClusterUrl(url);
+  // Each seed on its own first: ioredis's cluster client reports a seed it cannot use only as
+  // "Connection is closed.", a plain connection says why (refused, unknown host, password).
+  const seeds = await Promise.all(name.nodes.map((node) => probeSeed(node, name, timeoutMs)));
+  const answered = seeds.filter((s) => s.error === undefined);
+  if (answered.length === 0) {
+    throw new RedisConnectionError(`cannot use Redis ${where}: ${explain(seeds[0]!.error)}`, { cause: seeds[0]!.error });
+  }
+  const single = answered.find((s) => !s.clusterEnabled);
+  if (single) {
+    throw new RedisConnectionError(
+      `cannot use Redis ${where}: ${hostPort(single.node)} is a single Redis, not a cluster node (name it with redis://${hostPort(single.node)} instead)`,
+    );
+  }
+
   const probe = new Cluster(name.nodes, {
     lazyConnect: true,
     clusterRetryStrategy: () => null,
@@ -94,8 +109,6 @@ export async function assertClusterReachable(
     await Promise.race([probe.connect(), timeout]);
     for (const node of probe.nodes('master')) {
       const at = hostPort({ host: node.options.host ?? '?', port: node.options.port ?? 0 });
-      // As for one node: a password the server ignores usually means the wrong server.
-      if (name.password) await node.call('AUTH', ...(name.username ? [name.username, name.password] : [name.password]));
       const version = /^redis_version:(\S+)/m.exec(await node.info('server'))?.[1] ?? '0';
       if (Number(version.split('.')[0]) < MIN_CLUSTER_MAJOR) {
         throw new RedisConnectionError(
@@ -107,15 +120,47 @@ export async function assertClusterReachable(
     if (err instanceof RedisConnectionError) throw err;
     const cause = firstError ?? err;
     const message = (cause as { message?: string })?.message ?? '';
-    const why = /cluster support disabled/i.test(message)
-      ? 'a node there is a single Redis, not a cluster node (name it with redis://host:port instead)'
-      : /cluster.*down|CLUSTERDOWN|ready check failed/i.test(message)
-        ? 'the cluster is not ok (CLUSTER INFO does not say cluster_state:ok)'
-        : explain(cause);
+    const why = /cluster.*down|CLUSTERDOWN|ready check failed|None of startup nodes/i.test(message)
+      ? 'the cluster is not ok (CLUSTER INFO does not say cluster_state:ok)'
+      : explain(cause);
     throw new RedisConnectionError(`cannot use Redis ${where}: ${why}`, { cause });
   } finally {
     clearTimeout(timer);
     probe.disconnect();
+  }
+}
+
+/** Connect to one seed without retries: PING, and whether it runs in cluster mode. */
+async function probeSeed(
+  node: { host: string; port: number },
+  name: ClusterName,
+  timeoutMs: number,
+): Promise<{ node: { host: string; port: number }; error?: unknown; clusterEnabled?: boolean }> {
+  const client = new Redis({
+    ...node,
+    ...credentials(name),
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    reconnectOnError: () => false,
+  });
+  let firstError: unknown;
+  client.on('error', (err: unknown) => {
+    firstError ??= err;
+  });
+  try {
+    await client.connect();
+    if (name.password) await client.call('AUTH', ...(name.username ? [name.username, name.password] : [name.password]));
+    await client.ping();
+    // INFO may be disabled on managed services: then let the cluster connection decide.
+    const info = await client.info('cluster').catch(() => 'cluster_enabled:1');
+    return { node, clusterEnabled: /^cluster_enabled:1/m.test(info) };
+  } catch (err) {
+    return { node, error: firstError ?? err };
+  } finally {
+    client.disconnect();
   }
 }
 

@@ -1,4 +1,4 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../errors.js';
 import { redactUrl } from '../logger.js';
 import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
