@@ -112,6 +112,9 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         let subscriber = options.subscriber;
         if (!subscriber) {
           ownSubscriber = duplicateFor(options.redis, 'subscriber');
+          // It reconnects by itself; without a listener an error event (a cluster's sharded
+          // subscriber that failed to connect, say) would crash the process.
+          ownSubscriber.on('error', (err: unknown) => defaultLogger.warn({ err }, 'redis subscriber error'));
           subscriber = ownSubscriber;
         }
         notifier = new Notifier(subscriber);
