@@ -2,7 +2,7 @@
  * The whole system on a real Redis Cluster (3 masters, started once for this file), and the
  * queue and the cache on two different Redis servers.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { clearCacheKeys } from '../src/cache/clear.js';
 import type { Envelope } from '../src/cache/envelope.js';
 import { createGuard } from '../src/cache/guard.js';
+import { Notifier } from '../src/cache/notifier.js';
 import { readEnvelope, writeEnvelope } from '../src/cache/store.js';
 import { loadConfig } from '../src/config.js';
 import { REDIS_NAMED_BY_URL } from '../src/demo/fleet-env.js';
@@ -99,6 +100,28 @@ describe('the cluster itself', () => {
   });
 });
 
+describe('a cluster with a password', () => {
+  it('works with the right one in the URL; a wrong or missing one is a clear error that never repeats it', async () => {
+    const nodes = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+    // Connections already open stay authenticated, so the other tests' clients are unaffected.
+    await Promise.all(redis.nodes('master').map((node) => node.config('SET', 'requirepass', 'hunter2')));
+    try {
+      await assertRedisReachable(`redis+cluster://:hunter2@${nodes}`);
+      const client = createRedis(`redis+cluster://:hunter2@${nodes}`, 'producer');
+      opened.push(client);
+      await Promise.all(Array.from({ length: 10 }, (_, i) => client.set(`pw-${i}`, String(i))));
+      expect(await client.get('pw-3')).toBe('3');
+
+      const wrong = (await assertRedisReachable(`redis+cluster://:wrong-secret@${nodes}`).catch((e: unknown) => e)) as Error;
+      expect(wrong.message).toMatch(/wrong password/);
+      expect(wrong.message).not.toContain('wrong-secret');
+      await expect(assertRedisReachable(`redis+cluster://${nodes}`)).rejects.toThrow(/password is required/);
+    } finally {
+      await Promise.all(redis.nodes('master').map((node) => node.config('SET', 'requirepass', '')));
+    }
+  });
+});
+
 describe("the guard's keys on the cluster", () => {
   it('puts the value, lock, fence and channel of one cache key in one slot (CLUSTER KEYSLOT)', async () => {
     const prefix = uniquePrefix('slots');
@@ -112,6 +135,12 @@ describe("the guard's keys on the cluster", () => {
     }
     // Different cache keys are spread, not piled on one slot.
     expect(slotsSeen.size).toBeGreaterThan(1);
+  });
+
+  it("refuses a cluster subscriber that cannot SSUBSCRIBE (no shardedSubscribers), saying what to do", () => {
+    const plain = redis.duplicate([], { lazyConnect: true });
+    opened.push(plain);
+    expect(() => new Notifier(plain)).toThrow(/shardedSubscribers: true/);
   });
 
   it('clears every key of a prefix from every master', async () => {
@@ -260,9 +289,15 @@ describe('the fleet on the cluster', () => {
     opened.push(producer, listener);
     const queue = createQueue(queueName, producer);
     const events = createQueueEvents(queueName, listener);
+    // What happened, for the failure message: the workers' output and the test's own steps.
     const output = new PassThrough();
     let text = '';
+    const started = Date.now();
+    const step = (what: string) => (text += `[test +${Date.now() - started} ms] ${what}\n`);
     output.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    onTestFailed(() => {
+      process.stderr.write(`fleet test failed; its steps and worker output:\n${text}\n`);
+    });
     const fleet = startFleet({
       workers: 4,
       concurrency: 50,
@@ -278,13 +313,28 @@ describe('the fleet on the cluster', () => {
       },
       outputStream: output,
     });
+    /** A graceful stop, or SIGKILL when a worker does not exit within 20 s (the test then fails). */
+    const stopFleet = async () => {
+      const timer = setTimeout(() => {
+        step('a worker did not stop within 20 s: SIGKILL');
+        void fleet.stop('SIGKILL');
+      }, 20_000);
+      const exits = await fleet.stop('SIGTERM');
+      clearTimeout(timer);
+      return exits;
+    };
     try {
-      await waitForWorkers(queue, fleet, 4, 90_000);
+      await waitForWorkers(queue, fleet, 4, 60_000);
+      step('4 workers ready');
       // BullMQ finds its workers by CLIENT LIST on every node: each is counted once.
       expect(await queue.getWorkersCount()).toBe(4);
-      const one = await runBurst(queue, events, { jobs: 200, keys: 1, keyPrefix: 'one', strategy: 'redis-lock', computeMs: 300, runId: 'one-key' }, { timeoutMs: 60_000 });
-      const twenty = await runBurst(queue, events, { jobs: 200, keys: 20, keyPrefix: 'twenty', strategy: 'redis-lock', computeMs: 300, runId: 'twenty-keys' }, { timeoutMs: 60_000 });
-      await fleet.stop('SIGTERM');
+      const one = await runBurst(queue, events, { jobs: 200, keys: 1, keyPrefix: 'one', strategy: 'redis-lock', computeMs: 300, runId: 'one-key' }, { timeoutMs: 40_000 });
+      step(`burst one-key: ${one.completed} completed, ${one.failed} failed, timed out: ${one.timedOut}`);
+      const twenty = await runBurst(queue, events, { jobs: 200, keys: 20, keyPrefix: 'twenty', strategy: 'redis-lock', computeMs: 300, runId: 'twenty-keys' }, { timeoutMs: 40_000 });
+      step(`burst twenty-keys: ${twenty.completed} completed, ${twenty.failed} failed, timed out: ${twenty.timedOut}`);
+      const exits = await stopFleet();
+      step('fleet stopped');
+      expect(exits.map((e) => e.exitCode), text).toEqual([0, 0, 0, 0]);
 
       for (const burst of [one, twenty]) {
         expect(burst, text).toMatchObject({ completed: 200, failed: 0, timedOut: false });
@@ -316,12 +366,12 @@ describe('the fleet on the cluster', () => {
       }
       expect(queueMasters.size).toBe(1);
     } finally {
-      await fleet.stop('SIGTERM');
+      await stopFleet();
       await events.close();
       await queue.close();
       await rm(logDir, { recursive: true, force: true });
     }
-  }, 150_000);
+  }, 180_000);
 });
 
 describe('the queue and the cache on two different Redis servers', () => {
