@@ -38,6 +38,9 @@ function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOpti
     ...(retryStrategy && { clusterRetryStrategy: (times: number) => retryStrategy(times) }),
     ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
     ...(lazyConnect !== undefined && { lazyConnect }),
+    // ioredis gives CLUSTER SLOTS 1 s by default; on a loaded machine that fails and retries in
+    // a loop. The same patience as for connecting.
+    slotsRefreshTimeout: perNode.connectTimeout ?? 3000,
     shardedSubscribers: role === 'subscriber',
     redisOptions: perNode,
   };
