@@ -3,7 +3,7 @@ import { loadConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { redactUrl } from '../src/logger.js';
 import { clusterUrlFromNodes, formatClusterUrl, isClusterUrl, parseClusterUrl } from '../src/redis/cluster-url.js';
-import { describeRedisUrl } from '../src/redis/connection.js';
+import { createRedis, describeRedisUrl } from '../src/redis/connection.js';
 import { localClusterTargets } from '../src/redis/local-cluster.js';
 
 const NODES = '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002';
@@ -70,6 +70,11 @@ describe('naming a cluster', () => {
     expect(() => loadConfig({}, { QUEUE_REDIS_CLUSTER_NODES: 'a:1,b:x' })).toThrow(/QUEUE_REDIS_CLUSTER_NODES/);
     // A flag replaces the environment entirely.
     expect(loadConfig({ redisUrl: 'redis://flag:1' }, { REDIS_URL: 'redis://h:1', REDIS_CLUSTER_NODES: NODES }).redisUrl).toBe('redis://flag:1');
+  });
+
+  it('createRedis, for one node only, refuses a cluster URL (createRedisClient takes both)', () => {
+    expect(() => createRedis(`redis+cluster://:hunter2@${NODES}`, 'producer')).toThrow(/single Redis, not the cluster 127\.0\.0\.1:7000/);
+    expect(() => createRedis(`redis+cluster://:hunter2@${NODES}`, 'producer')).not.toThrow(/hunter2/);
   });
 
   it('the local cluster runs on the named loopback nodes, else on 7000-7002', () => {

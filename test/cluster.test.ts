@@ -23,7 +23,7 @@ import { runBurst } from '../src/queue/burst.js';
 import { CLUSTER_QUEUE_PREFIX } from '../src/queue/names.js';
 import { createQueue, createQueueEvents } from '../src/queue/queue.js';
 import { startWorker } from '../src/queue/worker-runtime.js';
-import { assertRedisReachable, createRedis, isCluster, type RedisClient } from '../src/redis/connection.js';
+import { assertRedisReachable, createRedis, createRedisClient, isCluster, type RedisClient } from '../src/redis/connection.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../src/redis/embedded-cluster.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded.js';
 import { captureLogger } from './support/log-capture.js';
@@ -38,7 +38,7 @@ let owners: { node: string; from: number; to: number }[];
 const opened: RedisClient[] = [];
 
 function connect(): Cluster {
-  const client = createRedis(cluster.url, 'cache');
+  const client = createRedisClient(cluster.url, 'cache');
   if (!isCluster(client)) throw new Error('expected a Cluster client');
   opened.push(client);
   return client;
@@ -107,7 +107,7 @@ describe('a cluster with a password', () => {
     await Promise.all(redis.nodes('master').map((node) => node.config('SET', 'requirepass', 'hunter2')));
     try {
       await assertRedisReachable(`redis+cluster://:hunter2@${nodes}`);
-      const client = createRedis(`redis+cluster://:hunter2@${nodes}`, 'producer');
+      const client = createRedisClient(`redis+cluster://:hunter2@${nodes}`, 'producer');
       opened.push(client);
       await Promise.all(Array.from({ length: 10 }, (_, i) => client.set(`pw-${i}`, String(i))));
       expect(await client.get('pw-3')).toBe('3');
@@ -284,8 +284,8 @@ describe('the fleet on the cluster', () => {
     const logDir = await mkdtemp(path.join(os.tmpdir(), 'cs-cluster-fleet-'));
     const queueName = uniquePrefix('q');
     const keyPrefix = uniquePrefix('fleet');
-    const producer = createRedis(cluster.url, 'producer');
-    const listener = createRedis(cluster.url, 'worker');
+    const producer = createRedisClient(cluster.url, 'producer');
+    const listener = createRedisClient(cluster.url, 'worker');
     opened.push(producer, listener);
     const queue = createQueue(queueName, producer);
     const events = createQueueEvents(queueName, listener);
@@ -392,10 +392,10 @@ describe('the queue and the cache on two different Redis servers', () => {
     expect(config).toMatchObject({ queueRedisUrl: queueServer.url, cacheRedisUrl: cacheServer.url });
     const capture = captureLogger('info');
     const worker = await startWorker({ config, workerId: 'split-worker', logger: capture.logger, say: () => {} });
-    const producer = createRedis(config.queueRedisUrl, 'producer');
-    const listener = createRedis(config.queueRedisUrl, 'worker');
-    const queueAdmin = createRedis(queueServer.url, 'producer') as Redis;
-    const cacheAdmin = createRedis(cacheServer.url, 'producer') as Redis;
+    const producer = createRedisClient(config.queueRedisUrl, 'producer');
+    const listener = createRedisClient(config.queueRedisUrl, 'worker');
+    const queueAdmin = createRedis(queueServer.url, 'producer');
+    const cacheAdmin = createRedis(cacheServer.url, 'producer');
     opened.push(producer, listener, queueAdmin, cacheAdmin);
     const queue = createQueue(config.queueName, producer);
     const events = createQueueEvents(config.queueName, listener);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRedis } from '../src/redis/connection.js';
+import { createRedisClient } from '../src/redis/connection.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
@@ -67,7 +67,7 @@ describe('npm run redis -- start|status|stop --cluster', () => {
     expect(start.stdout).toContain(`REDIS_CLUSTER_NODES=${nodes}`);
     for (const port of ports) expect(existsSync(path.join(cwd, '.redis', 'cluster', String(port), 'nodes.conf'))).toBe(true);
 
-    const client = createRedis(`redis+cluster://${nodes}`, 'producer');
+    const client = createRedisClient(`redis+cluster://${nodes}`, 'producer');
     try {
       await Promise.all(Array.from({ length: 20 }, (_, i) => client.set(`k${i}`, String(i))));
       expect(await client.get('k7')).toBe('7');
@@ -90,7 +90,7 @@ describe('npm run redis -- start|status|stop --cluster', () => {
     const again = await cli(['start', '--cluster'], nodes);
     expect(again, again.stderr).toMatchObject({ code: 0 });
     expect(again.stdout).not.toContain('redis-cli --cluster create');
-    const back = createRedis(`redis+cluster://${nodes}`, 'producer');
+    const back = createRedisClient(`redis+cluster://${nodes}`, 'producer');
     try {
       expect(await back.get('k7')).toBe('7');
     } finally {

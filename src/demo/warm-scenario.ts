@@ -9,7 +9,7 @@ import { waitForWorkers } from '../fleet/wait-ready.js';
 import { runBurst } from '../queue/burst.js';
 import { createQueue, createQueueEvents } from '../queue/queue.js';
 import { runSteadyLoad, type SteadyLoadSummary } from '../queue/steady-load.js';
-import { createRedis } from '../redis/connection.js';
+import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
 
@@ -43,9 +43,9 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   const { config, say } = options;
   const logDir = join(options.logDir, 'warm');
   await mkdir(logDir, { recursive: true });
-  const redis = createRedis(config.cacheRedisUrl, 'producer');
-  const producer = createRedis(config.queueRedisUrl, 'producer');
-  const listener = createRedis(config.queueRedisUrl, 'worker');
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
+  const producer = createRedisClient(config.queueRedisUrl, 'producer');
+  const listener = createRedisClient(config.queueRedisUrl, 'worker');
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));

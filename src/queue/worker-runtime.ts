@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { createGuard, type StampedeGuard } from '../cache/guard.js';
 import type { Config } from '../config.js';
 import { logEvent, type Logger } from '../logger.js';
-import { assertRedisReachable, createRedis, describeRedisUrl, type RedisClient } from '../redis/connection.js';
+import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisClient } from '../redis/connection.js';
 import { evictionPolicyWarning } from '../redis/eviction-policy.js';
 import { queuePrefix } from './names.js';
 import { createProcessor } from './processor.js';
@@ -32,8 +32,8 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   await assertRedisReachable(config.queueRedisUrl);
   if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl);
 
-  const queueConnection = createRedis(config.queueRedisUrl, 'worker');
-  const cacheConnection = createRedis(config.cacheRedisUrl, 'cache');
+  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker');
+  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache');
   const closeables: RedisClient[] = [queueConnection, cacheConnection];
   for (const connection of closeables) connection.on('error', (err) => logger.warn({ err }, 'redis connection error'));
 

@@ -1,5 +1,5 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { RedisConnectionError } from '../errors.js';
+import { ConfigError, RedisConnectionError } from '../errors.js';
 import { redactUrl } from '../logger.js';
 import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
 import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
@@ -42,10 +42,19 @@ export function redisOptionsFor(role: RedisRole): RedisOptions {
   }
 }
 
-/** A client for `url`: a `Cluster` for a `redis+cluster://` URL, else a `Redis`. */
-export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): RedisClient {
-  if (isClusterUrl(url)) return createCluster(url, role, { ...redisOptionsFor(role), ...extra });
+/**
+ * A connection to one Redis node. For code that works on one node only: a cluster URL is
+ * refused with a clear error. Code that works on either uses `createRedisClient`.
+ */
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  if (isClusterUrl(url)) throw new ConfigError(`this needs a single Redis, not the ${describeClusterUrl(url)}`);
   return new Redis(url, { ...redisOptionsFor(role), ...extra });
+}
+
+/** A client for `url`, one node or a cluster: a `Cluster` for a `redis+cluster://` URL, else a `Redis`. */
+export function createRedisClient(url: string, role: RedisRole, extra: RedisOptions = {}): RedisClient {
+  if (isClusterUrl(url)) return createCluster(url, role, { ...redisOptionsFor(role), ...extra });
+  return createRedis(url, role, extra);
 }
 
 /**
