@@ -154,7 +154,7 @@ export function checkRedisUrl(name: string, raw: string): string {
     throw new ConfigError(`${name} is not a valid URL (expected redis://[user:password@]host:port[/db])`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(`${name} must start with redis://, rediss:// or (a cluster) redis+cluster://, got ${url.protocol}//`);
+    throw new ConfigError(`${name} must start with redis:// or rediss://, got ${url.protocol}// (a cluster is redis+cluster://host:port,...)`);
   }
   if (!url.hostname) throw new ConfigError(`${name} has no host`);
   return raw;
