@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { MAX_COMPUTE_MS, loadConfig } from '../src/config.js';
 import { createProgress } from '../src/progress.js';
-import { assertRedisReachable, createRedis } from '../src/redis/connection.js';
+import { assertRedisReachable, createRedisClient } from '../src/redis/connection.js';
 import { runBurst } from '../src/queue/burst.js';
 import { formatBurstSummary } from '../src/queue/format-burst.js';
 import { createQueue, createQueueEvents } from '../src/queue/queue.js';
@@ -26,8 +26,8 @@ await runCli(async () => {
 
   const config = loadConfig();
   await assertRedisReachable(config.queueRedisUrl);
-  const producer = createRedis(config.queueRedisUrl, 'producer');
-  const listener = createRedis(config.queueRedisUrl, 'worker');
+  const producer = createRedisClient(config.queueRedisUrl, 'producer');
+  const listener = createRedisClient(config.queueRedisUrl, 'worker');
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;

@@ -1,6 +1,7 @@
 /**
  * npm run demo: every strategy side by side on a cold cache (the project's main job).
- * Uses REDIS_URL when set, else a private redis-server for the run.
+ * Uses REDIS_URL (or REDIS_CLUSTER_NODES) when set, else a private redis-server for the run;
+ * with --cluster and no cluster named, a private 3-master Redis Cluster.
  */
 import { join } from 'node:path';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
@@ -12,7 +13,9 @@ import { runWarmScenario } from '../src/demo/warm-scenario.js';
 import { runDemo } from '../src/demo/run-demo.js';
 import { ConfigError } from '../src/errors.js';
 import { assertRedisReachable, describeRedisUrl } from '../src/redis/connection.js';
+import { isClusterUrl } from '../src/redis/cluster-url.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded.js';
+import { startEmbeddedCluster, type EmbeddedCluster } from '../src/redis/embedded-cluster.js';
 import { EXIT_FAILED, intArg, newCommand, runCli } from './cli.js';
 
 await runCli(async () => {
@@ -29,14 +32,21 @@ await runCli(async () => {
     .option('--warm-compute-ms <ms>', 'warm key: simulated computation time', intArg(0, MAX_COMPUTE_MS), 200)
     .option('--warm-rate <n>', 'warm key: jobs per second', intArg(1, 10_000), 100)
     .option('--warm-windows <n>', 'warm key: expiries the load runs across', intArg(1, 100), 2)
+    .option('--cluster', 'run on a Redis Cluster: the one REDIS_CLUSTER_NODES names, else a private 3-master cluster for the run')
     .option('--json', 'print the rows as JSON instead of the tables')
     .parse()
     .opts<DemoFlags>();
 
   let config = loadConfig({ concurrency: opts.concurrency, computeMs: opts.computeMs });
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  let embedded: EmbeddedRedis | undefined;
-  if (config.redisUrlGiven) {
+  let embedded: EmbeddedRedis | EmbeddedCluster | undefined;
+  const clusterNamed = isClusterUrl(config.queueRedisUrl) || isClusterUrl(config.cacheRedisUrl);
+  if (opts.cluster && !clusterNamed) {
+    if (config.redisUrlGiven) throw new ConfigError('--cluster, but REDIS_URL names a single Redis; name a cluster (REDIS_CLUSTER_NODES) or unset REDIS_URL for a private one');
+    embedded = await startEmbeddedCluster({ log: say });
+    say(`--cluster: started a private 3-master Redis Cluster (${describeRedisUrl(embedded.url)}) for this run`);
+    config = loadConfig({ concurrency: opts.concurrency, computeMs: opts.computeMs, redisUrl: embedded.url });
+  } else if (config.redisUrlGiven || clusterNamed) {
     await assertRedisReachable(config.queueRedisUrl);
     if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl);
   } else {
@@ -92,6 +102,7 @@ interface DemoFlags {
   warmComputeMs: number;
   warmRate: number;
   warmWindows: number;
+  cluster?: boolean;
   json?: boolean;
 }
 

@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.js';
 import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from './cache/strategy.js';
+import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from './redis/cluster-url.js';
 
 /**
  * One validated, frozen configuration from the environment and explicit overrides
@@ -7,13 +8,16 @@ import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from 
  * so the rest of the code can trust what it reads.
  */
 export interface Config {
-  /** Redis for the queue and the cache. @default 'redis://127.0.0.1:6379' (env REDIS_URL) */
+  /**
+   * Redis for the queue and the cache: one node, or a cluster as `redis+cluster://host:port,...`
+   * (see redis/cluster-url.ts). @default 'redis://127.0.0.1:6379' (env REDIS_URL or REDIS_CLUSTER_NODES)
+   */
   readonly redisUrl: string;
-  /** True when the user named a Redis (REDIS_URL or a flag); false means "the default". */
+  /** True when the user named a Redis (REDIS_URL, REDIS_CLUSTER_NODES or a flag); false means "the default". */
   readonly redisUrlGiven: boolean;
-  /** Redis for the BullMQ queue. @default redisUrl (env QUEUE_REDIS_URL) */
+  /** Redis for the BullMQ queue. @default redisUrl (env QUEUE_REDIS_URL or QUEUE_REDIS_CLUSTER_NODES) */
   readonly queueRedisUrl: string;
-  /** Redis for the cache and locks. @default redisUrl (env CACHE_REDIS_URL) */
+  /** Redis for the cache and locks. @default redisUrl (env CACHE_REDIS_URL or CACHE_REDIS_CLUSTER_NODES) */
   readonly cacheRedisUrl: string;
   /** @default 'cache-stampede' (env QUEUE_NAME) */
   readonly queueName: string;
@@ -59,18 +63,18 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     const v = env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
-  const redisUrl = overrides.redisUrl ?? given('REDIS_URL');
+  const redisUrl = overrides.redisUrl ?? namedRedis(given, 'REDIS');
   const resolvedRedisUrl = checkRedisUrl('REDIS_URL', redisUrl ?? DEFAULT_REDIS_URL);
   const config: Config = {
     redisUrl: resolvedRedisUrl,
     redisUrlGiven: redisUrl !== undefined,
     queueRedisUrl: checkRedisUrl(
       'QUEUE_REDIS_URL',
-      overrides.queueRedisUrl ?? given('QUEUE_REDIS_URL') ?? resolvedRedisUrl,
+      overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS') ?? resolvedRedisUrl,
     ),
     cacheRedisUrl: checkRedisUrl(
       'CACHE_REDIS_URL',
-      overrides.cacheRedisUrl ?? given('CACHE_REDIS_URL') ?? resolvedRedisUrl,
+      overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS') ?? resolvedRedisUrl,
     ),
     queueName: checkName('QUEUE_NAME', overrides.queueName ?? given('QUEUE_NAME') ?? 'cache-stampede'),
     logDir: overrides.logDir ?? given('LOG_DIR') ?? 'logs',
@@ -124,8 +128,25 @@ function checkName(name: string, raw: string): string {
   throw new ConfigError(`${name} must be 1-64 letters, digits, '_', '.' or '-'; got "${raw}"`);
 }
 
-/** A Redis URL must parse and use redis:// or rediss://; the message never repeats a password. */
+/** `<base>_URL`, or `<base>_CLUSTER_NODES` as the equivalent cluster URL; not both. */
+function namedRedis(given: (name: string) => string | undefined, base: 'REDIS' | 'QUEUE_REDIS' | 'CACHE_REDIS'): string | undefined {
+  const url = given(`${base}_URL`);
+  const nodes = given(`${base}_CLUSTER_NODES`);
+  if (url !== undefined && nodes !== undefined) {
+    throw new ConfigError(`set ${base}_URL or ${base}_CLUSTER_NODES, not both`);
+  }
+  return nodes === undefined ? url : clusterUrlFromNodes(`${base}_CLUSTER_NODES`, nodes);
+}
+
+/**
+ * A Redis URL must parse and use redis:// or rediss:// (one node) or redis+cluster:// or
+ * rediss+cluster:// (a cluster); the message never repeats a password.
+ */
 export function checkRedisUrl(name: string, raw: string): string {
+  if (isClusterUrl(raw)) {
+    parseClusterUrl(name, raw);
+    return raw.trim();
+  }
   let url: URL;
   try {
     url = new URL(raw);
@@ -133,7 +154,7 @@ export function checkRedisUrl(name: string, raw: string): string {
     throw new ConfigError(`${name} is not a valid URL (expected redis://[user:password@]host:port[/db])`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(`${name} must start with redis:// or rediss://, got ${url.protocol}//`);
+    throw new ConfigError(`${name} must start with redis:// or rediss://, got ${url.protocol}// (a cluster is redis+cluster://host:port,...)`);
   }
   if (!url.hostname) throw new ConfigError(`${name} has no host`);
   return raw;

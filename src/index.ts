@@ -10,4 +10,4 @@ export { createLogger, jobLogger, logEvent, redactUrl, EVENTS, type EventName, t
 export { acquireLock, releaseLock, extendLock, type LockLease } from './lock/redis-lock.js';
 export { SingleFlight, type FlightResult } from './lock/single-flight.js';
 export { KeyedMutex } from './lock/keyed-mutex.js';
-export { createRedis, assertRedisReachable, type RedisRole } from './redis/connection.js';
+export { createRedis, createRedisClient, assertRedisReachable, isCluster, type RedisClient, type RedisRole } from './redis/connection.js';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
@@ -25,7 +25,7 @@ export interface GuardResult<T> {
 
 /** Everything a strategy needs, resolved once per guard. */
 export interface StrategyDeps {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   valueTtlMs: number;
   /** How long a value stays in Redis after it went stale. */

@@ -1,11 +1,11 @@
 import { setMaxListeners } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { StampedeError } from '../errors.js';
 import { MAX_KEY_LENGTH } from '../keys.js';
 import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
-import { redisOptionsFor } from '../redis/connection.js';
+import { duplicateFor } from '../redis/connection.js';
 import type { Compute, GuardResult, StrategyDeps } from './context.js';
 import { Notifier } from './notifier.js';
 import type { FailurePolicy, Strategy } from './strategy.js';
@@ -17,12 +17,13 @@ import { getWithXfetch } from './strategies/xfetch.js';
 
 export interface GuardOptions {
   /** The cache's Redis. The guard uses it but does not close it: whoever created it does. */
-  redis: Redis;
+  redis: RedisClient;
   /**
-   * The pub/sub connection waiters share. @default a duplicate of `redis`, created on first
-   * wait and closed by `close()`.
+   * The pub/sub connection waiters share, to the same Redis as `redis` (for a cluster, a
+   * `Cluster` with `shardedSubscribers: true`). @default a duplicate of `redis`, created on
+   * first wait and closed by `close()`.
    */
-  subscriber?: Redis;
+  subscriber?: RedisClient;
   /** Prefix of every key the guard writes. @default 'cs' */
   keyPrefix?: string;
   /** Strategy when a call does not name one. @default 'redis-lock' */
@@ -88,7 +89,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
   // Every running computation listens on this one signal; hundreds at once is normal, not a leak.
   setMaxListeners(0, aborter.signal);
   let notifier: Notifier | null = null;
-  let ownSubscriber: Redis | null = null;
+  let ownSubscriber: RedisClient | null = null;
 
   const deps: StrategyDeps = {
     redis: options.redis,
@@ -111,9 +112,10 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       if (!notifier) {
         let subscriber = options.subscriber;
         if (!subscriber) {
-          ownSubscriber = options.redis.duplicate(redisOptionsFor('subscriber'));
-          // ioredis reconnects by itself; without a listener an error event would crash the process.
-          ownSubscriber.on('error', (err) => logEvent(defaultLogger, 'warn', 'redis.error', { role: 'subscriber', err }));
+          ownSubscriber = duplicateFor(options.redis, 'subscriber');
+          // It reconnects by itself; without a listener an error event (a cluster's sharded
+          // subscriber that failed to connect, say) would crash the process.
+          ownSubscriber.on('error', (err: unknown) => logEvent(defaultLogger, 'warn', 'redis.error', { role: 'subscriber', err }));
           subscriber = ownSubscriber;
         }
         notifier = new Notifier(subscriber);
@@ -134,7 +136,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     async close() {
       await Promise.all(deps.refreshing.values());
       aborter.abort(new StampedeError('E_CLOSED', 'the guard was closed'));
-      const subscriber = ownSubscriber as Redis | null;
+      const subscriber = ownSubscriber as RedisClient | null;
       if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
     },
   };

@@ -1,4 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
+import { StampedeError } from '../errors.js';
+import type { RedisClient } from '../redis/connection.js';
+import { usesShardedPubSub } from '../redis/pubsub.js';
 
 /**
  * One pub/sub connection per process, shared by every key its waiters wait on.
@@ -25,8 +28,15 @@ interface Channel {
 export class Notifier {
   private readonly channels = new Map<string, Channel>();
 
-  constructor(private readonly subscriber: Redis) {
-    subscriber.on('message', (channel: string, message: string) => {
+  /** Sharded pub/sub on a cluster, classic on one node: see redis/pubsub.ts. */
+  private readonly sharded: boolean;
+
+  constructor(private readonly subscriber: RedisClient) {
+    this.sharded = usesShardedPubSub(subscriber);
+    if (this.sharded && !(subscriber as Cluster).options.shardedSubscribers) {
+      throw new StampedeError('E_OPTIONS', "a cluster subscriber needs ioredis's shardedSubscribers: true (or let the guard create it)");
+    }
+    subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       const entry = this.channels.get(channel);
       if (!entry) return;
       for (const listener of entry.listeners) listener(message as Notification);
@@ -36,7 +46,7 @@ export class Notifier {
   async listen(channel: string): Promise<Subscription> {
     let entry = this.channels.get(channel);
     if (!entry) {
-      entry = { listeners: new Set(), subscribed: this.subscriber.subscribe(channel) };
+      entry = { listeners: new Set(), subscribed: this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel) };
       this.channels.set(channel, entry);
     }
     const queue: Notification[] = [];
@@ -87,7 +97,7 @@ export class Notifier {
       this.channels.delete(channel);
       // Commands on one connection run in order, so a SUBSCRIBE sent later for the same
       // channel lands after this UNSUBSCRIBE and wins.
-      this.subscriber.unsubscribe(channel).catch(() => {});
+      (this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)).catch(() => {});
     }
   }
 }

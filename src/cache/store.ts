@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
+import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import type { Logger } from '../logger.js';
 import type { CacheKeys } from '../keys.js';
@@ -6,7 +7,8 @@ import type { LockLease } from '../lock/redis-lock.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
 
 // KEYS[1] value hash, KEYS[2] lock
-// ARGV[1] envelope JSON, ARGV[2] fence, ARGV[3] key ttl ms, ARGV[4] lock token ('' = no lock), ARGV[5] channel
+// ARGV[1] envelope JSON, ARGV[2] fence, ARGV[3] key ttl ms, ARGV[4] lock token ('' = no lock), ARGV[5] channel,
+// ARGV[6] '1' to SPUBLISH (a cluster: sharded pub/sub, see redis/pubsub.ts), else PUBLISH
 // Returns { written (1|0), released (1|0), fence stored after the call }.
 // A lock holder's write (fence > 0) is stored only when no stored value carries a higher fence:
 // a holder that was paused past its lock TTL while a newer holder wrote can never overwrite the
@@ -32,10 +34,11 @@ if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
   redis.call('DEL', KEYS[2])
   released = 1
 end
+local publish = ARGV[6] == '1' and 'SPUBLISH' or 'PUBLISH'
 if written == 1 then
-  redis.call('PUBLISH', ARGV[5], 'written')
+  redis.call(publish, ARGV[5], 'written')
 elseif released == 1 then
-  redis.call('PUBLISH', ARGV[5], 'released')
+  redis.call(publish, ARGV[5], 'released')
 end
 return { written, released, stored }
 `,
@@ -49,7 +52,7 @@ export interface WriteOutcome {
   storedFence: number;
 }
 
-export async function readEnvelope<T>(redis: Redis, keys: CacheKeys): Promise<Envelope<T> | null> {
+export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Promise<Envelope<T> | null> {
   return decodeEnvelope<T>(await redis.hget(keys.value, 'envelope'));
 }
 
@@ -58,7 +61,7 @@ export async function readEnvelope<T>(redis: Redis, keys: CacheKeys): Promise<En
  * key outlives the value's fresh time by `graceMs`, so a stale value can still be served.
  */
 export async function writeEnvelope(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   envelope: Envelope,
   lease: LockLease | null,
@@ -69,7 +72,7 @@ export async function writeEnvelope(
   const [written, released, storedFence] = await FENCED_WRITE.run(
     redis,
     [keys.value, keys.lock],
-    [encodeEnvelope(envelope), envelope.fence, keyTtlMs, lease?.token ?? '', keys.channel],
+    [encodeEnvelope(envelope), envelope.fence, keyTtlMs, lease?.token ?? '', keys.channel, shardedPublishArg(redis)],
     logger,
   );
   return { written: written === 1, released: released === 1, storedFence: Number(storedFence) };

@@ -8,7 +8,7 @@ import { startFleet } from '../fleet/fleet.js';
 import { waitForWorkers } from '../fleet/wait-ready.js';
 import { runBurst, type BurstSummary } from '../queue/burst.js';
 import { createQueue, createQueueEvents } from '../queue/queue.js';
-import { createRedis } from '../redis/connection.js';
+import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
 
@@ -44,9 +44,9 @@ export interface DemoRow {
  */
 export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const { config, say } = options;
-  const redis = createRedis(config.cacheRedisUrl, 'producer');
-  const producer = createRedis(config.queueRedisUrl, 'producer');
-  const listener = createRedis(config.queueRedisUrl, 'worker');
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
+  const producer = createRedisClient(config.queueRedisUrl, 'producer');
+  const listener = createRedisClient(config.queueRedisUrl, 'worker');
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

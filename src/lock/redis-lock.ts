@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
+import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import type { Logger } from '../logger.js';
 import type { CacheKeys } from '../keys.js';
@@ -34,7 +35,8 @@ return fence
 );
 
 // KEYS[1] lock
-// ARGV[1] token, ARGV[2] channel to notify waiters on, ARGV[3] the notification
+// ARGV[1] token, ARGV[2] channel to notify waiters on, ARGV[3] the notification,
+// ARGV[4] '1' to SPUBLISH (a cluster: sharded pub/sub, see redis/pubsub.ts), else PUBLISH
 // Returns 1 when this token held the lock and it was deleted (waiters are told), else 0.
 const RELEASE = new LuaScript<number>(
   'lock.release',
@@ -43,7 +45,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+redis.call(ARGV[4] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[2], ARGV[3])
 return 1
 `,
   1,
@@ -72,7 +74,7 @@ export interface LockLease {
 }
 
 export async function acquireLock(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   ttlMs: number,
   logger?: Logger,
@@ -87,18 +89,18 @@ export async function acquireLock(
  * `released` (contend again), or with `failed:<reason>` when the holder's computation failed.
  */
 export async function releaseLock(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   lease: LockLease,
   logger?: Logger,
   notification = 'released',
 ): Promise<boolean> {
-  return (await RELEASE.run(redis, [keys.lock], [lease.token, keys.channel, notification], logger)) === 1;
+  return (await RELEASE.run(redis, [keys.lock], [lease.token, keys.channel, notification, shardedPublishArg(redis)], logger)) === 1;
 }
 
 /** Compare-and-PEXPIRE: true when the lease still held the lock and now has `ttlMs` again. */
 export async function extendLock(
-  redis: Redis,
+  redis: RedisClient,
   keys: CacheKeys,
   lease: LockLease,
   ttlMs = lease.ttlMs,

@@ -1,6 +1,6 @@
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { JOB_NAME, QUEUE_PREFIX } from './names.js';
+import type { RedisClient } from '../redis/connection.js';
+import { JOB_NAME, queuePrefix } from './names.js';
 import type { GetValueData } from './job-data.js';
 
 /**
@@ -13,13 +13,13 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 24 * 3600, count: 10_000 },
 };
 
-export function createQueue(name: string, connection: Redis): Queue<GetValueData> {
-  return new Queue<GetValueData>(name, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+export function createQueue(name: string, connection: RedisClient): Queue<GetValueData> {
+  return new Queue<GetValueData>(name, { connection, prefix: queuePrefix(connection), defaultJobOptions: DEFAULT_JOB_OPTIONS });
 }
 
 /** QueueEvents needs a connection of its own (it blocks on XREAD). */
-export function createQueueEvents(name: string, connection: Redis): QueueEvents {
-  return new QueueEvents(name, { connection, prefix: QUEUE_PREFIX });
+export function createQueueEvents(name: string, connection: RedisClient): QueueEvents {
+  return new QueueEvents(name, { connection, prefix: queuePrefix(connection) });
 }
 
 export { JOB_NAME };

@@ -1,11 +1,10 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../cache/guard.js';
 import type { Config } from '../config.js';
 import { logEvent, type Logger } from '../logger.js';
-import { assertRedisReachable, createRedis, describeRedisUrl } from '../redis/connection.js';
+import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisClient } from '../redis/connection.js';
 import { evictionPolicyWarning } from '../redis/eviction-policy.js';
-import { QUEUE_PREFIX } from './names.js';
+import { queuePrefix } from './names.js';
 import { createProcessor } from './processor.js';
 import type { GetValueResult } from './job-data.js';
 
@@ -33,11 +32,11 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   await assertRedisReachable(config.queueRedisUrl);
   if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl);
 
-  const queueConnection = createRedis(config.queueRedisUrl, 'worker');
-  const cacheConnection = createRedis(config.cacheRedisUrl, 'cache');
-  const closeables: Redis[] = [queueConnection, cacheConnection];
+  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker');
+  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache');
+  const closeables: RedisClient[] = [queueConnection, cacheConnection];
   for (const [role, connection] of [['queue', queueConnection], ['cache', cacheConnection]] as const) {
-    connection.on('error', (err) => logEvent(logger, 'warn', 'redis.error', { role, err }));
+    connection.on('error', (err: unknown) => logEvent(logger, 'warn', 'redis.error', { role, err }));
   }
 
   const warning = await evictionPolicyWarning(queueConnection);
@@ -63,7 +62,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     createProcessor({ guard, logger, workerId, defaultComputeMs: config.computeMs }),
     {
       connection: queueConnection,
-      prefix: QUEUE_PREFIX,
+      prefix: queuePrefix(queueConnection),
       concurrency: config.concurrency,
       name: workerId,
       ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),

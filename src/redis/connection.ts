@@ -1,6 +1,8 @@
-import { Redis, type RedisOptions } from 'ioredis';
-import { RedisConnectionError } from '../errors.js';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { ConfigError, RedisConnectionError } from '../errors.js';
 import { redactUrl } from '../logger.js';
+import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
+import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
 
 /**
  * Redis connections by role. Whoever creates a client closes it.
@@ -15,6 +17,14 @@ import { redactUrl } from '../logger.js';
  *   no ready check (see below).
  */
 export type RedisRole = 'worker' | 'producer' | 'cache' | 'subscriber';
+
+/**
+ * One Redis node or a Redis Cluster: what the code that uses a connection accepts. Both have the
+ * same commands; the few places where they differ (SCAN, INFO, pub/sub, the queue prefix) ask
+ * `isCluster`.
+ */
+export type RedisClient = Redis | Cluster;
+export { isCluster };
 
 const CONNECT_TIMEOUT_MS = 3000;
 const CACHE_RETRIES_PER_REQUEST = 12;
@@ -45,12 +55,32 @@ export function redisOptionsFor(role: RedisRole): RedisOptions {
   }
 }
 
+/**
+ * A connection to one Redis node. For code that works on one node only: a cluster URL is
+ * refused with a clear error. Code that works on either uses `createRedisClient`.
+ */
 export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  if (isClusterUrl(url)) throw new ConfigError(`this needs a single Redis, not the ${describeClusterUrl(url)}`);
   return new Redis(url, { ...redisOptionsFor(role), ...extra });
 }
 
-/** `host:port` of a Redis URL, for messages (never the password). */
+/** A client for `url`, one node or a cluster: a `Cluster` for a `redis+cluster://` URL, else a `Redis`. */
+export function createRedisClient(url: string, role: RedisRole, extra: RedisOptions = {}): RedisClient {
+  if (isClusterUrl(url)) return createCluster(url, role, { ...redisOptionsFor(role), ...extra });
+  return createRedis(url, role, extra);
+}
+
+/**
+ * A new connection to the same Redis as `client`, for `role` (e.g. the guard's subscriber,
+ * duplicated from the cache connection it was given).
+ */
+export function duplicateFor(client: RedisClient, role: RedisRole): RedisClient {
+  return isCluster(client) ? duplicateClusterFor(client, role, redisOptionsFor(role)) : client.duplicate(redisOptionsFor(role));
+}
+
+/** `host:port` of a Redis URL, or `cluster host:port,...`, for messages (never the password). */
 export function describeRedisUrl(url: string): string {
+  if (isClusterUrl(url)) return describeClusterUrl(url);
   try {
     const u = new URL(url);
     return `${u.hostname}:${u.port || '6379'}`;
@@ -65,6 +95,7 @@ export function describeRedisUrl(url: string): string {
  * retries forever. Call it at start-up before creating the long-lived clients.
  */
 export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+  if (isClusterUrl(url)) return assertClusterReachable(url, timeoutMs, explainRedisError);
   const where = describeRedisUrl(url);
   const probe = new Redis(url, {
     lazyConnect: true,
@@ -87,7 +118,9 @@ export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIME
     const { username, password } = probe.options;
     if (password) await probe.call('AUTH', ...(username ? [username, password] : [password]));
     await probe.ping();
+    await refuseClusterNode(probe, where);
   } catch (err) {
+    if (err instanceof RedisConnectionError) throw err;
     const cause = firstError ?? err;
     let why = explainRedisError(cause);
     // A plain-text Redis never answers a TLS ClientHello (it waits for the end of an inline

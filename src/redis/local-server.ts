@@ -104,12 +104,14 @@ export function describeStatus(target: LocalTarget, status: ServerStatus): strin
 export async function startLocalServer(
   target: LocalTarget,
   cwd: string = process.cwd(),
+  /** Another directory than `.redis/` (a cluster node's), and more redis-server arguments. */
+  options: { paths?: LocalPaths; extraArgs?: string[] } = {},
 ): Promise<{ alreadyRunning: boolean; status: ServerStatus }> {
   const before = await serverStatus(target);
   if (before.running) return { alreadyRunning: true, status: before };
 
   const binary = await ensureRedisServerBinary();
-  const paths = localPaths(cwd);
+  const paths = options.paths ?? localPaths(cwd);
   mkdirSync(paths.dir, { recursive: true });
   // No password even when REDIS_URL has one (it would show in `ps`): the server only listens
   // on loopback, and AUTH against a password-less server is ignored by the probes.
@@ -127,6 +129,7 @@ export async function startLocalServer(
     '--appendonly', 'yes',
     '--appendfsync', 'everysec',
     '--maxmemory-policy', 'noeviction',
+    ...(options.extraArgs ?? []),
   ];
   // The launcher forks the daemon and exits at once; its exit code only covers argument errors.
   const launcherExit = await new Promise<number | null>((resolve, reject) => {
@@ -151,9 +154,9 @@ export async function startLocalServer(
  */
 export async function stopLocalServer(
   target: LocalTarget,
-  options: { cwd?: string; force?: boolean } = {},
+  options: { cwd?: string; force?: boolean; paths?: LocalPaths } = {},
 ): Promise<{ wasRunning: boolean; pid?: number }> {
-  const paths = localPaths(options.cwd);
+  const paths = options.paths ?? localPaths(options.cwd);
   const status = await serverStatus(target);
   if (!status.running) {
     // A pid file without a server is left over from a crash; it would confuse the next start.

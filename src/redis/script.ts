@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { logEvent, type Logger } from '../logger.js';
 
 type Arg = string | number;
@@ -31,7 +31,7 @@ export class LuaScript<Result = unknown> {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: readonly string[], args: readonly Arg[], logger?: Logger): Promise<Result> {
+  async run(redis: RedisClient, keys: readonly string[], args: readonly Arg[], logger?: Logger): Promise<Result> {
     if (keys.length !== this.numberOfKeys) {
       throw new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     }
