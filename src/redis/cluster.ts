@@ -1,6 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../errors.js';
 import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
+import { probeRedis } from './probe-client.js';
 import type { RedisClient, RedisRole } from './connection.js';
 
 /**
@@ -139,31 +140,14 @@ async function probeSeed(
   name: ClusterName,
   timeoutMs: number,
 ): Promise<{ node: { host: string; port: number }; error?: unknown; clusterEnabled?: boolean }> {
-  const client = new Redis({
-    ...node,
-    ...credentials(name),
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-    reconnectOnError: () => false,
-  });
-  let firstError: unknown;
-  client.on('error', (err: unknown) => {
-    firstError ??= err;
-  });
   try {
-    await client.connect();
-    if (name.password) await client.call('AUTH', ...(name.username ? [name.username, name.password] : [name.password]));
-    await client.ping();
     // INFO may be disabled on managed services: then let the cluster connection decide.
-    const info = await client.info('cluster').catch(() => 'cluster_enabled:1');
-    return { node, clusterEnabled: /^cluster_enabled:1/m.test(info) };
-  } catch (err) {
-    return { node, error: firstError ?? err };
-  } finally {
-    client.disconnect();
+    const clusterEnabled = await probeRedis({ ...node, ...credentials(name) }, timeoutMs, async (client) =>
+      /^cluster_enabled:1/m.test(await client.info('cluster').catch(() => 'cluster_enabled:1')),
+    );
+    return { node, clusterEnabled };
+  } catch (error) {
+    return { node, error };
   }
 }
 

@@ -3,6 +3,7 @@ import { ConfigError, RedisConnectionError } from '../errors.js';
 import { redactUrl } from '../logger.js';
 import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
 import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
+import { probeRedis } from './probe-client.js';
 
 /**
  * Redis connections by role. Whoever creates a client closes it.
@@ -97,38 +98,15 @@ export function describeRedisUrl(url: string): string {
 export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
   if (isClusterUrl(url)) return assertClusterReachable(url, timeoutMs, explainRedisError);
   const where = describeRedisUrl(url);
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-    reconnectOnError: () => false,
-  });
-  // ioredis reports the real cause (ECONNREFUSED, ENOTFOUND, WRONGPASS, ...) only as an 'error'
-  // event; connect() itself then rejects with a bare "Connection is closed.". Keep the first one.
-  let firstError: unknown;
-  probe.on('error', (err: unknown) => {
-    firstError ??= err;
-  });
   try {
-    await probe.connect();
-    // ioredis only prints a warning when the server has no password but one was given, and goes
-    // on; a password the server ignores usually means the wrong server, so AUTH again and fail.
-    const { username, password } = probe.options;
-    if (password) await probe.call('AUTH', ...(username ? [username, password] : [password]));
-    await probe.ping();
-    await refuseClusterNode(probe, where);
-  } catch (err) {
-    if (err instanceof RedisConnectionError) throw err;
-    const cause = firstError ?? err;
+    await probeRedis(url, timeoutMs, (probe) => refuseClusterNode(probe, where));
+  } catch (cause) {
+    if (cause instanceof RedisConnectionError) throw cause;
     let why = explainRedisError(cause);
     // A plain-text Redis never answers a TLS ClientHello (it waits for the end of an inline
     // command), so rediss:// to a plain port shows up as a timeout, not as a TLS error.
     if (why === 'connection timed out' && url.startsWith('rediss:')) why += ' (no TLS handshake: rediss:// to a plain-text port?)';
     throw new RedisConnectionError(`cannot use Redis at ${where}: ${why}`, { cause });
-  } finally {
-    probe.disconnect();
   }
 }
 

@@ -2,8 +2,8 @@ import { cacheKeys } from '../../keys.js';
 import { logEvent } from '../../logger.js';
 import type { Call, GuardResult, StrategyDeps } from '../context.js';
 import { isFresh } from '../envelope.js';
-import { recompute } from '../recompute.js';
-import { readEnvelope, writeEnvelope } from '../store.js';
+import { readEnvelope } from '../store.js';
+import { computeUnlocked, freshHit } from './steps.js';
 
 /**
  * A per-key mutex inside this process, as in the classic single-process fix: callers in one
@@ -12,11 +12,8 @@ import { readEnvelope, writeEnvelope } from '../store.js';
  */
 export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
   const keys = cacheKeys(deps.keyPrefix, call.key);
-  const cached = await readEnvelope<T>(deps.redis, keys);
-  if (cached && isFresh(cached)) {
-    logEvent(call.log, 'info', 'cache.hit');
-    return { value: cached.value, source: 'cache' };
-  }
+  const hit = freshHit(call, await readEnvelope<T>(deps.redis, keys));
+  if (hit) return hit;
   logEvent(call.log, 'info', 'cache.miss');
 
   return deps.mutex.runExclusive(call.key, async (waited) => {
@@ -25,9 +22,6 @@ export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Pr
     const filled = await readEnvelope<T>(deps.redis, keys);
     if (filled && isFresh(filled)) return { value: filled.value, source: waited ? 'waited' : 'cache' };
 
-    const envelope = await recompute(call, deps, 0);
-    await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call.log);
-    logEvent(call.log, 'info', 'cache.write', { fence: 0 });
-    return { value: envelope.value, source: 'computed' };
+    return computeUnlocked(call, deps, keys);
   });
 }

@@ -1,10 +1,10 @@
 import { cacheKeys } from '../../keys.js';
 import { logEvent } from '../../logger.js';
 import type { Call, GuardResult, StrategyDeps } from '../context.js';
-import { isFresh } from '../envelope.js';
 import { fill } from '../fill.js';
 import { readEnvelope } from '../store.js';
 import { shareFlight } from './shared-flight.js';
+import { freshHit } from './steps.js';
 
 /**
  * Fleet-wide protection. Inside a process, concurrent callers for one key share one flight
@@ -15,10 +15,8 @@ export function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Promise<
   return shareFlight('redis-lock', call, deps, async () => {
     const keys = cacheKeys(deps.keyPrefix, call.key);
     const cached = await readEnvelope<T>(deps.redis, keys);
-    if (cached && isFresh(cached)) {
-      logEvent(call.log, 'info', 'cache.hit');
-      return { value: cached.value, source: 'cache' };
-    }
+    const hit = freshHit(call, cached);
+    if (hit) return hit;
     logEvent(call.log, 'info', 'cache.miss', cached ? { stale: true } : {});
     return fill(call, deps, keys, cached);
   });

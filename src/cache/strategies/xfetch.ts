@@ -6,6 +6,7 @@ import { fill } from '../fill.js';
 import { refreshInBackground } from '../refresh.js';
 import { readEnvelope } from '../store.js';
 import { shareFlight } from './shared-flight.js';
+import { serveStaleWhileRefreshing } from './steps.js';
 
 /**
  * XFetch, after Vattani, Chierichetti and Lowenstein, "Optimal Probabilistic Cache Stampede
@@ -28,12 +29,7 @@ export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<Gua
       }
       return { value: cached.value, source: 'cache' };
     }
-    if (cached) {
-      logEvent(call.log, 'info', 'cache.hit', { stale: true });
-      logEvent(call.log, 'info', 'stale.served', { reason: 'refreshing', computedAt: cached.computedAt });
-      refreshInBackground(call as Call<unknown>, deps, keys, 'stale');
-      return { value: cached.value, source: 'stale' };
-    }
+    if (cached) return serveStaleWhileRefreshing(call, deps, keys, cached);
     logEvent(call.log, 'info', 'cache.miss');
     return fill(call, deps, keys, null);
   });
