@@ -13,6 +13,7 @@ import { runBurst } from '../src/queue/burst.js';
 import type { GetValueData } from '../src/queue/job-data.js';
 import { createQueue, createQueueEvents } from '../src/queue/queue.js';
 import { createRedis } from '../src/redis/connection.js';
+import { scanKeys } from '../src/redis/scan.js';
 import { closeAll, redisUrl, uniquePrefix } from './support/redis.js';
 import { waitUntil } from './support/wait.js';
 import { parseLines, readLogDir, spawnWorker, type WorkerProcess } from './support/worker-process.js';
@@ -21,17 +22,6 @@ const JOBS = 20;
 const KEYS = 5;
 // Long enough that the worker normally takes all 20 jobs while the holders still compute.
 const COMPUTE_MS = 3000;
-
-async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
-  return found;
-}
 
 describe('SIGTERM during in-flight redis-lock jobs', () => {
   const prefix = uniquePrefix('shutdown');
@@ -80,7 +70,7 @@ describe('SIGTERM during in-flight redis-lock jobs', () => {
     await waitUntil(
       'every job is taken and a lock is held',
       async () => {
-        const [counts, locks] = await Promise.all([queue.getJobCounts('active', 'completed'), scanAll(redis, lockPattern)]);
+        const [counts, locks] = await Promise.all([queue.getJobCounts('active', 'completed'), scanKeys(redis, lockPattern)]);
         return counts.active! + counts.completed! === JOBS && counts.active! > 0 && locks.length > 0;
       },
       { timeoutMs: 60_000 },
@@ -95,7 +85,7 @@ describe('SIGTERM during in-flight redis-lock jobs', () => {
     const exitCode = await worker.exit;
     expect(exitCode, worker.output()).toBe(0);
     expect(await queue.getJobCounts('active', 'waiting', 'failed', 'completed')).toEqual({ active: 0, waiting: 0, failed: 0, completed: JOBS });
-    expect(await scanAll(redis, lockPattern)).toEqual([]);
+    expect(await scanKeys(redis, lockPattern)).toEqual([]);
 
     const files = await readLogDir(logDir);
     expect(files).toHaveLength(1);

@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
 import { isCluster, masterNodes } from '../redis/cluster.js';
 import { allKeysPattern } from '../keys.js';
+import { scanBatches } from '../redis/scan.js';
 
 /**
  * Delete every key the guard wrote under `prefix` (values, locks, fences): SCAN, not KEYS,
@@ -14,18 +15,14 @@ import { allKeysPattern } from '../keys.js';
 export async function clearCacheKeys(redis: RedisClient, prefix: string): Promise<number> {
   let deleted = 0;
   for (const node of await masterNodes(redis)) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', allKeysPattern(prefix), 'COUNT', 1000);
-      cursor = next;
-      if (keys.length === 0) continue;
+    for await (const keys of scanBatches(node, allKeysPattern(prefix))) {
       if (isCluster(redis)) {
         const counts = await Promise.all(keys.map((key) => redis.unlink(key)));
         deleted += counts.reduce((sum, n) => sum + n, 0);
       } else {
         deleted += await redis.unlink(...keys);
       }
-    } while (cursor !== '0');
+    }
   }
   return deleted;
 }

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { cacheKeys } from '../keys.js';
 import type { BurstSummary } from '../queue/burst.js';
+import { scanKeys } from '../redis/scan.js';
 import type { TailedRecord } from './log-tail.js';
 
 /** Measurements over the workers' logs and Redis, shared by the scenarios. */
@@ -70,18 +71,6 @@ export async function staleOverwrites(
     keys[key] = { maxWritten, stored };
   }
   return { count, keys };
-}
-
-/** Keys matching `pattern`, by SCAN. */
-export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
-  return found;
 }
 
 /** Locks left behind: the guard's (`<prefix>:{..}:lock`) and BullMQ's job locks. */
