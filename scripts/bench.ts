@@ -13,7 +13,7 @@ import { intArg, newCommand, runCli } from './cli.js';
 await runCli(async () => {
   const opts = newCommand('bench', 'Benchmark the guard against bentocache, redis-semaphore and redlock (always on a private redis-server).')
     .option('--quick', 'a reduced run, under a minute: 1 round, shorter lock runs, fewer hit jobs')
-    .option('--scenarios <list>', `comma-separated, from ${SCENARIOS.join(', ')}`, parseScenarios)
+    .option('--scenarios <list>', `comma-separated, from ${SCENARIOS.join(', ')} (default: all but soak)`, parseScenarios)
     .option('--json <file>', 'also write the rows as JSON (and the cold-burst chart next to it, .svg)')
     .option('--svg <file>', 'write the cold-burst chart here')
     .option('--rounds <n>', 'rounds of the cold burst (default 3, 1 with --quick)', intArg(1, 50))
@@ -23,13 +23,15 @@ await runCli(async () => {
     .option('--poll-ms <ms>', "cold burst: the lock libraries' cache polling interval (default 10)", intArg(1, 10_000))
     .option('--lock-ms <ms>', 'locks: time per system and case, in slices taken in turns (default 4000, 1000 with --quick)', intArg(50, 600_000))
     .option('--hit-jobs <n>', 'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 3000 with --quick)', intArg(10, 1_000_000))
+    .option('--soak-recomputations <n>', 'soak: recomputations in one process (default 20000)', intArg(100, 10_000_000))
     .addHelpText(
       'after',
       [
         '',
         'The markdown table goes to stdout, progress lines to stderr. Scenarios: cold (P processes x C',
         'requests for one cold key, every system), locks (acquire+release ops/s), hits (cache-hit jobs',
-        'through BullMQ vs raw), memory (RSS of real worker processes under the cold burst).',
+        'through BullMQ vs raw), memory (RSS of real worker processes under the cold burst); on request',
+        'only: soak (heap after GC over 20,000 recomputations, and the keys left once they expired).',
         'Example: npm run bench -- --json bench/results.json   (chart: bench/results.svg)',
       ].join('\n'),
     )
@@ -46,6 +48,7 @@ await runCli(async () => {
       pollMs?: number;
       lockMs?: number;
       hitJobs?: number;
+      soakRecomputations?: number;
     }>();
 
   const options = resolveOptions({
@@ -58,6 +61,7 @@ await runCli(async () => {
     pollMs: opts.pollMs,
     lockRunMs: opts.lockMs,
     hitJobs: opts.hitJobs,
+    soakRecomputations: opts.soakRecomputations,
   });
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   // Interrupted: stop the child processes, and exit through 'exit' so the private

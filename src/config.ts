@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.js';
-import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from './cache/strategy.js';
+import { GUARD_DEFAULTS, checkGuardOption, type ResolvedGuardOptions, type TunableOption } from './cache/options.js';
+import type { FailurePolicy, Strategy } from './cache/strategy.js';
 import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from './redis/cluster-url.js';
 
 /**
@@ -25,7 +26,7 @@ export interface Config {
   readonly logDir: string;
   /** @default 'info' (env LOG_LEVEL) */
   readonly logLevel: LogLevel;
-  /** Prefix of every cache, lock and fence key. @default 'cs' (env KEY_PREFIX) */
+  /** Prefix of every key and channel of the guard. @default 'cs' (env KEY_PREFIX) */
   readonly keyPrefix: string;
   /** Jobs one worker process runs at once. @default 50 (env WORKER_CONCURRENCY) */
   readonly concurrency: number;
@@ -41,6 +42,8 @@ export interface Config {
   readonly computeTimeoutMs: number;
   /** What waiters get when the holder's computation fails. @default 'stale' (env FAILURE_POLICY) */
   readonly failurePolicy: FailurePolicy;
+  /** After a failure answered with a stale value, serve it without recomputing this long; 0 = off. @default 5000 (env FAILURE_BACKOFF_MS) */
+  readonly failureBackoffMs: number;
   /** XFetch's beta. @default 1 (env XFETCH_BETA) */
   readonly xfetchBeta: number;
   /** How long a Redis lock lives unless extended. @default 10000 (env LOCK_TTL_MS) */
@@ -63,6 +66,16 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     const v = env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
+  /** A guard option from a flag or the environment, checked by the guard's own validator. */
+  const guardOption = <K extends TunableOption>(name: string, field: K): ResolvedGuardOptions[K] => {
+    const override = overrides[field as keyof ConfigOverrides];
+    const raw = override !== undefined ? override : fromEnv(name, given(name), typeof GUARD_DEFAULTS[field as keyof typeof GUARD_DEFAULTS]);
+    try {
+      return checkGuardOption(field, raw ?? GUARD_DEFAULTS[field as keyof typeof GUARD_DEFAULTS], name);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  };
   const redisUrl = overrides.redisUrl ?? namedRedis(given, 'REDIS');
   const resolvedRedisUrl = checkRedisUrl('REDIS_URL', redisUrl ?? DEFAULT_REDIS_URL);
   const config: Config = {
@@ -79,34 +92,33 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     queueName: checkName('QUEUE_NAME', overrides.queueName ?? given('QUEUE_NAME') ?? 'cache-stampede'),
     logDir: overrides.logDir ?? given('LOG_DIR') ?? 'logs',
     logLevel: checkOneOf('LOG_LEVEL', overrides.logLevel ?? given('LOG_LEVEL') ?? 'info', LOG_LEVELS),
-    keyPrefix: checkName('KEY_PREFIX', overrides.keyPrefix ?? given('KEY_PREFIX') ?? 'cs'),
+    keyPrefix: guardOption('KEY_PREFIX', 'keyPrefix'),
     concurrency: int('WORKER_CONCURRENCY', overrides.concurrency, given('WORKER_CONCURRENCY'), 50, 1, 10_000),
     computeMs: int('COMPUTE_MS', overrides.computeMs, given('COMPUTE_MS'), 1000, 0, MAX_COMPUTE_MS),
-    valueTtlMs: int('VALUE_TTL_MS', overrides.valueTtlMs, given('VALUE_TTL_MS'), 60_000, 1, 2 ** 31),
-    graceMs: int('GRACE_MS', overrides.graceMs, given('GRACE_MS'), 60_000, 0, 2 ** 31),
-    ttlJitter: fraction('TTL_JITTER', overrides.ttlJitter, given('TTL_JITTER'), 0, 0, 1),
-    lockTtlMs: int('LOCK_TTL_MS', overrides.lockTtlMs, given('LOCK_TTL_MS'), 10_000, 100, 2 ** 31),
-    computeTimeoutMs: int('COMPUTE_TIMEOUT_MS', overrides.computeTimeoutMs, given('COMPUTE_TIMEOUT_MS'), 30_000, 0, 2 ** 31),
-    failurePolicy: checkOneOf('FAILURE_POLICY', overrides.failurePolicy ?? given('FAILURE_POLICY') ?? 'stale', FAILURE_POLICIES),
-    xfetchBeta: fraction('XFETCH_BETA', overrides.xfetchBeta, given('XFETCH_BETA'), 1, 0.01, 100),
-    strategy: checkOneOf('STRATEGY', overrides.strategy ?? given('STRATEGY') ?? 'redis-lock', STRATEGIES),
+    valueTtlMs: guardOption('VALUE_TTL_MS', 'valueTtlMs'),
+    graceMs: guardOption('GRACE_MS', 'graceMs'),
+    ttlJitter: guardOption('TTL_JITTER', 'ttlJitter'),
+    lockTtlMs: guardOption('LOCK_TTL_MS', 'lockTtlMs'),
+    computeTimeoutMs: guardOption('COMPUTE_TIMEOUT_MS', 'computeTimeoutMs'),
+    failurePolicy: guardOption('FAILURE_POLICY', 'failurePolicy'),
+    failureBackoffMs: guardOption('FAILURE_BACKOFF_MS', 'failureBackoffMs'),
+    xfetchBeta: guardOption('XFETCH_BETA', 'xfetchBeta'),
+    strategy: guardOption('STRATEGY', 'strategy'),
   };
   return Object.freeze(config);
+}
+
+/** An environment variable as the type of its option: numbers must look like numbers. */
+function fromEnv(name: string, raw: string | undefined, type: string): unknown {
+  if (raw === undefined || type !== 'number') return raw;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${raw}"`);
+  return n;
 }
 
 /** An integer setting from a flag (already a number) or the environment, range-checked either way. */
 function int(name: string, override: number | undefined, raw: string | undefined, fallback: number, min: number, max: number): number {
   return checkInt(name, override !== undefined ? String(override) : raw, fallback, min, max);
-}
-
-/** A decimal setting, range-checked. */
-function fraction(name: string, override: number | undefined, raw: string | undefined, fallback: number, min: number, max: number): number {
-  const text = override !== undefined ? String(override) : raw;
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${text}"`);
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
-  return n;
 }
 
 /** Parse an integer flag or variable, naming it in the error. */

@@ -47,30 +47,74 @@ export class RedisServerStartError extends StampedeError {
   }
 }
 
+/** An option of the guard or an argument of the lock API is invalid; `option` names it. */
+export class OptionsError extends StampedeError {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super('E_OPTIONS', message);
+  }
+}
+
+/** A cache key that is not a string of 1 to MAX_KEY_LENGTH characters. */
+export class InvalidKeyError extends StampedeError {
+  constructor(message: string) {
+    super('E_KEY', message);
+  }
+}
+
+/** A call named a strategy the guard does not have. */
+export class UnknownStrategyError extends StampedeError {
+  constructor(readonly strategy: string) {
+    super('E_STRATEGY', `unknown strategy "${String(strategy).slice(0, 64)}"`);
+  }
+}
+
+/** The guard was closed: calls still computing are aborted with this, and no new call starts. */
+export class GuardClosedError extends StampedeError {
+  constructor() {
+    super('E_CLOSED', 'the guard was closed');
+  }
+}
+
 /** A waiter gave up: the holder neither wrote a value nor released its lock in time. */
 export class WaitTimeoutError extends StampedeError {
-  constructor(message: string) {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
     super('E_WAIT_TIMEOUT', message);
   }
 }
 
-/** The computation failed; `cause` is what it threw. */
+/** The computation failed (here or in the holder this caller waited for); `cause` is what it threw. */
 export class ComputeError extends StampedeError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly key: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super('E_COMPUTE', message, options);
   }
 }
 
 /** The computation ran past the guard's compute timeout and was abandoned. */
 export class ComputeTimeoutError extends StampedeError {
-  constructor(message: string) {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
     super('E_COMPUTE_TIMEOUT', message);
   }
 }
 
 /** The holder's Redis lock expired or was taken while it computed. */
 export class LockLostError extends StampedeError {
-  constructor(message: string) {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
     super('E_LOCK_LOST', message);
   }
 }

@@ -17,13 +17,18 @@ const PLAIN_TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export interface CacheKeys {
-  /** Hash holding the value envelope and its fence. */
+  /** Hash holding the value envelope, its fence and what the scripts compare (fresh time, back-off). */
   readonly value: string;
-  /** String holding the current holder's token, with a TTL. */
+  /** String holding the current holder's token, with a TTL. Exactly the token: tools read it. */
   readonly lock: string;
-  /** Counter; each successful acquire increments it, giving the holder its fence. */
-  readonly fence: string;
-  /** Pub/sub channel on which waiters learn that the holder wrote or gave up. */
+  /** The current lock's fence; set, extended and deleted with the lock, so a resent acquire gets its lease back. */
+  readonly lease: string;
+  /**
+   * Pub/sub channel on which waiters learn that the holder wrote or gave up. Pub/sub ignores the
+   * database number, so the channel names it: deployments on different databases of one Redis
+   * never wake or fail each other. It starts with the prefix, like every name the guard uses, so
+   * an ACL limited to `<prefix>:*` keys and channels covers it.
+   */
   readonly channel: string;
 }
 
@@ -37,13 +42,14 @@ export function hashTag(key: string): string {
   return `#${createHash('sha256').update(key, 'utf8').digest('hex')}`;
 }
 
-export function cacheKeys(prefix: string, key: string): CacheKeys {
+/** The names of one cache key's state; `db` is the Redis database the client selected (0 on a cluster). */
+export function cacheKeys(prefix: string, key: string, db = 0): CacheKeys {
   const base = `${prefix}:{${hashTag(key)}}`;
   return {
     value: `${base}:value`,
     lock: `${base}:lock`,
-    fence: `${base}:fence`,
-    channel: `${base}:ready`,
+    lease: `${base}:lease`,
+    channel: `${base}:db${db}:ready`,
   };
 }
 

@@ -22,6 +22,7 @@ export const EVENTS = {
   'recompute.end': 'recompute ended',
   'recompute.failed': 'recompute failed',
   'stale.served': 'stale value served',
+  'backoff.start': 'failure back-off started: the stale value is served without recomputing',
   'refresh.start': 'background refresh started',
   'refresh.end': 'background refresh ended',
   'script.not-cached': 'script not in redis script cache, sent with eval',

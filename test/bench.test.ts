@@ -1,6 +1,7 @@
 /**
  * Smoke test of `npm run bench` (benchmarks are not tests: this only checks the bench still
- * works). Its quickest form: the cold burst alone, 2 processes x 10 requests, one round. The
+ * works). Its quickest form: the cold burst, 2 processes x 10 requests, one round, and a short
+ * soak. The
  * bench starts its own redis-server (INFO commandstats must see only its traffic).
  */
 import { spawn } from 'node:child_process';
@@ -23,7 +24,7 @@ describe('npm run bench (smoke)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'cache-stampede-bench-test-'));
-    const args = ['--quick', '--scenarios', 'cold', '--processes', '2', '--concurrency', '10', '--compute-ms', String(COMPUTE_MS), '--json', path.join(dir, 'bench.json')];
+    const args = ['--quick', '--scenarios', 'cold,soak', '--soak-recomputations', '500', '--processes', '2', '--concurrency', '10', '--compute-ms', String(COMPUTE_MS), '--json', path.join(dir, 'bench.json')];
     const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -66,6 +67,15 @@ describe('npm run bench (smoke)', () => {
     expect(value('redis-lock', 'recomputations')).toBe(1);
     expect(value('redis-lock', 'distinct.values')).toBe(1);
     expect(result.targets.map((t) => t.target)).toContain('exactly 1 recomputation per cold key (redis-lock, worst round)');
+  });
+
+  it('soaks one process and finds none of its keys left once they expired', async () => {
+    const result = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as Omit<BenchResult, 'markdown' | 'svg'>;
+    const soak = (metric: string) => result.rows.find((r) => r.scenario === 'soak' && r.metric === metric)?.value;
+    expect(soak('recomputations')).toBeGreaterThanOrEqual(500);
+    expect(soak('keys.left')).toBe(0);
+    expect(soak('heap.growth')).toBeTypeOf('number');
+    expect(stdout).toContain('### 5. Soak: one process, 500 recomputations');
   });
 
   it('writes the cold-burst chart next to the JSON', async () => {

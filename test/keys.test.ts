@@ -29,7 +29,7 @@ function slot(name: string): number {
   return crc16(Buffer.from(hashedPart(name), 'utf8')) % 16384;
 }
 
-const names = (keys: CacheKeys) => [keys.value, keys.lock, keys.fence, keys.channel];
+const names = (keys: CacheKeys) => [keys.value, keys.lock, keys.lease, keys.channel];
 
 const awkwardKeys = [
   'with space',
@@ -72,8 +72,8 @@ describe('cacheKeys', () => {
     expect(keys).toEqual({
       value: 'cs:{user:42}:value',
       lock: 'cs:{user:42}:lock',
-      fence: 'cs:{user:42}:fence',
-      channel: 'cs:{user:42}:ready',
+      lease: 'cs:{user:42}:lease',
+      channel: 'cs:{user:42}:db0:ready',
     });
     expect(names(keys).every((n) => n.startsWith('cs:'))).toBe(true);
     expect(allKeysPattern('cs')).toBe('cs:*');

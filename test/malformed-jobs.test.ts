@@ -36,6 +36,12 @@ const CASES: Malformed[] = [
   { name: 'string computeMs', data: () => ({ key: 'k', strategy: 'none', computeMs: '10' }), reason: /"computeMs" must be a whole number .*got "10"/ },
   { name: 'unknown simulate', data: () => ({ key: 'k', strategy: 'none', simulate: 'explode' }), reason: /"simulate" must be one of throw, hang, got "explode"/ },
   { name: 'boolean simulate', data: () => ({ key: 'k', strategy: 'none', simulate: true }), reason: /"simulate" must be one of throw, hang, got boolean true/ },
+  {
+    name: 'oversized runId',
+    data: () => ({ key: 'k', strategy: 'none', runId: 'r'.repeat(10_000) }),
+    reason: /"runId" must be a string of 1 to 128 characters, got a string of 10000 characters/,
+  },
+  { name: 'oversized strategy', data: () => ({ key: 'k', strategy: 's'.repeat(10_000) }), reason: /"strategy" must be one of .*got a string of 10000 characters/ },
   { name: 'unknown field', data: () => ({ key: 'k', strategy: 'none', extra: 1 }), reason: /unknown field\(s\) "extra"/ },
   {
     name: '__proto__ payload',
@@ -130,5 +136,16 @@ describe('malformed get-value jobs sent straight through BullMQ', () => {
       expect(records.filter((r) => r.jobId === jobId).map((r) => r.event), name).toEqual(['job.failed']);
     }
     expect(records.filter((r) => r.event === 'job.completed').map((r) => r.key)).toEqual(['valid']);
+  });
+
+  it('every log line names its worker once, and job data bound to the lines is bounded in length', async () => {
+    const lines = (await readLogDir(logDir)).flatMap((f) => f.lines);
+    expect(lines.length).toBeGreaterThan(CASES.length);
+    for (const line of lines) expect(line.match(/"workerId":/g), line.slice(0, 200)).toHaveLength(1);
+    for (const record of parseLines(await readLogDir(logDir))) {
+      for (const field of ['runId', 'strategy', 'key'] as const) {
+        if (typeof record[field] === 'string') expect((record[field] as string).length, field).toBeLessThanOrEqual(200);
+      }
+    }
   });
 });

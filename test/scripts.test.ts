@@ -31,7 +31,7 @@ afterAll(async () => {
 let counter = 0;
 const coldKey = () => `cold-${++counter}`;
 
-/** One redis-lock miss on a key nobody has computed: runs lock.acquire and cache.fenced-write. */
+/** One redis-lock miss on a key nobody has computed: runs cache.claim and cache.fenced-write. */
 async function coldCall(target: StampedeGuard = guard) {
   const capture = captureLogger();
   const key = coldKey();
@@ -53,14 +53,14 @@ function notCached(lines: { event?: string; [field: string]: unknown }[]): strin
 
 describe('script.not-cached', () => {
   it('on a fresh server, the first call warns once per script it ran, the next call not at all', async () => {
-    expect(await coldCall()).toEqual(['cache.fenced-write', 'lock.acquire']);
+    expect(await coldCall()).toEqual(['cache.claim', 'cache.fenced-write']);
     expect(await coldCall()).toEqual([]);
   });
 
   it('after SCRIPT FLUSH: the next call succeeds and warns once per script, a further call not at all', async () => {
     await coldCall(); // warm
     expect(await redis.script('FLUSH')).toBe('OK');
-    expect(await coldCall()).toEqual(['cache.fenced-write', 'lock.acquire']);
+    expect(await coldCall()).toEqual(['cache.claim', 'cache.fenced-write']);
     expect(await coldCall()).toEqual([]);
   });
 
@@ -68,9 +68,9 @@ describe('script.not-cached', () => {
     // Only EVAL has run since the last warning (no EVALSHA succeeded in between): a second
     // emptying of the cache is still a new event and must be reported.
     await redis.script('FLUSH');
-    expect(await coldCall()).toEqual(['cache.fenced-write', 'lock.acquire']);
+    expect(await coldCall()).toEqual(['cache.claim', 'cache.fenced-write']);
     await redis.script('FLUSH');
-    expect(await coldCall()).toEqual(['cache.fenced-write', 'lock.acquire']);
+    expect(await coldCall()).toEqual(['cache.claim', 'cache.fenced-write']);
     expect(await coldCall()).toEqual([]);
   });
 
@@ -119,7 +119,7 @@ describe('script.not-cached', () => {
         ),
       );
       expect(results.map((r) => r.value)).toEqual(Array.from({ length: 25 }, (_, i) => i));
-      expect(notCached(capture.lines)).toEqual(['cache.fenced-write', 'lock.acquire']);
+      expect(notCached(capture.lines)).toEqual(['cache.claim', 'cache.fenced-write']);
     }
   });
 
@@ -143,7 +143,7 @@ describe('script.not-cached', () => {
           ),
         );
         const warned = notCached(capture.lines);
-        expect(warned).toEqual(['cache.fenced-write', 'lock.acquire']);
+        expect(warned).toEqual(['cache.claim', 'cache.fenced-write']);
       }
     } finally {
       await Promise.all(guards.map((g) => g.close()));

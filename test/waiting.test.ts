@@ -66,7 +66,7 @@ async function holderAndWaiter(key: string, holdMs: number) {
   });
   await computing.promise;
 
-  const readsBefore = (await counts()).get('hget') ?? 0;
+  const readsBefore = (await counts()).get('hmget') ?? 0;
   let waiterComputed = false;
   const callB = guardB.getOrCompute(key, async () => {
     waiterComputed = true;
@@ -74,7 +74,7 @@ async function holderAndWaiter(key: string, holdMs: number) {
   });
   // B is waiting once Redis has served its two reads: the miss, and the re-read after its
   // SUBSCRIBE was confirmed. (Its failed acquire reads nothing.)
-  await waitUntil('the waiter is waiting', async () => ((await counts()).get('hget') ?? 0) >= readsBefore + 2);
+  await waitUntil('the waiter is waiting', async () => ((await counts()).get('hmget') ?? 0) >= readsBefore + 2);
 
   const waitStarted = await counts();
   await sleep(holdMs);
@@ -114,7 +114,7 @@ describe('a waiter in another process', () => {
       // Sanity: the counts did see the operation (one subscription, lock scripts, reads).
       expect(run.whole.subscribe).toBe(1);
       expect(run.whole.evalsha).toBeGreaterThanOrEqual(3);
-      expect(run.whole.hget).toBeGreaterThanOrEqual(4);
+      expect(run.whole.hmget).toBeGreaterThanOrEqual(4);
     }
     expect(long.whole).toEqual(short.whole);
     // B really waited the whole 2 s without a command (timers may fire a hair early).

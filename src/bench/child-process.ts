@@ -38,12 +38,14 @@ export interface BenchChild {
 export interface SpawnOptions {
   env?: Record<string, string>;
   args?: string[];
+  /** Node's own flags, before the loader (e.g. --expose-gc). */
+  nodeArgs?: string[];
   /** Lines the child writes that are not JSON go here (e.g. a worker's progress). @default dropped */
   onText?: (line: string) => void;
 }
 
 export function spawnChild(file: string, options: SpawnOptions = {}): BenchChild {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, file, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', TSX_LOADER, file, ...(options.args ?? [])], {
     env: { ...process.env, ...options.env, FORCE_COLOR: '0' },
     stdio: ['pipe', 'pipe', 'inherit'],
   });

@@ -3,8 +3,10 @@
  * to run on a shared machine, so every system of a scenario runs in the same run, in
  * interleaved rounds (round r starts with a different system), and the table shows ratios.
  */
-export const SCENARIOS = ['cold', 'locks', 'hits', 'memory'] as const;
+export const SCENARIOS = ['cold', 'locks', 'hits', 'memory', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** What a run without --scenarios measures: the soak is long, and runs only on request. */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'locks', 'hits', 'memory'];
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];
@@ -26,6 +28,10 @@ export interface BenchOptions {
   hitJobs: number;
   /** Hits and memory: BullMQ worker concurrency. @default 50 */
   workerConcurrency: number;
+  /** Soak: recomputations in one process. @default 20000 */
+  soakRecomputations: number;
+  /** Soak: size of each value, bytes. @default 50000 */
+  soakValueBytes: number;
   quick: boolean;
 }
 
@@ -39,6 +45,8 @@ export const DEFAULTS: Omit<BenchOptions, 'scenarios' | 'quick'> = {
   lockParallelism: 50,
   hitJobs: 10_000,
   workerConcurrency: 50,
+  soakRecomputations: 20_000,
+  soakValueBytes: 50_000,
 };
 
 /** --quick: the same scenarios, fewer rounds and shorter runs (under a minute in all). */
@@ -55,7 +63,7 @@ export function resolveOptions(given: Partial<BenchOptions> & { quick?: boolean 
     ...DEFAULTS,
     ...(quick ? QUICK : {}),
     ...defined,
-    scenarios: given.scenarios ?? SCENARIOS,
+    scenarios: given.scenarios ?? DEFAULT_SCENARIOS,
     quick,
   };
 }

@@ -7,6 +7,7 @@ import { CommandMeter } from './command-stats.js';
 import { runHitsBench } from './hits/hits-bench.js';
 import { runLockBench } from './locks/lock-bench.js';
 import { runMemoryBench } from './memory/memory-bench.js';
+import { runSoakBench } from './soak/soak-bench.js';
 import type { BenchOptions } from './options.js';
 import { formatMarkdown, type BenchMeta } from './output/markdown.js';
 import { renderColdChart } from './output/chart.js';
@@ -43,6 +44,7 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
     if (options.scenarios.includes('locks')) await runLockBench(options, redis.url, admin, rows, progress);
     if (options.scenarios.includes('hits')) await runHitsBench(options, redis.url, admin, rows, progress);
     if (options.scenarios.includes('memory')) await runMemoryBench(options, redis.url, rows, progress);
+    if (options.scenarios.includes('soak')) await runSoakBench(options, redis.url, admin, rows, progress);
 
     const labels = Object.fromEntries(coldSystems().map((s) => [s.id, s.label]));
     const meta: BenchMeta = {

@@ -3,7 +3,9 @@ import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
 import type { Notifier } from './notifier.js';
-import type { FailurePolicy, ValueSource } from './strategy.js';
+import type { CacheKeys } from '../keys.js';
+import type { ResolvedGuardOptions } from './options.js';
+import type { ValueSource } from './strategy.js';
 
 /** What the caller's computation receives. `signal` aborts when the guard gives the work up. */
 export interface ComputeContext {
@@ -23,25 +25,11 @@ export interface GuardResult<T> {
   source: ValueSource;
 }
 
-/** Everything a strategy needs, resolved once per guard. */
-export interface StrategyDeps {
+/** Everything a strategy needs, resolved once per guard: the options, and the guard's state. */
+export interface StrategyDeps extends ResolvedGuardOptions {
   redis: RedisClient;
-  keyPrefix: string;
-  valueTtlMs: number;
-  /** How long a value stays in Redis after it went stale. */
-  graceMs: number;
-  /** Shorten each value's fresh time by up to this fraction, at random. */
-  ttlJitter: number;
-  lockTtlMs: number;
-  /** Longest a caller waits for other holders, in total, before giving up. */
-  maxWaitMs: number;
-  /** A computation running longer is aborted and counts as failed; 0 = no limit. */
-  computeTimeoutMs: number;
-  failurePolicy: FailurePolicy;
-  /** XFetch's beta: above 1 refreshes earlier, below 1 later. */
-  xfetchBeta: number;
-  /** Uniform in [0, 1); injectable so tests can pin XFetch's and jitter's draws. */
-  random: () => number;
+  /** The Redis names of one cache key (its channel names the client's database). */
+  keys(key: string): CacheKeys;
   mutex: KeyedMutex;
   flight: SingleFlight<GuardResult<unknown>>;
   notifier: () => Notifier;

@@ -24,8 +24,8 @@ export function isFresh(envelope: Envelope, now = Date.now()): boolean {
   return now < envelope.freshUntil;
 }
 
-export function encodeEnvelope(envelope: Envelope): string {
-  return JSON.stringify(envelope);
+export function encodeEnvelope({ value, fence, computedAt, computeMs, ttlMs, freshUntil }: Envelope): string {
+  return JSON.stringify({ value, fence, computedAt, computeMs, ttlMs, freshUntil });
 }
 
 /** Parse a stored envelope; anything unreadable counts as a miss rather than an error. */

@@ -1,57 +1,22 @@
 import { setMaxListeners } from 'node:events';
 import type { RedisClient } from '../redis/connection.js';
-import { StampedeError } from '../errors.js';
-import { MAX_KEY_LENGTH } from '../keys.js';
+import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
+import { MAX_KEY_LENGTH, cacheKeys } from '../keys.js';
 import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
-import { duplicateFor } from '../redis/connection.js';
-import type { Compute, GuardResult, StrategyDeps } from './context.js';
+import { duplicateFor, isCluster } from '../redis/connection.js';
+import type { Call, Compute, GuardResult, StrategyDeps } from './context.js';
 import { Notifier } from './notifier.js';
-import type { FailurePolicy, Strategy } from './strategy.js';
+import { resolveGuardOptions, type GuardOptions } from './options.js';
+import type { Strategy } from './strategy.js';
+
+export type { GuardOptions };
 import { getWithLocalLock } from './strategies/local-lock.js';
 import { getWithoutProtection } from './strategies/none.js';
 import { getWithRedisLock } from './strategies/redis-lock.js';
 import { getWithSwr } from './strategies/swr.js';
 import { getWithXfetch } from './strategies/xfetch.js';
-
-export interface GuardOptions {
-  /** The cache's Redis. The guard uses it but does not close it: whoever created it does. */
-  redis: RedisClient;
-  /**
-   * The pub/sub connection waiters share, to the same Redis as `redis` (for a cluster, a
-   * `Cluster` with `shardedSubscribers: true`). @default a duplicate of `redis`, created on
-   * first wait and closed by `close()`.
-   */
-  subscriber?: RedisClient;
-  /** Prefix of every key the guard writes. @default 'cs' */
-  keyPrefix?: string;
-  /** Strategy when a call does not name one. @default 'redis-lock' */
-  strategy?: Strategy;
-  /** How long a cached value is fresh, ms. @default 60000 */
-  valueTtlMs?: number;
-  /**
-   * How long a value stays in Redis after it went stale: `swr` and `xfetch` serve it while they
-   * refresh, and the `stale` failure policy falls back on it. @default 60000
-   */
-  graceMs?: number;
-  /** Shorten each value's fresh time by a random fraction up to this (0..1), so keys written together do not expire together. @default 0 */
-  ttlJitter?: number;
-  /** Abort a computation running longer than this, ms; 0 = never. @default 30000 */
-  computeTimeoutMs?: number;
-  /** What waiters get when the holder's computation fails. @default 'stale' */
-  failurePolicy?: FailurePolicy;
-  /** XFetch's beta: above 1 refreshes earlier, below 1 later. @default 1 */
-  xfetchBeta?: number;
-  /** Source of randomness for XFetch and jitter. @default Math.random */
-  random?: () => number;
-  /** Lifetime of a Redis lock, ms; also how long a waiter waits before checking on the holder. @default 10000 */
-  lockTtlMs?: number;
-  /** Longest a caller waits for other holders in total. @default 6 x lockTtlMs */
-  maxWaitMs?: number;
-  /** Logger for calls that do not bring their own. @default silent */
-  logger?: Logger;
-}
 
 export interface CallOptions {
   strategy?: Strategy;
@@ -74,39 +39,36 @@ export interface StampedeGuard {
   close(): Promise<void>;
 }
 
-const RUNNERS = {
-  none: getWithoutProtection,
-  'local-lock': getWithLocalLock,
-  'redis-lock': getWithRedisLock,
-  swr: getWithSwr,
-  xfetch: getWithXfetch,
-} as const;
+type Runner = (call: Call<unknown>, deps: StrategyDeps) => Promise<GuardResult<unknown>>;
+
+/** A Map, not an object: a strategy named "toString" or "__proto__" must find nothing. */
+const RUNNERS = new Map<string, Runner>([
+  ['none', getWithoutProtection],
+  ['local-lock', getWithLocalLock],
+  ['redis-lock', getWithRedisLock],
+  ['swr', getWithSwr],
+  ['xfetch', getWithXfetch],
+]);
 
 export function createGuard(options: GuardOptions): StampedeGuard {
-  const lockTtlMs = options.lockTtlMs ?? 10_000;
+  const resolved = resolveGuardOptions(options);
   const defaultLogger = options.logger ?? silentLogger;
   const aborter = new AbortController();
-  // Every running computation listens on this one signal; hundreds at once is normal, not a leak.
+  // Every running computation listens on this one signal (and stops listening when it ends);
+  // hundreds at once is normal, not a leak.
   setMaxListeners(0, aborter.signal);
   let notifier: Notifier | null = null;
   let ownSubscriber: RedisClient | null = null;
+  const db = databaseOf(options.redis);
 
   const deps: StrategyDeps = {
+    ...resolved,
     redis: options.redis,
-    keyPrefix: checkPrefix(options.keyPrefix ?? 'cs'),
-    valueTtlMs: options.valueTtlMs ?? 60_000,
-    graceMs: options.graceMs ?? 60_000,
-    ttlJitter: checkFraction('ttlJitter', options.ttlJitter ?? 0),
-    lockTtlMs,
-    maxWaitMs: options.maxWaitMs ?? lockTtlMs * 6,
-    computeTimeoutMs: options.computeTimeoutMs ?? 30_000,
-    failurePolicy: options.failurePolicy ?? 'stale',
-    xfetchBeta: options.xfetchBeta ?? 1,
-    random: options.random ?? Math.random,
-    refreshing: new Map(),
+    keys: (key) => cacheKeys(resolved.keyPrefix, key, db),
     mutex: new KeyedMutex(),
     flight: new SingleFlight(),
     signal: aborter.signal,
+    refreshing: new Map(),
     // Created on first wait: processes that never wait never open a pub/sub connection.
     notifier: () => {
       if (!notifier) {
@@ -123,40 +85,35 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       return notifier;
     },
   };
-  const defaultStrategy = options.strategy ?? 'redis-lock';
 
   return {
     async getOrCompute<T>(key: string, compute: Compute<T>, call: CallOptions = {}): Promise<GuardResult<T>> {
       checkKey(key);
-      const strategy = call.strategy ?? defaultStrategy;
-      const run = RUNNERS[strategy];
-      if (!run) throw new StampedeError('E_STRATEGY', `unknown strategy "${strategy}"`);
-      return run({ key, compute, log: call.logger ?? defaultLogger, ttlMs: call.ttlMs ?? deps.valueTtlMs }, deps);
+      const strategy = call.strategy ?? resolved.strategy;
+      const run = RUNNERS.get(strategy);
+      if (!run) throw new UnknownStrategyError(strategy);
+      if (aborter.signal.aborted) throw new GuardClosedError();
+      const ttlMs = call.ttlMs ?? resolved.valueTtlMs;
+      if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs)) throw new OptionsError('ttlMs', `ttlMs must be a number of ms, got ${String(ttlMs)}`);
+      const log = call.logger ?? defaultLogger;
+      return run({ key, compute, log, ttlMs } as Call<unknown>, deps) as Promise<GuardResult<T>>;
     },
     async close() {
       await Promise.all(deps.refreshing.values());
-      aborter.abort(new StampedeError('E_CLOSED', 'the guard was closed'));
+      aborter.abort(new GuardClosedError());
       const subscriber = ownSubscriber as RedisClient | null;
       if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
     },
   };
 }
 
-/** Braces in the prefix would change the hash tag Redis Cluster uses, so only plain names. */
-function checkPrefix(prefix: string): string {
-  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix)) {
-    throw new StampedeError('E_OPTIONS', `keyPrefix must be 1-64 letters, digits, '_', '.', ':' or '-', got "${prefix}"`);
-  }
-  return prefix;
-}
-
-function checkFraction(name: string, value: number): number {
-  if (!(value >= 0 && value <= 1)) throw new StampedeError('E_OPTIONS', `${name} must be between 0 and 1, got ${value}`);
-  return value;
+/** The database the client selected (pub/sub ignores it, so the channels name it); a cluster has only 0. */
+function databaseOf(redis: RedisClient): number {
+  return isCluster(redis) ? 0 : (redis.options.db ?? 0);
 }
 
 function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new StampedeError('E_KEY', `a cache key must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
+    throw new InvalidKeyError(`a cache key must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
   }
 }

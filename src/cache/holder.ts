@@ -13,8 +13,14 @@ const MAX_REASON = 200;
 
 /**
  * The lock holder's work: compute (with the watchdog extending the lock meanwhile), then write
- * through the fence, release and notify, in one script. When the computation fails, release
- * at once with a `failed:` notification, so waiters learn it now rather than after the TTL.
+ * through the fence, release and notify, in one script.
+ *
+ * When the computation fails, release at once with a `failed:` notification, so waiters learn it
+ * now rather than after the TTL. When it fails because the guard is closing, release with
+ * `released`: the fleet's waiters contend again (someone else computes) instead of failing.
+ * When the lock was lost meanwhile, there is nothing to release (it is someone else's) and the
+ * caller gets a LockLostError: it should wait for the new holder. A computation that finishes
+ * anyway after losing its lock still writes, and the fence decides.
  */
 export async function computeAsHolder<T>(
   call: Call<T>,
@@ -22,34 +28,32 @@ export async function computeAsHolder<T>(
   keys: CacheKeys,
   lease: LockLease,
 ): Promise<Envelope<T>> {
-  const abort = new AbortController();
+  const lost = new AbortController();
   const stopWatchdog = startWatchdog(deps.redis, keys, lease, {
     onExtended: () => logEvent(call.log, 'debug', 'lock.extended', { fence: lease.fence }),
     onLost: () => {
       logEvent(call.log, 'warn', 'lock.lost', { fence: lease.fence, during: 'compute' });
-      abort.abort(new LockLostError(`lost the lock of "${call.key}" while computing`));
+      lost.abort(new LockLostError(call.key, `lost the lock of "${call.key}" while computing`));
     },
   });
 
   let envelope: Envelope<T>;
   try {
-    envelope = await recompute(call, deps, lease.fence, abort.signal);
+    envelope = await recompute(call, deps, lease.fence, lost.signal);
   } catch (err) {
-    stopWatchdog();
-    // A lost lock is someone else's now: nothing to release, and its waiters wait for its holder.
-    if (!abort.signal.aborted) {
-      const reason = errorMessage(err).slice(0, MAX_REASON);
-      await releaseAsHolder(call as Call<unknown>, deps, keys, lease, `failed:${reason}`).catch(() => {});
-    }
+    if (lost.signal.aborted) throw lost.signal.reason as LockLostError;
+    const notification = deps.signal.aborted ? 'released' : `failed:${errorMessage(err).slice(0, MAX_REASON)}`;
+    await releaseAsHolder(call as Call<unknown>, deps, keys, lease, notification).catch(() => {});
     throw err;
+  } finally {
+    stopWatchdog();
   }
-  stopWatchdog();
 
   const outcome = await writeEnvelope(deps.redis, keys, envelope, lease, deps.graceMs, call.log);
   if (outcome.written) logEvent(call.log, 'info', 'cache.write', { fence: lease.fence });
   else logEvent(call.log, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
   if (outcome.released) logEvent(call.log, 'info', 'lock.released', { fence: lease.fence });
-  else if (!abort.signal.aborted) logEvent(call.log, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
+  else if (!lost.signal.aborted) logEvent(call.log, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
   return envelope;
 }
 

@@ -1,27 +1,39 @@
 import type { Cluster } from 'ioredis';
-import { StampedeError } from '../errors.js';
+import { OptionsError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
 import { usesShardedPubSub } from '../redis/pubsub.js';
+import { unrefTimeout } from '../timers.js';
 
 /**
  * One pub/sub connection per process, shared by every key its waiters wait on.
  *
- * A waiter `listen`s on a key's channel; the returned subscription is live once the
- * SUBSCRIBE is confirmed, so a waiter that re-reads the cache after `listen` resolves
- * cannot miss a notification sent in between (no lost wake-up). Channels are reference
- * counted: the last waiter to leave unsubscribes.
+ * A waiter `listen`s on a key's channel; the returned subscription is live once the SUBSCRIBE is
+ * confirmed, so a waiter that re-reads the cache after `listen` resolves cannot miss a
+ * notification sent in between (no lost wake-up). Channels are reference counted: the last
+ * waiter to leave unsubscribes.
+ *
+ * Redis does not keep messages for a subscriber that is away: whatever was published while the
+ * connection was down (a network blip, CLIENT KILL, a Redis restart) is lost. So when the
+ * connection comes back, once ioredis has subscribed again, every waiter gets a `recheck`
+ * wake-up and looks at the lock and the value at once, instead of sitting out the lock TTL;
+ * and a waiter that starts listening while the connection is down is live only after that.
  */
-/** `written`, `released`, or `failed:<reason>` (see the lock and store scripts). */
+
+/** From the scripts: `written`, `released`, or `failed:<reason>`. */
 export type Notification = string;
 
+export type Wakeup = { kind: 'message'; message: Notification } | { kind: 'recheck' };
+
 export interface Subscription {
-  /** The next notification, or 'timeout' after `timeoutMs`. Buffered if it already came. */
-  next(timeoutMs: number): Promise<Notification | 'timeout'>;
+  /** The next wake-up, or 'timeout' after `timeoutMs`. Buffered if it already came. */
+  next(timeoutMs: number): Promise<Wakeup | 'timeout'>;
   close(): void;
 }
 
+type Listener = (wakeup: Wakeup) => void;
+
 interface Channel {
-  listeners: Set<(message: Notification) => void>;
+  listeners: Set<Listener>;
   subscribed: Promise<unknown>;
 }
 
@@ -31,56 +43,85 @@ export class Notifier {
   /** Sharded pub/sub on a cluster, classic on one node: see redis/pubsub.ts. */
   private readonly sharded: boolean;
 
+  /** Resolves when the connection is up and subscribed again; replaced at each drop. */
+  private live: Promise<void> = Promise.resolve();
+  private markLive: (() => void) | null = null;
+  /** Counts drops, so a recovery overtaken by another drop does not declare the connection live. */
+  private drops = 0;
+
   constructor(private readonly subscriber: RedisClient) {
     this.sharded = usesShardedPubSub(subscriber);
     if (this.sharded && !(subscriber as Cluster).options.shardedSubscribers) {
-      throw new StampedeError('E_OPTIONS', "a cluster subscriber needs ioredis's shardedSubscribers: true (or let the guard create it)");
+      throw new OptionsError('subscriber', "a cluster subscriber needs ioredis's shardedSubscribers: true (or let the guard create it)");
     }
     subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
-      const entry = this.channels.get(channel);
-      if (!entry) return;
-      for (const listener of entry.listeners) listener(message as Notification);
+      this.deliver(channel, { kind: 'message', message });
+    });
+    subscriber.on('close', () => this.wentDown());
+    subscriber.on('ready', () => {
+      if (this.markLive) void this.recover();
     });
   }
 
-  async listen(channel: string): Promise<Subscription> {
+  /**
+   * Subscribe to `channel` and resolve once the subscription is live, or with 'timeout' when
+   * that takes longer than `timeoutMs` (a subscriber that cannot reach Redis must not hold a
+   * waiter past its deadline).
+   */
+  async listen(channel: string, timeoutMs: number): Promise<Subscription | 'timeout'> {
     let entry = this.channels.get(channel);
     if (!entry) {
-      entry = { listeners: new Set(), subscribed: this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel) };
-      this.channels.set(channel, entry);
+      const created: Channel = { listeners: new Set(), subscribed: this.subscribe([channel]) };
+      // A failed SUBSCRIBE must not stay cached for the next waiter of this channel.
+      created.subscribed.catch(() => {
+        if (this.channels.get(channel) === created) this.channels.delete(channel);
+      });
+      this.channels.set(channel, created);
+      entry = created;
     }
-    const queue: Notification[] = [];
-    let wake: ((message: Notification) => void) | null = null;
-    const listener = (message: Notification) => {
-      if (wake) wake(message);
-      else queue.push(message);
+    const queue: Wakeup[] = [];
+    let wake: Listener | null = null;
+    const listener: Listener = (wakeup) => {
+      if (wake) wake(wakeup);
+      else queue.push(wakeup);
     };
     entry.listeners.add(listener);
+    const close = () => this.remove(channel, listener);
+
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await entry.subscribed;
+      const ready = await Promise.race([
+        Promise.all([entry.subscribed, this.live]).then(() => 'live' as const),
+        new Promise<'timeout'>((resolve) => (timer = unrefTimeout(() => resolve('timeout'), timeoutMs))),
+      ]);
+      if (ready === 'timeout') {
+        close();
+        return 'timeout';
+      }
     } catch (err) {
-      this.remove(channel, listener);
+      close();
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
 
     return {
-      next: (timeoutMs) => {
+      next: (ms) => {
         const queued = queue.shift();
         if (queued) return Promise.resolve(queued);
         return new Promise((resolve) => {
-          const timer = setTimeout(() => {
+          const timer = unrefTimeout(() => {
             wake = null;
             resolve('timeout');
-          }, timeoutMs);
-          timer.unref();
-          wake = (message) => {
+          }, ms);
+          wake = (wakeup) => {
             clearTimeout(timer);
             wake = null;
-            resolve(message);
+            resolve(wakeup);
           };
         });
       },
-      close: () => this.remove(channel, listener),
+      close,
     };
   }
 
@@ -89,10 +130,44 @@ export class Notifier {
     return this.channels.size;
   }
 
-  private remove(channel: string, listener: (message: Notification) => void): void {
+  private subscribe(channels: string[]): Promise<unknown> {
+    return this.sharded ? this.subscriber.ssubscribe(...channels) : this.subscriber.subscribe(...channels);
+  }
+
+  private deliver(channel: string, wakeup: Wakeup): void {
     const entry = this.channels.get(channel);
     if (!entry) return;
-    entry.listeners.delete(listener);
+    for (const listener of entry.listeners) listener(wakeup);
+  }
+
+  private wentDown(): void {
+    this.drops += 1;
+    if (this.markLive) return; // already down
+    this.live = new Promise((resolve) => (this.markLive = resolve));
+  }
+
+  /**
+   * Back after a drop. ioredis re-sends the SUBSCRIBEs itself when it is ready; ours comes after
+   * them on the same connection, so its reply means every channel is subscribed again. Then
+   * every waiter re-checks: what was published meanwhile is gone.
+   */
+  private async recover(): Promise<void> {
+    const drops = this.drops;
+    const channels = [...this.channels.keys()];
+    try {
+      if (channels.length > 0) await this.subscribe(channels);
+    } catch {
+      return; // dropped again: the next 'ready' recovers
+    }
+    if (drops !== this.drops || !this.markLive) return;
+    this.markLive();
+    this.markLive = null;
+    for (const channel of channels) this.deliver(channel, { kind: 'recheck' });
+  }
+
+  private remove(channel: string, listener: Listener): void {
+    const entry = this.channels.get(channel);
+    if (!entry?.listeners.delete(listener)) return;
     if (entry.listeners.size === 0) {
       this.channels.delete(channel);
       // Commands on one connection run in order, so a SUBSCRIBE sent later for the same

@@ -1,5 +1,6 @@
 import { ComputeTimeoutError } from '../errors.js';
 import { logEvent } from '../logger.js';
+import { onAbort, unrefTimeout } from '../timers.js';
 import type { Envelope } from './envelope.js';
 import type { Call, StrategyDeps } from './context.js';
 
@@ -12,6 +13,10 @@ import type { Call, StrategyDeps } from './context.js';
  * computation that ignores its signal, so waiters are told now. A lost lock only asks the
  * computation to stop: if it finishes anyway, its write still comes and the fence decides.
  * Returns the envelope to store, with the given fence.
+ *
+ * Nothing of the call outlives it: the listeners on the guard's long-lived signal and on
+ * `lockLost` are removed and the timer cleared when it settles (a listener left on a long-lived
+ * signal would keep the call's promise, and its value, alive for as long as the guard).
  */
 export async function recompute<T>(
   call: Call<T>,
@@ -20,26 +25,33 @@ export async function recompute<T>(
   lockLost?: AbortSignal,
 ): Promise<Envelope<T>> {
   const started = performance.now();
-  const timeout = new AbortController();
-  const giveUp = AbortSignal.any([timeout.signal, deps.signal]);
-  const signal = lockLost ? AbortSignal.any([giveUp, lockLost]) : giveUp;
-  let timer: NodeJS.Timeout | undefined;
-  if (deps.computeTimeoutMs > 0) {
-    timer = setTimeout(
-      () => timeout.abort(new ComputeTimeoutError(`computation of "${call.key}" took longer than ${deps.computeTimeoutMs} ms`)),
-      deps.computeTimeoutMs,
-    );
-    timer.unref();
-  }
+  const controller = new AbortController();
+  let giveUp!: (reason: unknown) => void;
+  const givenUp = new Promise<never>((_resolve, reject) => (giveUp = reject));
+  const stop = (reason: unknown, rejectNow: boolean) => {
+    controller.abort(reason);
+    if (rejectNow) giveUp(reason);
+  };
+  const detach = [onAbort(deps.signal, () => stop(deps.signal.reason, true))];
+  if (lockLost) detach.push(onAbort(lockLost, () => stop(lockLost.reason, false)));
+  const timer =
+    deps.computeTimeoutMs > 0
+      ? unrefTimeout(
+          () => stop(new ComputeTimeoutError(call.key, `computation of "${call.key}" took longer than ${deps.computeTimeoutMs} ms`), true),
+          deps.computeTimeoutMs,
+        )
+      : undefined;
+
   logEvent(call.log, 'info', 'recompute.start', { fence });
   let value: T;
   try {
-    value = await Promise.race([call.compute({ key: call.key, signal }), rejectOnAbort(giveUp)]);
+    value = await Promise.race([call.compute({ key: call.key, signal: controller.signal }), givenUp]);
   } catch (err) {
     logEvent(call.log, 'error', 'recompute.failed', { durationMs: elapsed(started), fence, err });
     throw err;
   } finally {
     clearTimeout(timer);
+    for (const off of detach) off();
   }
   const computeMs = elapsed(started);
   logEvent(call.log, 'info', 'recompute.end', { durationMs: computeMs, fence });
@@ -47,13 +59,6 @@ export async function recompute<T>(
   // Jitter shortens the fresh time at random, so keys written together do not expire together.
   const ttlMs = Math.max(1, Math.round(call.ttlMs * (1 - deps.ttlJitter * deps.random())));
   return { value, fence, computedAt: now, computeMs, ttlMs, freshUntil: now + ttlMs };
-}
-
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  return new Promise((_resolve, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
 }
 
 export function elapsed(startedAt: number): number {

@@ -8,26 +8,28 @@ import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
 
 // KEYS[1] value hash, KEYS[2] lock
 // ARGV[1] envelope JSON, ARGV[2] fence, ARGV[3] key ttl ms, ARGV[4] lock token ('' = no lock), ARGV[5] channel,
-// ARGV[6] '1' to SPUBLISH (a cluster: sharded pub/sub, see redis/pubsub.ts), else PUBLISH
+// ARGV[6] '1' to SPUBLISH (a cluster: sharded pub/sub, see redis/pubsub.ts), else PUBLISH,
+// ARGV[7] freshUntil, ARGV[8] computedAt (epoch ms; copies of the envelope's, for the claim script)
 // Returns { written (1|0), released (1|0), fence stored after the call }.
 // A lock holder's write (fence > 0) is stored only when no stored value carries a higher fence:
 // a holder that was paused past its lock TTL while a newer holder wrote can never overwrite the
 // newer value. Writes without a lock (fence 0: strategies none and local-lock) do not take part
 // in that order; they are always stored and keep the stored fence, so the order of later lock
-// holders' writes is unchanged. Releases the lock when the token still matches, and tells
-// waiters either way, in the same atomic step.
-const FENCED_WRITE = new LuaScript<[number, number, number]>(
+// holders' writes is unchanged. A new value ends any failure back-off. Releases the lock when the
+// token still matches (the lease key expires by itself, see redis-lock.ts), and tells waiters
+// either way, in the same atomic step.
+const FENCED_WRITE = new LuaScript<[number, number, string]>(
   'cache.fenced-write',
   `
 local stored = tonumber(redis.call('HGET', KEYS[1], 'fence'))
-local fence = tonumber(ARGV[2])
+local fence = ARGV[2]
 local written = 0
-if fence == 0 or not stored or stored <= fence then
-  if fence == 0 and stored then fence = stored end
-  redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1])
+if fence == '0' or not stored or stored <= tonumber(fence) then
+  if fence == '0' and stored then fence = redis.call('HGET', KEYS[1], 'fence') end
+  redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[7], 'computedAt', ARGV[8])
+  redis.call('HDEL', KEYS[1], 'backoffUntil')
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   written = 1
-  stored = fence
 end
 local released = 0
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
@@ -40,10 +42,33 @@ if written == 1 then
 elseif released == 1 then
   redis.call(publish, ARGV[5], 'released')
 end
-return { written, released, stored }
+return { written, released, redis.call('HGET', KEYS[1], 'fence') or '0' }
 `,
   2,
 );
+
+// KEYS[1] value hash
+// ARGV[1] back-off end (epoch ms), ARGV[2] computedAt of the stale value that was served
+// Returns 1 when the back-off was recorded, 0 when that value is gone or was replaced.
+// Only on the value that was served: never creates the key and never changes its TTL, so a
+// back-off cannot keep a value past its grace.
+const RECORD_BACKOFF = new LuaScript<number>(
+  'cache.backoff',
+  `
+if redis.call('HGET', KEYS[1], 'computedAt') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'backoffUntil', ARGV[1])
+return 1
+`,
+  1,
+);
+
+/** A stored envelope as read, with the fleet-wide failure back-off when one is running. */
+export type Cached<T = unknown> = Envelope<T> & {
+  /** Epoch ms until which a stale value is served without recomputing; absent when none. */
+  readonly backoffUntil?: number;
+};
 
 export interface WriteOutcome {
   written: boolean;
@@ -52,8 +77,16 @@ export interface WriteOutcome {
   storedFence: number;
 }
 
-export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Promise<Envelope<T> | null> {
-  return decodeEnvelope<T>(await redis.hget(keys.value, 'envelope'));
+export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Promise<Cached<T> | null> {
+  const [raw, backoffUntil] = await redis.hmget(keys.value, 'envelope', 'backoffUntil');
+  const envelope = decodeEnvelope<T>(raw ?? null);
+  if (!envelope || !backoffUntil) return envelope;
+  return { ...envelope, backoffUntil: Number(backoffUntil) };
+}
+
+/** Record a failure back-off on the stale value `served`; false when it is no longer stored. */
+export async function recordBackoff(redis: RedisClient, keys: CacheKeys, served: Envelope, until: number, logger?: Logger): Promise<boolean> {
+  return (await RECORD_BACKOFF.run(redis, [keys.value], [until, served.computedAt], logger)) === 1;
 }
 
 /**
@@ -72,7 +105,16 @@ export async function writeEnvelope(
   const [written, released, storedFence] = await FENCED_WRITE.run(
     redis,
     [keys.value, keys.lock],
-    [encodeEnvelope(envelope), envelope.fence, keyTtlMs, lease?.token ?? '', keys.channel, shardedPublishArg(redis)],
+    [
+      encodeEnvelope(envelope),
+      envelope.fence,
+      keyTtlMs,
+      lease?.token ?? '',
+      keys.channel,
+      shardedPublishArg(redis),
+      envelope.freshUntil,
+      envelope.computedAt,
+    ],
     logger,
   );
   return { written: written === 1, released: released === 1, storedFence: Number(storedFence) };

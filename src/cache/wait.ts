@@ -14,10 +14,11 @@ export type WaitOutcome =
   | { kind: 'timeout' };
 
 /**
- * Wait for the holder's notification, at most `timeoutMs`. Subscribes first, then checks the
- * lock and re-reads: a value written between our miss and our SUBSCRIBE is found by the read, a
- * lock released without a value in that time (a failed holder) by the check; anything later
- * arrives as a message. Sends no command while it waits.
+ * Wait for the holder, at most `timeoutMs`. Subscribes first, then checks the lock and the
+ * value: a value written between our miss and our SUBSCRIBE is found by the read, a lock released
+ * without a value in that time (a failed holder) by the check; anything later arrives as a
+ * message. The same check runs again when the subscriber reconnects (`recheck`), since messages
+ * published while it was away are lost. Sends no command while it waits.
  */
 export async function waitForHolder(
   call: Call<unknown>,
@@ -26,26 +27,40 @@ export async function waitForHolder(
   timeoutMs: number,
 ): Promise<WaitOutcome> {
   const started = performance.now();
+  const deadline = Date.now() + timeoutMs;
   logEvent(call.log, 'info', 'wait.start', { timeoutMs });
-  const subscription = await deps.notifier().listen(keys.channel);
   let outcome: WaitOutcome = { kind: 'timeout' };
+  const subscription = await deps.notifier().listen(keys.channel, timeoutMs);
   try {
-    // The lock is checked before the re-read: a holder that failed (or gave up) before our
-    // SUBSCRIBE took effect told nobody, and left no value; without this we would wait out the
-    // whole TTL for a notification that already went. No lock then and no value now: contend again.
-    const locked = (await deps.redis.exists(keys.lock)) === 1;
-    const now = await freshValue(deps, keys);
-    if (now) return (outcome = { kind: 'value', envelope: now });
-    if (!locked) return (outcome = { kind: 'released' });
-    const message = await subscription.next(timeoutMs);
-    if (message === 'timeout') return (outcome = { kind: 'timeout' });
-    if (message.startsWith('failed:')) return (outcome = { kind: 'failed', reason: message.slice('failed:'.length) });
-    const written = message === 'written' ? await freshValue(deps, keys) : null;
-    return (outcome = written ? { kind: 'value', envelope: written } : { kind: 'released' });
+    if (subscription === 'timeout') return outcome;
+    for (;;) {
+      const checked = await checkHolder(deps, keys);
+      if (checked) return (outcome = checked);
+      const wakeup = await subscription.next(deadline - Date.now());
+      if (wakeup === 'timeout') return (outcome = { kind: 'timeout' });
+      if (wakeup.kind === 'recheck') continue;
+      const { message } = wakeup;
+      if (message.startsWith('failed:')) return (outcome = { kind: 'failed', reason: message.slice('failed:'.length) });
+      const written = message === 'written' ? await freshValue(deps, keys) : null;
+      return (outcome = written ? { kind: 'value', envelope: written } : { kind: 'released' });
+    }
   } finally {
-    subscription.close();
+    if (subscription !== 'timeout') subscription.close();
     logEvent(call.log, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: outcome.kind });
   }
+}
+
+/**
+ * The lock is checked before the value is read: a holder that failed (or gave up) before our
+ * SUBSCRIBE took effect told nobody, and left no value; without this we would wait out the whole
+ * TTL for a notification that already went. No lock then and no value now: contend again.
+ * Null: the holder is still at work.
+ */
+async function checkHolder(deps: StrategyDeps, keys: CacheKeys): Promise<WaitOutcome | null> {
+  const locked = (await deps.redis.exists(keys.lock)) === 1;
+  const now = await freshValue(deps, keys);
+  if (now) return { kind: 'value', envelope: now };
+  return locked ? null : { kind: 'released' };
 }
 
 async function freshValue(deps: StrategyDeps, keys: CacheKeys): Promise<Envelope | null> {

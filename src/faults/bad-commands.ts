@@ -75,7 +75,7 @@ export async function commandCases(servers: Servers): Promise<CommandCase[]> {
     { name: 'password for an open server', entry: worker, args: [], env: url(`redis://${auth}127.0.0.1:${openPort}`), expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: a password was given but the server has none/ },
     { name: 'TLS to a plain port', entry: worker, args: [], env: url(`rediss://${auth}127.0.0.1:${securedPort}`), expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: (TLS handshake failed|connection timed out \(no TLS handshake: rediss:\/\/ to a plain-text port\?\))/ },
     // Environment: the other settings.
-    { name: 'LOCK_TTL_MS=abc', entry: worker, args: [], env: { ...good, LOCK_TTL_MS: 'abc' }, expect: /error: LOCK_TTL_MS must be a whole number, got "abc"/ },
+    { name: 'LOCK_TTL_MS=abc', entry: worker, args: [], env: { ...good, LOCK_TTL_MS: 'abc' }, expect: /error: LOCK_TTL_MS must be a number, got "abc"/ },
     { name: 'WORKER_CONCURRENCY=0', entry: worker, args: [], env: { ...good, WORKER_CONCURRENCY: '0' }, expect: /error: WORKER_CONCURRENCY must be between 1 and 10000, got 0/ },
     { name: 'LOG_LEVEL=loud', entry: worker, args: [], env: { ...good, LOG_LEVEL: 'loud' }, expect: /error: LOG_LEVEL must be one of .*got "loud"/ },
     { name: 'QUEUE_NAME with glob characters', entry: worker, args: [], env: { ...good, QUEUE_NAME: 'q*?[x]' }, expect: /error: QUEUE_NAME must be 1-64 letters/ },

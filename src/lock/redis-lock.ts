@@ -4,6 +4,8 @@ import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import type { Logger } from '../logger.js';
 import type { CacheKeys } from '../keys.js';
+import { OptionsError } from '../errors.js';
+import { MAX_TIMER_MS } from '../timers.js';
 
 /**
  * The fleet-wide lock of one cache key: `SET lock token NX PX ttl`, a fence per acquisition,
@@ -11,33 +13,53 @@ import type { CacheKeys } from '../keys.js';
  * so no other client's command can run between its check and its change.
  */
 
-// KEYS[1] lock, KEYS[2] fence counter, KEYS[3] value hash
-// ARGV[1] token, ARGV[2] ttl in ms
-// Returns the new fence (integer) when the lock was taken, nil when another holder has it.
-// The fence is normally INCR of the counter; if the counter was lost (evicted, flushed)
-// while a value with a higher fence is still stored, it jumps past that value's fence, so
-// the new holder's write is never wrongly rejected and fences stay monotonic.
-const ACQUIRE = new LuaScript<number | null>(
-  'lock.acquire',
-  `
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return false
+/**
+ * The lock-taking part of an acquire, shared with the guard's read-or-acquire (cache/claim.ts).
+ * KEYS[1] lock, KEYS[2] lease (the current lock's fence), KEYS[3] value hash; ARGV[1] token,
+ * ARGV[2] ttl ms. Returns {'lock', fence} or {'busy'}.
+ *
+ * Idempotent: ioredis resends a command whose reply was lost in a reconnect, and a resend that
+ * finds the lock already held by its own token gets the same lease back, instead of "busy"
+ * (which would make the whole fleet, the caller included, wait out the TTL).
+ *
+ * The fence needs no key that lives forever. It is the Redis server's clock in microseconds,
+ * raised above the fence of the last lock (the lease key outlives a release until its own TTL)
+ * and above the fence of the stored value. Why that is safe: a later acquisition of the same key
+ * happens at a later server time, so its fence is larger than every earlier one; within one
+ * microsecond the lease's +1 keeps fences apart; and when the stored value and the lease were
+ * both lost (eviction, a restart without persistence) the clock still moves forward, so a holder
+ * paused since before the loss carries a smaller fence than any holder after it and its late
+ * write is rejected. The one case this cannot cover is a server clock set backwards while the
+ * key's value was lost as well. A Lua number holds microseconds exactly until the year 2255;
+ * string.format keeps Lua from printing it as 1.7e+15.
+ */
+export const TAKE_LOCK_LUA = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  local same = redis.call('GET', KEYS[2])
+  if same then return {'lock', same} end
+elseif holder then
+  return {'busy'}
 end
-local fence = redis.call('INCR', KEYS[2])
+local now = redis.call('TIME')
+local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local last = tonumber(redis.call('GET', KEYS[2]))
+if last and last >= fence then fence = last + 1 end
 local stored = tonumber(redis.call('HGET', KEYS[3], 'fence'))
-if stored and stored >= fence then
-  fence = stored + 1
-  redis.call('SET', KEYS[2], fence)
-end
-return fence
-`,
-  3,
-);
+if stored and stored >= fence then fence = stored + 1 end
+fence = string.format('%.0f', fence)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], fence, 'PX', ARGV[2])
+return {'lock', fence}
+`;
+
+const ACQUIRE = new LuaScript<[string, string?]>('lock.acquire', TAKE_LOCK_LUA, 3);
 
 // KEYS[1] lock
 // ARGV[1] token, ARGV[2] channel to notify waiters on, ARGV[3] the notification,
 // ARGV[4] '1' to SPUBLISH (a cluster: sharded pub/sub, see redis/pubsub.ts), else PUBLISH
 // Returns 1 when this token held the lock and it was deleted (waiters are told), else 0.
+// The lease key is left to expire: until then the next acquire still sees the last fence.
 const RELEASE = new LuaScript<number>(
   'lock.release',
   `
@@ -51,9 +73,9 @@ return 1
   1,
 );
 
-// KEYS[1] lock
+// KEYS[1] lock, KEYS[2] lease
 // ARGV[1] token, ARGV[2] new ttl in ms
-// Returns 1 when this token holds the lock and its TTL was reset, else 0.
+// Returns 1 when this token holds the lock and its TTL (and its lease's) was reset, else 0.
 const EXTEND = new LuaScript<number>(
   'lock.extend',
   `
@@ -61,9 +83,10 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `,
-  1,
+  2,
 );
 
 /** Proof of holding a lock: the token to prove ownership, the fence to order writes. */
@@ -79,9 +102,10 @@ export async function acquireLock(
   ttlMs: number,
   logger?: Logger,
 ): Promise<LockLease | null> {
+  checkTtl(ttlMs);
   const token = randomUUID();
-  const fence = await ACQUIRE.run(redis, [keys.lock, keys.fence, keys.value], [token, ttlMs], logger);
-  return fence === null ? null : { token, fence: Number(fence), ttlMs };
+  const [outcome, fence] = await ACQUIRE.run(redis, [keys.lock, keys.lease, keys.value], [token, ttlMs], logger);
+  return outcome === 'lock' ? { token, fence: Number(fence), ttlMs } : null;
 }
 
 /**
@@ -106,5 +130,16 @@ export async function extendLock(
   ttlMs = lease.ttlMs,
   logger?: Logger,
 ): Promise<boolean> {
-  return (await EXTEND.run(redis, [keys.lock], [lease.token, ttlMs], logger)) === 1;
+  checkTtl(ttlMs);
+  return (await EXTEND.run(redis, [keys.lock, keys.lease], [lease.token, ttlMs], logger)) === 1;
+}
+
+/**
+ * Redis turns PX/PEXPIRE of 0 or less into a deletion (and refuses fractions after the lock was
+ * half taken), so only whole, positive TTLs that a timer can also wait for are accepted.
+ */
+export function checkTtl(ttlMs: number): void {
+  if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TIMER_MS) {
+    throw new OptionsError('ttlMs', `ttlMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${ttlMs}`);
+  }
 }

@@ -5,6 +5,9 @@ import { jobLogger, logEvent, type Logger } from '../logger.js';
 import { parseJobData, type GetValueResult } from './job-data.js';
 import { simulatedCompute } from './simulated-compute.js';
 
+/** Longest job-data string bound to a job's log lines (keys may be longer; the log needs no more). */
+const MAX_BOUND_LENGTH = 200;
+
 export interface ProcessorDeps {
   guard: StampedeGuard;
   logger: Logger;
@@ -21,12 +24,14 @@ export interface ProcessorDeps {
 export function createProcessor(deps: ProcessorDeps) {
   return async (job: Job): Promise<GetValueResult> => {
     const raw = (job.data ?? {}) as Record<string, unknown>;
+    // Bound before validation: these come from any producer, and every line of the job carries them.
     const log = jobLogger(deps.logger, {
-      runId: typeof raw.runId === 'string' ? raw.runId : 'none',
+      runId: typeof raw.runId === 'string' ? raw.runId.slice(0, MAX_BOUND_LENGTH) : 'none',
       jobId: job.id ?? 'unknown',
-      strategy: typeof raw.strategy === 'string' ? raw.strategy : 'invalid',
-      key: typeof raw.key === 'string' ? raw.key.slice(0, 200) : 'invalid',
-      workerId: deps.workerId,
+      strategy: typeof raw.strategy === 'string' ? raw.strategy.slice(0, 32) : 'invalid',
+      key: typeof raw.key === 'string' ? raw.key.slice(0, MAX_BOUND_LENGTH) : 'invalid',
+      // The worker's logger usually binds its id already; a line must not carry it twice.
+      ...(deps.logger.bindings().workerId === undefined && { workerId: deps.workerId }),
     });
 
     let data;

@@ -54,6 +54,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     lockTtlMs: config.lockTtlMs,
     computeTimeoutMs: config.computeTimeoutMs,
     failurePolicy: config.failurePolicy,
+    failureBackoffMs: config.failureBackoffMs,
     xfetchBeta: config.xfetchBeta,
     logger,
   });
@@ -73,7 +74,6 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   await worker.waitUntilReady();
 
   logEvent(logger, 'info', 'worker.started', {
-    workerId,
     queue: config.queueName,
     concurrency: config.concurrency,
     redis: describeRedisUrl(config.queueRedisUrl),
@@ -85,11 +85,11 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     worker,
     stop() {
       stopping ??= (async () => {
-        logEvent(logger, 'info', 'worker.stopping', { workerId });
+        logEvent(logger, 'info', 'worker.stopping');
         await worker.close(); // waits for the jobs in flight; they release their own locks
         await guard.close();
         await Promise.all(closeables.map((c) => c.quit().catch(() => c.disconnect())));
-        logEvent(logger, 'info', 'worker.stopped', { workerId });
+        logEvent(logger, 'info', 'worker.stopped');
       })();
       return stopping;
     },

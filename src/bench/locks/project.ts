@@ -6,7 +6,7 @@ import { redisOptionsFor } from '../../redis/connection.js';
 import type { LockAdapterFactory } from './adapter.js';
 
 /**
- * This project's lock: `acquireLock` (one Lua call: SET NX PX + INCR fence) and `releaseLock`
+ * This project's lock: `acquireLock` (one Lua call: SET NX PX and a fence from the server clock) and `releaseLock`
  * (compare-and-delete + PUBLISH). It has no polling loop: a contender that finds it held
  * waits for the release notification on the key's channel, subscribing before trying again
  * (so a release in between is not missed), as the guard's waiters do.
@@ -22,7 +22,8 @@ export const create: LockAdapterFactory = async (settings) => {
       for (;;) {
         let lease = await acquireLock(redis, keys, settings.ttlMs);
         if (!lease) {
-          const subscription = await notifier.listen(keys.channel);
+          const subscription = await notifier.listen(keys.channel, settings.ttlMs);
+          if (subscription === 'timeout') continue;
           try {
             lease = await acquireLock(redis, keys, settings.ttlMs);
             if (!lease) await subscription.next(settings.ttlMs);

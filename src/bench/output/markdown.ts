@@ -3,6 +3,7 @@ import { HIT_SLICE_JOBS, HITS, HITS_SYSTEMS, hitSlices } from '../hits/hits-benc
 import { LOCK_CASES, LOCK_SYSTEMS, SLICE_MS, lockScenario } from '../locks/lock-bench.js';
 import { MEMORY } from '../memory/memory-bench.js';
 import type { BenchOptions } from '../options.js';
+import { SOAK, SOAK_SYSTEM } from '../soak/soak-bench.js';
 import type { Rows } from '../rows.js';
 import type { TargetCheck } from './targets.js';
 
@@ -75,6 +76,19 @@ export function formatMarkdown(rows: Rows, checks: TargetCheck[], options: Bench
       return [id, num(v('idle.rss'), 0), num(v('peak.rss'), 0), num(v('peak.rss.median'), 0), int(v('jobs.completed')), int(v('recomputations')), ms(v('latency.p99'))];
     });
     out.push(table(['process', 'idle RSS MB', 'peak RSS MB (largest)', 'peak RSS MB (median)', 'jobs completed', 'recomputations', 'p99 ms'], body), '');
+  }
+
+  if (rows.systems(SOAK).length > 0) {
+    out.push(`### 5. Soak: one process, ${options.soakRecomputations} recomputations of ${options.soakValueBytes / 1000} KB values, every strategy, two guards per key`, '');
+    const v = (metric: string) => rows.get(SOAK, SOAK_SYSTEM, metric);
+    out.push(
+      table(
+        ['recomputations', 'per s', 'heap at start MB', 'heap growth MB (end)', 'heap growth MB (largest)', 'RSS growth MB', 'RSS growth MB after the first tenth', 'keys left after expiry'],
+        [[int(v('recomputations')), num(v('recomputations/s'), 0), num(v('heap.start'), 1), num(v('heap.growth'), 2), num(v('heap.growth.max'), 2), num(v('rss.growth'), 1), num(v('rss.growth.after-first-tenth'), 1), int(v('keys.left'))]],
+      ),
+      '',
+    );
+    out.push('Heap: `heapUsed` after three full GCs (node --expose-gc), sampled at the start and at every tenth of the run. Keys left: SCAN of the run\'s prefix once every value\'s fresh time, grace and lock TTL have passed.', '');
   }
 
   if (checks.length > 0) {

@@ -2,6 +2,7 @@ import { COLD } from '../cold/cold-burst.js';
 import { HITS } from '../hits/hits-bench.js';
 import { LOCK_CASES, lockScenario } from '../locks/lock-bench.js';
 import type { Rows } from '../rows.js';
+import { SOAK, SOAK_SYSTEM } from '../soak/soak-bench.js';
 
 /**
  * The issue's targets, checked against what was measured (never the other way round). The
@@ -36,6 +37,8 @@ export function checkTargets(rows: Rows): TargetCheck[] {
     check(`lock ops >= 1.3x redlock (${lockCase})`, rows.get(scenario, LOCK, 'ops/s vs redlock'), (v) => v >= 1.3, (v) => `${v.toFixed(2)}x`);
     check(`lock ops >= 1.15x redis-semaphore (${lockCase})`, rows.get(scenario, LOCK, 'ops/s vs redis-semaphore'), (v) => v >= 1.15, (v) => `${v.toFixed(2)}x`);
   }
+  check('soak: heap growth after GC < 5 MB over the run', rows.get(SOAK, SOAK_SYSTEM, 'heap.growth.max'), (v) => v < 5, (v) => `${v.toFixed(2)} MB`);
+  check("soak: 0 of the project's keys left once every value expired", rows.get(SOAK, SOAK_SYSTEM, 'keys.left'), (v) => v === 0, fixed(0));
   const contended = lockScenario('contended');
   const ours = rows.get(contended, LOCK, 'wait.p99');
   const theirs = rows.get(contended, 'redis-semaphore', 'wait.p99');

@@ -1,4 +1,3 @@
-import { cacheKeys } from '../../keys.js';
 import { logEvent } from '../../logger.js';
 import type { Call, GuardResult, StrategyDeps } from '../context.js';
 import { readEnvelope } from '../store.js';
@@ -6,7 +5,7 @@ import { computeUnlocked, freshHit } from './steps.js';
 
 /** No protection: every caller that misses recomputes. This is the stampede. */
 export async function getWithoutProtection<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
-  const keys = cacheKeys(deps.keyPrefix, call.key);
+  const keys = deps.keys(call.key);
   const hit = freshHit(call, await readEnvelope<T>(deps.redis, keys));
   if (hit) return hit;
   logEvent(call.log, 'info', 'cache.miss');

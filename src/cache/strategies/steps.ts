@@ -4,7 +4,8 @@ import type { Call, GuardResult, StrategyDeps } from '../context.js';
 import { isFresh, type Envelope } from '../envelope.js';
 import { recompute } from '../recompute.js';
 import { refreshInBackground } from '../refresh.js';
-import { writeEnvelope } from '../store.js';
+import { inBackoff } from '../backoff.js';
+import { writeEnvelope, type Cached } from '../store.js';
 
 /** The steps the strategies share, each logging what it does. */
 
@@ -23,10 +24,17 @@ export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys
   return { value: envelope.value, source: 'computed' };
 }
 
-/** `swr` and `xfetch` past the fresh time: serve the stale value now, refresh in the background. */
-export function serveStaleWhileRefreshing<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, stale: Envelope<T>): GuardResult<T> {
+/**
+ * `swr` and `xfetch` past the fresh time: serve the stale value now and refresh it in the
+ * background, unless a failed refresh started a back-off (then only serve it).
+ */
+export function serveStaleWhileRefreshing<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, stale: Cached<T>): GuardResult<T> {
   logEvent(call.log, 'info', 'cache.hit', { stale: true });
-  logEvent(call.log, 'info', 'stale.served', { reason: 'refreshing', computedAt: stale.computedAt });
-  refreshInBackground(call as Call<unknown>, deps, keys, 'stale');
+  if (inBackoff(stale)) {
+    logEvent(call.log, 'info', 'stale.served', { reason: 'backoff', computedAt: stale.computedAt, backoffUntil: stale.backoffUntil });
+  } else {
+    logEvent(call.log, 'info', 'stale.served', { reason: 'refreshing', computedAt: stale.computedAt });
+    refreshInBackground(call as Call<unknown>, deps, keys, 'stale', stale);
+  }
   return { value: stale.value, source: 'stale' };
 }

@@ -1,4 +1,3 @@
-import { cacheKeys } from '../../keys.js';
 import { logEvent } from '../../logger.js';
 import type { Call, GuardResult, StrategyDeps } from '../context.js';
 import { fill } from '../fill.js';
@@ -13,7 +12,7 @@ import { freshHit, serveStaleWhileRefreshing } from './steps.js';
  */
 export function getWithSwr<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
   return shareFlight('swr', call, deps, async () => {
-    const keys = cacheKeys(deps.keyPrefix, call.key);
+    const keys = deps.keys(call.key);
     const cached = await readEnvelope<T>(deps.redis, keys);
     const hit = freshHit(call, cached);
     if (hit) return hit;

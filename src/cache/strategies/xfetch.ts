@@ -1,4 +1,3 @@
-import { cacheKeys } from '../../keys.js';
 import { logEvent } from '../../logger.js';
 import type { Call, GuardResult, StrategyDeps } from '../context.js';
 import { isFresh, type Envelope } from '../envelope.js';
@@ -20,12 +19,12 @@ import { serveStaleWhileRefreshing } from './steps.js';
  */
 export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
   return shareFlight('xfetch', call, deps, async () => {
-    const keys = cacheKeys(deps.keyPrefix, call.key);
+    const keys = deps.keys(call.key);
     const cached = await readEnvelope<T>(deps.redis, keys);
     if (cached && isFresh(cached)) {
       logEvent(call.log, 'info', 'cache.hit');
       if (shouldRefreshEarly(cached, Date.now(), deps.xfetchBeta, deps.random())) {
-        refreshInBackground(call as Call<unknown>, deps, keys, 'early');
+        refreshInBackground(call as Call<unknown>, deps, keys, 'early', cached);
       }
       return { value: cached.value, source: 'cache' };
     }

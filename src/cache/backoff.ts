@@ -1,0 +1,26 @@
+import type { CacheKeys } from '../keys.js';
+import { logEvent } from '../logger.js';
+import type { Call, StrategyDeps } from './context.js';
+import type { Envelope } from './envelope.js';
+import { recordBackoff, type Cached } from './store.js';
+
+/**
+ * Failure back-off (stale-if-error without hammering): after a recomputation failed and a stale
+ * value was served instead, every process serves that stale value for `failureBackoffMs` without
+ * recomputing, as FusionCache's FailSafeThrottleDuration and bentocache's graceBackoff do. The
+ * back-off is a field of the value's hash, so it ends with the value (never past its grace), and
+ * a new value ends it.
+ */
+export function inBackoff(cached: Cached | null, now = Date.now()): boolean {
+  return cached?.backoffUntil !== undefined && cached.backoffUntil > now;
+}
+
+/** Start the back-off on `served`, the stale value the failure was answered with. */
+export async function startBackoff(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, served: Envelope): Promise<void> {
+  if (deps.failureBackoffMs === 0) return;
+  const until = Date.now() + deps.failureBackoffMs;
+  // Best effort: without it the next call simply tries the computation again.
+  if (await recordBackoff(deps.redis, keys, served, until, call.log).catch(() => false)) {
+    logEvent(call.log, 'warn', 'backoff.start', { backoffMs: deps.failureBackoffMs, computedAt: served.computedAt });
+  }
+}

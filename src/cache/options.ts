@@ -1,0 +1,171 @@
+import { OptionsError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { RedisClient } from '../redis/connection.js';
+import { MAX_TIMER_MS } from '../timers.js';
+import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from './strategy.js';
+
+export interface GuardOptions {
+  /** The cache's Redis. The guard uses it but does not close it: whoever created it does. */
+  redis: RedisClient;
+  /**
+   * The pub/sub connection waiters share, to the same Redis as `redis` (for a cluster, a
+   * `Cluster` with `shardedSubscribers: true`). @default a duplicate of `redis`, created on
+   * first wait and closed by `close()`.
+   */
+  subscriber?: RedisClient;
+  /** Prefix of every key and channel the guard uses. @default 'cs' */
+  keyPrefix?: string;
+  /** Strategy when a call does not name one. @default 'redis-lock' */
+  strategy?: Strategy;
+  /** How long a cached value is fresh, ms. @default 60000 */
+  valueTtlMs?: number;
+  /**
+   * How long a value stays in Redis after it went stale: `swr` and `xfetch` serve it while they
+   * refresh, and the `stale` failure policy falls back on it. @default 60000
+   */
+  graceMs?: number;
+  /** Shorten each value's fresh time by a random fraction up to this (0..1), so keys written together do not expire together. @default 0 */
+  ttlJitter?: number;
+  /** Abort a computation running longer than this, ms; 0 = never. @default 30000 */
+  computeTimeoutMs?: number;
+  /** What waiters get when the holder's computation fails. @default 'stale' */
+  failurePolicy?: FailurePolicy;
+  /**
+   * After a failed recomputation was answered with a stale value, serve that stale value without
+   * recomputing for this long, in the whole fleet (stale-if-error without hammering a failing
+   * backend). Never past the value's grace. 0 turns it off. @default 5000
+   */
+  failureBackoffMs?: number;
+  /** XFetch's beta: above 1 refreshes earlier, below 1 later. @default 1 */
+  xfetchBeta?: number;
+  /** Source of randomness for XFetch and jitter, uniform in [0, 1). @default Math.random */
+  random?: () => number;
+  /** Lifetime of a Redis lock, ms; also how long a waiter waits before checking on the holder. @default 10000 */
+  lockTtlMs?: number;
+  /** Longest a caller waits for other holders in total, ms. @default 6 x lockTtlMs */
+  maxWaitMs?: number;
+  /** Logger for calls that do not bring their own. @default silent */
+  logger?: Logger;
+}
+
+/** The options that are plain values, with the defaults every caller (library, environment) shares. */
+export interface ResolvedGuardOptions {
+  readonly keyPrefix: string;
+  readonly strategy: Strategy;
+  readonly valueTtlMs: number;
+  readonly graceMs: number;
+  readonly ttlJitter: number;
+  readonly computeTimeoutMs: number;
+  readonly failurePolicy: FailurePolicy;
+  readonly failureBackoffMs: number;
+  readonly xfetchBeta: number;
+  readonly lockTtlMs: number;
+  readonly maxWaitMs: number;
+  readonly random: () => number;
+}
+
+export type TunableOption = Exclude<keyof ResolvedGuardOptions, 'random'>;
+
+export const GUARD_DEFAULTS: Readonly<Omit<ResolvedGuardOptions, 'maxWaitMs' | 'random'>> = Object.freeze({
+  keyPrefix: 'cs',
+  strategy: 'redis-lock',
+  valueTtlMs: 60_000,
+  graceMs: 60_000,
+  ttlJitter: 0,
+  computeTimeoutMs: 30_000,
+  failurePolicy: 'stale',
+  failureBackoffMs: 5_000,
+  xfetchBeta: 1,
+  lockTtlMs: 10_000,
+});
+
+/** Braces in the prefix would change the hash tag Redis Cluster uses, so only plain names. */
+const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** Each rule returns what the value must be, or null when it is fine. */
+const RULES: Record<TunableOption, (value: unknown) => string | null> = {
+  keyPrefix: (v) => (typeof v === 'string' && PREFIX.test(v) ? null : "1-64 letters, digits, '_', '.', ':' or '-'"),
+  strategy: oneOf(STRATEGIES),
+  valueTtlMs: wholeMs(1),
+  graceMs: wholeMs(0),
+  ttlJitter: between(0, 1),
+  computeTimeoutMs: wholeMs(0),
+  failurePolicy: oneOf(FAILURE_POLICIES),
+  failureBackoffMs: wholeMs(0),
+  xfetchBeta: between(0.01, 100),
+  // Below 100 ms a lock would expire between the watchdog's extensions on a busy machine.
+  lockTtlMs: wholeMs(100),
+  maxWaitMs: wholeMs(0),
+};
+
+const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger']);
+
+/**
+ * Check one tunable option; `label` is how the caller names it (an environment variable, say).
+ * The one validator: the library and the environment loader both use it.
+ */
+export function checkGuardOption<K extends TunableOption>(name: K, value: unknown, label: string = name): ResolvedGuardOptions[K] {
+  const expected = RULES[name](value);
+  if (expected !== null) throw new OptionsError(name, `${label} must be ${expected}, got ${describe(value)}`);
+  return value as ResolvedGuardOptions[K];
+}
+
+/** Defaults filled in and every value checked, once, when the guard is created. */
+export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions {
+  if (typeof options !== 'object' || options === null) throw new OptionsError('options', 'createGuard needs an options object with `redis`');
+  for (const name of Object.keys(options)) {
+    if (!(name in RULES) && !OTHER_OPTIONS.has(name)) throw new OptionsError(name, `unknown option "${name}"`);
+  }
+  if (!isClient(options.redis)) throw new OptionsError('redis', 'redis must be an ioredis client (Redis or Cluster)');
+  if (options.subscriber !== undefined && !isClient(options.subscriber)) {
+    throw new OptionsError('subscriber', 'subscriber must be an ioredis client (Redis or Cluster)');
+  }
+  if (options.random !== undefined && typeof options.random !== 'function') throw new OptionsError('random', `random must be a function, got ${describe(options.random)}`);
+  if (options.logger !== undefined && !isLogger(options.logger)) throw new OptionsError('logger', 'logger must be a pino logger (or have its shape)');
+
+  const given = options as unknown as Record<string, unknown>;
+  const pick = <K extends keyof typeof GUARD_DEFAULTS>(name: K) => checkGuardOption(name, given[name] ?? GUARD_DEFAULTS[name]);
+  const lockTtlMs = pick('lockTtlMs');
+  return Object.freeze({
+    keyPrefix: pick('keyPrefix'),
+    strategy: pick('strategy'),
+    valueTtlMs: pick('valueTtlMs'),
+    graceMs: pick('graceMs'),
+    ttlJitter: pick('ttlJitter'),
+    computeTimeoutMs: pick('computeTimeoutMs'),
+    failurePolicy: pick('failurePolicy'),
+    failureBackoffMs: pick('failureBackoffMs'),
+    xfetchBeta: pick('xfetchBeta'),
+    lockTtlMs,
+    maxWaitMs: options.maxWaitMs === undefined ? lockTtlMs * 6 : checkGuardOption('maxWaitMs', options.maxWaitMs),
+    random: options.random ?? Math.random,
+  });
+}
+
+function wholeMs(min: number): (value: unknown) => string | null {
+  return (v) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= MAX_TIMER_MS ? null : `a whole number of ms from ${min} to ${MAX_TIMER_MS}`);
+}
+
+function between(min: number, max: number): (value: unknown) => string | null {
+  return (v) => (typeof v === 'number' && v >= min && v <= max ? null : `a number from ${min} to ${max}`);
+}
+
+function oneOf(allowed: readonly string[]): (value: unknown) => string | null {
+  return (v) => (typeof v === 'string' && allowed.includes(v) ? null : `one of ${allowed.join(', ')}`);
+}
+
+function isClient(value: unknown): value is RedisClient {
+  return typeof value === 'object' && value !== null && typeof (value as RedisClient).evalsha === 'function';
+}
+
+function isLogger(value: unknown): value is Logger {
+  const logger = value as Logger;
+  return typeof value === 'object' && value !== null && ['debug', 'info', 'warn', 'error'].every((level) => typeof logger[level as 'info'] === 'function');
+}
+
+/** A short description of a bad value for a message (never a whole object). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,43 @@
+/**
+ * A worker runs for months and never closes its guard: nothing of a finished call may stay in
+ * memory. Each case runs a guard in its own process (node --expose-gc) and compares the heap
+ * after a full GC before and after many recomputations.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { redisUrl, uniquePrefix } from './support/redis.js';
+
+interface HeapReport {
+  computations: number;
+  heapGrowthMb: number;
+  rssGrowthMb: number;
+}
+
+async function runHeapChild(env: Record<string, string>): Promise<HeapReport> {
+  const file = fileURLToPath(new URL('./fixtures/heap-child.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', file], {
+    env: { ...process.env, REDIS_URL: redisUrl(), PREFIX: uniquePrefix('heap'), ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  expect(code).toBe(0);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as HeapReport;
+}
+
+describe('memory over a long run', () => {
+  it('600 recomputations of 80 KB values with every strategy leave the heap where it was', async () => {
+    const report = await runHeapChild({ ROUNDS: '600', VALUE_BYTES: '80000' });
+    expect(report.computations).toBe(600);
+    // 600 x 80 KB is 48 MB of values: keeping even a tenth of them would show.
+    expect(report.heapGrowthMb).toBeLessThan(5);
+  });
+
+  it('5000 small recomputations through the Redis lock leave the heap where it was', async () => {
+    const report = await runHeapChild({ ROUNDS: '5000', VALUE_BYTES: '100', STRATEGIES: 'redis-lock,swr' });
+    expect(report.computations).toBe(5000);
+    expect(report.heapGrowthMb).toBeLessThan(2);
+  });
+});
