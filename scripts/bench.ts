@@ -5,10 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { SCENARIOS, resolveOptions, type ScenarioName } from '../src/bench/options.js';
-import { killAllChildren } from '../src/bench/child-process.js';
-import { runBench } from '../src/bench/run-bench.js';
-import { intArg, newCommand, runCli } from './cli.js';
+import { SCENARIOS, resolveOptions, type ScenarioName } from './bench/options.js';
+import { killAllChildren } from './bench/child-process.js';
+import { runBench } from './bench/run-bench.js';
+import { intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('bench', 'Benchmark the guard against bentocache, redis-semaphore and redlock (always on a private redis-server).')

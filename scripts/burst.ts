@@ -4,13 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
-import { MAX_COMPUTE_MS, loadConfig } from '../src/config.js';
-import { createProgress } from '../src/progress.js';
-import { assertRedisReachable, createRedisClient } from '../src/redis/connection.js';
-import { runBurst } from '../src/queue/burst.js';
-import { formatBurstSummary } from '../src/queue/format-burst.js';
-import { createQueue, createQueueEvents } from '../src/queue/queue.js';
-import { EXIT_FAILED, intArg, newCommand, oneOf, runCli } from './cli.js';
+import { MAX_COMPUTE_MS, loadConfig } from './common/config.js';
+import { createProgress } from './common/progress.js';
+import { assertRedisReachable, createRedisClient } from './redis/connection.js';
+import { runBurst } from './burst/burst.js';
+import { formatBurstSummary } from './burst/format-burst.js';
+import { createQueue, createQueueEvents } from '../src/bullmq/queue.js';
+import { EXIT_FAILED, intArg, newCommand, oneOf, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('burst', 'Enqueue a burst of get-value jobs and wait for all of them.')

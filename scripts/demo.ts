@@ -5,18 +5,18 @@
  */
 import { join } from 'node:path';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
-import { MAX_COMPUTE_MS, loadConfig } from '../src/config.js';
-import { writeDemoReport } from '../src/demo/demo-report.js';
-import { formatDemoTable } from '../src/demo/format-demo.js';
-import { formatWarmTable } from '../src/demo/format-warm.js';
-import { runWarmScenario } from '../src/demo/warm-scenario.js';
-import { runDemo } from '../src/demo/run-demo.js';
+import { MAX_COMPUTE_MS, loadConfig } from './common/config.js';
+import { writeDemoReport } from './demo/demo-report.js';
+import { formatDemoTable } from './demo/format-demo.js';
+import { formatWarmTable } from './demo/format-warm.js';
+import { runWarmScenario } from './demo/warm-scenario.js';
+import { runDemo } from './demo/run-demo.js';
 import { ConfigError } from '../src/errors.js';
-import { assertRedisReachable, describeRedisUrl } from '../src/redis/connection.js';
-import { isClusterUrl } from '../src/redis/cluster-url.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded.js';
-import { startEmbeddedCluster, type EmbeddedCluster } from '../src/redis/embedded-cluster.js';
-import { EXIT_FAILED, intArg, newCommand, runCli } from './cli.js';
+import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
+import { isClusterUrl } from './redis/cluster-url.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
+import { startEmbeddedCluster, type EmbeddedCluster } from './redis/embedded-cluster.js';
+import { EXIT_FAILED, intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('demo', 'Compare the strategies with a fleet of workers: a cold burst, then a warm key under steady load.')

@@ -5,8 +5,8 @@
  * Progress goes to stderr; the table (or JSON) to stdout.
  * Exit codes: 0 every scenario held, 1 one did not (or could not run), 2 bad usage.
  */
-import { FAULTS, formatFaultTable, runFault, selectFaults, type FaultReport } from '../src/faults/index.js';
-import { EXIT_FAILED, newCommand, runCli } from './cli.js';
+import { FAULTS, formatFaultTable, runFault, selectFaults, type FaultReport } from './faults/index.js';
+import { EXIT_FAILED, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('faults', 'Inject faults into a fleet on a private Redis and check that no job is lost.')

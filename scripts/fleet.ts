@@ -2,10 +2,10 @@
  * npm run fleet -- --workers N [--concurrency C]
  * Start N worker processes through concurrently until Ctrl-C, then stop them gracefully.
  */
-import { loadConfig } from '../src/config.js';
-import { startFleet } from '../src/fleet/fleet.js';
-import { assertRedisReachable, describeRedisUrl } from '../src/redis/connection.js';
-import { EXIT_FAILED, intArg, newCommand, runCli } from './cli.js';
+import { loadConfig } from './common/config.js';
+import { startFleet } from './fleet/fleet.js';
+import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
+import { EXIT_FAILED, intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('fleet', 'Start N worker processes (named worker-1..N) until Ctrl-C.')

@@ -11,8 +11,8 @@ import {
   toJSON,
   writeHtmlReport,
   type GroupBy,
-} from '../src/report/index.js';
-import { EXIT_FAILED, newCommand, oneOf, runCli } from './cli.js';
+} from './report/index.js';
+import { EXIT_FAILED, newCommand, oneOf, runCli } from './common/cli.js';
 
 /**
  * `npm run logs -- [files or dirs] [--run R] [--by key,run,worker] [--json] [--check] [--html FILE]`

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { loadConfig } from '../src/config.js';
-import { isClusterUrl } from '../src/redis/cluster-url.js';
+import { loadConfig } from './common/config.js';
+import { isClusterUrl } from './redis/cluster-url.js';
 import {
   describeClusterStatus,
   localClusterDir,
@@ -8,15 +8,15 @@ import {
   localClusterTargets,
   startLocalCluster,
   stopLocalCluster,
-} from '../src/redis/local-cluster.js';
+} from './redis/local-cluster.js';
 import {
   describeStatus,
   localTargetFromUrl,
   serverStatus,
   startLocalServer,
   stopLocalServer,
-} from '../src/redis/local-server.js';
-import { newCommand, runCli } from './cli.js';
+} from './redis/local-server.js';
+import { newCommand, runCli } from './common/cli.js';
 
 /**
  * `npm run redis -- start|stop|status [--cluster]`: a local redis-server on the REDIS_URL port,

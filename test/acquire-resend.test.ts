@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { createGuard } from '../src/cache/guard.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock, releaseLock } from '../src/lock/redis-lock.js';
-import { createRedis } from '../src/redis/connection.js';
+import { createRedis } from '../scripts/redis/connection.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 

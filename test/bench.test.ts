@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coldSystems } from '../src/bench/cold/systems.js';
-import type { BenchResult } from '../src/bench/run-bench.js';
+import { coldSystems } from '../scripts/bench/cold/systems.js';
+import type { BenchResult } from '../scripts/bench/run-bench.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMPUTE_MS = 100;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../scripts/common/config.js';
 import { ConfigError } from '../src/errors.js';
 import { redactUrl } from '../src/logger.js';
-import { clusterUrlFromNodes, formatClusterUrl, isClusterUrl, parseClusterUrl } from '../src/redis/cluster-url.js';
-import { createRedis, describeRedisUrl } from '../src/redis/connection.js';
-import { localClusterTargets } from '../src/redis/local-cluster.js';
+import { clusterUrlFromNodes, formatClusterUrl, isClusterUrl, parseClusterUrl } from '../scripts/redis/cluster-url.js';
+import { createRedis, describeRedisUrl } from '../scripts/redis/connection.js';
+import { localClusterTargets } from '../scripts/redis/local-cluster.js';
 
 const NODES = '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002';
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { loadConfig, DEFAULT_REDIS_URL, type ConfigOverrides } from '../src/config.js';
+import { loadConfig, DEFAULT_REDIS_URL, type ConfigOverrides } from '../scripts/common/config.js';
 import { ConfigError, RedisConnectionError } from '../src/errors.js';
 import { redactUrl } from '../src/logger.js';
-import { assertRedisReachable, describeRedisUrl } from '../src/redis/connection.js';
-import { findFreePort, startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded.js';
+import { assertRedisReachable, describeRedisUrl } from '../scripts/redis/connection.js';
+import { findFreePort, startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/embedded.js';
 import { redisUrl } from './support/redis.js';
 
 const PASSWORD = 's3cret-pw';

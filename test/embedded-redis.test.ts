@@ -7,9 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisServerMissingError } from '../src/errors.js';
-import { assertRedisReachable } from '../src/redis/connection.js';
-import { findFreePort, startEmbeddedRedis } from '../src/redis/embedded.js';
-import { ensureRedisServerBinary } from '../src/redis/install.js';
+import { assertRedisReachable } from '../scripts/redis/connection.js';
+import { findFreePort, startEmbeddedRedis } from '../scripts/redis/embedded.js';
+import { ensureRedisServerBinary } from '../scripts/redis/install.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tempDirs: string[] = [];

@@ -5,8 +5,8 @@
  * the lock TTL" (15 s), never tighter: a waiter told only when the lock ran out would take 30 s.
  */
 import { describe, expect, it } from 'vitest';
-import { computeFailure } from '../src/faults/compute-failure.js';
-import { failedChecks } from '../src/faults/index.js';
+import { computeFailure } from '../scripts/faults/compute-failure.js';
+import { failedChecks } from '../scripts/faults/index.js';
 
 const SCENARIO_TIMEOUT_MS = 150_000;
 

@@ -3,9 +3,9 @@
  * and a bad environment given to the real commands. See faults.test.ts for the approach.
  */
 import { describe, expect, it } from 'vitest';
-import { badInput, SECRET } from '../src/faults/bad-input.js';
-import { MALFORMED_JOBS, ODD_KEYS } from '../src/faults/bad-input-cases.js';
-import { failedChecks } from '../src/faults/index.js';
+import { badInput, SECRET } from '../scripts/faults/bad-input.js';
+import { MALFORMED_JOBS, ODD_KEYS } from '../scripts/faults/bad-input-cases.js';
+import { failedChecks } from '../scripts/faults/index.js';
 
 describe('faults: bad input', () => {
   it(

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { cacheKeys } from '../src/keys.js';
-import { LogTail, type TailedRecord } from '../src/faults/log-tail.js';
-import { staleOverwrites } from '../src/faults/measure.js';
+import { LogTail, type TailedRecord } from '../scripts/faults/log-tail.js';
+import { staleOverwrites } from '../scripts/faults/measure.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 
 describe('LogTail', () => {

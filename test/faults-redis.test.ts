@@ -4,10 +4,10 @@
  * scenarios work.
  */
 import { describe, expect, it } from 'vitest';
-import { evictingPolicy } from '../src/faults/evicting-policy.js';
-import { FAULTS, failedChecks, formatFaultTable, runFault, selectFaults } from '../src/faults/index.js';
-import { restartRedis } from '../src/faults/restart-redis.js';
-import { scriptFlush } from '../src/faults/script-flush.js';
+import { evictingPolicy } from '../scripts/faults/evicting-policy.js';
+import { FAULTS, failedChecks, formatFaultTable, runFault, selectFaults } from '../scripts/faults/index.js';
+import { restartRedis } from '../scripts/faults/restart-redis.js';
+import { scriptFlush } from '../scripts/faults/script-flush.js';
 
 const SCENARIO_TIMEOUT_MS = 150_000;
 

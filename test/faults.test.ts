@@ -6,10 +6,10 @@
  * Other files: faults-redis.test.ts (Redis faults), faults-input.test.ts (bad input).
  */
 import { describe, expect, it } from 'vitest';
-import { failedChecks } from '../src/faults/index.js';
-import { killHolder } from '../src/faults/kill-holder.js';
-import { pauseHolder } from '../src/faults/pause-holder.js';
-import { sigtermWorker } from '../src/faults/sigterm-worker.js';
+import { failedChecks } from '../scripts/faults/index.js';
+import { killHolder } from '../scripts/faults/kill-holder.js';
+import { pauseHolder } from '../scripts/faults/pause-holder.js';
+import { sigtermWorker } from '../scripts/faults/sigterm-worker.js';
 
 const SCENARIO_TIMEOUT_MS = 150_000;
 

@@ -11,7 +11,7 @@ import type { Envelope } from '../src/cache/envelope.js';
 import { writeEnvelope } from '../src/cache/store.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock } from '../src/lock/redis-lock.js';
-import { createRedis } from '../src/redis/connection.js';
+import { createRedis } from '../scripts/redis/connection.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy } from './support/tcp-proxy.js';

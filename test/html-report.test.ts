@@ -11,8 +11,8 @@ import {
   renderChartSvg,
   writeHtmlReportFromLogs,
   type LogRecord,
-} from '../src/report/index.js';
-import { binTimes, niceBucketSize, packIntervals, timelineSpec } from '../src/report/html/index.js';
+} from '../scripts/report/index.js';
+import { binTimes, niceBucketSize, packIntervals, timelineSpec } from '../scripts/report/html/index.js';
 
 /**
  * The HTML report against synthetic worker logs: a small simulated fleet runs a burst per

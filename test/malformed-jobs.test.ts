@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GetValueResult } from '../src/queue/job-data.js';
-import type { SimulatedValue } from '../src/queue/simulated-compute.js';
-import { createRedis } from '../src/redis/connection.js';
+import type { GetValueResult } from '../src/bullmq/job-data.js';
+import type { SimulatedValue } from '../workers/simulated-compute.js';
+import { createRedis } from '../scripts/redis/connection.js';
 import { closeAll, redisUrl, uniquePrefix } from './support/redis.js';
 import { parseLines, readLogDir, spawnWorker, type WorkerProcess } from './support/worker-process.js';
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createGuard, type GuardOptions } from '../src/cache/guard.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../scripts/common/config.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock, extendLock } from '../src/lock/redis-lock.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';

@@ -10,7 +10,7 @@ import type { Envelope } from '../src/cache/envelope.js';
 import { readEnvelope, writeEnvelope } from '../src/cache/store.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock } from '../src/lock/redis-lock.js';
-import { createRedis } from '../src/redis/connection.js';
+import { createRedis } from '../scripts/redis/connection.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 

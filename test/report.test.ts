@@ -17,7 +17,7 @@ import {
   type GroupSummary,
   type LogRecord,
   type Report,
-} from '../src/report/index.js';
+} from '../scripts/report/index.js';
 
 /**
  * The log report against synthetic worker logs: a small simulated fleet writes what each

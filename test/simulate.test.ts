@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidJobDataError } from '../src/errors.js';
-import { parseJobData } from '../src/queue/job-data.js';
-import { simulatedCompute } from '../src/queue/simulated-compute.js';
+import { parseJobData } from '../src/bullmq/job-data.js';
+import { simulatedCompute } from '../workers/simulated-compute.js';
 
 const base = { key: 'k', strategy: 'redis-lock' };
 

@@ -3,11 +3,11 @@
  * taking jobs, finishes those in flight, flushes its log and exits 0.
  * Usage: tsx workers/worker.ts [--worker-id ID] [--concurrency C]   (see --help)
  */
-import { loadConfig } from '../src/config.js';
-import { createFileLogger } from '../src/logger-file.js';
-import { startWorker } from '../src/queue/worker-runtime.js';
-import { reportProgress } from '../src/queue/progress-lines.js';
-import { intArg, newCommand, runCli } from '../scripts/cli.js';
+import { loadConfig } from '../scripts/common/config.js';
+import { createFileLogger } from './file-logger.js';
+import { startWorker } from './runtime.js';
+import { reportProgress } from './progress-lines.js';
+import { intArg, newCommand, runCli } from '../scripts/common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('worker', 'Consume get-value jobs from the queue (stops gracefully on SIGINT/SIGTERM).')

@@ -1,11 +1,11 @@
 import { setMaxListeners } from 'node:events';
-import type { RedisClient } from '../redis/connection.js';
+import type { RedisClient } from '../../scripts/redis/connection.js';
 import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
 import { MAX_KEY_LENGTH, cacheKeys } from '../keys.js';
 import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
-import { duplicateFor, isCluster } from '../redis/connection.js';
+import { duplicateFor, isCluster } from '../../scripts/redis/connection.js';
 import type { Call, Compute, GuardResult, StrategyDeps } from './context.js';
 import { Notifier } from './notifier.js';
 import { resolveGuardOptions, type GuardOptions } from './options.js';

@@ -1,5 +1,5 @@
-import { isCluster } from './cluster.js';
-import type { RedisClient } from './connection.js';
+import { isCluster } from '../../scripts/redis/cluster.js';
+import type { RedisClient } from '../../scripts/redis/connection.js';
 
 /**
  * Which pub/sub carries the guard's notifications (the Lua scripts publish, waiters subscribe).

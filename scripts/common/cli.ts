@@ -1,0 +1,55 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { isUserError, errorMessage } from '../../src/errors.js';
+
+/**
+ * Shared plumbing for the command-line tools: flags parsed by commander, user errors
+ * printed as one line without a stack, exit codes that scripts can rely on:
+ * 0 ok, 1 the work failed, 2 bad usage or configuration.
+ */
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export function newCommand(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .exitOverride();
+}
+
+/** Run a command's main; turn user errors into one line and an exit code. */
+export async function runCli(main: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await main();
+    process.exitCode = code ?? 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed the message (or the help).
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else if (isUserError(err)) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`error: ${errorMessage(err)}\n`);
+      if (process.env.DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+      process.exitCode = EXIT_FAILED;
+    }
+  }
+}
+
+/** commander argument parser for whole numbers in a range, e.g. `--jobs <n>`. */
+export function intArg(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new InvalidArgumentError(`expected a whole number, got "${raw}"`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new InvalidArgumentError(`expected ${min} to ${max}, got ${n}`);
+    return n;
+  };
+}
+
+/** commander argument parser for one of a fixed set of words. */
+export function oneOf<T extends string>(allowed: readonly T[]) {
+  return (raw: string): T => {
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got "${raw}"`);
+  };
+}

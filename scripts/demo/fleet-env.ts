@@ -1,0 +1,28 @@
+import type { Config } from '../common/config.js';
+
+/**
+ * The config names every Redis by URL (a cluster as `redis+cluster://`); blank the
+ * `*_CLUSTER_NODES` variables the workers would inherit, which may not be set beside a URL.
+ */
+export const REDIS_NAMED_BY_URL = { REDIS_CLUSTER_NODES: '', QUEUE_REDIS_CLUSTER_NODES: '', CACHE_REDIS_CLUSTER_NODES: '' } as const;
+
+/** The environment that makes a fleet's workers use the same Redis, queue and settings as `config`. */
+export function fleetEnv(config: Config, logDir: string): Record<string, string> {
+  return {
+    ...REDIS_NAMED_BY_URL,
+    LOG_DIR: logDir,
+    REDIS_URL: config.redisUrl,
+    QUEUE_REDIS_URL: config.queueRedisUrl,
+    CACHE_REDIS_URL: config.cacheRedisUrl,
+    QUEUE_NAME: config.queueName,
+    KEY_PREFIX: config.keyPrefix,
+    LOG_LEVEL: config.logLevel,
+    VALUE_TTL_MS: String(config.valueTtlMs),
+    GRACE_MS: String(config.graceMs),
+    LOCK_TTL_MS: String(config.lockTtlMs),
+    COMPUTE_TIMEOUT_MS: String(config.computeTimeoutMs),
+    FAILURE_POLICY: config.failurePolicy,
+    XFETCH_BETA: String(config.xfetchBeta),
+    TTL_JITTER: String(config.ttlJitter),
+  };
+}

@@ -1,0 +1,108 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Strategy } from '../../src/cache/strategy.js';
+import { clearCacheKeys } from '../redis/clear.js';
+import type { Config } from '../common/config.js';
+import { startFleet } from '../fleet/fleet.js';
+import { waitForWorkers } from '../fleet/wait-ready.js';
+import { runBurst, type BurstSummary } from '../burst/burst.js';
+import { createQueue, createQueueEvents } from '../../src/bullmq/queue.js';
+import { createRedisClient } from '../redis/connection.js';
+import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
+import { fleetEnv } from './fleet-env.js';
+
+/** Run ids of the warm-up bursts end with this; reports leave them out. */
+export const WARM_UP_SUFFIX = '-warm-up';
+
+export interface DemoOptions {
+  config: Config;
+  strategies: readonly Strategy[];
+  workers: number;
+  jobs: number;
+  keys: number;
+  computeMs: number;
+  /** Directory for this demo's logs: one sub-directory per strategy. */
+  logDir: string;
+  /** One line per step, for the person waiting. */
+  say: (line: string) => void;
+}
+
+export interface DemoRow {
+  strategy: Strategy;
+  burst: BurstSummary;
+  /** From the workers' logs, not from the producer. */
+  logs: GroupSummary | undefined;
+  verdict: Verdict | undefined;
+  logDir: string;
+}
+
+/**
+ * The main job: for each strategy, on a cold cache, start a fleet, send one burst, stop the
+ * fleet, and read what the workers logged. Strategies run one after another against the same
+ * Redis and queue, each from a clean slate, so their rows compare like with like.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
+  const { config, say } = options;
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
+  const producer = createRedisClient(config.queueRedisUrl, 'producer');
+  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  const queue = createQueue(config.queueName, producer);
+  const events = createQueueEvents(config.queueName, listener);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const rows: DemoRow[] = [];
+  try {
+    for (const strategy of options.strategies) {
+      const logDir = join(options.logDir, strategy);
+      await mkdir(logDir, { recursive: true });
+      await clearCacheKeys(redis, config.keyPrefix);
+      await queue.obliterate({ force: true });
+
+      say(`${strategy}: starting ${options.workers} workers`);
+      const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
+      const fleet = startFleet({
+        workers: options.workers,
+        concurrency: config.concurrency,
+        env: fleetEnv(config, logDir),
+        outputStream: fleetOutput,
+      });
+      const runId = `demo-${stamp}-${strategy}`;
+      let burst: BurstSummary;
+      try {
+        await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+        // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
+        // spreads the burst out and understates the stampede; a quick warm-up burst on another
+        // key (its own run id, left out of the counts) gets every worker going first.
+        await runBurst(queue, events, { jobs: options.workers * 10, keys: 1, keyPrefix: 'warm-up', strategy: 'none', computeMs: 0, runId: `${runId}${WARM_UP_SUFFIX}` });
+        say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), compute ${options.computeMs} ms`);
+        burst = await runBurst(queue, events, {
+          jobs: options.jobs,
+          keys: options.keys,
+          strategy,
+          computeMs: options.computeMs,
+          runId,
+        });
+      } finally {
+        await fleet.stop('SIGTERM');
+        fleetOutput.end();
+      }
+
+      const report = await summarizeAsync(readLogs([logDir]), { runId });
+      rows.push({
+        strategy,
+        burst,
+        logs: report.strategies.find((s) => s.strategy === strategy),
+        verdict: report.verdicts.find((v) => v.strategy === strategy),
+        logDir,
+      });
+      const row = rows.at(-1)!;
+      const n = row.logs?.recomputations;
+      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${n ?? '?'} recomputation${n === 1 ? '' : 's'}`);
+    }
+    return rows;
+  } finally {
+    await events.close();
+    await queue.close();
+    await Promise.all([redis, producer, listener].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}

@@ -1,0 +1,90 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Strategy } from '../../src/cache/strategy.js';
+import { clearCacheKeys } from '../redis/clear.js';
+import type { Config } from '../common/config.js';
+import { startFleet } from '../fleet/fleet.js';
+import { waitForWorkers } from '../fleet/wait-ready.js';
+import { runBurst } from '../burst/burst.js';
+import { createQueue, createQueueEvents } from '../../src/bullmq/queue.js';
+import { runSteadyLoad, type SteadyLoadSummary } from '../burst/steady-load.js';
+import { createRedisClient } from '../redis/connection.js';
+import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
+import { fleetEnv } from './fleet-env.js';
+import { WARM_UP_SUFFIX } from './run-demo.js';
+
+export interface WarmScenarioOptions {
+  /** Its valueTtlMs is the fresh time the load runs across; graceMs keeps stale values usable. */
+  config: Config;
+  strategies: readonly Strategy[];
+  workers: number;
+  computeMs: number;
+  /** How many expiries the steady load runs across. */
+  windows: number;
+  ratePerSecond: number;
+  logDir: string;
+  say: (line: string) => void;
+}
+
+export interface WarmRow {
+  strategy: Strategy;
+  load: SteadyLoadSummary;
+  /** From the workers' logs, this strategy's steady run only. */
+  logs: GroupSummary | undefined;
+}
+
+/**
+ * The warm-key scenario: a key already in the cache, under steady load across several of its
+ * expiries. Locking strategies make every request that arrives during a recomputation wait for
+ * it; `swr` and `xfetch` keep serving. One fleet serves all strategies (the strategy is in each
+ * job), one key per strategy, one after another.
+ */
+export async function runWarmScenario(options: WarmScenarioOptions): Promise<WarmRow[]> {
+  const { config, say } = options;
+  const logDir = join(options.logDir, 'warm');
+  await mkdir(logDir, { recursive: true });
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
+  const producer = createRedisClient(config.queueRedisUrl, 'producer');
+  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  const queue = createQueue(config.queueName, producer);
+  const events = createQueueEvents(config.queueName, listener);
+  const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
+  const stamp = Date.now().toString(36);
+  const rows: WarmRow[] = [];
+  await clearCacheKeys(redis, config.keyPrefix);
+  await queue.obliterate({ force: true });
+
+  say(`warm key: starting ${options.workers} workers (value fresh for ${config.valueTtlMs} ms)`);
+  const fleet = startFleet({ workers: options.workers, concurrency: config.concurrency, env: fleetEnv(config, logDir), outputStream: fleetOutput });
+  try {
+    await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+    for (const strategy of options.strategies) {
+      const runId = `warm-${stamp}-${strategy}`;
+      // Warm the key with one job, then load it steadily across `windows` expiries.
+      await runBurst(queue, events, { jobs: 1, keys: 1, keyPrefix: `warm-${strategy}`, strategy, computeMs: options.computeMs, runId: `${runId}${WARM_UP_SUFFIX}` });
+      say(`warm key: ${strategy}, ${options.ratePerSecond} jobs/s for ${options.windows} expiries`);
+      const load = await runSteadyLoad(queue, events, {
+        key: `warm-${strategy}-1`,
+        strategy,
+        computeMs: options.computeMs,
+        runId,
+        ratePerSecond: options.ratePerSecond,
+        durationMs: config.valueTtlMs * options.windows,
+      });
+      rows.push({ strategy, load, logs: undefined });
+    }
+  } finally {
+    await fleet.stop('SIGTERM');
+    fleetOutput.end();
+    await events.close();
+    await queue.close();
+    await Promise.all([redis, producer, listener].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+  // Background refreshes may finish after their job did: read the logs once the fleet stopped.
+  for (const row of rows) {
+    const report = await summarizeAsync(readLogs([logDir]), { runId: row.load.runId });
+    row.logs = report.strategies.find((s) => s.strategy === row.strategy);
+  }
+  return rows;
+}

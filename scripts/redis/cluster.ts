@@ -1,0 +1,166 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { RedisConnectionError } from '../../src/errors.js';
+import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
+import { probeRedis } from './probe-client.js';
+import type { RedisClient, RedisRole } from './connection.js';
+
+/**
+ * Redis Cluster connections (ioredis `Cluster`), built from a `redis+cluster://` URL by
+ * createRedis in connection.ts. The same roles as a single node; what differs:
+ *
+ * - ioredis reconnects a cluster as a whole (`clusterRetryStrategy`), never a node alone, so
+ *   the role's retry strategy becomes the cluster's;
+ * - per-node settings (timeouts, `maxRetriesPerRequest`, credentials, TLS) go in `redisOptions`,
+ *   which is also where BullMQ looks for `maxRetriesPerRequest: null` on a worker connection;
+ * - the subscriber uses sharded pub/sub, one connection per master (see redis/pubsub.ts).
+ */
+
+/** Sharded pub/sub (SSUBSCRIBE, SPUBLISH) came with Redis 7.0. */
+const MIN_CLUSTER_MAJOR = 7;
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+export function createCluster(url: string, role: RedisRole, nodeOptions: RedisOptions): Cluster {
+  const name = parseClusterUrl('url', url);
+  return new Cluster(name.nodes, clusterOptions(role, { ...nodeOptions, ...credentials(name) }));
+}
+
+/** A new cluster connection to the same nodes with the same credentials, for `role`. */
+export function duplicateClusterFor(cluster: Cluster, role: RedisRole, nodeOptions: RedisOptions): Cluster {
+  const { username, password, tls } = cluster.options.redisOptions ?? {};
+  return cluster.duplicate([], clusterOptions(role, { ...nodeOptions, username, password, tls }));
+}
+
+function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOptions {
+  const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = nodeOptions;
+  return {
+    ...(retryStrategy && { clusterRetryStrategy: (times: number) => retryStrategy(times) }),
+    ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
+    ...(lazyConnect !== undefined && { lazyConnect }),
+    // ioredis gives CLUSTER SLOTS 1 s by default; on a loaded machine that fails and retries in
+    // a loop. The same patience as for connecting.
+    slotsRefreshTimeout: perNode.connectTimeout ?? 3000,
+    shardedSubscribers: role === 'subscriber',
+    redisOptions: perNode,
+  };
+}
+
+function credentials(name: ClusterName): RedisOptions {
+  return {
+    ...(name.username !== undefined && { username: name.username }),
+    ...(name.password !== undefined && { password: name.password }),
+    ...(name.tls && { tls: {} }),
+  };
+}
+
+/**
+ * The nodes that own slots: every master of a cluster (each holds part of the keys, so SCAN
+ * and INFO must visit them all), or the one node.
+ */
+export async function masterNodes(client: RedisClient): Promise<Redis[]> {
+  if (!isCluster(client)) return [client];
+  // nodes() lists what the client has discovered: wait for the first slot map.
+  if (client.status !== 'ready') await client.ping();
+  return client.nodes('master');
+}
+
+/**
+ * Connect to the cluster once, without retries: its slot map loads, CLUSTER INFO says `ok`, and
+ * every master answers and runs Redis 7 or later (sharded pub/sub). Turns the usual mistakes
+ * into one clear error naming the nodes and the cause, within a few seconds.
+ */
+export async function assertClusterReachable(
+  url: string,
+  timeoutMs: number,
+  explain: (err: unknown) => string,
+): Promise<void> {
+  const name = parseClusterUrl('url', url);
+  const where = describeClusterUrl(url);
+  // Each seed on its own first: ioredis's cluster client reports a seed it cannot use only as
+  // "Connection is closed.", a plain connection says why (refused, unknown host, password).
+  const seeds = await Promise.all(name.nodes.map((node) => probeSeed(node, name, timeoutMs)));
+  const answered = seeds.filter((s) => s.error === undefined);
+  if (answered.length === 0) {
+    throw new RedisConnectionError(`cannot use Redis ${where}: ${explain(seeds[0]!.error)}`, { cause: seeds[0]!.error });
+  }
+  const single = answered.find((s) => !s.clusterEnabled);
+  if (single) {
+    throw new RedisConnectionError(
+      `cannot use Redis ${where}: ${hostPort(single.node)} is a single Redis, not a cluster node (name it with redis://${hostPort(single.node)} instead)`,
+    );
+  }
+
+  const probe = new Cluster(name.nodes, {
+    lazyConnect: true,
+    clusterRetryStrategy: () => null,
+    slotsRefreshTimeout: timeoutMs,
+    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, ...credentials(name) },
+  });
+  // The real cause (ECONNREFUSED, WRONGPASS, "cluster support disabled") comes only as an event.
+  let firstError: unknown;
+  const keep = (err: unknown) => {
+    firstError ??= (err as { lastNodeError?: unknown }).lastNodeError ?? err;
+  };
+  probe.on('error', keep);
+  probe.on('node error', keep);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`connection timed out after ${timeoutMs} ms`)), timeoutMs * 2);
+    });
+    await Promise.race([probe.connect(), timeout]);
+    for (const node of probe.nodes('master')) {
+      const at = hostPort({ host: node.options.host ?? '?', port: node.options.port ?? 0 });
+      const version = /^redis_version:(\S+)/m.exec(await node.info('server'))?.[1] ?? '0';
+      if (Number(version.split('.')[0]) < MIN_CLUSTER_MAJOR) {
+        throw new RedisConnectionError(
+          `the Redis Cluster ${where} runs Redis ${version} on ${at}; notifications use sharded pub/sub, which needs Redis ${MIN_CLUSTER_MAJOR}.0 or later`,
+        );
+      }
+    }
+  } catch (err) {
+    if (err instanceof RedisConnectionError) throw err;
+    const cause = firstError ?? err;
+    const message = (cause as { message?: string })?.message ?? '';
+    const why = /cluster.*down|CLUSTERDOWN|ready check failed|None of startup nodes/i.test(message)
+      ? 'the cluster is not ok (CLUSTER INFO does not say cluster_state:ok)'
+      : explain(cause);
+    throw new RedisConnectionError(`cannot use Redis ${where}: ${why}`, { cause });
+  } finally {
+    clearTimeout(timer);
+    probe.disconnect();
+  }
+}
+
+/** Connect to one seed without retries: PING, and whether it runs in cluster mode. */
+async function probeSeed(
+  node: { host: string; port: number },
+  name: ClusterName,
+  timeoutMs: number,
+): Promise<{ node: { host: string; port: number }; error?: unknown; clusterEnabled?: boolean }> {
+  try {
+    // INFO may be disabled on managed services: then let the cluster connection decide.
+    const clusterEnabled = await probeRedis({ ...node, ...credentials(name) }, timeoutMs, async (client) =>
+      /^cluster_enabled:1/m.test(await client.info('cluster').catch(() => 'cluster_enabled:1')),
+    );
+    return { node, clusterEnabled };
+  } catch (error) {
+    return { node, error };
+  }
+}
+
+/**
+ * A cluster node named as a single Redis would answer MOVED for most keys: say what to do
+ * instead. Called by the single-node check; INFO may be disabled on managed services, so an
+ * error here is not the caller's problem.
+ */
+export async function refuseClusterNode(probe: Redis, where: string): Promise<void> {
+  const info = await probe.info('cluster').catch(() => '');
+  if (/^cluster_enabled:1/m.test(info)) {
+    throw new RedisConnectionError(
+      `cannot use Redis at ${where} as a single node: it is a Redis Cluster node; name the cluster with REDIS_CLUSTER_NODES=${where} or redis+cluster://${where}`,
+    );
+  }
+}

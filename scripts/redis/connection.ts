@@ -1,0 +1,125 @@
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { ConfigError, RedisConnectionError } from '../../src/errors.js';
+import { redactUrl } from '../../src/logger.js';
+import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
+import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
+import { probeRedis } from './probe-client.js';
+
+/**
+ * Redis connections by role. Whoever creates a client closes it.
+ *
+ * - `worker`: BullMQ's blocking worker connection. `maxRetriesPerRequest: null` is BullMQ's
+ *   requirement: commands wait through a reconnect instead of failing the worker.
+ * - `producer`: fails fast; a producer that cannot enqueue should say so, not hang.
+ * - `cache`: the guard's reads, writes and lock scripts; rides out a Redis restart or failover of
+ *   up to ~9 s (the queue connection waits that out too, so failing the job sooner loses it for
+ *   nothing), then fails so a job reports the problem instead of hanging.
+ * - `subscriber`: the one pub/sub connection per process that waiters share; keeps retrying,
+ *   no ready check (see below).
+ */
+export type RedisRole = 'worker' | 'producer' | 'cache' | 'subscriber';
+
+/**
+ * One Redis node or a Redis Cluster: what the code that uses a connection accepts. Both have the
+ * same commands; the few places where they differ (SCAN, INFO, pub/sub, the queue prefix) ask
+ * `isCluster`.
+ */
+export type RedisClient = Redis | Cluster;
+export { isCluster };
+
+const CONNECT_TIMEOUT_MS = 3000;
+const CACHE_RETRIES_PER_REQUEST = 12;
+
+export function redisOptionsFor(role: RedisRole): RedisOptions {
+  const common: RedisOptions = {
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    connectionName: `cache-stampede:${role}`,
+    // Reconnect with capped backoff; a restarted Redis is picked up by itself.
+    retryStrategy: (times) => Math.min(times * 100, 2000),
+  };
+  switch (role) {
+    case 'worker':
+      return { ...common, maxRetriesPerRequest: null };
+    case 'subscriber':
+      // No ready check (INFO): ioredis writes a SUBSCRIBE issued while it is still connecting
+      // (SUBSCRIBE is allowed while Redis loads), and the INFO after it then fails in subscriber
+      // mode; ioredis treats that as fatal, rejects the queued SUBSCRIBEs (failing their waiters'
+      // jobs) or reconnects without them (losing their wake-ups). A pub/sub connection has
+      // nothing to wait for: SUBSCRIBE works while Redis loads its data.
+      return { ...common, maxRetriesPerRequest: null, enableReadyCheck: false };
+    case 'producer':
+      return { ...common, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+    case 'cache':
+      // ioredis fails queued commands every (maxRetriesPerRequest + 1) reconnect attempts; with the
+      // backoff above, 13 attempts take 100 + 200 + ... + 1300 ms = 9.1 s.
+      return { ...common, maxRetriesPerRequest: CACHE_RETRIES_PER_REQUEST, enableOfflineQueue: true };
+  }
+}
+
+/**
+ * A connection to one Redis node. For code that works on one node only: a cluster URL is
+ * refused with a clear error. Code that works on either uses `createRedisClient`.
+ */
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  if (isClusterUrl(url)) throw new ConfigError(`this needs a single Redis, not the ${describeClusterUrl(url)}`);
+  return new Redis(url, { ...redisOptionsFor(role), ...extra });
+}
+
+/** A client for `url`, one node or a cluster: a `Cluster` for a `redis+cluster://` URL, else a `Redis`. */
+export function createRedisClient(url: string, role: RedisRole, extra: RedisOptions = {}): RedisClient {
+  if (isClusterUrl(url)) return createCluster(url, role, { ...redisOptionsFor(role), ...extra });
+  return createRedis(url, role, extra);
+}
+
+/**
+ * A new connection to the same Redis as `client`, for `role` (e.g. the guard's subscriber,
+ * duplicated from the cache connection it was given).
+ */
+export function duplicateFor(client: RedisClient, role: RedisRole): RedisClient {
+  return isCluster(client) ? duplicateClusterFor(client, role, redisOptionsFor(role)) : client.duplicate(redisOptionsFor(role));
+}
+
+/** `host:port` of a Redis URL, or `cluster host:port,...`, for messages (never the password). */
+export function describeRedisUrl(url: string): string {
+  if (isClusterUrl(url)) return describeClusterUrl(url);
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return redactUrl(url);
+  }
+}
+
+/**
+ * Connect once, without retries, and PING: turns "Redis is not there" or "wrong password"
+ * into one clear error naming host and cause within a few seconds, instead of a client that
+ * retries forever. Call it at start-up before creating the long-lived clients.
+ */
+export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+  if (isClusterUrl(url)) return assertClusterReachable(url, timeoutMs, explainRedisError);
+  const where = describeRedisUrl(url);
+  try {
+    await probeRedis(url, timeoutMs, (probe) => refuseClusterNode(probe, where));
+  } catch (cause) {
+    if (cause instanceof RedisConnectionError) throw cause;
+    let why = explainRedisError(cause);
+    // A plain-text Redis never answers a TLS ClientHello (it waits for the end of an inline
+    // command), so rediss:// to a plain port shows up as a timeout, not as a TLS error.
+    if (why === 'connection timed out' && url.startsWith('rediss:')) why += ' (no TLS handshake: rediss:// to a plain-text port?)';
+    throw new RedisConnectionError(`cannot use Redis at ${where}: ${why}`, { cause });
+  }
+}
+
+/** A short human cause for the usual ways a connection fails. */
+export function explainRedisError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = e?.message ?? String(err);
+  if (e?.code === 'ECONNREFUSED') return 'connection refused (is redis-server running on that port?)';
+  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'unknown host';
+  if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) return 'connection timed out';
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return 'wrong password';
+  if (/NOAUTH/i.test(message)) return 'a password is required (put it in the URL: redis://:password@host:port)';
+  if (/without any password configured|no password is set/i.test(message)) return 'a password was given but the server has none';
+  if (/wrong version number|EPROTO|SSL|TLS/i.test(message)) return 'TLS handshake failed (rediss:// to a plain-text port?)';
+  return redactUrl(message);
+}

@@ -1,0 +1,88 @@
+import { MAX_COMPUTE_MS } from '../../scripts/common/config.js';
+import { InvalidJobDataError } from '../errors.js';
+import { MAX_KEY_LENGTH } from '../keys.js';
+import { STRATEGIES, isStrategy, type Strategy } from '../cache/strategy.js';
+import type { ValueSource } from '../cache/strategy.js';
+
+/** Data of a `get-value` job, as any producer sends it. */
+export interface GetValueData {
+  key: string;
+  strategy: Strategy;
+  /** How long the simulated computation takes; the worker's default when absent. */
+  computeMs?: number;
+  /** Groups the jobs of one burst in the logs; 'none' when absent. */
+  runId?: string;
+  /**
+   * Make the simulated computation fail, for fault tests and demos: `throw` rejects after
+   * `computeMs` with "simulated failure ...", `hang` never finishes (until the guard's compute
+   * timeout or close aborts it). Absent: the computation succeeds.
+   */
+  simulate?: Simulation;
+}
+
+/** The failures a job can ask its simulated computation for. */
+export const SIMULATIONS = ['throw', 'hang'] as const;
+export type Simulation = (typeof SIMULATIONS)[number];
+
+/** What a `get-value` job returns. */
+export interface GetValueResult {
+  key: string;
+  value: unknown;
+  source: ValueSource;
+  strategy: Strategy;
+  workerId: string;
+}
+
+const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate'] as const;
+const MAX_RUN_ID_LENGTH = 128;
+
+/**
+ * Check a job's data against the contract. Throws InvalidJobDataError with a reason a producer
+ * can act on; the processor turns it into an unrecoverable failure (no retries).
+ */
+export function parseJobData(data: unknown): GetValueData {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new InvalidJobDataError(`job data must be an object like {"key":"k","strategy":"redis-lock"}, got ${describe(data)}`);
+  }
+  const record = data as Record<string, unknown>;
+  // Own keys only: "__proto__" from JSON is an own property, and is rejected as unknown here.
+  const unknown = Object.keys(record).filter((field) => !(FIELDS as readonly string[]).includes(field));
+  if (unknown.length > 0) {
+    throw new InvalidJobDataError(`unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; allowed: ${FIELDS.join(', ')}`);
+  }
+
+  const { key, strategy, computeMs, runId, simulate } = record;
+  if (typeof key !== 'string') throw new InvalidJobDataError(`"key" must be a string, got ${describe(key)}`);
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new InvalidJobDataError(`"key" must be 1 to ${MAX_KEY_LENGTH} characters, got ${key.length}`);
+  }
+  if (!isStrategy(strategy)) {
+    throw new InvalidJobDataError(`"strategy" must be one of ${STRATEGIES.join(', ')}, got ${describe(strategy)}`);
+  }
+  if (computeMs !== undefined && (!Number.isInteger(computeMs) || (computeMs as number) < 0 || (computeMs as number) > MAX_COMPUTE_MS)) {
+    throw new InvalidJobDataError(`"computeMs" must be a whole number from 0 to ${MAX_COMPUTE_MS}, got ${describe(computeMs)}`);
+  }
+  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0 || runId.length > MAX_RUN_ID_LENGTH)) {
+    throw new InvalidJobDataError(`"runId" must be a string of 1 to ${MAX_RUN_ID_LENGTH} characters, got ${describe(runId)}`);
+  }
+  if (simulate !== undefined && !(SIMULATIONS as readonly unknown[]).includes(simulate)) {
+    throw new InvalidJobDataError(`"simulate" must be one of ${SIMULATIONS.join(', ')}, got ${describe(simulate)}`);
+  }
+  return {
+    key,
+    strategy,
+    ...(computeMs !== undefined && { computeMs: computeMs as number }),
+    ...(runId !== undefined && { runId: runId as string }),
+    ...(simulate !== undefined && { simulate: simulate as Simulation }),
+  };
+}
+
+/** A short, safe description of a bad value for an error message (never the whole value). */
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
+}

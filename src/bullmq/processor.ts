@@ -1,0 +1,59 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { StampedeGuard } from '../cache/guard.js';
+import { InvalidJobDataError } from '../errors.js';
+import { jobLogger, logEvent, type Logger } from '../logger.js';
+import { parseJobData, type GetValueResult } from './job-data.js';
+import { simulatedCompute } from '../../workers/simulated-compute.js';
+
+/** Longest job-data string bound to a job's log lines (keys may be longer; the log needs no more). */
+const MAX_BOUND_LENGTH = 200;
+
+export interface ProcessorDeps {
+  guard: StampedeGuard;
+  logger: Logger;
+  workerId: string;
+  /** computeMs for jobs that do not say. */
+  defaultComputeMs: number;
+}
+
+/**
+ * The BullMQ processor of `get-value` jobs: validate, bind a child logger to the job's
+ * correlation fields, run the guard, log the outcome. Invalid data fails the job at once
+ * (UnrecoverableError: BullMQ does not retry it) and the worker goes on.
+ */
+export function createProcessor(deps: ProcessorDeps) {
+  return async (job: Job): Promise<GetValueResult> => {
+    const raw = (job.data ?? {}) as Record<string, unknown>;
+    // Bound before validation: these come from any producer, and every line of the job carries them.
+    const log = jobLogger(deps.logger, {
+      runId: typeof raw.runId === 'string' ? raw.runId.slice(0, MAX_BOUND_LENGTH) : 'none',
+      jobId: job.id ?? 'unknown',
+      strategy: typeof raw.strategy === 'string' ? raw.strategy.slice(0, 32) : 'invalid',
+      key: typeof raw.key === 'string' ? raw.key.slice(0, MAX_BOUND_LENGTH) : 'invalid',
+      // The worker's logger usually binds its id already; a line must not carry it twice.
+      ...(deps.logger.bindings().workerId === undefined && { workerId: deps.workerId }),
+    });
+
+    let data;
+    try {
+      data = parseJobData(job.data);
+    } catch (err) {
+      if (!(err instanceof InvalidJobDataError)) throw err;
+      logEvent(log, 'warn', 'job.failed', { reason: err.message, code: err.code, latencyMs: Date.now() - job.timestamp });
+      throw new UnrecoverableError(`invalid job data: ${err.message}`);
+    }
+
+    try {
+      const { value, source } = await deps.guard.getOrCompute(
+        data.key,
+        simulatedCompute(deps.workerId, data.computeMs ?? deps.defaultComputeMs, data.simulate),
+        { strategy: data.strategy, logger: log },
+      );
+      logEvent(log, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });
+      return { key: data.key, value, source, strategy: data.strategy, workerId: deps.workerId };
+    } catch (err) {
+      logEvent(log, 'error', 'job.failed', { err, latencyMs: Date.now() - job.timestamp });
+      throw err;
+    }
+  };
+}

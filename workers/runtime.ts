@@ -1,0 +1,97 @@
+import { Worker } from 'bullmq';
+import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
+import type { Config } from '../scripts/common/config.js';
+import { logEvent, type Logger } from '../src/logger.js';
+import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisClient } from '../scripts/redis/connection.js';
+import { evictionPolicyWarning } from '../scripts/redis/eviction-policy.js';
+import { queuePrefix } from '../src/bullmq/names.js';
+import { createProcessor } from '../src/bullmq/processor.js';
+import type { GetValueResult } from '../src/bullmq/job-data.js';
+
+export interface WorkerRuntimeOptions {
+  config: Config;
+  workerId: string;
+  /** NDJSON logger (to the worker's log file). */
+  logger: Logger;
+  /** Short human lines (stdout). */
+  say: (line: string) => void;
+  /** BullMQ stalled-job settings, shortened by the fault tests. */
+  stalledIntervalMs?: number;
+  lockDurationMs?: number;
+}
+
+export interface RunningWorker {
+  readonly worker: Worker;
+  /** Graceful stop: take no new jobs, finish the ones in flight, close everything. */
+  stop(): Promise<void>;
+}
+
+/** Connect, check the queue's Redis, and start consuming get-value jobs. */
+export async function startWorker(options: WorkerRuntimeOptions): Promise<RunningWorker> {
+  const { config, workerId, logger, say } = options;
+  await assertRedisReachable(config.queueRedisUrl);
+  if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl);
+
+  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker');
+  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache');
+  const closeables: RedisClient[] = [queueConnection, cacheConnection];
+  for (const [role, connection] of [['queue', queueConnection], ['cache', cacheConnection]] as const) {
+    connection.on('error', (err: unknown) => logEvent(logger, 'warn', 'redis.error', { role, err }));
+  }
+
+  const warning = await evictionPolicyWarning(queueConnection);
+  if (warning) {
+    logEvent(logger, 'warn', 'redis.warning', { warning });
+    say(`warning: ${warning}`);
+  }
+
+  const guard: StampedeGuard = createGuard({
+    redis: cacheConnection,
+    keyPrefix: config.keyPrefix,
+    valueTtlMs: config.valueTtlMs,
+    graceMs: config.graceMs,
+    ttlJitter: config.ttlJitter,
+    lockTtlMs: config.lockTtlMs,
+    computeTimeoutMs: config.computeTimeoutMs,
+    failurePolicy: config.failurePolicy,
+    failureBackoffMs: config.failureBackoffMs,
+    xfetchBeta: config.xfetchBeta,
+    logger,
+  });
+  const worker = new Worker<unknown, GetValueResult>(
+    config.queueName,
+    createProcessor({ guard, logger, workerId, defaultComputeMs: config.computeMs }),
+    {
+      connection: queueConnection,
+      prefix: queuePrefix(queueConnection),
+      concurrency: config.concurrency,
+      name: workerId,
+      ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),
+      ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
+    },
+  );
+  worker.on('error', (err) => logEvent(logger, 'error', 'worker.error', { err }));
+  await worker.waitUntilReady();
+
+  logEvent(logger, 'info', 'worker.started', {
+    queue: config.queueName,
+    concurrency: config.concurrency,
+    redis: describeRedisUrl(config.queueRedisUrl),
+  });
+  say(`${workerId} ready: queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`);
+
+  let stopping: Promise<void> | null = null;
+  return {
+    worker,
+    stop() {
+      stopping ??= (async () => {
+        logEvent(logger, 'info', 'worker.stopping');
+        await worker.close(); // waits for the jobs in flight; they release their own locks
+        await guard.close();
+        await Promise.all(closeables.map((c) => c.quit().catch(() => c.disconnect())));
+        logEvent(logger, 'info', 'worker.stopped');
+      })();
+      return stopping;
+    },
+  };
+}
