@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
-import { MAX_COMPUTE_MS, loadConfig } from './common/config.js';
+import { MAX_COMPUTE_MS } from '../src/bullmq/job-data.js';
+import { loadConfig } from './common/config.js';
 import { createProgress } from './common/progress.js';
 import { assertRedisReachable, createRedisClient } from './redis/connection.js';
 import { runBurst } from './burst/burst.js';

@@ -5,13 +5,14 @@
  */
 import { join } from 'node:path';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
-import { MAX_COMPUTE_MS, loadConfig } from './common/config.js';
+import { MAX_COMPUTE_MS } from '../src/bullmq/job-data.js';
+import { loadConfig } from './common/config.js';
 import { writeDemoReport } from './demo/demo-report.js';
 import { formatDemoTable } from './demo/format-demo.js';
 import { formatWarmTable } from './demo/format-warm.js';
 import { runWarmScenario } from './demo/warm-scenario.js';
 import { runDemo } from './demo/run-demo.js';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from './common/errors.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { isClusterUrl } from './redis/cluster-url.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';

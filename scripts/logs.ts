@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { UserError } from '../src/errors.js';
+import { UserError } from './common/errors.js';
 import {
   GROUP_BY,
   emptyReadStats,

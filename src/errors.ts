@@ -1,7 +1,6 @@
 /**
- * Named errors with a stable `code`, so callers and tests can branch on the code
- * instead of matching message text. `UserError`s are problems of input or
- * configuration: command-line tools print their message as one line, without a stack.
+ * The library's errors: one class per code, each with a stable `code`, so callers can branch on
+ * it instead of matching message text, and the `key` where there is one.
  */
 export class StampedeError extends Error {
   readonly code: string;
@@ -12,38 +11,10 @@ export class StampedeError extends Error {
   }
 }
 
-/** Bad input or configuration: the user can fix it, a stack trace would not help. */
-export class UserError extends StampedeError {}
-
-export class ConfigError extends UserError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_CONFIG', message, options);
-  }
-}
-
-export class InvalidJobDataError extends UserError {
+/** A get-value job's data breaks the queue contract (cache-stampede/bullmq); the job fails without retries. */
+export class InvalidJobDataError extends StampedeError {
   constructor(message: string) {
     super('E_JOB_DATA', message);
-  }
-}
-
-/** Redis could not be reached or refused us; the message names the host and the cause. */
-export class RedisConnectionError extends UserError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_REDIS_CONNECT', message, options);
-  }
-}
-
-/** No redis-server binary, and it could not (or may not) be installed. */
-export class RedisServerMissingError extends UserError {
-  constructor(message: string) {
-    super('E_REDIS_MISSING', message);
-  }
-}
-
-export class RedisServerStartError extends StampedeError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_REDIS_START', message, options);
   }
 }
 
@@ -119,10 +90,7 @@ export class LockLostError extends StampedeError {
   }
 }
 
-export function isUserError(err: unknown): err is UserError {
-  return err instanceof UserError;
-}
-
+/** The message of anything thrown. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../scripts/common/config.js';
-import { ConfigError } from '../src/errors.js';
-import { redactUrl } from '../src/logger.js';
+import { ConfigError } from '../scripts/common/errors.js';
+import { redactUrl } from '../scripts/common/logging.js';
 import { clusterUrlFromNodes, formatClusterUrl, isClusterUrl, parseClusterUrl } from '../scripts/redis/cluster-url.js';
 import { createRedis, describeRedisUrl } from '../scripts/redis/connection.js';
 import { localClusterTargets } from '../scripts/redis/local-cluster.js';

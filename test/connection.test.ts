@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig, DEFAULT_REDIS_URL, type ConfigOverrides } from '../scripts/common/config.js';
-import { ConfigError, RedisConnectionError } from '../src/errors.js';
-import { redactUrl } from '../src/logger.js';
+import { ConfigError, RedisConnectionError } from '../scripts/common/errors.js';
+import { redactUrl } from '../scripts/common/logging.js';
 import { assertRedisReachable, describeRedisUrl } from '../scripts/redis/connection.js';
 import { findFreePort, startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/embedded.js';
 import { redisUrl } from './support/redis.js';

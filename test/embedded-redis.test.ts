@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { RedisServerMissingError } from '../src/errors.js';
+import { RedisServerMissingError } from '../scripts/common/errors.js';
 import { assertRedisReachable } from '../scripts/redis/connection.js';
 import { findFreePort, startEmbeddedRedis } from '../scripts/redis/embedded.js';
 import { ensureRedisServerBinary } from '../scripts/redis/install.js';

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isUserError } from '../src/errors.js';
+import { isUserError } from '../scripts/common/errors.js';
 import {
   emptyReadStats,
   findLogFiles,

@@ -6,6 +6,7 @@ import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisCl
 import { evictionPolicyWarning } from '../scripts/redis/eviction-policy.js';
 import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
+import { simulatedCompute } from './simulated-compute.js';
 import type { GetValueResult } from '../src/bullmq/job-data.js';
 
 export interface WorkerRuntimeOptions {
@@ -60,7 +61,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   });
   const worker = new Worker<unknown, GetValueResult>(
     config.queueName,
-    createProcessor({ guard, logger, workerId, defaultComputeMs: config.computeMs }),
+    createProcessor({ guard, logger, workerId, compute: (data) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate) }),
     {
       connection: queueConnection,
       prefix: queuePrefix(queueConnection),

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { errorMessage } from '../../src/errors.js';
-import { redactUrl } from '../../src/logger.js';
+import { redactUrl } from '../common/logging.js';
 import type { Strategy } from '../../src/cache/strategy.js';
 import { JOB_NAME } from '../../src/bullmq/names.js';
 import type { GetValueData, Simulation } from '../../src/bullmq/job-data.js';

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { isUserError, errorMessage } from '../../src/errors.js';
+import { errorMessage } from '../../src/errors.js';
+import { isUserError } from './errors.js';
 
 /**
  * Shared plumbing for the command-line tools: flags parsed by commander, user errors

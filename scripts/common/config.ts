@@ -1,4 +1,5 @@
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from './errors.js';
+import { MAX_COMPUTE_MS } from '../../src/bullmq/job-data.js';
 import { GUARD_DEFAULTS, checkGuardOption, type ResolvedGuardOptions, type TunableOption } from '../../src/cache/options.js';
 import type { FailurePolicy, Strategy } from '../../src/cache/strategy.js';
 import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from '../redis/cluster-url.js';
@@ -56,7 +57,6 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-export const MAX_COMPUTE_MS = 600_000;
 
 export type ConfigOverrides = { -readonly [K in keyof Config]?: Config[K] | undefined };
 type Env = Record<string, string | undefined>;

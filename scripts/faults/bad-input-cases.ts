@@ -1,4 +1,4 @@
-import { MAX_COMPUTE_MS } from '../common/config.js';
+import { MAX_COMPUTE_MS } from '../../src/bullmq/job-data.js';
 import { MAX_KEY_LENGTH } from '../../src/keys.js';
 
 /**

@@ -1,4 +1,5 @@
-import { ConfigError, errorMessage } from '../../src/errors.js';
+import { errorMessage } from '../../src/errors.js';
+import { ConfigError } from '../common/errors.js';
 import { badInput } from './bad-input.js';
 import { computeFailure } from './compute-failure.js';
 import { evictingPolicy } from './evicting-policy.js';

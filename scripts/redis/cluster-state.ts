@@ -1,4 +1,4 @@
-import { RedisServerStartError } from '../../src/errors.js';
+import { RedisServerStartError } from '../common/errors.js';
 import { hostPort } from './cluster-url.js';
 import { parseInfo, RespErrorReply, sendCommands, type ProbeTarget } from './probe.js';
 

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../common/errors.js';
 
 /**
  * How a Redis Cluster is named. Two equivalent forms:

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { RedisConnectionError } from '../../src/errors.js';
+import { RedisConnectionError } from '../common/errors.js';
 import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
 import { probeRedis } from './probe-client.js';
 import type { RedisClient, RedisRole } from './connection.js';

@@ -1,6 +1,6 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { ConfigError, RedisConnectionError } from '../../src/errors.js';
-import { redactUrl } from '../../src/logger.js';
+import { ConfigError, RedisConnectionError } from '../common/errors.js';
+import { redactUrl } from '../common/logging.js';
 import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
 import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
 import { probeRedis } from './probe-client.js';

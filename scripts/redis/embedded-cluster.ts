@@ -1,4 +1,4 @@
-import { RedisServerStartError } from '../../src/errors.js';
+import { RedisServerStartError } from '../common/errors.js';
 import { formatClusterUrl } from './cluster-url.js';
 import { formCluster, waitForClusterOk } from './cluster-state.js';
 import { findFreePort, startEmbeddedRedis, type EmbeddedRedis, type EmbeddedRedisOptions } from './embedded.js';

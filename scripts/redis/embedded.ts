@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { RedisServerStartError } from '../../src/errors.js';
+import { RedisServerStartError } from '../common/errors.js';
 import { ensureRedisServerBinary } from './install.js';
 import { sendCommands, parseInfo, RespErrorReply, type ProbeTarget } from './probe.js';
 

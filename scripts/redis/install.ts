@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, statSync, accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import { RedisServerMissingError } from '../../src/errors.js';
+import { RedisServerMissingError } from '../common/errors.js';
 
 export const MISSING_REDIS_MESSAGE =
   'redis-server not found on PATH; install it (apt-get install redis-server, or brew install redis) or set REDIS_URL to a running Redis';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, RedisServerMissingError, RedisServerStartError } from '../../src/errors.js';
+import { ConfigError, RedisServerMissingError, RedisServerStartError } from '../common/errors.js';
 import { hostPort, isClusterUrl, parseClusterUrl } from './cluster-url.js';
 import { clusterInfo, describeClusterNodes, waitForClusterOk } from './cluster-state.js';
 import { ensureRedisServerBinary, findOnPath } from './install.js';

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ConfigError, RedisServerStartError, StampedeError } from '../../src/errors.js';
+import { StampedeError } from '../../src/errors.js';
+import { ConfigError, RedisServerStartError } from '../common/errors.js';
 import { ensureRedisServerBinary } from './install.js';
 import { sendCommands, parseInfo, RespErrorReply, type ProbeTarget } from './probe.js';
 

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { RedisConnectionError } from '../../src/errors.js';
+import { RedisConnectionError } from '../common/errors.js';
 
 /** No retries, no offline queue: a probe answers now or fails now. */
 const probeOptions = (timeoutMs: number): RedisOptions => ({

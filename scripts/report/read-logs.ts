@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { UserError } from '../../src/errors.js';
+import { UserError } from '../common/errors.js';
 
 /**
  * Reading pino NDJSON logs, one worker process a file. Lines are streamed with readline,

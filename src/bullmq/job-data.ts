@@ -1,4 +1,3 @@
-import { MAX_COMPUTE_MS } from '../../scripts/common/config.js';
 import { InvalidJobDataError } from '../errors.js';
 import { MAX_KEY_LENGTH } from '../keys.js';
 import { STRATEGIES, isStrategy, type Strategy } from '../cache/strategy.js';
@@ -32,6 +31,9 @@ export interface GetValueResult {
   strategy: Strategy;
   workerId: string;
 }
+
+/** Longest simulated computation a job may ask for. */
+export const MAX_COMPUTE_MS = 600_000;
 
 const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate'] as const;
 const MAX_RUN_ID_LENGTH = 128;

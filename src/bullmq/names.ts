@@ -1,5 +1,4 @@
-import { isCluster } from '../../scripts/redis/cluster.js';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import { isCluster, type RedisClient } from '../redis/client.js';
 
 /** The queue contract: any BullMQ client, in any language, can enqueue these jobs. */
 export const DEFAULT_QUEUE_NAME = 'cache-stampede';

@@ -2,8 +2,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { StampedeGuard } from '../cache/guard.js';
 import { InvalidJobDataError } from '../errors.js';
 import { jobLogger, logEvent, type Logger } from '../logger.js';
-import { parseJobData, type GetValueResult } from './job-data.js';
-import { simulatedCompute } from '../../workers/simulated-compute.js';
+import type { Compute } from '../cache/context.js';
+import { parseJobData, type GetValueData, type GetValueResult } from './job-data.js';
 
 /** Longest job-data string bound to a job's log lines (keys may be longer; the log needs no more). */
 const MAX_BOUND_LENGTH = 200;
@@ -12,8 +12,8 @@ export interface ProcessorDeps {
   guard: StampedeGuard;
   logger: Logger;
   workerId: string;
-  /** computeMs for jobs that do not say. */
-  defaultComputeMs: number;
+  /** The computation a job runs on a miss, from its validated data. */
+  compute: (data: GetValueData) => Compute<unknown>;
 }
 
 /**
@@ -31,7 +31,7 @@ export function createProcessor(deps: ProcessorDeps) {
       strategy: typeof raw.strategy === 'string' ? raw.strategy.slice(0, 32) : 'invalid',
       key: typeof raw.key === 'string' ? raw.key.slice(0, MAX_BOUND_LENGTH) : 'invalid',
       // The worker's logger usually binds its id already; a line must not carry it twice.
-      ...(deps.logger.bindings().workerId === undefined && { workerId: deps.workerId }),
+      ...(deps.logger.bindings?.().workerId === undefined && { workerId: deps.workerId }),
     });
 
     let data;
@@ -46,7 +46,7 @@ export function createProcessor(deps: ProcessorDeps) {
     try {
       const { value, source } = await deps.guard.getOrCompute(
         data.key,
-        simulatedCompute(deps.workerId, data.computeMs ?? deps.defaultComputeMs, data.simulate),
+        deps.compute(data),
         { strategy: data.strategy, logger: log },
       );
       logEvent(log, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });

@@ -1,5 +1,5 @@
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from '../redis/client.js';
 import { JOB_NAME, queuePrefix } from './names.js';
 import type { GetValueData } from './job-data.js';
 

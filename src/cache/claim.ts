@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CacheKeys } from '../keys.js';
 import type { Logger } from '../logger.js';
 import { TAKE_LOCK_LUA, type LockLease } from '../lock/redis-lock.js';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/script.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
 

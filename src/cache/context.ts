@@ -1,4 +1,4 @@
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';

@@ -1,11 +1,12 @@
 import { setMaxListeners } from 'node:events';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from '../redis/client.js';
 import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
 import { MAX_KEY_LENGTH, cacheKeys } from '../keys.js';
 import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
-import { duplicateFor, isCluster } from '../../scripts/redis/connection.js';
+import { isCluster } from '../redis/client.js';
+import { duplicateAsSubscriber } from '../redis/subscriber.js';
 import type { Call, Compute, GuardResult, StrategyDeps } from './context.js';
 import { Notifier } from './notifier.js';
 import { resolveGuardOptions, type GuardOptions } from './options.js';
@@ -74,7 +75,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       if (!notifier) {
         let subscriber = options.subscriber;
         if (!subscriber) {
-          ownSubscriber = duplicateFor(options.redis, 'subscriber');
+          ownSubscriber = duplicateAsSubscriber(options.redis);
           // It reconnects by itself; without a listener an error event (a cluster's sharded
           // subscriber that failed to connect, say) would crash the process.
           ownSubscriber.on('error', (err: unknown) => logEvent(defaultLogger, 'warn', 'redis.error', { role: 'subscriber', err }));

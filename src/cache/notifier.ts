@@ -1,6 +1,6 @@
 import type { Cluster } from 'ioredis';
 import { OptionsError } from '../errors.js';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from '../redis/client.js';
 import { usesShardedPubSub } from '../redis/pubsub.js';
 import { unrefTimeout } from '../timers.js';
 

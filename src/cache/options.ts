@@ -1,6 +1,6 @@
 import { OptionsError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from '../redis/client.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from './strategy.js';
 

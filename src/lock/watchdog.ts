@@ -1,4 +1,4 @@
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from '../redis/client.js';
 import type { CacheKeys } from '../keys.js';
 import { extendLock, type LockLease } from './redis-lock.js';
 

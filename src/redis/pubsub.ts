@@ -1,5 +1,4 @@
-import { isCluster } from '../../scripts/redis/cluster.js';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import { isCluster, type RedisClient } from './client.js';
 
 /**
  * Which pub/sub carries the guard's notifications (the Lua scripts publish, waiters subscribe).
@@ -16,7 +15,7 @@ import type { RedisClient } from '../../scripts/redis/connection.js';
  * (inside a script on a cluster, SPUBLISH of a channel in another slot than the script's keys is
  * an error), and the message stays on the one shard that just wrote the value. Waiters'
  * SSUBSCRIBEs go to that shard's master through ioredis's `shardedSubscribers` (one subscriber
- * connection per master, created by `duplicateFor(client, 'subscriber')`).
+ * connection per master, created by `duplicateAsSubscriber` in redis/subscriber.ts).
  *
  * Either way a waiter re-reads the cache after its subscription is confirmed, and waits at most
  * the lock TTL, so a notification lost in a failover delays a waiter but never misleads it.

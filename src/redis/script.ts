@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RedisClient } from '../../scripts/redis/connection.js';
+import type { RedisClient } from './client.js';
 import { logEvent, type Logger } from '../logger.js';
 
 type Arg = string | number;

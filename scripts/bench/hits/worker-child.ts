@@ -15,6 +15,7 @@ import { createFileLogger } from '../../../workers/file-logger.js';
 import { silentLogger } from '../../../src/logger.js';
 import { QUEUE_PREFIX } from '../../../src/bullmq/names.js';
 import { createProcessor } from '../../../src/bullmq/processor.js';
+import { simulatedCompute } from '../../../workers/simulated-compute.js';
 import { createRedis } from '../../redis/connection.js';
 import { commands, failChild, peakRssMb, say } from '../child-protocol.js';
 
@@ -52,7 +53,7 @@ try {
   const processor =
     config.mode === 'raw'
       ? async (_job: Job) => undefined
-      : createProcessor({ guard, logger, workerId, defaultComputeMs: 1000 });
+      : createProcessor({ guard, logger, workerId, compute: (data) => simulatedCompute(workerId, data.computeMs ?? 1000, data.simulate) });
   // Warm the key: from here on every get-value job is a cache hit.
   await guard.getOrCompute(config.key, async () => ({ warm: true }), { strategy: 'redis-lock' });
 

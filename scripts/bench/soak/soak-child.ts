@@ -10,7 +10,7 @@
 import { Redis } from 'ioredis';
 import { createGuard } from '../../../src/cache/guard.js';
 import { STRATEGIES } from '../../../src/cache/strategy.js';
-import { createLogger } from '../../../src/logger.js';
+import { createLogger } from '../../common/logging.js';
 import { commands, failChild, say, untilClosed, waitFor } from '../child-protocol.js';
 
 export interface SoakChildConfig {

@@ -1,0 +1,4 @@
+// 'cache-stampede/lock': the fenced Redis lock the guard is built on, for code that needs a lock
+// of its own. Re-exports only; see docs/library.md#lock-primitives.
+export { acquireLock, extendLock, releaseLock, type LockLease } from './redis-lock.js';
+export { cacheKeys, type CacheKeys } from '../keys.js';
