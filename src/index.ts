@@ -1,6 +1,6 @@
 // The package's root entry: the guard, its types and its errors. Re-exports only.
 // Lock primitives: 'cache-stampede/lock'. The BullMQ integration: 'cache-stampede/bullmq'.
-export { createGuard, type CallOptions, type StampedeGuard } from './cache/guard.js';
+export { createGuard, type CallOptions, type DeleteOptions, type SetOptions, type StampedeGuard } from './cache/guard.js';
 export type { GuardOptions } from './cache/options.js';
 export type { Compute, ComputeContext, GuardResult } from './cache/context.js';
 export { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy, type ValueSource } from './cache/strategy.js';

@@ -8,6 +8,7 @@ export const EVENTS = {
   'cache.miss': 'cache miss',
   'cache.write': 'value written',
   'cache.write.rejected': 'write rejected by a newer fence',
+  'cache.delete': 'value deleted',
   'flight.joined': 'joined an in-flight computation in this process',
   'lock.acquired': 'lock acquired',
   'lock.busy': 'lock held by another holder',

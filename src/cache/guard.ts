@@ -3,6 +3,9 @@ import type { RedisClient } from '../redis/client.js';
 import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
 import { MAX_KEY_LENGTH, cacheKeys } from '../keys.js';
 import { logEvent, silentLogger, type Logger } from '../logger.js';
+import { MAX_TIMER_MS } from '../timers.js';
+import type { Envelope } from './envelope.js';
+import { deleteValue, setValue } from './set-delete.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import { isCluster } from '../redis/client.js';
@@ -27,12 +30,34 @@ export interface CallOptions {
   logger?: Logger;
 }
 
+export interface SetOptions {
+  /** Fresh time of this value, ms. @default the guard's valueTtlMs */
+  ttlMs?: number;
+  logger?: Logger;
+}
+
+export interface DeleteOptions {
+  logger?: Logger;
+}
+
 export interface StampedeGuard {
   /**
    * The value of `key` from the cache, or computed by `compute` on a miss according to the
    * strategy. `source` says where it came from. `compute`'s result must survive JSON.
    */
   getOrCompute<T>(key: string, compute: Compute<T>, options?: CallOptions): Promise<GuardResult<T>>;
+  /**
+   * Store `value` for every process: the next read anywhere gets it, waiters on the key are woken
+   * with it, and a holder computing at this moment (from older data) cannot overwrite it.
+   * `value` must survive JSON.
+   */
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void>;
+  /**
+   * Remove the value for every process (after a write to the source, say): the next read
+   * recomputes, a holder computing at this moment cannot store its value, waiters contend again.
+   * Resolves true when there was a value.
+   */
+  delete(key: string, options?: DeleteOptions): Promise<boolean>;
   /**
    * Stop: waits for background refreshes still running, then aborts computations' signals and
    * closes the subscriber the guard created.
@@ -87,17 +112,36 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     },
   };
 
+  const start = (key: unknown, logger: Logger | undefined) => {
+    checkKey(key);
+    if (aborter.signal.aborted) throw new GuardClosedError();
+    return { keys: deps.keys(key), log: logger ?? defaultLogger };
+  };
+
   return {
     async getOrCompute<T>(key: string, compute: Compute<T>, call: CallOptions = {}): Promise<GuardResult<T>> {
-      checkKey(key);
       const strategy = call.strategy ?? resolved.strategy;
       const run = RUNNERS.get(strategy);
       if (!run) throw new UnknownStrategyError(strategy);
-      if (aborter.signal.aborted) throw new GuardClosedError();
-      const ttlMs = call.ttlMs ?? resolved.valueTtlMs;
-      if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs)) throw new OptionsError('ttlMs', `ttlMs must be a number of ms, got ${String(ttlMs)}`);
-      const log = call.logger ?? defaultLogger;
+      const { log } = start(key, call.logger);
+      const ttlMs = checkCallTtl(call.ttlMs ?? resolved.valueTtlMs);
       return run({ key, compute, log, ttlMs } as Call<unknown>, deps) as Promise<GuardResult<T>>;
+    },
+    async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
+      const { keys, log } = start(key, options.logger);
+      const ttlMs = Math.max(1, Math.round(checkCallTtl(options.ttlMs ?? resolved.valueTtlMs)));
+      const now = Date.now();
+      const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
+      const fence = await setValue(deps.redis, keys, envelope, resolved.graceMs, log);
+      logEvent(log, 'info', 'cache.write', { fence, set: true });
+    },
+    async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
+      const { keys, log } = start(key, options.logger);
+      // Long enough that no holder which started before the delete can still write after it.
+      const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
+      const existed = await deleteValue(deps.redis, keys, tombstoneMs, log);
+      logEvent(log, 'info', 'cache.delete', { existed });
+      return existed;
     },
     async close() {
       await Promise.all(deps.refreshing.values());
@@ -111,6 +155,12 @@ export function createGuard(options: GuardOptions): StampedeGuard {
 /** The database the client selected (pub/sub ignores it, so the channels name it); a cluster has only 0. */
 function databaseOf(redis: RedisClient): number {
   return isCluster(redis) ? 0 : (redis.options.db ?? 0);
+}
+
+/** A per-call fresh time: any number (0 or less gives the value 1 ms of fresh time). */
+function checkCallTtl(ttlMs: unknown): number {
+  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs)) throw new OptionsError('ttlMs', `ttlMs must be a number of ms, got ${String(ttlMs)}`);
+  return ttlMs;
 }
 
 function checkKey(key: unknown): asserts key is string {

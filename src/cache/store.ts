@@ -78,10 +78,11 @@ export interface WriteOutcome {
 }
 
 export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Promise<Cached<T> | null> {
-  const [raw, backoffUntil] = await redis.hmget(keys.value, 'envelope', 'backoffUntil');
+  const [raw, fence, backoffUntil] = await redis.hmget(keys.value, 'envelope', 'fence', 'backoffUntil');
   const envelope = decodeEnvelope<T>(raw ?? null);
-  if (!envelope || !backoffUntil) return envelope;
-  return { ...envelope, backoffUntil: Number(backoffUntil) };
+  if (!envelope) return null;
+  // The hash's fence is the one the scripts compare (a set's JSON cannot know its fence).
+  return { ...envelope, fence: Number(fence ?? envelope.fence), ...(backoffUntil && { backoffUntil: Number(backoffUntil) }) };
 }
 
 /** Record a failure back-off on the stale value `served`; false when it is no longer stored. */

@@ -1,0 +1,71 @@
+import type { CacheKeys } from '../keys.js';
+import type { Logger } from '../logger.js';
+import { NEXT_FENCE_LUA } from '../lock/redis-lock.js';
+import type { RedisClient } from '../redis/client.js';
+import { shardedPublishArg } from '../redis/pubsub.js';
+import { LuaScript } from '../redis/script.js';
+import { encodeEnvelope, type Envelope } from './envelope.js';
+
+/**
+ * Writes from outside a computation: `guard.set` and `guard.delete`. Both take the key's next
+ * fence (from the server's clock) and delete the lock, because whatever a holder is computing
+ * at that moment started from older data: its watchdog finds the lock gone and aborts it, and if
+ * it writes anyway its smaller fence is rejected. Waiters are told in the same step.
+ */
+
+// KEYS[1] lock, KEYS[2] lease, KEYS[3] value hash
+// ARGV[1] envelope JSON, ARGV[2] freshUntil, ARGV[3] computedAt, ARGV[4] key ttl ms,
+// ARGV[5] channel, ARGV[6] '1' to SPUBLISH (a cluster), else PUBLISH
+// Returns the fence the value was stored with. Waiters get `written` and read it.
+const SET_VALUE = new LuaScript<string>(
+  'cache.set',
+  `${NEXT_FENCE_LUA}
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[3], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[2], 'computedAt', ARGV[3])
+redis.call('HDEL', KEYS[3], 'backoffUntil')
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call(ARGV[6] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[5], 'written')
+return fence
+`,
+  3,
+);
+
+// KEYS[1] lock, KEYS[2] lease, KEYS[3] value hash
+// ARGV[1] how long the tombstone lives, ms; ARGV[2] channel, ARGV[3] '1' to SPUBLISH, else PUBLISH
+// Returns 1 when a value was stored, else 0. The value is replaced by a tombstone, a hash with
+// only the fence: every read sees a miss, and a holder that started before the delete cannot
+// store its value over it. Waiters get `released`: they contend again, and one recomputes.
+const DELETE_VALUE = new LuaScript<number>(
+  'cache.delete',
+  `${NEXT_FENCE_LUA}
+local existed = redis.call('HEXISTS', KEYS[3], 'envelope')
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('HSET', KEYS[3], 'fence', fence)
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
+redis.call(ARGV[3] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[2], 'released')
+return existed
+`,
+  3,
+);
+
+/** Store `envelope` above every fence so far; returns its fence. The key lives its fresh time plus `graceMs`. */
+export async function setValue(redis: RedisClient, keys: CacheKeys, envelope: Envelope, graceMs: number, logger?: Logger): Promise<number> {
+  const keyTtlMs = Math.max(1, envelope.freshUntil - Date.now() + graceMs);
+  const fence = await SET_VALUE.run(
+    redis,
+    [keys.lock, keys.lease, keys.value],
+    [encodeEnvelope(envelope), envelope.freshUntil, envelope.computedAt, keyTtlMs, keys.channel, shardedPublishArg(redis)],
+    logger,
+  );
+  return Number(fence);
+}
+
+/**
+ * Delete the value; the tombstone lives `tombstoneMs`, which should cover the longest a holder
+ * that started before may still write (its compute timeout, plus a lock TTL). True when there
+ * was a value.
+ */
+export async function deleteValue(redis: RedisClient, keys: CacheKeys, tombstoneMs: number, logger?: Logger): Promise<boolean> {
+  const existed = await DELETE_VALUE.run(redis, [keys.lock, keys.lease, keys.value], [tombstoneMs, keys.channel, shardedPublishArg(redis)], logger);
+  return existed === 1;
+}
