@@ -35,10 +35,16 @@ describe('when the holder computation fails', () => {
     const started = performance.now();
     const computing = deferred();
     const failure = deferred<string>();
-    const holder = settle(a.guard.getOrCompute('k', async () => (computing.resolve(), failure.promise)));
+    const holder = settle(a.guard.getOrCompute('k', async () => {
+      computing.resolve();
+      return failure.promise;
+    }));
     await computing.promise;
     let waiterComputed = 0;
-    const waiter = settle(b.guard.getOrCompute('k', async () => (waiterComputed++, 'no')));
+    const waiter = settle(b.guard.getOrCompute('k', async () => {
+      waiterComputed++;
+      return 'no';
+    }));
     await waiterSubscribed(observer, keys.channel);
     failure.reject(new Error('database is down'));
 
@@ -58,7 +64,10 @@ describe('when the holder computation fails', () => {
 
     const computing = deferred();
     const failure = deferred<string>();
-    const holder = settle(a.guard.getOrCompute('k', async () => (computing.resolve(), failure.promise)));
+    const holder = settle(a.guard.getOrCompute('k', async () => {
+      computing.resolve();
+      return failure.promise;
+    }));
     await computing.promise;
     const waiter = settle(b.guard.getOrCompute('k', async () => 'no'));
     await waiterSubscribed(observer, keys.channel);

@@ -426,12 +426,12 @@ describe('html report, large run', () => {
   it('5000 jobs per strategy render quickly into a small file (ticks binned, every recompute bar kept)', async () => {
     const workers = fleetOf(8);
     const big = newTally();
-    STRATEGIES.forEach((strategy, s) =>
+    for (const [s, strategy] of STRATEGIES.entries()) {
       simulateBurst(
         { strategy, runId: 'big', workers, jobs: 5000, keys: 20, computeMs: 300, spreadMs: 2000, t0: 1_700_000_000_000 + s * 10_000, seed: 100 + s },
         big,
-      ),
-    );
+      );
+    }
     const dir = join(tmp, 'big');
     await writeLogs(dir, big, workers);
     const lines = [...big.lines.values()].reduce((n, l) => n + l.length, 0);

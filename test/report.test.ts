@@ -602,6 +602,7 @@ describe('format', () => {
     stats.files.push('a.ndjson');
     const report = summarize(fixture.gen.records, { by: ['key'] });
     const text = formatReport(report, stats);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI colour code starts with ESC
     expect(text).not.toMatch(/\x1b\[/); // no colours
     const table = text.split('\n\n').find((b) => b.startsWith('per strategy\n'))!.split('\n').slice(1);
     const header = table[0]!;

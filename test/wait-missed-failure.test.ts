@@ -40,7 +40,10 @@ describe('a waiter that subscribes just after the holder failed', () => {
     const observer = connect();
     const computing = deferred();
     const failure = deferred<string>();
-    const holder = a.guard.getOrCompute('k', async () => (computing.resolve(), failure.promise)).then(
+    const holder = a.guard.getOrCompute('k', async () => {
+      computing.resolve();
+      return failure.promise;
+    }).then(
       (v) => v,
       (err: unknown) => err,
     );

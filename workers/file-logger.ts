@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { type Logger } from '../src/logger.js';
+import type { Logger } from '../src/logger.js';
 import { createLogger } from '../scripts/common/logging.js';
 import type { LogLevel } from '../scripts/common/config.js';
 

@@ -57,7 +57,7 @@ export async function enqueueBurst(
         ...(spec.simulate !== undefined && { simulate: spec.simulate }),
       },
     }));
-    let added;
+    let added: Awaited<ReturnType<typeof queue.addBulk>>;
     try {
       added = await queue.addBulk(jobs);
     } catch (err) {

@@ -18,7 +18,7 @@ export function newCommand(name: string, description: string): Command {
 }
 
 /** Run a command's main; turn user errors into one line and an exit code. */
-export async function runCli(main: () => Promise<number | void>): Promise<void> {
+export async function runCli(main: () => Promise<number | undefined>): Promise<void> {
   try {
     const code = await main();
     process.exitCode = code ?? 0;

@@ -80,6 +80,7 @@ export const ODD_KEYS: { name: string; key: string }[] = [
   { name: '__proto__', key: '__proto__' },
   { name: 'constructor', key: 'constructor' },
   { name: 'toString', key: 'toString' },
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the key is a log4j-style injection attempt, on purpose
   { name: 'template injection', key: '${jndi:ldap://x}%s%n' },
   { name: 'quotes and backslashes', key: '"\'`\\"' },
   { name: 'longest key', key: 'k'.repeat(MAX_KEY_LENGTH) },

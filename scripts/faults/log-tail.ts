@@ -1,6 +1,6 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseLine, type LogRecord } from '../report/read-logs.js';
+import { parseLine } from '../report/read-logs.js';
 
 /**
  * Follows the NDJSON log files of a directory while workers write them, so a fault can be

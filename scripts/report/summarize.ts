@@ -340,10 +340,16 @@ function bump(
   by: number,
 ): void {
   let pairs = perStrategy.get(strategy);
-  if (!pairs) perStrategy.set(strategy, (pairs = new Map()));
+  if (!pairs) {
+    pairs = new Map();
+    perStrategy.set(strategy, pairs);
+  }
   const mapKey = JSON.stringify(id);
   let pair = pairs.get(mapKey);
-  if (!pair) pairs.set(mapKey, (pair = { ...create(), recomputations: 0 }));
+  if (!pair) {
+    pair = { ...create(), recomputations: 0 };
+    pairs.set(mapKey, pair);
+  }
   pair.recomputations += by;
 }
 

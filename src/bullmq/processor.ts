@@ -34,7 +34,7 @@ export function createProcessor(deps: ProcessorDeps) {
       ...(deps.logger.bindings?.().workerId === undefined && { workerId: deps.workerId }),
     });
 
-    let data;
+    let data: GetValueData;
     try {
       data = parseJobData(job.data);
     } catch (err) {

@@ -2,6 +2,7 @@ import type { CacheKeys } from '../keys.js';
 import { logEvent } from '../logger.js';
 import type { Call, StrategyDeps } from './context.js';
 import { isFresh, type Envelope } from './envelope.js';
+import type { Subscription } from './notifier.js';
 import { elapsed } from './recompute.js';
 import { readEnvelope } from './store.js';
 
@@ -32,21 +33,26 @@ export async function waitForHolder(
   let outcome: WaitOutcome = { kind: 'timeout' };
   const subscription = await deps.notifier().listen(keys.channel, timeoutMs);
   try {
-    if (subscription === 'timeout') return outcome;
-    for (;;) {
-      const checked = await checkHolder(deps, keys);
-      if (checked) return (outcome = checked);
-      const wakeup = await subscription.next(deadline - Date.now());
-      if (wakeup === 'timeout') return (outcome = { kind: 'timeout' });
-      if (wakeup.kind === 'recheck') continue;
-      const { message } = wakeup;
-      if (message.startsWith('failed:')) return (outcome = { kind: 'failed', reason: message.slice('failed:'.length) });
-      const written = message === 'written' ? await freshValue(deps, keys) : null;
-      return (outcome = written ? { kind: 'value', envelope: written } : { kind: 'released' });
-    }
+    if (subscription !== 'timeout') outcome = await nextOutcome(deps, keys, subscription, deadline);
+    return outcome;
   } finally {
     if (subscription !== 'timeout') subscription.close();
     logEvent(call.log, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: outcome.kind });
+  }
+}
+
+/** Check on the holder, then again at every wake-up, until something decides the wait. */
+async function nextOutcome(deps: StrategyDeps, keys: CacheKeys, subscription: Subscription, deadline: number): Promise<WaitOutcome> {
+  for (;;) {
+    const checked = await checkHolder(deps, keys);
+    if (checked) return checked;
+    const wakeup = await subscription.next(deadline - Date.now());
+    if (wakeup === 'timeout') return { kind: 'timeout' };
+    if (wakeup.kind === 'recheck') continue;
+    const { message } = wakeup;
+    if (message.startsWith('failed:')) return { kind: 'failed', reason: message.slice('failed:'.length) };
+    const written = message === 'written' ? await freshValue(deps, keys) : null;
+    return written ? { kind: 'value', envelope: written } : { kind: 'released' };
   }
 }
 

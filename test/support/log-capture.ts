@@ -1,4 +1,4 @@
-import { type Logger } from '../../src/logger.js';
+import type { Logger } from '../../src/logger.js';
 import { createLogger } from '../../scripts/common/logging.js';
 
 export interface CapturedLine {

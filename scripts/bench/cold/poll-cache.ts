@@ -7,10 +7,8 @@ import type { Redis } from 'ioredis';
  * is there. A waiter that has seen nothing for a lock TTL assumes the holder died and
  * contends again.
  */
-export interface TryLock {
-  /** Run `fn` holding the lock, or return `{ held: false }` at once when another holds it. */
-  <T>(fn: () => Promise<T>): Promise<{ held: true; value: T } | { held: false }>;
-}
+/** Run `fn` holding the lock, or return `{ held: false }` at once when another holds it. */
+export type TryLock = <T>(fn: () => Promise<T>) => Promise<{ held: true; value: T } | { held: false }>;
 
 export interface PollingCache {
   redis: Redis;

@@ -131,7 +131,10 @@ export class TimelineBuilder {
     if (this.runId !== null && runId !== this.runId) return;
     const id = JSON.stringify([strategy, runId]);
     let panel = this.panels.get(id);
-    if (!panel) this.panels.set(id, (panel = new PanelAccumulator(strategy, runId)));
+    if (!panel) {
+      panel = new PanelAccumulator(strategy, runId);
+      this.panels.set(id, panel);
+    }
     panel.add(record);
   }
 
