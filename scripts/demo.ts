@@ -15,8 +15,8 @@ import { runDemo } from './demo/run-demo.js';
 import { ConfigError } from './common/errors.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { isClusterUrl } from './redis/cluster-url.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
-import { startEmbeddedCluster, type EmbeddedCluster } from './redis/embedded-cluster.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './redis/redis-server.js';
+import { startEmbeddedCluster, type EmbeddedCluster } from './redis/redis-cluster.js';
 import { EXIT_FAILED, intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {

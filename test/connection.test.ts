@@ -4,7 +4,7 @@ import { loadConfig, DEFAULT_REDIS_URL, type ConfigOverrides } from '../scripts/
 import { ConfigError, RedisConnectionError } from '../scripts/common/errors.js';
 import { redactUrl } from '../scripts/common/logging.js';
 import { assertRedisReachable, describeRedisUrl } from '../scripts/redis/connection.js';
-import { findFreePort, startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/embedded.js';
+import { findFreePort, startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { redisUrl } from './support/redis.js';
 
 const PASSWORD = 's3cret-pw';

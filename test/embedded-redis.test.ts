@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisServerMissingError } from '../scripts/common/errors.js';
 import { assertRedisReachable } from '../scripts/redis/connection.js';
-import { findFreePort, startEmbeddedRedis } from '../scripts/redis/embedded.js';
+import { findFreePort, startEmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { ensureRedisServerBinary } from '../scripts/redis/install.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock, extendLock, releaseLock } from '../src/lock/redis-lock.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/embedded.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll } from './support/redis.js';
 

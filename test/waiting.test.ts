@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createGuard } from '../src/cache/guard.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/embedded.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, commandCounts } from './support/redis.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';

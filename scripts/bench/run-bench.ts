@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { createRedis } from '../redis/connection.js';
-import { startEmbeddedRedis } from '../redis/embedded.js';
+import { startEmbeddedRedis } from '../redis/redis-server.js';
 import { COLD, runColdBurst } from './cold/cold-burst.js';
 import { coldSystems } from './cold/systems.js';
 import { CommandMeter } from './command-stats.js';

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findFreePort } from '../redis/embedded.js';
+import { findFreePort } from '../redis/redis-server.js';
 
 /**
  * Fault 8, commands: bad command-line flags and bad environment given to the real entry points

@@ -2,7 +2,7 @@ import { Job, Queue } from 'bullmq';
 import { cacheKeys } from '../../src/keys.js';
 import type { GetValueResult } from '../../src/bullmq/job-data.js';
 import { JOB_NAME, QUEUE_PREFIX } from '../../src/bullmq/names.js';
-import { startEmbeddedRedis } from '../redis/embedded.js';
+import { startEmbeddedRedis } from '../redis/redis-server.js';
 import { MALFORMED_JOBS, ODD_KEYS } from './bad-input-cases.js';
 import { commandCases, runCommandCases, type CommandResult } from './bad-commands.js';
 import { startRig, type Rig } from './harness.js';

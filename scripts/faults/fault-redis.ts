@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../redis/embedded.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../redis/redis-server.js';
 
 /**
  * The private redis-server of one fault scenario: AOF on with `appendfsync everysec` (what a

@@ -23,9 +23,7 @@ export async function clusterInfo(target: ProbeTarget, timeoutMs = 1000): Promis
 
 /** A cluster is ready when every node says `cluster_state:ok` and knows all the others. */
 function isReady(states: readonly ClusterNodeState[]): boolean {
-  return states.every(
-    (s) => s.info.get('cluster_state') === 'ok' && Number(s.info.get('cluster_known_nodes')) >= states.length,
-  );
+  return states.every((s) => s.info.get('cluster_state') === 'ok' && Number(s.info.get('cluster_known_nodes')) >= states.length);
 }
 
 /** Wait until every node says `cluster_state:ok` and knows the others (gossip takes a moment). */
@@ -63,36 +61,4 @@ export async function describeClusterNodes(target: ProbeTarget): Promise<string[
       return `${address.split('@')[0]}  ${role}  slots ${slots.join(' ') || '(none)'}  ${link}  id ${id.slice(0, 8)}`;
     })
     .sort();
-}
-
-/**
- * Make masters of fresh cluster-mode nodes (each knows only itself and has no slots): a
- * distinct config epoch each, an equal share of the 16384 slots each, then MEET. What
- * `redis-cli --cluster create --cluster-replicas 0` does, without its one-second waits, and
- * with cluster bus ports that are not port + 10000.
- */
-export async function formCluster(nodes: readonly { target: ProbeTarget; busPort: number }[]): Promise<void> {
-  const count = nodes.length;
-  await Promise.all(
-    nodes.map(async ({ target }, i) => {
-      const first = Math.floor((i * 16384) / count);
-      const last = Math.floor(((i + 1) * 16384) / count) - 1;
-      const replies = await sendCommands(target, [
-        ['CLUSTER', 'SET-CONFIG-EPOCH', String(i + 1)],
-        ['CLUSTER', 'ADDSLOTSRANGE', String(first), String(last)],
-      ], 2000);
-      const error = replies.find((r) => r instanceof RespErrorReply) as RespErrorReply | undefined;
-      if (error || replies.length < 2) {
-        throw new RedisServerStartError(`could not assign slots on ${hostPort(target)}: ${error?.message ?? 'connection closed'}`);
-      }
-    }),
-  );
-  const [first, ...others] = nodes;
-  const meets = await sendCommands(
-    first!.target,
-    others.map(({ target, busPort }) => ['CLUSTER', 'MEET', target.host, String(target.port), String(busPort)]),
-    2000,
-  );
-  const error = meets.find((r) => r instanceof RespErrorReply) as RespErrorReply | undefined;
-  if (error) throw new RedisServerStartError(`CLUSTER MEET failed: ${error.message}`);
 }

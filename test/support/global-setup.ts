@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedRedis, type EmbeddedRedis } from '../../scripts/redis/embedded.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../scripts/redis/redis-server.js';
 
 let server: EmbeddedRedis | undefined;
 
