@@ -1,6 +1,6 @@
 /**
  * npm run bench: this project against its peers, side by side in one run, on a private
- * redis-server. The table goes to stdout, progress to stderr. See src/bench/.
+ * redis-server. The table goes to stdout, progress to stderr. See scripts/bench/.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -65,7 +65,7 @@ await runCli(async () => {
   });
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   // Interrupted: stop the child processes, and exit through 'exit' so the private
-  // redis-server is killed and its directory removed (src/redis/embedded.ts).
+  // redis-server is killed and its directory removed (scripts/redis/).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       progress(`bench: ${signal}, stopping`);

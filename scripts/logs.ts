@@ -16,7 +16,7 @@ import { EXIT_FAILED, newCommand, oneOf, runCli } from './common/cli.js';
 
 /**
  * `npm run logs -- [files or dirs] [--run R] [--by key,run,worker] [--json] [--check] [--html FILE]`
- * Thin: flags in, report out; reading, counting and judging live in src/report.
+ * Thin: flags in, report out; reading, counting and judging live in scripts/report/.
  * Exit codes: 0 report printed, 1 `--check` and a verdict failed, 2 bad usage or unreadable logs.
  */
 
@@ -40,7 +40,7 @@ async function main(): Promise<number> {
     .argument('[paths...]', 'log files, or directories of *.ndjson and *.log files (default: $LOG_DIR or logs)')
     .option('--run <runId>', 'count only the lines of this run', parseRunId)
     .option('--by <fields>', `also split each strategy by ${GROUP_BY.filter((b) => b !== 'strategy').join(', ')} (comma-separated)`, parseBy, [])
-    .option('--json', 'print the report as JSON (field names documented in src/report/format.ts)')
+    .option('--json', 'print the report as JSON (field names documented in scripts/report/format.ts)')
     .option('--check', 'exit 1 when a strategy breaks its promise (a verdict fails)')
     .option('--html <file>', 'also write a self-contained HTML report with a timeline of each burst, and print its path')
     .parse(process.argv);

@@ -1,7 +1,7 @@
 /**
  * The closed set of log events. Every machine-readable line has one of these as `event`,
  * and a fixed lowercase `msg` for humans. The log report counts these, so adding an event
- * means documenting it in the README's log contract.
+ * means documenting it in docs/log-contract.md.
  */
 export const EVENTS = {
   'cache.hit': 'cache hit',

@@ -4,7 +4,7 @@
  * - `get-value`: this project's processor (createProcessor) with its guard, logging at info
  *   to an NDJSON file as a worker does;
  * - `get-value-silent`: the same processor with a silent logger (the guard without logging).
- * Same Worker options in every mode (those of src/queue/worker-runtime.ts). The parent keeps
+ * Same Worker options in every mode (those of workers/runtime.ts). The parent keeps
  * the queue paused while it fills it; on `run <n>` this process resumes the queue and
  * reports how long the next n jobs took. It stays up between slices (warm, like a worker
  * that has been running for a while) until stdin closes.
