@@ -11,7 +11,10 @@ import { runBench } from './bench/run-bench.js';
 import { intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
-  const opts = newCommand('bench', 'Benchmark the guard against bentocache, redis-semaphore and redlock (always on a private redis-server).')
+  const opts = newCommand(
+    'bench',
+    'Benchmark the guard against bentocache, redis-semaphore and redlock (always on a private redis-server).',
+  )
     .option('--quick', 'a reduced run, under a minute: 1 round, shorter lock runs, fewer hit jobs')
     .option('--scenarios <list>', `comma-separated, from ${SCENARIOS.join(', ')} (default: all but soak)`, parseScenarios)
     .option('--json <file>', 'also write the rows as JSON (and the cold-burst chart next to it, .svg)')
@@ -21,8 +24,16 @@ await runCli(async () => {
     .option('--concurrency <n>', 'cold burst: concurrent requests per process (default 50)', intArg(1, 5000))
     .option('--compute-ms <ms>', 'cold burst: computation time (default 200)', intArg(1, 60_000))
     .option('--poll-ms <ms>', "cold burst: the lock libraries' cache polling interval (default 10)", intArg(1, 10_000))
-    .option('--lock-ms <ms>', 'locks: time per system and case, in slices taken in turns (default 4000, 1000 with --quick)', intArg(50, 600_000))
-    .option('--hit-jobs <n>', 'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 3000 with --quick)', intArg(10, 1_000_000))
+    .option(
+      '--lock-ms <ms>',
+      'locks: time per system and case, in slices taken in turns (default 4000, 1000 with --quick)',
+      intArg(50, 600_000),
+    )
+    .option(
+      '--hit-jobs <n>',
+      'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 3000 with --quick)',
+      intArg(10, 1_000_000),
+    )
     .option('--soak-recomputations <n>', 'soak: recomputations in one process (default 20000)', intArg(100, 10_000_000))
     .addHelpText(
       'after',
@@ -95,7 +106,10 @@ async function writeOut(file: string, text: string): Promise<void> {
 }
 
 function parseScenarios(raw: string): ScenarioName[] {
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (list.length === 0 || bad.length > 0) {
     throw new InvalidArgumentError(`expected a comma-separated list from ${SCENARIOS.join(', ')}, got "${raw}"`);

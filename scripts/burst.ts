@@ -40,7 +40,13 @@ await runCli(async () => {
     const summary = await runBurst(
       queue,
       events,
-      { jobs: opts.jobs, keys: opts.keys, strategy: opts.strategy, runId, ...(opts.computeMs !== undefined && { computeMs: opts.computeMs }) },
+      {
+        jobs: opts.jobs,
+        keys: opts.keys,
+        strategy: opts.strategy,
+        runId,
+        ...(opts.computeMs !== undefined && { computeMs: opts.computeMs }),
+      },
       { onProgress: (done, total) => progress.update(done, total), timeoutMs: opts.timeout * 1000 },
     );
     progress.stop();

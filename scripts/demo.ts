@@ -26,7 +26,11 @@ await runCli(async () => {
     .option('--keys <n>', 'distinct cold keys in each burst', intArg(1, 10_000), 1)
     .option('--compute-ms <ms>', 'simulated computation time', intArg(0, MAX_COMPUTE_MS), 1000)
     .option('--concurrency <n>', 'jobs per worker at once', intArg(1, 10_000))
-    .option('--strategies <list>', `cold burst: comma-separated, from ${STRATEGIES.join(', ')}`, parseStrategies, ['none', 'local-lock', 'redis-lock'])
+    .option('--strategies <list>', `cold burst: comma-separated, from ${STRATEGIES.join(', ')}`, parseStrategies, [
+      'none',
+      'local-lock',
+      'redis-lock',
+    ])
     .option('--warm-strategies <list>', 'warm key under steady load: comma-separated', parseStrategies, ['redis-lock', 'swr', 'xfetch'])
     .option('--no-warm', 'skip the warm-key scenario')
     .option('--warm-ttl-ms <ms>', 'warm key: how long a value is fresh', intArg(100, 600_000), 1500)
@@ -43,7 +47,10 @@ await runCli(async () => {
   let embedded: EmbeddedRedis | EmbeddedCluster | undefined;
   const clusterNamed = isClusterUrl(config.queueRedisUrl) || isClusterUrl(config.cacheRedisUrl);
   if (opts.cluster && !clusterNamed) {
-    if (config.redisUrlGiven) throw new ConfigError('--cluster, but REDIS_URL names a single Redis; name a cluster (REDIS_CLUSTER_NODES) or unset REDIS_URL for a private one');
+    if (config.redisUrlGiven)
+      throw new ConfigError(
+        '--cluster, but REDIS_URL names a single Redis; name a cluster (REDIS_CLUSTER_NODES) or unset REDIS_URL for a private one',
+      );
     embedded = await startEmbeddedCluster({ log: say });
     say(`--cluster: started a private 3-master Redis Cluster (${describeRedisUrl(embedded.url)}) for this run`);
     config = loadConfig({ concurrency: opts.concurrency, computeMs: opts.computeMs, redisUrl: embedded.url });
@@ -58,7 +65,16 @@ await runCli(async () => {
 
   const logDir = join(config.logDir, `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   try {
-    const rows = await runDemo({ config, strategies: opts.strategies, workers: opts.workers, jobs: opts.jobs, keys: opts.keys, computeMs: opts.computeMs, logDir, say });
+    const rows = await runDemo({
+      config,
+      strategies: opts.strategies,
+      workers: opts.workers,
+      jobs: opts.jobs,
+      keys: opts.keys,
+      computeMs: opts.computeMs,
+      logDir,
+      say,
+    });
     const warm = opts.warm
       ? await runWarmScenario({
           config: { ...config, valueTtlMs: opts.warmTtlMs },
@@ -79,7 +95,9 @@ await runCli(async () => {
     } else {
       const tables = [formatDemoTable(rows, opts.workers)];
       if (warm.length > 0) tables.push(formatWarmTable(warm, opts.warmWindows, opts.warmComputeMs));
-      process.stdout.write(`\n${tables.join('\n\n')}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\nreport: ${report} (open it in a browser)\n`);
+      process.stdout.write(
+        `\n${tables.join('\n\n')}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\nreport: ${report} (open it in a browser)\n`,
+      );
     }
     const broken =
       rows.some((r) => r.verdict?.status === 'fail' || r.burst.completed !== r.burst.jobs) ||
@@ -108,7 +126,10 @@ interface DemoFlags {
 }
 
 function parseStrategies(raw: string): Strategy[] {
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((s) => !(STRATEGIES as readonly string[]).includes(s));
   if (list.length === 0 || bad.length > 0) {
     throw new ConfigError(`--strategies takes a comma-separated list from ${STRATEGIES.join(', ')}; got "${raw}"`);

@@ -16,7 +16,10 @@ await runCli(async () => {
     .parse()
     .opts<{ only?: string; json?: boolean; keepLogs?: boolean }>();
 
-  const only = (opts.only ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (opts.only ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const scenarios = selectFaults(only);
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const reports: FaultReport[] = [];

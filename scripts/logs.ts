@@ -39,7 +39,12 @@ async function main(): Promise<number> {
   const program = newCommand('logs', 'read pino NDJSON worker logs and count recomputations per strategy')
     .argument('[paths...]', 'log files, or directories of *.ndjson and *.log files (default: $LOG_DIR or logs)')
     .option('--run <runId>', 'count only the lines of this run', parseRunId)
-    .option('--by <fields>', `also split each strategy by ${GROUP_BY.filter((b) => b !== 'strategy').join(', ')} (comma-separated)`, parseBy, [])
+    .option(
+      '--by <fields>',
+      `also split each strategy by ${GROUP_BY.filter((b) => b !== 'strategy').join(', ')} (comma-separated)`,
+      parseBy,
+      [],
+    )
     .option('--json', 'print the report as JSON (field names documented in scripts/report/format.ts)')
     .option('--check', 'exit 1 when a strategy breaks its promise (a verdict fails)')
     .option('--html <file>', 'also write a self-contained HTML report with a timeline of each burst, and print its path')

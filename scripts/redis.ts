@@ -9,13 +9,7 @@ import {
   startLocalCluster,
   stopLocalCluster,
 } from './redis/local-cluster.js';
-import {
-  describeStatus,
-  localTargetFromUrl,
-  serverStatus,
-  startLocalServer,
-  stopLocalServer,
-} from './redis/local-server.js';
+import { describeStatus, localTargetFromUrl, serverStatus, startLocalServer, stopLocalServer } from './redis/local-server.js';
 import { newCommand, runCli } from './common/cli.js';
 
 /**
@@ -72,7 +66,8 @@ await runCli(async () => {
         const targets = clusterTargets();
         const results = await stopLocalCluster(targets, { force });
         const stopped = results.filter((r) => r.wasRunning);
-        if (stopped.length > 0) say(`Redis Cluster stopped: ${stopped.map((r) => `${r.target.where}${r.pid ? ` (pid ${r.pid})` : ''}`).join(', ')}`);
+        if (stopped.length > 0)
+          say(`Redis Cluster stopped: ${stopped.map((r) => `${r.target.where}${r.pid ? ` (pid ${r.pid})` : ''}`).join(', ')}`);
         else if (cluster) say(`no Redis Cluster running on ${targets.map((t) => t.where).join(', ')}`);
       }
       if (cluster) return;

@@ -65,12 +65,7 @@ export type CorrelationFields = {
 };
 
 /** Write one event line: `{ event, msg, ...fields }`. Errors go under `err` (pino's serializer). */
-export function logEvent(
-  logger: Logger,
-  level: Level,
-  event: EventName,
-  fields: Record<string, unknown> = {},
-): void {
+export function logEvent(logger: Logger, level: Level, event: EventName, fields: Record<string, unknown> = {}): void {
   if (logger.isLevelEnabled && !logger.isLevelEnabled(level)) return;
   logger[level]({ event, ...fields }, EVENTS[event]);
 }

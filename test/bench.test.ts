@@ -24,8 +24,25 @@ describe('npm run bench (smoke)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'cache-stampede-bench-test-'));
-    const args = ['--quick', '--scenarios', 'cold,soak', '--soak-recomputations', '500', '--processes', '2', '--concurrency', '10', '--compute-ms', String(COMPUTE_MS), '--json', path.join(dir, 'bench.json')];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [
+      '--quick',
+      '--scenarios',
+      'cold,soak',
+      '--soak-recomputations',
+      '500',
+      '--processes',
+      '2',
+      '--concurrency',
+      '10',
+      '--compute-ms',
+      String(COMPUTE_MS),
+      '--json',
+      path.join(dir, 'bench.json'),
+    ];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     code = await new Promise((resolve) => child.once('exit', resolve));

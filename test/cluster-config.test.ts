@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../scripts/common/config.js';
 import { ConfigError } from '../scripts/common/errors.js';
 import { redactUrl } from '../scripts/common/logging.js';
-import { clusterUrlFromNodes, formatClusterUrl, isClusterUrl, parseClusterUrl } from '../scripts/redis/cluster-url.js';
+import { formatClusterUrl, isClusterUrl, parseClusterUrl } from '../scripts/redis/cluster-url.js';
 import { createRedis, describeRedisUrl } from '../scripts/redis/connection.js';
 import { localClusterTargets } from '../scripts/redis/local-cluster.js';
 
@@ -25,7 +25,12 @@ describe('naming a cluster', () => {
       ],
     });
     expect(isClusterUrl('redis://h:1')).toBe(false);
-    expect(formatClusterUrl([{ host: '127.0.0.1', port: 1 }, { host: '::1', port: 2 }])).toBe('redis+cluster://127.0.0.1:1,[::1]:2');
+    expect(
+      formatClusterUrl([
+        { host: '127.0.0.1', port: 1 },
+        { host: '::1', port: 2 },
+      ]),
+    ).toBe('redis+cluster://127.0.0.1:1,[::1]:2');
   });
 
   it.each([
@@ -64,12 +69,16 @@ describe('naming a cluster', () => {
   });
 
   it('refuses a URL and a node list for the same Redis, and a URL in a node list', () => {
-    expect(() => loadConfig({}, { REDIS_URL: 'redis://h:1', REDIS_CLUSTER_NODES: NODES })).toThrow(/REDIS_URL or REDIS_CLUSTER_NODES, not both/);
+    expect(() => loadConfig({}, { REDIS_URL: 'redis://h:1', REDIS_CLUSTER_NODES: NODES })).toThrow(
+      /REDIS_URL or REDIS_CLUSTER_NODES, not both/,
+    );
     expect(() => loadConfig({}, { CACHE_REDIS_URL: 'redis://h:1', CACHE_REDIS_CLUSTER_NODES: NODES })).toThrow(ConfigError);
     expect(() => loadConfig({}, { REDIS_CLUSTER_NODES: 'redis://:hunter2@h:1' })).toThrow(/comma-separated list of host:port/);
     expect(() => loadConfig({}, { QUEUE_REDIS_CLUSTER_NODES: 'a:1,b:x' })).toThrow(/QUEUE_REDIS_CLUSTER_NODES/);
     // A flag replaces the environment entirely.
-    expect(loadConfig({ redisUrl: 'redis://flag:1' }, { REDIS_URL: 'redis://h:1', REDIS_CLUSTER_NODES: NODES }).redisUrl).toBe('redis://flag:1');
+    expect(loadConfig({ redisUrl: 'redis://flag:1' }, { REDIS_URL: 'redis://h:1', REDIS_CLUSTER_NODES: NODES }).redisUrl).toBe(
+      'redis://flag:1',
+    );
   });
 
   it('createRedis, for one node only, refuses a cluster URL (createRedisClient takes both)', () => {

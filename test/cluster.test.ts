@@ -137,7 +137,7 @@ describe("the guard's keys on the cluster", () => {
     expect(slotsSeen.size).toBeGreaterThan(1);
   });
 
-  it("refuses a cluster subscriber that cannot SSUBSCRIBE (no shardedSubscribers), saying what to do", () => {
+  it('refuses a cluster subscriber that cannot SSUBSCRIBE (no shardedSubscribers), saying what to do', () => {
     const plain = redis.duplicate([], { lazyConnect: true });
     opened.push(plain);
     expect(() => new Notifier(plain)).toThrow(/shardedSubscribers: true/);
@@ -202,10 +202,18 @@ describe('lock and fence on the cluster, on each master', () => {
       const b = (await acquireLock(other, keys, 30_000))!;
       expect(b.fence).toBeGreaterThan(a.fence);
       const listener = await shardMessage(keys);
-      expect(await writeEnvelope(other, keys, envelope('from-B', b.fence), b, 0)).toEqual({ written: true, released: true, storedFence: b.fence });
+      expect(await writeEnvelope(other, keys, envelope('from-B', b.fence), b, 0)).toEqual({
+        written: true,
+        released: true,
+        storedFence: b.fence,
+      });
       expect(await listener.message).toBe('written');
       await listener.close();
-      expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0)).toEqual({ written: false, released: false, storedFence: b.fence });
+      expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0)).toEqual({
+        written: false,
+        released: false,
+        storedFence: b.fence,
+      });
       expect(await readEnvelope(redis, keys)).toMatchObject({ value: 'from-B', fence: b.fence });
     }
   });
@@ -328,13 +336,26 @@ describe('the fleet on the cluster', () => {
       step('4 workers ready');
       // BullMQ finds its workers by CLIENT LIST on every node: each is counted once.
       expect(await queue.getWorkersCount()).toBe(4);
-      const one = await runBurst(queue, events, { jobs: 200, keys: 1, keyPrefix: 'one', strategy: 'redis-lock', computeMs: 300, runId: 'one-key' }, { timeoutMs: 40_000 });
+      const one = await runBurst(
+        queue,
+        events,
+        { jobs: 200, keys: 1, keyPrefix: 'one', strategy: 'redis-lock', computeMs: 300, runId: 'one-key' },
+        { timeoutMs: 40_000 },
+      );
       step(`burst one-key: ${one.completed} completed, ${one.failed} failed, timed out: ${one.timedOut}`);
-      const twenty = await runBurst(queue, events, { jobs: 200, keys: 20, keyPrefix: 'twenty', strategy: 'redis-lock', computeMs: 300, runId: 'twenty-keys' }, { timeoutMs: 40_000 });
+      const twenty = await runBurst(
+        queue,
+        events,
+        { jobs: 200, keys: 20, keyPrefix: 'twenty', strategy: 'redis-lock', computeMs: 300, runId: 'twenty-keys' },
+        { timeoutMs: 40_000 },
+      );
       step(`burst twenty-keys: ${twenty.completed} completed, ${twenty.failed} failed, timed out: ${twenty.timedOut}`);
       const exits = await stopFleet();
       step('fleet stopped');
-      expect(exits.map((e) => e.exitCode), text).toEqual([0, 0, 0, 0]);
+      expect(
+        exits.map((e) => e.exitCode),
+        text,
+      ).toEqual([0, 0, 0, 0]);
 
       for (const burst of [one, twenty]) {
         expect(burst, text).toMatchObject({ completed: 200, failed: 0, timedOut: false });
@@ -400,16 +421,26 @@ describe('the queue and the cache on two different Redis servers', () => {
     const queue = createQueue(config.queueName, producer);
     const events = createQueueEvents(config.queueName, listener);
     try {
-      const burst = await runBurst(queue, events, { jobs: 50, keys: 5, strategy: 'redis-lock', computeMs: 100, runId: 'split' }, { timeoutMs: 30_000 });
+      const burst = await runBurst(
+        queue,
+        events,
+        { jobs: 50, keys: 5, strategy: 'redis-lock', computeMs: 100, runId: 'split' },
+        { timeoutMs: 30_000 },
+      );
       expect(burst).toMatchObject({ completed: 50, failed: 0, distinctValues: 5 });
       expect(capture.count('recompute.start')).toBe(5);
 
       const queueKeys = await queueAdmin.keys('*');
       const cacheKeyNames = await cacheAdmin.keys('*');
       expect(queueKeys.length).toBeGreaterThan(0);
-      expect(queueKeys.every((k) => k.startsWith('bull:split:')), queueKeys.join(' ')).toBe(true);
+      expect(
+        queueKeys.every((k) => k.startsWith('bull:split:')),
+        queueKeys.join(' '),
+      ).toBe(true);
       expect(cacheKeyNames.sort()).toEqual(
-        Array.from({ length: 5 }, (_, i) => cacheKeys('split', `key-${i + 1}`)).flatMap((k) => [k.value, k.lease]).sort(),
+        Array.from({ length: 5 }, (_, i) => cacheKeys('split', `key-${i + 1}`))
+          .flatMap((k) => [k.value, k.lease])
+          .sort(),
       );
     } finally {
       await events.close();

@@ -21,12 +21,7 @@ async function rejection(url: string): Promise<{ error: RedisConnectionError; ms
   return { error: outcome as RedisConnectionError, ms };
 }
 
-function expectClear(
-  { error, ms }: { error: RedisConnectionError; ms: number },
-  hostPort: string,
-  cause: RegExp,
-  secrets: string[] = [],
-) {
+function expectClear({ error, ms }: { error: RedisConnectionError; ms: number }, hostPort: string, cause: RegExp, secrets: string[] = []) {
   expect(error.code).toBe('E_REDIS_CONNECT');
   expect(error.message).toContain(hostPort);
   expect(error.message).toMatch(cause);
@@ -74,11 +69,7 @@ describe('assertRedisReachable', () => {
 
   it('an unknown host', async () => {
     // Where DNS itself cannot be reached, the lookup may time out instead of failing.
-    expectClear(
-      await rejection('redis://no-such-host.invalid:6379'),
-      'no-such-host.invalid:6379',
-      /unknown host|timed out/,
-    );
+    expectClear(await rejection('redis://no-such-host.invalid:6379'), 'no-such-host.invalid:6379', /unknown host|timed out/);
   });
 
   it('a wrong password: says so, without repeating either password', async () => {
@@ -94,9 +85,7 @@ describe('assertRedisReachable', () => {
 
   it('a password for a server that has none', async () => {
     const url = `redis://:some-pw@127.0.0.1:${plain.port}`;
-    expectClear(await rejection(url), `127.0.0.1:${plain.port}`, /password was given but the server has none/, [
-      'some-pw',
-    ]);
+    expectClear(await rejection(url), `127.0.0.1:${plain.port}`, /password was given but the server has none/, ['some-pw']);
   });
 
   it('keeps the original error as the cause', async () => {

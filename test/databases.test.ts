@@ -51,7 +51,7 @@ describe('databases are isolated', () => {
     expect(await waited0).toEqual({ value: 'db0-value', source: 'waited' });
   });
 
-  it("every channel starts with the key prefix and names the database", () => {
+  it('every channel starts with the key prefix and names the database', () => {
     expect(cacheKeys('cs', 'k', 3).channel).toMatch(/^cs:\{k\}:.*db3/);
     expect(cacheKeys('cs', 'k', 0).channel).not.toBe(cacheKeys('cs', 'k', 1).channel);
   });

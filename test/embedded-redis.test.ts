@@ -133,9 +133,9 @@ describe('ensureRedisServerBinary', () => {
     const marker = path.join(bin, 'apt-get-ran');
     writeFileSync(path.join(bin, 'apt-get'), `#!/bin/sh\ntouch '${marker}'\n`);
     chmodSync(path.join(bin, 'apt-get'), 0o755);
-    await expect(
-      ensureRedisServerBinary({ env: { PATH: bin, CACHE_STAMPEDE_NO_INSTALL: '1' }, log: () => {} }),
-    ).rejects.toBeInstanceOf(RedisServerMissingError);
+    await expect(ensureRedisServerBinary({ env: { PATH: bin, CACHE_STAMPEDE_NO_INSTALL: '1' }, log: () => {} })).rejects.toBeInstanceOf(
+      RedisServerMissingError,
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -167,15 +167,10 @@ describe('npm run redis (scripts/redis.ts)', () => {
 
   function cli(args: string[], cwd: string, redisUrl: string): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      execFile(
-        tsx,
-        [script, ...args],
-        { cwd, env: { ...process.env, REDIS_URL: redisUrl }, timeout: 60_000 },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
+      execFile(tsx, [script, ...args], { cwd, env: { ...process.env, REDIS_URL: redisUrl }, timeout: 60_000 }, (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      });
     });
   }
 

@@ -11,7 +11,11 @@ afterEach(closeGuards);
 // Long lock TTL: a waiter that learned of the failure only by waiting out the TTL would take
 // 30 s; the assertions below bound the whole exchange at 10 s.
 const lockTtlMs = 30_000;
-const settle = (p: Promise<unknown>) => p.then((v) => v, (err: unknown) => err);
+const settle = (p: Promise<unknown>) =>
+  p.then(
+    (v) => v,
+    (err: unknown) => err,
+  );
 
 /** A holder (guard A) whose computation the test fails, and a waiter in "another process" (guard B). */
 async function holderAndWaiter(policy: FailurePolicy, strategy: 'redis-lock' | 'swr' = 'redis-lock', extra = {}) {
@@ -35,16 +39,20 @@ describe('when the holder computation fails', () => {
     const started = performance.now();
     const computing = deferred();
     const failure = deferred<string>();
-    const holder = settle(a.guard.getOrCompute('k', async () => {
-      computing.resolve();
-      return failure.promise;
-    }));
+    const holder = settle(
+      a.guard.getOrCompute('k', async () => {
+        computing.resolve();
+        return failure.promise;
+      }),
+    );
     await computing.promise;
     let waiterComputed = 0;
-    const waiter = settle(b.guard.getOrCompute('k', async () => {
-      waiterComputed++;
-      return 'no';
-    }));
+    const waiter = settle(
+      b.guard.getOrCompute('k', async () => {
+        waiterComputed++;
+        return 'no';
+      }),
+    );
     await waiterSubscribed(observer, keys.channel);
     failure.reject(new Error('database is down'));
 
@@ -64,10 +72,12 @@ describe('when the holder computation fails', () => {
 
     const computing = deferred();
     const failure = deferred<string>();
-    const holder = settle(a.guard.getOrCompute('k', async () => {
-      computing.resolve();
-      return failure.promise;
-    }));
+    const holder = settle(
+      a.guard.getOrCompute('k', async () => {
+        computing.resolve();
+        return failure.promise;
+      }),
+    );
     await computing.promise;
     const waiter = settle(b.guard.getOrCompute('k', async () => 'no'));
     await waiterSubscribed(observer, keys.channel);

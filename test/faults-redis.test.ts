@@ -50,7 +50,9 @@ describe('faults: Redis', () => {
       const outcome = await evictingPolicy();
       expect(failedChecks(outcome), JSON.stringify(outcome.row)).toEqual([]);
       for (const line of outcome.facts.printed) {
-        expect(line).toMatch(/warning: the queue's Redis has maxmemory-policy allkeys-lru; .*\(fix: CONFIG SET maxmemory-policy noeviction/);
+        expect(line).toMatch(
+          /warning: the queue's Redis has maxmemory-policy allkeys-lru; .*\(fix: CONFIG SET maxmemory-policy noeviction/,
+        );
       }
       expect(outcome.facts.logged).toHaveLength(2);
     },

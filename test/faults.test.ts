@@ -35,7 +35,7 @@ describe('faults: the lock holder and the workers', () => {
   );
 
   it(
-    "2. SIGSTOP the holder past its lock TTL, a newer write, SIGCONT: the old write is rejected, the newer value stays",
+    '2. SIGSTOP the holder past its lock TTL, a newer write, SIGCONT: the old write is rejected, the newer value stays',
     async () => {
       const outcome = await pauseHolder();
       expect(failedChecks(outcome), JSON.stringify(outcome.row)).toEqual([]);

@@ -132,7 +132,8 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
 
   it('every worker stopped on SIGTERM with exit code 0, logged worker.stopped, and left no lock', async () => {
     expect(exits, fleetOutput).toHaveLength(WORKERS);
-    for (const exit of exits) expect({ name: exit.command.name, exitCode: exit.exitCode }).toEqual({ name: exit.command.name, exitCode: 0 });
+    for (const exit of exits)
+      expect({ name: exit.command.name, exitCode: exit.exitCode }).toEqual({ name: exit.command.name, exitCode: 0 });
     expect(files, 'one log file per worker process').toHaveLength(WORKERS);
     for (const { file, lines } of files) {
       const parsed = lines.map((line) => JSON.parse(line) as { event?: string; time: number });
@@ -189,7 +190,10 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
     expect(recomputes.length).toBeLessThanOrEqual(WORKERS);
     const perPid = new Map<unknown, number>();
     for (const r of recomputes) perPid.set(r.pid, (perPid.get(r.pid) ?? 0) + 1);
-    expect([...perPid.values()].every((n) => n === 1), JSON.stringify([...perPid])).toBe(true);
+    expect(
+      [...perPid.values()].every((n) => n === 1),
+      JSON.stringify([...perPid]),
+    ).toBe(true);
     // Every value came from one of this run's recomputations (a process may also read the value
     // another process wrote, so a worker can return more than one value).
     const recomputers = new Set(recomputes.map((r) => r.workerId));
@@ -249,7 +253,10 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
     // And per run, against JSON-parsed lines.
     for (const { runId } of bursts.values()) {
       const perRun = await reportOf(runId);
-      expect(perRun.strategies.reduce((sum, s) => sum + s.recomputations, 0), runId).toBe(rawRecomputes(runId).length);
+      expect(
+        perRun.strategies.reduce((sum, s) => sum + s.recomputations, 0),
+        runId,
+      ).toBe(rawRecomputes(runId).length);
     }
   });
 

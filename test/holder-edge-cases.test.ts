@@ -68,7 +68,10 @@ describe('holder edge cases', () => {
     const keys = cacheKeys(prefix, 'k');
     const a = guard({ keyPrefix: prefix, lockTtlMs: 600 });
     const computing = deferred();
-    const call = a.guard.getOrCompute('k', honouringSignal(() => computing.resolve()));
+    const call = a.guard.getOrCompute(
+      'k',
+      honouringSignal(() => computing.resolve()),
+    );
     await computing.promise;
 
     // The lock is taken from under it (expired during a pause, say): someone else holds it now.
@@ -86,7 +89,10 @@ describe('holder edge cases', () => {
     const a = guard({ keyPrefix: prefix, lockTtlMs: 30_000 });
     const b = guard({ keyPrefix: prefix, lockTtlMs: 30_000, failurePolicy: 'error' });
     const computing = deferred();
-    const held = a.guard.getOrCompute('k', honouringSignal(() => computing.resolve()));
+    const held = a.guard.getOrCompute(
+      'k',
+      honouringSignal(() => computing.resolve()),
+    );
     await computing.promise;
     const waited = b.guard.getOrCompute('k', async () => 'computed-by-b');
     await waitUntil('b waits', () => b.log.count('wait.start') === 1);

@@ -101,7 +101,11 @@ describe('a holder whose computation throws', () => {
     const computing = deferred();
     const failure = deferred<string>();
     const boom = new Error('the computation failed');
-    const settle = (p: Promise<unknown>) => p.then(() => 'resolved' as const, (err: unknown) => err);
+    const settle = (p: Promise<unknown>) =>
+      p.then(
+        () => 'resolved' as const,
+        (err: unknown) => err,
+      );
 
     const thrown = settle(
       thrower.guard.getOrCompute(key, async () => {

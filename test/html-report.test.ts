@@ -5,13 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  RECOMPUTE_LAYER,
-  buildTimelines,
-  renderChartSvg,
-  writeHtmlReportFromLogs,
-  type LogRecord,
-} from '../scripts/report/index.js';
+import { RECOMPUTE_LAYER, buildTimelines, renderChartSvg, writeHtmlReportFromLogs, type LogRecord } from '../scripts/report/index.js';
 import { binTimes, niceBucketSize, packIntervals, timelineSpec } from '../scripts/report/html/index.js';
 
 /**
@@ -99,7 +93,15 @@ function simulateBurst(o: BurstOptions, tally: Tally): void {
   for (const { j, arrival, start, key, worker } of jobs) {
     const records = tally.lines.get(worker.workerId) ?? [];
     tally.lines.set(worker.workerId, records);
-    const base = { pid: worker.pid, hostname: 'host-a', workerId: worker.workerId, runId: o.runId, jobId: `${o.runId}-${j}`, strategy: o.strategy, key };
+    const base = {
+      pid: worker.pid,
+      hostname: 'host-a',
+      workerId: worker.workerId,
+      runId: o.runId,
+      jobId: `${o.runId}-${j}`,
+      strategy: o.strategy,
+      key,
+    };
     const log = (time: number, event: string, extra: Record<string, unknown> = {}) =>
       records.push({ level: 30, time, ...base, event, msg: event, ...extra });
     const complete = (time: number, source: string) => log(time, 'job.completed', { latencyMs: time - arrival, source });
@@ -159,7 +161,15 @@ async function writeLogs(dir: string, tally: Tally, workers: FakeWorker[]): Prom
   for (const w of workers) {
     const records = (tally.lines.get(w.workerId) ?? []).map((r, i) => ({ r, i }));
     records.sort((a, b) => (a.r.time as number) - (b.r.time as number) || a.i - b.i);
-    const started = { level: 30, time: 1_700_000_000_000 - 1000, pid: w.pid, hostname: 'host-a', workerId: w.workerId, event: 'worker.started', msg: 'worker started' };
+    const started = {
+      level: 30,
+      time: 1_700_000_000_000 - 1000,
+      pid: w.pid,
+      hostname: 'host-a',
+      workerId: w.workerId,
+      event: 'worker.started',
+      msg: 'worker started',
+    };
     const lines = [started, ...records.map((x) => x.r)].map((r) => JSON.stringify(r));
     await writeFile(join(dir, `${w.workerId}-${w.pid}.ndjson`), `${lines.join('\n')}\n`);
   }
@@ -196,9 +206,14 @@ function sectionsOf(html: string): SectionInHtml[] {
 
 function runLogs(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', 'scripts/logs.ts', ...args], { cwd: REPO, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/logs.ts', ...args],
+      { cwd: REPO, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -274,7 +289,16 @@ describe('timeline data', () => {
   });
 
   it('pairs starts with ends per job; one bar per recompute.start, open ones drawn to the end', () => {
-    const rec = (time: number, event: string, jobId: string, pid = 1): LogRecord => ({ time, pid, workerId: `w${pid}`, runId: 'r', strategy: 'none', key: 'k', jobId, event });
+    const rec = (time: number, event: string, jobId: string, pid = 1): LogRecord => ({
+      time,
+      pid,
+      workerId: `w${pid}`,
+      runId: 'r',
+      strategy: 'none',
+      key: 'k',
+      jobId,
+      event,
+    });
     const [panel] = buildTimelines([
       rec(100, 'recompute.start', 'a'),
       rec(110, 'recompute.start', 'b', 2),
@@ -308,7 +332,11 @@ describe('timeline data', () => {
   });
 
   it('renders any Vega-Lite spec to SVG without a browser', async () => {
-    const svg = await renderChartSvg({ data: { values: [{ a: 1, b: 2 }] }, mark: 'bar', encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' } } });
+    const svg = await renderChartSvg({
+      data: { values: [{ a: 1, b: 2 }] },
+      mark: 'bar',
+      encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' } },
+    });
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     expect(svg).toContain('mark-rect role-mark');
   });
@@ -371,7 +399,16 @@ describe('html report, as a person sees it', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -428,7 +465,17 @@ describe('html report, large run', () => {
     const big = newTally();
     for (const [s, strategy] of STRATEGIES.entries()) {
       simulateBurst(
-        { strategy, runId: 'big', workers, jobs: 5000, keys: 20, computeMs: 300, spreadMs: 2000, t0: 1_700_000_000_000 + s * 10_000, seed: 100 + s },
+        {
+          strategy,
+          runId: 'big',
+          workers,
+          jobs: 5000,
+          keys: 20,
+          computeMs: 300,
+          spreadMs: 2000,
+          t0: 1_700_000_000_000 + s * 10_000,
+          seed: 100 + s,
+        },
         big,
       );
     }
@@ -439,7 +486,9 @@ describe('html report, large run', () => {
     const started = performance.now();
     const written = await writeHtmlReportFromLogs([dir], join(tmp, 'big.html'));
     const elapsed = performance.now() - started;
-    console.log(`large run: ${STRATEGIES.length} x 5000 jobs, ${lines} log lines, ${big.recomputes.get('none')} + ${big.recomputes.get('local-lock')} + ${big.recomputes.get('redis-lock')} recomputations, ${big.hits.get('none')} hits in none -> ${(written.bytes / 1024).toFixed(0)} KiB in ${elapsed.toFixed(0)} ms`);
+    console.log(
+      `large run: ${STRATEGIES.length} x 5000 jobs, ${lines} log lines, ${big.recomputes.get('none')} + ${big.recomputes.get('local-lock')} + ${big.recomputes.get('redis-lock')} recomputations, ${big.hits.get('none')} hits in none -> ${(written.bytes / 1024).toFixed(0)} KiB in ${elapsed.toFixed(0)} ms`,
+    );
 
     expect(elapsed).toBeLessThan(20_000);
     expect(written.bytes).toBeLessThan(4 * 1024 * 1024);
@@ -452,7 +501,19 @@ describe('html report, large run', () => {
 describe('timeline spec', () => {
   it('draws ticks one by one when few, binned when many', () => {
     const panel = buildTimelines(
-      Array.from({ length: 50 }, (_, i): LogRecord => ({ time: i, pid: 1, workerId: 'w', runId: 'r', strategy: 'none', key: 'k', jobId: `j${i}`, event: 'cache.hit' })),
+      Array.from(
+        { length: 50 },
+        (_, i): LogRecord => ({
+          time: i,
+          pid: 1,
+          workerId: 'w',
+          runId: 'r',
+          strategy: 'none',
+          key: 'k',
+          jobId: `j${i}`,
+          event: 'cache.hit',
+        }),
+      ),
     )[0]!;
     const layers = (spec: unknown) => (spec as { layer: { name: string }[] }).layer.map((l) => l.name);
     expect(layers(timelineSpec(panel))).toContain('ticks');

@@ -31,9 +31,14 @@ afterAll(() => {
 
 function cli(args: string[], nodes: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(tsx, [script, ...args], { cwd, env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: nodes }, timeout: 90_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      tsx,
+      [script, ...args],
+      { cwd, env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: nodes }, timeout: 90_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 

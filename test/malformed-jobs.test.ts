@@ -27,21 +27,57 @@ const CASES: Malformed[] = [
   { name: 'numeric key', data: () => ({ key: 42, strategy: 'none' }), reason: /"key" must be a string, got number 42/ },
   { name: 'object key', data: () => ({ key: { a: 1 }, strategy: 'none' }), reason: /"key" must be a string, got an object/ },
   { name: 'empty key', data: () => ({ key: '', strategy: 'none' }), reason: /"key" must be 1 to 1024 characters, got 0/ },
-  { name: 'oversized key', data: () => ({ key: 'k'.repeat(1025), strategy: 'none' }), reason: /"key" must be 1 to 1024 characters, got 1025/ },
-  { name: 'unknown strategy', data: () => ({ key: 'k', strategy: 'nope' }), reason: /"strategy" must be one of none, local-lock, redis-lock, swr, xfetch, got "nope"/ },
+  {
+    name: 'oversized key',
+    data: () => ({ key: 'k'.repeat(1025), strategy: 'none' }),
+    reason: /"key" must be 1 to 1024 characters, got 1025/,
+  },
+  {
+    name: 'unknown strategy',
+    data: () => ({ key: 'k', strategy: 'nope' }),
+    reason: /"strategy" must be one of none, local-lock, redis-lock, swr, xfetch, got "nope"/,
+  },
   { name: 'missing strategy', data: () => ({ key: 'k' }), reason: /"strategy" must be one of .*got nothing/ },
-  { name: 'negative computeMs', data: () => ({ key: 'k', strategy: 'none', computeMs: -1 }), reason: /"computeMs" must be a whole number from 0 to \d+, got number -1/ },
-  { name: 'non-integer computeMs', data: () => ({ key: 'k', strategy: 'none', computeMs: 1.5 }), reason: /"computeMs" must be a whole number .*got number 1\.5/ },
-  { name: 'computeMs too large', data: () => ({ key: 'k', strategy: 'none', computeMs: 600_001 }), reason: /"computeMs" must be a whole number from 0 to 600000, got number 600001/ },
-  { name: 'string computeMs', data: () => ({ key: 'k', strategy: 'none', computeMs: '10' }), reason: /"computeMs" must be a whole number .*got "10"/ },
-  { name: 'unknown simulate', data: () => ({ key: 'k', strategy: 'none', simulate: 'explode' }), reason: /"simulate" must be one of throw, hang, got "explode"/ },
-  { name: 'boolean simulate', data: () => ({ key: 'k', strategy: 'none', simulate: true }), reason: /"simulate" must be one of throw, hang, got boolean true/ },
+  {
+    name: 'negative computeMs',
+    data: () => ({ key: 'k', strategy: 'none', computeMs: -1 }),
+    reason: /"computeMs" must be a whole number from 0 to \d+, got number -1/,
+  },
+  {
+    name: 'non-integer computeMs',
+    data: () => ({ key: 'k', strategy: 'none', computeMs: 1.5 }),
+    reason: /"computeMs" must be a whole number .*got number 1\.5/,
+  },
+  {
+    name: 'computeMs too large',
+    data: () => ({ key: 'k', strategy: 'none', computeMs: 600_001 }),
+    reason: /"computeMs" must be a whole number from 0 to 600000, got number 600001/,
+  },
+  {
+    name: 'string computeMs',
+    data: () => ({ key: 'k', strategy: 'none', computeMs: '10' }),
+    reason: /"computeMs" must be a whole number .*got "10"/,
+  },
+  {
+    name: 'unknown simulate',
+    data: () => ({ key: 'k', strategy: 'none', simulate: 'explode' }),
+    reason: /"simulate" must be one of throw, hang, got "explode"/,
+  },
+  {
+    name: 'boolean simulate',
+    data: () => ({ key: 'k', strategy: 'none', simulate: true }),
+    reason: /"simulate" must be one of throw, hang, got boolean true/,
+  },
   {
     name: 'oversized runId',
     data: () => ({ key: 'k', strategy: 'none', runId: 'r'.repeat(10_000) }),
     reason: /"runId" must be a string of 1 to 128 characters, got a string of 10000 characters/,
   },
-  { name: 'oversized strategy', data: () => ({ key: 'k', strategy: 's'.repeat(10_000) }), reason: /"strategy" must be one of .*got a string of 10000 characters/ },
+  {
+    name: 'oversized strategy',
+    data: () => ({ key: 'k', strategy: 's'.repeat(10_000) }),
+    reason: /"strategy" must be one of .*got a string of 10000 characters/,
+  },
   { name: 'unknown field', data: () => ({ key: 'k', strategy: 'none', extra: 1 }), reason: /unknown field\(s\) "extra"/ },
   {
     name: '__proto__ payload',
@@ -74,10 +110,10 @@ describe('malformed get-value jobs sent straight through BullMQ', () => {
     queue = new Queue(queueName, { connection, prefix: 'bull' });
     events = new QueueEvents(queueName, { connection: eventsConnection, prefix: 'bull' });
     await events.waitUntilReady();
-    worker = spawnWorker(
-      { REDIS_URL: redisUrl(), LOG_DIR: logDir, QUEUE_NAME: queueName, KEY_PREFIX: prefix, COMPUTE_MS: '10' },
-      ['--worker-id', workerId],
-    );
+    worker = spawnWorker({ REDIS_URL: redisUrl(), LOG_DIR: logDir, QUEUE_NAME: queueName, KEY_PREFIX: prefix, COMPUTE_MS: '10' }, [
+      '--worker-id',
+      workerId,
+    ]);
     await worker.waitForLine(new RegExp(`^${workerId} ready:`));
   });
 
@@ -133,7 +169,10 @@ describe('malformed get-value jobs sent straight through BullMQ', () => {
       expect(failed[0]!.reason, name).toMatch(reason);
       expect(failed[0], name).toMatchObject({ workerId, pid: worker.child.pid, code: 'E_JOB_DATA' });
       // No job line of a malformed job reached the guard.
-      expect(records.filter((r) => r.jobId === jobId).map((r) => r.event), name).toEqual(['job.failed']);
+      expect(
+        records.filter((r) => r.jobId === jobId).map((r) => r.event),
+        name,
+      ).toEqual(['job.failed']);
     }
     expect(records.filter((r) => r.event === 'job.completed').map((r) => r.key)).toEqual(['valid']);
   });

@@ -17,7 +17,21 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const manifest = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
 
 /** The lab's tooling: none of it belongs in a user's node_modules. */
-const LAB_TOOLING = ['bullmq', 'vega', 'vega-lite', 'concurrently', 'tsx', 'commander', 'cli-progress', 'playwright-core', 'pino', 'pino-pretty', 'hdr-histogram-js', 'esbuild', 'typescript'];
+const LAB_TOOLING = [
+  'bullmq',
+  'vega',
+  'vega-lite',
+  'concurrently',
+  'tsx',
+  'commander',
+  'cli-progress',
+  'playwright-core',
+  'pino',
+  'pino-pretty',
+  'hdr-histogram-js',
+  'esbuild',
+  'typescript',
+];
 
 let dir: string;
 let tarball: string;
@@ -39,7 +53,10 @@ afterAll(async () => {
 describe('the packed package', () => {
   it('ships the built library only', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball]);
-    const files = stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
+    const files = stdout
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('LICENSE');
@@ -73,7 +90,10 @@ describe('the packed package', () => {
       console.log(JSON.stringify({ first, second, fence: typeof lease.fence, released, code }));
     `;
     await writeFile(path.join(dir, 'consumer.mjs'), script);
-    const { stdout } = await run(process.execPath, ['consumer.mjs'], { cwd: dir, env: { ...process.env, REDIS_URL: redisUrl(), PREFIX: uniquePrefix('pkg') } });
+    const { stdout } = await run(process.execPath, ['consumer.mjs'], {
+      cwd: dir,
+      env: { ...process.env, REDIS_URL: redisUrl(), PREFIX: uniquePrefix('pkg') },
+    });
     expect(JSON.parse(stdout)).toEqual({
       first: { value: { answer: 42 }, source: 'computed' },
       second: { value: { answer: 42 }, source: 'cache' },
@@ -86,7 +106,18 @@ describe('the packed package', () => {
   it('type-checks a TypeScript consumer of createGuard and GuardOptions, and refuses a wrong option type', async () => {
     await writeFile(
       path.join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'], noEmit: true, skipLibCheck: true }, include: ['*.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          types: ['node'],
+          noEmit: true,
+          skipLibCheck: true,
+        },
+        include: ['*.ts'],
+      }),
     );
     const consumer = `
       import { Redis } from 'ioredis';
@@ -100,8 +131,14 @@ describe('the packed package', () => {
     const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
     await run(tsc, ['-p', 'tsconfig.json'], { cwd: dir });
 
-    await writeFile(path.join(dir, 'consumer.ts'), `${consumer}\nconst bad: GuardOptions = { redis: new Redis(), strategy: 'sometimes' };\nvoid bad;\n`);
-    const failed = await run(tsc, ['-p', 'tsconfig.json'], { cwd: dir }).then(() => null, (err: { stdout: string }) => err.stdout);
+    await writeFile(
+      path.join(dir, 'consumer.ts'),
+      `${consumer}\nconst bad: GuardOptions = { redis: new Redis(), strategy: 'sometimes' };\nvoid bad;\n`,
+    );
+    const failed = await run(tsc, ['-p', 'tsconfig.json'], { cwd: dir }).then(
+      () => null,
+      (err: { stdout: string }) => err.stdout,
+    );
     expect(failed).toMatch(/consumer\.ts.*'"sometimes"' is not assignable/);
   });
 });

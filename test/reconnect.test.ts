@@ -86,10 +86,12 @@ describe('the subscriber reconnects', () => {
 
     const started = Date.now();
     const outcome = await Promise.race([
-      guard.getOrCompute('k', async () => 'never').then(
-        () => 'resolved',
-        (err: { code?: string }) => err.code,
-      ),
+      guard
+        .getOrCompute('k', async () => 'never')
+        .then(
+          () => 'resolved',
+          (err: { code?: string }) => err.code,
+        ),
       new Promise((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000).unref()),
     ]);
     expect(outcome).toBe('E_WAIT_TIMEOUT');

@@ -177,7 +177,7 @@ describe('the fenced write, store level', () => {
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
-  it('a holder paused past its TTL cannot overwrite the newer holder\'s value', async () => {
+  it("a holder paused past its TTL cannot overwrite the newer holder's value", async () => {
     const keys = freshKeys('paused-store');
     const a = (await acquireLock(redis, keys, 300))!;
     await lockExpired(redis, keys);
@@ -199,7 +199,7 @@ describe('the fenced write, store level', () => {
     expect(await readEnvelope(redis, keys)).toMatchObject({ value: 'from-B', fence: b.fence });
   });
 
-  it('a paused holder that writes before the new holder does not take the new holder\'s lock', async () => {
+  it("a paused holder that writes before the new holder does not take the new holder's lock", async () => {
     const keys = freshKeys('paused-early');
     const a = (await acquireLock(redis, keys, 300))!;
     await lockExpired(redis, keys);
@@ -217,7 +217,7 @@ describe('the fenced write, store level', () => {
 });
 
 describe('the fenced write, two guards (two "processes")', () => {
-  it('rejects the paused holder\'s write and keeps the newer value', async () => {
+  it("rejects the paused holder's write and keeps the newer value", async () => {
     const key = 'paused-guard';
     const keys = cacheKeys(prefix, key);
     const redisA = connect();

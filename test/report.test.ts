@@ -151,8 +151,7 @@ function generateFleet(): Generated {
         for (let j = 0; j < JOBS_PER_KEY; j++) {
           const w = WORKERS[(j + k + r) % WORKERS.length]!;
           const base = { runId, jobId: `${strategy}/${runId}/${key}/${j}`, strategy, key, workerId: w.workerId };
-          const log = (event: string, extra: Record<string, unknown> = {}): void =>
-            write(w, { ...base, event, msg: event, ...extra });
+          const log = (event: string, extra: Record<string, unknown> = {}): void => write(w, { ...base, event, msg: event, ...extra });
           const latencyMs = 5 + ((j * 37 + k * 11 + r * 5) % 200) + (j % 2 ? 0.5 : 0);
           const recompute = (): void => {
             log('recompute.start');
@@ -604,13 +603,22 @@ describe('format', () => {
     const text = formatReport(report, stats);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI colour code starts with ESC
     expect(text).not.toMatch(/\x1b\[/); // no colours
-    const table = text.split('\n\n').find((b) => b.startsWith('per strategy\n'))!.split('\n').slice(1);
+    const table = text
+      .split('\n\n')
+      .find((b) => b.startsWith('per strategy\n'))!
+      .split('\n')
+      .slice(1);
     const header = table[0]!;
     // Right-aligned numbers: each row's "recomputes" value ends where its header ends.
     const end = header.indexOf('recomputes') + 'recomputes'.length;
     for (const row of table.slice(1)) {
       const strategy = row.split(/\s+/)[0]!;
-      expect(row.slice(0, end).trimEnd().endsWith(String(strategyRow(report, strategy)!.recomputations))).toBe(true);
+      expect(
+        row
+          .slice(0, end)
+          .trimEnd()
+          .endsWith(String(strategyRow(report, strategy)!.recomputations)),
+      ).toBe(true);
     }
     expect(text).toContain('per strategy, key');
     for (const v of report.verdicts) expect(text).toContain(`  ${v.message}\n`);
@@ -660,13 +668,17 @@ describe('npm run logs', () => {
     ['an unknown flag', ['--frobnicate'], /unknown option '--frobnicate'/],
     ['a bad --by value', ['--by', 'key,colour'], /colour/],
     ['an unknown --run', ['--run', 'r404'], /r404.*r1, r2/],
-  ])('exits 2 with a one-line error for %s', async (_what, args, pattern) => {
-    const res = await runLogs(args, { LOG_DIR: fixture.dir });
-    expect(res.code).toBe(2);
-    expect(res.stdout).toBe('');
-    const lines = res.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^error: /);
-    expect(lines[0]).toMatch(pattern);
-  }, 30_000);
+  ])(
+    'exits 2 with a one-line error for %s',
+    async (_what, args, pattern) => {
+      const res = await runLogs(args, { LOG_DIR: fixture.dir });
+      expect(res.code).toBe(2);
+      expect(res.stdout).toBe('');
+      const lines = res.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^error: /);
+      expect(lines[0]).toMatch(pattern);
+    },
+    30_000,
+  );
 });

@@ -114,9 +114,7 @@ describe('script.not-cached', () => {
       await redis.script('FLUSH');
       const capture = captureLogger();
       const results = await Promise.all(
-        Array.from({ length: 25 }, (_, i) =>
-          guard.getOrCompute(`burst-${round}-${i}`, async () => i, { logger: capture.logger }),
-        ),
+        Array.from({ length: 25 }, (_, i) => guard.getOrCompute(`burst-${round}-${i}`, async () => i, { logger: capture.logger })),
       );
       expect(results.map((r) => r.value)).toEqual(Array.from({ length: 25 }, (_, i) => i));
       expect(notCached(capture.lines)).toEqual(['cache.claim', 'cache.fenced-write']);

@@ -27,7 +27,10 @@ const never = async (): Promise<string> => {
 function gated() {
   const started = deferred();
   const gate = deferred<string>();
-  return { started: started.promise, finish: gate.resolve, compute: () => {
+  return {
+    started: started.promise,
+    finish: gate.resolve,
+    compute: () => {
       started.resolve();
       return gate.promise;
     },
@@ -44,7 +47,10 @@ describe('guard.set', () => {
     const ttl = await admin.pttl(cacheKeys(prefix, 'k').value);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(1300);
-    await waitUntil('the value went stale', async () => !(await b.guard.getOrCompute('k', async () => 'fresh').then((r) => r.source === 'cache')));
+    await waitUntil(
+      'the value went stale',
+      async () => !(await b.guard.getOrCompute('k', async () => 'fresh').then((r) => r.source === 'cache')),
+    );
     expect(a.capture.lines.find((l) => l.event === 'cache.write')).toMatchObject({ set: true });
   });
 

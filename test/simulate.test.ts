@@ -33,7 +33,9 @@ describe('job data: simulate', () => {
   });
 
   it('names simulate among the allowed fields when a field is unknown', () => {
-    expect(() => parseJobData({ ...base, simulated: 'throw' })).toThrow(/unknown field\(s\) "simulated"; allowed: key, strategy, computeMs, runId, simulate/);
+    expect(() => parseJobData({ ...base, simulated: 'throw' })).toThrow(
+      /unknown field\(s\) "simulated"; allowed: key, strategy, computeMs, runId, simulate/,
+    );
   });
 });
 

@@ -43,14 +43,23 @@ describe('swr: stale-while-revalidate', () => {
       await sleep(100);
       return 'v';
     };
-    const results = await Promise.all([a, b].flatMap(({ guard }) => Array.from({ length: 10 }, () => guard.getOrCompute('k', compute, { strategy: 'swr' }))));
+    const results = await Promise.all(
+      [a, b].flatMap(({ guard }) => Array.from({ length: 10 }, () => guard.getOrCompute('k', compute, { strategy: 'swr' }))),
+    );
     expect(computations).toBe(1);
     expect(results.filter((r) => r.source === 'computed')).toHaveLength(1);
   });
 });
 
 describe('xfetch: probabilistic early refresh', () => {
-  const envelope = (freshUntil: number, computeMs: number): Envelope => ({ value: 1, fence: 1, computedAt: 0, computeMs, ttlMs: 0, freshUntil });
+  const envelope = (freshUntil: number, computeMs: number): Envelope => ({
+    value: 1,
+    fence: 1,
+    computedAt: 0,
+    computeMs,
+    ttlMs: 0,
+    freshUntil,
+  });
 
   it('refreshes early more readily as expiry nears and as the computation gets costlier', () => {
     const now = 10_000;

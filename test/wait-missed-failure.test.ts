@@ -33,43 +33,49 @@ function subscriberWithHook(before: () => Promise<void>): Redis {
 }
 
 describe('a waiter that subscribes just after the holder failed', () => {
-  it.each(['error', 'retry', 'stale'] as const)('%s policy: contends again at once instead of waiting out the lock TTL', async (failurePolicy) => {
-    const prefix = uniquePrefix(`missed-${failurePolicy}`);
-    const keys = cacheKeys(prefix, 'k');
-    const a = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy });
-    const observer = connect();
-    const computing = deferred();
-    const failure = deferred<string>();
-    const holder = a.guard.getOrCompute('k', async () => {
-      computing.resolve();
-      return failure.promise;
-    }).then(
-      (v) => v,
-      (err: unknown) => err,
-    );
-    await computing.promise;
+  it.each(['error', 'retry', 'stale'] as const)(
+    '%s policy: contends again at once instead of waiting out the lock TTL',
+    async (failurePolicy) => {
+      const prefix = uniquePrefix(`missed-${failurePolicy}`);
+      const keys = cacheKeys(prefix, 'k');
+      const a = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy });
+      const observer = connect();
+      const computing = deferred();
+      const failure = deferred<string>();
+      const holder = a.guard
+        .getOrCompute('k', async () => {
+          computing.resolve();
+          return failure.promise;
+        })
+        .then(
+          (v) => v,
+          (err: unknown) => err,
+        );
+      await computing.promise;
 
-    // B's lock attempt fails (A holds it); then, before B's SUBSCRIBE reaches Redis, A fails,
-    // releases its lock and publishes `failed:` to nobody.
-    const subscriber = subscriberWithHook(async () => {
-      failure.reject(new Error('database is down'));
-      await holder;
-      expect(await observer.exists(keys.lock)).toBe(0);
-    });
-    const redisB = connect();
-    const logB = captureLogger();
-    const b = createGuard({ redis: redisB, subscriber, keyPrefix: prefix, lockTtlMs, failurePolicy, logger: logB.logger });
-    try {
-      const started = performance.now();
-      const result = await b.getOrCompute('k', async () => 'computed by B');
-      expect(await holder).toMatchObject({ message: 'database is down' });
-      // B arrived after the failure, as far as it can tell: it became the new holder.
-      expect(result).toEqual({ value: 'computed by B', source: 'computed' });
-      expect(performance.now() - started).toBeLessThan(10_000);
-      expect(logB.lines.find((l) => l.event === 'wait.end')).toMatchObject({ outcome: 'released' });
-    } finally {
-      await b.close();
-      await closeAll(observer, redisB, subscriber);
-    }
-  }, 60_000);
+      // B's lock attempt fails (A holds it); then, before B's SUBSCRIBE reaches Redis, A fails,
+      // releases its lock and publishes `failed:` to nobody.
+      const subscriber = subscriberWithHook(async () => {
+        failure.reject(new Error('database is down'));
+        await holder;
+        expect(await observer.exists(keys.lock)).toBe(0);
+      });
+      const redisB = connect();
+      const logB = captureLogger();
+      const b = createGuard({ redis: redisB, subscriber, keyPrefix: prefix, lockTtlMs, failurePolicy, logger: logB.logger });
+      try {
+        const started = performance.now();
+        const result = await b.getOrCompute('k', async () => 'computed by B');
+        expect(await holder).toMatchObject({ message: 'database is down' });
+        // B arrived after the failure, as far as it can tell: it became the new holder.
+        expect(result).toEqual({ value: 'computed by B', source: 'computed' });
+        expect(performance.now() - started).toBeLessThan(10_000);
+        expect(logB.lines.find((l) => l.event === 'wait.end')).toMatchObject({ outcome: 'released' });
+      } finally {
+        await b.close();
+        await closeAll(observer, redisB, subscriber);
+      }
+    },
+    60_000,
+  );
 });

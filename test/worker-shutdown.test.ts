@@ -62,7 +62,12 @@ describe('SIGTERM during in-flight redis-lock jobs', () => {
   });
 
   it('finishes the jobs in flight, leaves no lock, exits 0 and logs worker.stopped last', async () => {
-    const burst = runBurst(queue, events, { jobs: JOBS, keys: KEYS, strategy: 'redis-lock', computeMs: COMPUTE_MS, runId: `${prefix}-run` }, { timeoutMs: 100_000 });
+    const burst = runBurst(
+      queue,
+      events,
+      { jobs: JOBS, keys: KEYS, strategy: 'redis-lock', computeMs: COMPUTE_MS, runId: `${prefix}-run` },
+      { timeoutMs: 100_000 },
+    );
 
     // In flight: every job taken by the worker (none left waiting, so all of them must finish),
     // and at least one key's holder still computing under its Redis lock. On a slow box the
@@ -84,7 +89,12 @@ describe('SIGTERM during in-flight redis-lock jobs', () => {
 
     const exitCode = await worker.exit;
     expect(exitCode, worker.output()).toBe(0);
-    expect(await queue.getJobCounts('active', 'waiting', 'failed', 'completed')).toEqual({ active: 0, waiting: 0, failed: 0, completed: JOBS });
+    expect(await queue.getJobCounts('active', 'waiting', 'failed', 'completed')).toEqual({
+      active: 0,
+      waiting: 0,
+      failed: 0,
+      completed: JOBS,
+    });
     expect(await scanKeys(redis, lockPattern)).toEqual([]);
 
     const files = await readLogDir(logDir);

@@ -36,7 +36,10 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   const queueConnection = createRedisClient(config.queueRedisUrl, 'worker');
   const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache');
   const closeables: RedisClient[] = [queueConnection, cacheConnection];
-  for (const [role, connection] of [['queue', queueConnection], ['cache', cacheConnection]] as const) {
+  for (const [role, connection] of [
+    ['queue', queueConnection],
+    ['cache', cacheConnection],
+  ] as const) {
     connection.on('error', (err: unknown) => logEvent(logger, 'warn', 'redis.error', { role, err }));
   }
 
@@ -61,7 +64,12 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   });
   const worker = new Worker<unknown, GetValueResult>(
     config.queueName,
-    createProcessor({ guard, logger, workerId, compute: (data) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate) }),
+    createProcessor({
+      guard,
+      logger,
+      workerId,
+      compute: (data) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate),
+    }),
     {
       connection: queueConnection,
       prefix: queuePrefix(queueConnection),

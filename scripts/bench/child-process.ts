@@ -91,7 +91,8 @@ export function spawnChild(file: string, options: SpawnOptions = {}): BenchChild
         }, timeoutMs);
         const take = (message: unknown) => {
           clearTimeout(timer);
-          if (message === undefined) reject(new Error(`${describe(file)} (pid ${child.pid}) ended without output (exit ${child.exitCode})`));
+          if (message === undefined)
+            reject(new Error(`${describe(file)} (pid ${child.pid}) ended without output (exit ${child.exitCode})`));
           else resolve(message as T);
         };
         waiting.push(take);

@@ -34,7 +34,12 @@ declare module 'redlock' {
     constructor(clients: Iterable<Client>, settings?: Partial<Settings>);
     acquire(resources: string[], duration: number, settings?: Partial<Settings>): Promise<Lock>;
     release(lock: Lock, settings?: Partial<Settings>): Promise<unknown>;
-    using<T>(resources: string[], duration: number, settings: Partial<Settings>, routine: (signal: RedlockAbortSignal) => Promise<T>): Promise<T>;
+    using<T>(
+      resources: string[],
+      duration: number,
+      settings: Partial<Settings>,
+      routine: (signal: RedlockAbortSignal) => Promise<T>,
+    ): Promise<T>;
     using<T>(resources: string[], duration: number, routine: (signal: RedlockAbortSignal) => Promise<T>): Promise<T>;
     quit(): Promise<void>;
   }

@@ -37,7 +37,9 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
   const rows = new Rows();
   try {
     const version = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
-    progress(`bench: private redis-server ${version} on port ${redis.port}; scenarios ${options.scenarios.join(', ')}${options.quick ? ' (--quick)' : ''}`);
+    progress(
+      `bench: private redis-server ${version} on port ${redis.port}; scenarios ${options.scenarios.join(', ')}${options.quick ? ' (--quick)' : ''}`,
+    );
     const meter = await CommandMeter.calibrate(admin);
 
     if (options.scenarios.includes('cold')) await runColdBurst(options, redis.url, meter, admin, rows, progress);
@@ -58,9 +60,15 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
     };
     const targets = checkTargets(rows);
     const markdown = formatMarkdown(rows, targets, options, meta, labels);
-    const svg = rows.systems(COLD).length > 0
-      ? await renderColdChart(rows.all, labels, options.computeMs, `${options.processes} processes x ${options.concurrency} requests, compute ${options.computeMs} ms, ${meta.startedAt}`)
-      : null;
+    const svg =
+      rows.systems(COLD).length > 0
+        ? await renderColdChart(
+            rows.all,
+            labels,
+            options.computeMs,
+            `${options.processes} processes x ${options.concurrency} requests, compute ${options.computeMs} ms, ${meta.startedAt}`,
+          )
+        : null;
     return { meta: { ...meta, options }, rows: rows.all, targets, markdown, svg };
   } finally {
     await admin.quit().catch(() => admin.disconnect());

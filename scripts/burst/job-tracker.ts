@@ -40,8 +40,7 @@ export class JobTracker {
 
   private readonly onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) =>
     this.settle(jobId, true, typeof returnvalue === 'string' ? returnvalue : JSON.stringify(returnvalue));
-  private readonly onFailed = ({ jobId, failedReason }: { jobId: string; failedReason: string }) =>
-    this.settle(jobId, false, failedReason);
+  private readonly onFailed = ({ jobId, failedReason }: { jobId: string; failedReason: string }) => this.settle(jobId, false, failedReason);
 
   constructor(
     private readonly events: QueueEvents,

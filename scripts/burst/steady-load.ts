@@ -45,7 +45,10 @@ export async function runSteadyLoad(
     while (nextTick < endAt) {
       const enqueuedAt = Date.now();
       const added = await queue.addBulk(Array.from({ length: perTick }, () => ({ name: JOB_NAME, data })));
-      tracker.add(added.map((job) => job.id!), enqueuedAt);
+      tracker.add(
+        added.map((job) => job.id!),
+        enqueuedAt,
+      );
       jobs += added.length;
       // Fixed-rate ticks (not fixed delays), so a slow addBulk does not lower the rate.
       nextTick += tickMs;

@@ -81,14 +81,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
   const config: Config = {
     redisUrl: resolvedRedisUrl,
     redisUrlGiven: redisUrl !== undefined,
-    queueRedisUrl: checkRedisUrl(
-      'QUEUE_REDIS_URL',
-      overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS') ?? resolvedRedisUrl,
-    ),
-    cacheRedisUrl: checkRedisUrl(
-      'CACHE_REDIS_URL',
-      overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS') ?? resolvedRedisUrl,
-    ),
+    queueRedisUrl: checkRedisUrl('QUEUE_REDIS_URL', overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS') ?? resolvedRedisUrl),
+    cacheRedisUrl: checkRedisUrl('CACHE_REDIS_URL', overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS') ?? resolvedRedisUrl),
     queueName: checkName('QUEUE_NAME', overrides.queueName ?? given('QUEUE_NAME') ?? 'cache-stampede'),
     logDir: overrides.logDir ?? given('LOG_DIR') ?? 'logs',
     logLevel: checkOneOf('LOG_LEVEL', overrides.logLevel ?? given('LOG_LEVEL') ?? 'info', LOG_LEVELS),
@@ -166,7 +160,9 @@ export function checkRedisUrl(name: string, raw: string): string {
     throw new ConfigError(`${name} is not a valid URL (expected redis://[user:password@]host:port[/db])`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(`${name} must start with redis:// or rediss://, got ${url.protocol}// (a cluster is redis+cluster://host:port,...)`);
+    throw new ConfigError(
+      `${name} must start with redis:// or rediss://, got ${url.protocol}// (a cluster is redis+cluster://host:port,...)`,
+    );
   }
   if (!url.hostname) throw new ConfigError(`${name} has no host`);
   return raw;

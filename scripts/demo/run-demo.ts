@@ -73,7 +73,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
         // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
         // spreads the burst out and understates the stampede; a quick warm-up burst on another
         // key (its own run id, left out of the counts) gets every worker going first.
-        await runBurst(queue, events, { jobs: options.workers * 10, keys: 1, keyPrefix: 'warm-up', strategy: 'none', computeMs: 0, runId: `${runId}${WARM_UP_SUFFIX}` });
+        await runBurst(queue, events, {
+          jobs: options.workers * 10,
+          keys: 1,
+          keyPrefix: 'warm-up',
+          strategy: 'none',
+          computeMs: 0,
+          runId: `${runId}${WARM_UP_SUFFIX}`,
+        });
         say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), compute ${options.computeMs} ms`);
         burst = await runBurst(queue, events, {
           jobs: options.jobs,

@@ -56,13 +56,25 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   await queue.obliterate({ force: true });
 
   say(`warm key: starting ${options.workers} workers (value fresh for ${config.valueTtlMs} ms)`);
-  const fleet = startFleet({ workers: options.workers, concurrency: config.concurrency, env: fleetEnv(config, logDir), outputStream: fleetOutput });
+  const fleet = startFleet({
+    workers: options.workers,
+    concurrency: config.concurrency,
+    env: fleetEnv(config, logDir),
+    outputStream: fleetOutput,
+  });
   try {
     await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
     for (const strategy of options.strategies) {
       const runId = `warm-${stamp}-${strategy}`;
       // Warm the key with one job, then load it steadily across `windows` expiries.
-      await runBurst(queue, events, { jobs: 1, keys: 1, keyPrefix: `warm-${strategy}`, strategy, computeMs: options.computeMs, runId: `${runId}${WARM_UP_SUFFIX}` });
+      await runBurst(queue, events, {
+        jobs: 1,
+        keys: 1,
+        keyPrefix: `warm-${strategy}`,
+        strategy,
+        computeMs: options.computeMs,
+        runId: `${runId}${WARM_UP_SUFFIX}`,
+      });
       say(`warm key: ${strategy}, ${options.ratePerSecond} jobs/s for ${options.windows} expiries`);
       const load = await runSteadyLoad(queue, events, {
         key: `warm-${strategy}-1`,

@@ -55,30 +55,145 @@ export async function commandCases(servers: Servers): Promise<CommandCase[]> {
   const good = url(`redis://${auth}127.0.0.1:${securedPort}`);
   return [
     // Flags.
-    { name: 'burst --jobs abc', entry: 'scripts/burst.ts', args: ['--jobs', 'abc'], env: good, expect: /error: option '--jobs <n>' argument 'abc' is invalid\. expected a whole number/ },
-    { name: 'burst --strategy nope', entry: 'scripts/burst.ts', args: ['--strategy', 'nope'], env: good, expect: /argument 'nope' is invalid\. expected one of none, local-lock, redis-lock/ },
+    {
+      name: 'burst --jobs abc',
+      entry: 'scripts/burst.ts',
+      args: ['--jobs', 'abc'],
+      env: good,
+      expect: /error: option '--jobs <n>' argument 'abc' is invalid\. expected a whole number/,
+    },
+    {
+      name: 'burst --strategy nope',
+      entry: 'scripts/burst.ts',
+      args: ['--strategy', 'nope'],
+      env: good,
+      expect: /argument 'nope' is invalid\. expected one of none, local-lock, redis-lock/,
+    },
     { name: 'burst --bogus', entry: 'scripts/burst.ts', args: ['--bogus'], env: good, expect: /error: unknown option '--bogus'/ },
-    { name: 'worker --lock-duration 5', entry: worker, args: ['--lock-duration', '5'], env: good, expect: /argument '5' is invalid\. expected 100 to/ },
-    { name: 'worker --stalled-interval 1e3', entry: worker, args: ['--stalled-interval', '1e3'], env: good, expect: /argument '1e3' is invalid\. expected a whole number/ },
-    { name: 'fleet --workers -1', entry: 'scripts/fleet.ts', args: ['--workers', '-1'], env: good, expect: /argument '-1' is invalid\. expected 1 to 64/ },
+    {
+      name: 'worker --lock-duration 5',
+      entry: worker,
+      args: ['--lock-duration', '5'],
+      env: good,
+      expect: /argument '5' is invalid\. expected 100 to/,
+    },
+    {
+      name: 'worker --stalled-interval 1e3',
+      entry: worker,
+      args: ['--stalled-interval', '1e3'],
+      env: good,
+      expect: /argument '1e3' is invalid\. expected a whole number/,
+    },
+    {
+      name: 'fleet --workers -1',
+      entry: 'scripts/fleet.ts',
+      args: ['--workers', '-1'],
+      env: good,
+      expect: /argument '-1' is invalid\. expected 1 to 64/,
+    },
     // Environment: the URL.
-    { name: 'unparsable REDIS_URL', entry: worker, args: [], env: url(`redis://${auth}127.0.0.1:notaport`), expect: /error: REDIS_URL is not a valid URL/ },
+    {
+      name: 'unparsable REDIS_URL',
+      entry: worker,
+      args: [],
+      env: url(`redis://${auth}127.0.0.1:notaport`),
+      expect: /error: REDIS_URL is not a valid URL/,
+    },
     { name: 'REDIS_URL not a URL at all', entry: worker, args: [], env: url(password), expect: /error: REDIS_URL is not a valid URL/ },
-    { name: 'http:// REDIS_URL', entry: worker, args: [], env: url(`http://${auth}127.0.0.1:${securedPort}`), expect: /error: REDIS_URL must start with redis:\/\/ or rediss:\/\/, got http:/ },
-    { name: 'bad QUEUE_REDIS_URL', entry: worker, args: [], env: { ...good, QUEUE_REDIS_URL: `redis://${auth}[::1` }, expect: /error: QUEUE_REDIS_URL is not a valid URL/ },
+    {
+      name: 'http:// REDIS_URL',
+      entry: worker,
+      args: [],
+      env: url(`http://${auth}127.0.0.1:${securedPort}`),
+      expect: /error: REDIS_URL must start with redis:\/\/ or rediss:\/\/, got http:/,
+    },
+    {
+      name: 'bad QUEUE_REDIS_URL',
+      entry: worker,
+      args: [],
+      env: { ...good, QUEUE_REDIS_URL: `redis://${auth}[::1` },
+      expect: /error: QUEUE_REDIS_URL is not a valid URL/,
+    },
     // Environment: where the URL leads.
-    { name: 'closed port', entry: worker, args: [], env: url(`redis://${auth}127.0.0.1:${closedPort}`), expect: new RegExp(`error: cannot use Redis at 127\\.0\\.0\\.1:${closedPort}: connection refused`) },
-    { name: 'unknown host', entry: worker, args: [], env: url(`redis://${auth}no-such-host.invalid:6379`), expect: /error: cannot use Redis at no-such-host\.invalid:6379: (unknown host|connection timed out)/ },
-    { name: 'wrong password', entry: worker, args: [], env: url(`redis://:wrong-${password}@127.0.0.1:${securedPort}`), expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: wrong password/ },
-    { name: 'wrong password (producer)', entry: 'scripts/burst.ts', args: ['--jobs', '1'], env: url(`redis://:wrong-${password}@127.0.0.1:${securedPort}`), expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: wrong password/ },
-    { name: 'no password for a secured server', entry: worker, args: [], env: url(`redis://127.0.0.1:${securedPort}`), expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: a password is required/ },
-    { name: 'password for an open server', entry: worker, args: [], env: url(`redis://${auth}127.0.0.1:${openPort}`), expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: a password was given but the server has none/ },
-    { name: 'TLS to a plain port', entry: worker, args: [], env: url(`rediss://${auth}127.0.0.1:${securedPort}`), expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: (TLS handshake failed|connection timed out \(no TLS handshake: rediss:\/\/ to a plain-text port\?\))/ },
+    {
+      name: 'closed port',
+      entry: worker,
+      args: [],
+      env: url(`redis://${auth}127.0.0.1:${closedPort}`),
+      expect: new RegExp(`error: cannot use Redis at 127\\.0\\.0\\.1:${closedPort}: connection refused`),
+    },
+    {
+      name: 'unknown host',
+      entry: worker,
+      args: [],
+      env: url(`redis://${auth}no-such-host.invalid:6379`),
+      expect: /error: cannot use Redis at no-such-host\.invalid:6379: (unknown host|connection timed out)/,
+    },
+    {
+      name: 'wrong password',
+      entry: worker,
+      args: [],
+      env: url(`redis://:wrong-${password}@127.0.0.1:${securedPort}`),
+      expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: wrong password/,
+    },
+    {
+      name: 'wrong password (producer)',
+      entry: 'scripts/burst.ts',
+      args: ['--jobs', '1'],
+      env: url(`redis://:wrong-${password}@127.0.0.1:${securedPort}`),
+      expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: wrong password/,
+    },
+    {
+      name: 'no password for a secured server',
+      entry: worker,
+      args: [],
+      env: url(`redis://127.0.0.1:${securedPort}`),
+      expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: a password is required/,
+    },
+    {
+      name: 'password for an open server',
+      entry: worker,
+      args: [],
+      env: url(`redis://${auth}127.0.0.1:${openPort}`),
+      expect: /error: cannot use Redis at 127\.0\.0\.1:\d+: a password was given but the server has none/,
+    },
+    {
+      name: 'TLS to a plain port',
+      entry: worker,
+      args: [],
+      env: url(`rediss://${auth}127.0.0.1:${securedPort}`),
+      expect:
+        /error: cannot use Redis at 127\.0\.0\.1:\d+: (TLS handshake failed|connection timed out \(no TLS handshake: rediss:\/\/ to a plain-text port\?\))/,
+    },
     // Environment: the other settings.
-    { name: 'LOCK_TTL_MS=abc', entry: worker, args: [], env: { ...good, LOCK_TTL_MS: 'abc' }, expect: /error: LOCK_TTL_MS must be a number, got "abc"/ },
-    { name: 'WORKER_CONCURRENCY=0', entry: worker, args: [], env: { ...good, WORKER_CONCURRENCY: '0' }, expect: /error: WORKER_CONCURRENCY must be between 1 and 10000, got 0/ },
-    { name: 'LOG_LEVEL=loud', entry: worker, args: [], env: { ...good, LOG_LEVEL: 'loud' }, expect: /error: LOG_LEVEL must be one of .*got "loud"/ },
-    { name: 'QUEUE_NAME with glob characters', entry: worker, args: [], env: { ...good, QUEUE_NAME: 'q*?[x]' }, expect: /error: QUEUE_NAME must be 1-64 letters/ },
+    {
+      name: 'LOCK_TTL_MS=abc',
+      entry: worker,
+      args: [],
+      env: { ...good, LOCK_TTL_MS: 'abc' },
+      expect: /error: LOCK_TTL_MS must be a number, got "abc"/,
+    },
+    {
+      name: 'WORKER_CONCURRENCY=0',
+      entry: worker,
+      args: [],
+      env: { ...good, WORKER_CONCURRENCY: '0' },
+      expect: /error: WORKER_CONCURRENCY must be between 1 and 10000, got 0/,
+    },
+    {
+      name: 'LOG_LEVEL=loud',
+      entry: worker,
+      args: [],
+      env: { ...good, LOG_LEVEL: 'loud' },
+      expect: /error: LOG_LEVEL must be one of .*got "loud"/,
+    },
+    {
+      name: 'QUEUE_NAME with glob characters',
+      entry: worker,
+      args: [],
+      env: { ...good, QUEUE_NAME: 'q*?[x]' },
+      expect: /error: QUEUE_NAME must be 1-64 letters/,
+    },
   ];
 }
 
@@ -100,7 +215,11 @@ export async function runCommandCase(c: CommandCase, secret: string): Promise<Co
       DEBUG: '',
       ...c.env,
     };
-    const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, c.entry), ...c.args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, c.entry), ...c.args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -109,9 +228,7 @@ export async function runCommandCase(c: CommandCase, secret: string): Promise<Co
       timedOut = true;
       child.kill('SIGKILL');
     }, TIMEOUT_MS);
-    const exitCode = await new Promise<number | string | null>((resolve) =>
-      child.once('close', (code, signal) => resolve(code ?? signal)),
-    );
+    const exitCode = await new Promise<number | string | null>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal)));
     clearTimeout(timer);
     const logs = await readAll(logDir);
     const errorLine = output.split('\n').find((line) => line.startsWith('error:')) ?? output.split('\n')[0] ?? '';

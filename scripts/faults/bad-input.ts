@@ -74,8 +74,14 @@ export async function badInput(options: FaultOptions = {}): Promise<FaultOutcome
 
     const badJobs = jobs.malformed.filter((m) => !m.matched || m.state !== 'failed' || m.attemptsMade !== 1);
     const badKeys = jobs.oddKeys.filter(
-      (k) => !k.first || !k.second || k.first.key !== k.key || k.second.key !== k.key || k.second.source !== 'cache' ||
-        JSON.stringify(k.first.value) !== JSON.stringify(k.second.value) || !k.stored,
+      (k) =>
+        !k.first ||
+        !k.second ||
+        k.first.key !== k.key ||
+        k.second.key !== k.key ||
+        k.second.source !== 'cache' ||
+        JSON.stringify(k.first.value) !== JSON.stringify(k.second.value) ||
+        !k.stored,
     );
     const badCommands = commands.filter((c) => !c.matched || c.exitCode !== 2 || c.stackTrace || c.timedOut);
     const notes = [
@@ -101,12 +107,27 @@ export async function badInput(options: FaultOptions = {}): Promise<FaultOutcome
       },
       checks: [
         check('every malformed job failed once, at once, with a reason naming the problem', badJobs.length === 0, badJobs),
-        check('no failure reason repeats a huge value', jobs.malformed.every((m) => m.reason.length < 300), jobs.malformed.map((m) => m.reason.length)),
-        check('every odd key completed, round-tripped exactly and was served from the cache the second time', badKeys.length === 0, badKeys.map((k) => k.name)),
+        check(
+          'no failure reason repeats a huge value',
+          jobs.malformed.every((m) => m.reason.length < 300),
+          jobs.malformed.map((m) => m.reason.length),
+        ),
+        check(
+          'every odd key completed, round-tripped exactly and was served from the cache the second time',
+          badKeys.length === 0,
+          badKeys.map((k) => k.name),
+        ),
         check('no two odd keys shared a value', distinctValues === jobs.oddKeys.length, distinctValues),
         check('every bad flag or environment: one clear error line, exit 2, no stack, no hang', badCommands.length === 0, badCommands),
-        check('no secret in any output or log line', leaks.length === 0 && commands.every((c) => !c.leaked), { leaks, commands: commands.filter((c) => c.leaked).map((c) => c.name) }),
-        check('the worker never crashed and stopped cleanly', Object.values(workerExits).every((code) => code === 0) && Object.keys(workerExits).length === 1, workerExits),
+        check('no secret in any output or log line', leaks.length === 0 && commands.every((c) => !c.leaked), {
+          leaks,
+          commands: commands.filter((c) => c.leaked).map((c) => c.name),
+        }),
+        check(
+          'the worker never crashed and stopped cleanly',
+          Object.values(workerExits).every((code) => code === 0) && Object.keys(workerExits).length === 1,
+          workerExits,
+        ),
       ],
       facts,
     };
@@ -130,25 +151,40 @@ async function sendJobs(rig: Rig): Promise<Pick<BadInputFacts, 'malformed' | 'od
         await job.waitUntilFinished(rig.events, WAIT_MS).catch(() => {});
         const after = await Job.fromId(queue, job.id!);
         const reason = after?.failedReason ?? '';
-        return { name: m.name, state: (await after?.getState()) ?? 'missing', attemptsMade: after?.attemptsMade ?? 0, reason, matched: /^invalid job data: /.test(reason) && m.reason.test(reason) };
+        return {
+          name: m.name,
+          state: (await after?.getState()) ?? 'missing',
+          attemptsMade: after?.attemptsMade ?? 0,
+          reason,
+          matched: /^invalid job data: /.test(reason) && m.reason.test(reason),
+        };
       }),
     );
 
     const runId = rig.runId('odd');
     const round = async () => {
       const jobs = await Promise.all(ODD_KEYS.map(({ key }) => queue.add(JOB_NAME, { key, strategy: 'redis-lock', computeMs: 10, runId })));
-      return Promise.all(jobs.map((job) => job.waitUntilFinished(rig.events, WAIT_MS).then((r) => r as GetValueResult, () => null)));
+      return Promise.all(
+        jobs.map((job) =>
+          job.waitUntilFinished(rig.events, WAIT_MS).then(
+            (r) => r as GetValueResult,
+            () => null,
+          ),
+        ),
+      );
     };
     const first = await round();
     const second = await round();
     const oddKeys = await Promise.all(
-      ODD_KEYS.map(async ({ name, key }, i): Promise<OddKeyResult> => ({
-        name,
-        key,
-        first: first[i] ?? null,
-        second: second[i] ?? null,
-        stored: (await rig.admin.exists(cacheKeys(rig.keyPrefix, key).value)) === 1,
-      })),
+      ODD_KEYS.map(
+        async ({ name, key }, i): Promise<OddKeyResult> => ({
+          name,
+          key,
+          first: first[i] ?? null,
+          second: second[i] ?? null,
+          stored: (await rig.admin.exists(cacheKeys(rig.keyPrefix, key).value)) === 1,
+        }),
+      ),
     );
     return { malformed, oddKeys };
   } finally {

@@ -167,7 +167,9 @@ async function errorPolicy(options: FaultOptions): Promise<FaultOutcome<Omit<Com
       relayed: new RegExp(`^the computation of ${quoted} failed in its holder: ${tookLonger}$`),
     });
     const afterRun = rig.runId('after');
-    const afterWorkers = [...new Set(records.filter((r) => r.event === 'job.completed' && r.runId === afterRun).map((r) => String(r.workerId)))].sort();
+    const afterWorkers = [
+      ...new Set(records.filter((r) => r.event === 'job.completed' && r.runId === afterRun).map((r) => String(r.workerId))),
+    ].sort();
     const runIds = ['throw', 'hang', 'after'].map((label) => rig.runId(label));
     const stale = await staleOverwrites(records, rig.admin, rig.keyPrefix, runIds);
     const exits = Object.fromEntries(rig.exits());
@@ -220,15 +222,29 @@ async function errorPolicy(options: FaultOptions): Promise<FaultOutcome<Omit<Com
         ),
         check('a failing holder released its lock at once', !lockAfterThrow && !lockAfterHang, { lockAfterThrow, lockAfterHang }),
         check('a failed computation cached nothing', storedAfterFailures === null, storedAfterFailures),
-        check('the same workers then served a normal burst: every job completed', after.completed === JOBS && after.failed === 0 && !after.timedOut, {
-          completed: after.completed,
-          failed: after.failures,
-        }),
+        check(
+          'the same workers then served a normal burst: every job completed',
+          after.completed === JOBS && after.failed === 0 && !after.timedOut,
+          {
+            completed: after.completed,
+            failed: after.failures,
+          },
+        ),
         check('the normal burst recomputed once', facts.after.recomputations === 1, facts.after.recomputations),
-        check('every worker kept serving', runningBeforeStop && afterWorkers.length === WORKERS, { afterWorkers, exitedEarly: !runningBeforeStop }),
-        check('no lock left (guard or BullMQ), no job left in the queue', locksLeft.length === 0 && leftInQueue === 0, { locksLeft, leftInQueue }),
+        check('every worker kept serving', runningBeforeStop && afterWorkers.length === WORKERS, {
+          afterWorkers,
+          exitedEarly: !runningBeforeStop,
+        }),
+        check('no lock left (guard or BullMQ), no job left in the queue', locksLeft.length === 0 && leftInQueue === 0, {
+          locksLeft,
+          leftInQueue,
+        }),
         check('0 jobs lost', lost === 0, lost),
-        check('every worker stopped cleanly', Object.keys(exits).length === WORKERS && Object.values(exits).every((code) => code === 0), exits),
+        check(
+          'every worker stopped cleanly',
+          Object.keys(exits).length === WORKERS && Object.values(exits).every((code) => code === 0),
+          exits,
+        ),
       ],
       facts,
     };
@@ -295,17 +311,28 @@ async function stalePolicy(options: FaultOptions): Promise<{ facts: StalePolicyF
       facts,
       lost: lostJobs(warm) + lostJobs(burst),
       checks: [
-        check('stale: the value was warm, then past its fresh time', warm.completed === 1 && envelope !== null && fenceBefore !== null, { warm: warm.completed, fenceBefore }),
-        check(`stale: every job completed with the stale value (source "stale")`, burst.completed === STALE_JOBS && burst.sources.stale === STALE_JOBS && burst.distinctValues === 1, {
-          completed: burst.completed,
-          sources: burst.sources,
-          failures: burst.failures,
-          distinctValues: burst.distinctValues,
+        check('stale: the value was warm, then past its fresh time', warm.completed === 1 && envelope !== null && fenceBefore !== null, {
+          warm: warm.completed,
+          fenceBefore,
         }),
-        check('stale: the failing computation ran, and fell back (stale.served, reason compute-failed)', staleRecomputes >= 1 && facts.servedForFailure >= 1, {
-          recomputations: staleRecomputes,
-          servedForFailure: facts.servedForFailure,
-        }),
+        check(
+          `stale: every job completed with the stale value (source "stale")`,
+          burst.completed === STALE_JOBS && burst.sources.stale === STALE_JOBS && burst.distinctValues === 1,
+          {
+            completed: burst.completed,
+            sources: burst.sources,
+            failures: burst.failures,
+            distinctValues: burst.distinctValues,
+          },
+        ),
+        check(
+          'stale: the failing computation ran, and fell back (stale.served, reason compute-failed)',
+          staleRecomputes >= 1 && facts.servedForFailure >= 1,
+          {
+            recomputations: staleRecomputes,
+            servedForFailure: facts.servedForFailure,
+          },
+        ),
         check('stale: the stale value stayed stored, unchanged', fenceAfter === fenceBefore, { fenceBefore, fenceAfter }),
         check(`stale: every job ended well before the ${LOCK_TTL_MS} ms lock TTL`, facts.lastEndedMs < TOLD_WITHIN_MS, facts.lastEndedMs),
         check('stale: no lock left', locksLeft.length === 0, locksLeft),
@@ -358,10 +385,23 @@ function failingBurst(
 function failingChecks(label: string, f: FailingBurstFacts): Check[] {
   return [
     check(`${label}: every job failed, none completed`, f.failed === f.jobs, { failed: f.failed, jobs: f.jobs }),
-    check(`${label}: every reason names the failure (the holder's, or "failed in its holder: ...")`, f.direct + f.relayed === f.jobs && Object.keys(f.other).length === 0, f),
-    check(`${label}: waiters in other workers were told by the holder`, f.relayed > 0 && (f.waits.failed ?? 0) > 0, { relayed: f.relayed, waits: f.waits }),
-    check(`${label}: no waiter waited the lock out`, !f.waits.timeout && f.longestWaitMs < TOLD_WITHIN_MS, { waits: f.waits, longestWaitMs: f.longestWaitMs }),
+    check(
+      `${label}: every reason names the failure (the holder's, or "failed in its holder: ...")`,
+      f.direct + f.relayed === f.jobs && Object.keys(f.other).length === 0,
+      f,
+    ),
+    check(`${label}: waiters in other workers were told by the holder`, f.relayed > 0 && (f.waits.failed ?? 0) > 0, {
+      relayed: f.relayed,
+      waits: f.waits,
+    }),
+    check(`${label}: no waiter waited the lock out`, !f.waits.timeout && f.longestWaitMs < TOLD_WITHIN_MS, {
+      waits: f.waits,
+      longestWaitMs: f.longestWaitMs,
+    }),
     check(`${label}: every job ended well before the ${LOCK_TTL_MS} ms lock TTL`, f.lastEndedMs < TOLD_WITHIN_MS, f.lastEndedMs),
-    check(`${label}: the computation ran and failed`, f.recomputations >= 1 && f.holders.length >= 1, { recomputations: f.recomputations, holders: f.holders }),
+    check(`${label}: the computation ran and failed`, f.recomputations >= 1 && f.holders.length >= 1, {
+      recomputations: f.recomputations,
+      holders: f.holders,
+    }),
   ];
 }

@@ -20,15 +20,27 @@ const JOBS = 10;
 export async function evictingPolicy(options: FaultOptions = {}): Promise<FaultOutcome<EvictingPolicyFacts>> {
   const rig = await startRig(
     'evicting-policy',
-    { workers: 2, concurrency: 5, computeMs: 50, lockTtlMs: 2000, lockDurationMs: 2000, stalledIntervalMs: 1000, redisArgs: ['--maxmemory-policy', POLICY] },
+    {
+      workers: 2,
+      concurrency: 5,
+      computeMs: 50,
+      lockTtlMs: 2000,
+      lockDurationMs: 2000,
+      stalledIntervalMs: 1000,
+      redisArgs: ['--maxmemory-policy', POLICY],
+    },
     options,
   );
   try {
     const summary = await rig.burst('main', { jobs: JOBS, keys: 1 });
     await rig.stopFleet();
-    const printed = rig.output().split('\n').filter((line) => /\bwarning: /.test(line));
+    const printed = rig
+      .output()
+      .split('\n')
+      .filter((line) => /\bwarning: /.test(line));
     const logged = rig.tail.records.filter((r) => r.event === 'redis.warning').map((r) => String(r.warning));
-    const names = (text: string) => text.includes(POLICY) && text.includes('noeviction') && /fix: CONFIG SET maxmemory-policy noeviction/.test(text);
+    const names = (text: string) =>
+      text.includes(POLICY) && text.includes('noeviction') && /fix: CONFIG SET maxmemory-policy noeviction/.test(text);
     const facts: EvictingPolicyFacts = { printed, logged };
     return {
       row: {
@@ -40,7 +52,9 @@ export async function evictingPolicy(options: FaultOptions = {}): Promise<FaultO
         recomputations: recomputations(rig.tail.records, [rig.runId('main')]),
         staleOverwrites: 0,
         recoveryMs: null,
-        notes: [`maxmemory-policy ${POLICY}: ${printed.length} workers printed and ${logged.length} logged the warning: ${(printed[0] ?? '').replace(/^\[[^\]]+\]\s*/, '')}`],
+        notes: [
+          `maxmemory-policy ${POLICY}: ${printed.length} workers printed and ${logged.length} logged the warning: ${(printed[0] ?? '').replace(/^\[[^\]]+\]\s*/, '')}`,
+        ],
       },
       checks: [
         check('every worker printed a warning naming the policy and the fix', printed.length === 2 && printed.every(names), printed),

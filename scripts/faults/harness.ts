@@ -73,7 +73,11 @@ export interface Rig {
   /** Job ids BullMQ reported stalled (their worker stopped renewing their lock). */
   readonly stalled: string[];
   /** A burst of get-value jobs with runId `<rig>-<label>`; resolves when all enqueued jobs finished. */
-  burst(label: string, spec: Omit<BurstSpec, 'runId' | 'strategy'> & Partial<Pick<BurstSpec, 'strategy'>>, timeoutMs?: number): Promise<BurstSummary>;
+  burst(
+    label: string,
+    spec: Omit<BurstSpec, 'runId' | 'strategy'> & Partial<Pick<BurstSpec, 'strategy'>>,
+    timeoutMs?: number,
+  ): Promise<BurstSummary>;
   runId(label: string): string;
   /** Milliseconds from `since` to the first job completion Redis recorded after it, or null. */
   recoveryMs(since: number): number | null;
@@ -123,7 +127,10 @@ export async function startRig(name: string, settings: RigSettings, options: Fau
     const events = createQueueEvents(queueName, listener);
     queue.on('error', () => {});
     events.on('error', () => {});
-    cleanups.push(() => queue.close(), () => events.close());
+    cleanups.push(
+      () => queue.close(),
+      () => events.close(),
+    );
     const completedAt: number[] = [];
     const stalled: string[] = [];
     // The stream entry id starts with Redis's clock at the completion: a completion read from the

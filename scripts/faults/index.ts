@@ -51,7 +51,9 @@ export function selectFaults(only: readonly string[] = []): FaultScenario[] {
   if (only.length === 0) return [...FAULTS];
   const unknown = only.filter((o) => !FAULTS.some((f) => f.name === o || String(f.id) === o));
   if (unknown.length > 0) {
-    throw new ConfigError(`unknown fault(s) ${unknown.map((u) => `"${u}"`).join(', ')}; choose from ${FAULTS.map((f) => `${f.id} ${f.name}`).join(', ')}`);
+    throw new ConfigError(
+      `unknown fault(s) ${unknown.map((u) => `"${u}"`).join(', ')}; choose from ${FAULTS.map((f) => `${f.id} ${f.name}`).join(', ')}`,
+    );
   }
   return FAULTS.filter((f) => only.includes(f.name) || only.includes(String(f.id)));
 }
@@ -66,7 +68,15 @@ export async function runFault(scenario: FaultScenario, options: FaultOptions = 
   try {
     const outcome = await scenario.run(options);
     const status: FaultStatus = outcome.checks.every((c) => c.ok) ? 'held' : 'broken';
-    return { ...base, status, row: outcome.row, checks: outcome.checks, facts: outcome.facts, notes: outcome.row.notes, ms: Date.now() - started };
+    return {
+      ...base,
+      status,
+      row: outcome.row,
+      checks: outcome.checks,
+      facts: outcome.facts,
+      notes: outcome.row.notes,
+      ms: Date.now() - started,
+    };
   } catch (err) {
     return {
       ...base,

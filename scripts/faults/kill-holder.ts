@@ -67,8 +67,16 @@ export async function killHolder(options: FaultOptions = {}): Promise<FaultOutco
         ],
       },
       checks: [
-        check('the holder was killed before writing', !writes.some((w) => w.pid === holderPid), writes.map((w) => w.workerId)),
-        check('another worker took over and wrote a newer value', writes.some((w) => w.pid !== holderPid && (w.fence as number) > facts.holderFence), facts.takeovers),
+        check(
+          'the holder was killed before writing',
+          !writes.some((w) => w.pid === holderPid),
+          writes.map((w) => w.workerId),
+        ),
+        check(
+          'another worker took over and wrote a newer value',
+          writes.some((w) => w.pid !== holderPid && (w.fence as number) > facts.holderFence),
+          facts.takeovers,
+        ),
         check('every job completed', summary.completed === JOBS && !summary.timedOut, `${summary.completed}/${JOBS}`),
         check('0 jobs failed', summary.failed === 0, summary.failures),
         check('0 jobs lost', lostJobs(summary) === 0, lostJobs(summary)),

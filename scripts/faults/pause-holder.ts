@@ -94,12 +94,20 @@ export async function pauseHolder(options: FaultOptions = {}): Promise<FaultOutc
       checks: [
         check("the old holder's write was rejected", late.event === 'cache.write.rejected', facts.oldHolderWrite),
         check('the rejection names the newer stored fence', late.storedFence === facts.newer.fence, facts.oldHolderWrite),
-        check('the cache keeps the newer value', fence === facts.newer.fence && facts.stored.computedBy === facts.newer.workerId, facts.stored),
+        check(
+          'the cache keeps the newer value',
+          fence === facts.newer.fence && facts.stored.computedBy === facts.newer.workerId,
+          facts.stored,
+        ),
         check('0 stale overwrites', stale.count === 0, stale.keys),
         check('every job completed', summary.completed === JOBS && !summary.timedOut, `${summary.completed}/${JOBS}`),
         check('0 jobs failed', summary.failed === 0, summary.failures),
         check('0 jobs lost', lostJobs(summary) === 0, lostJobs(summary)),
-        check('both workers stopped cleanly', [...rig.exits().values()].every((code) => code === 0), Object.fromEntries(rig.exits())),
+        check(
+          'both workers stopped cleanly',
+          [...rig.exits().values()].every((code) => code === 0),
+          Object.fromEntries(rig.exits()),
+        ),
       ],
       facts,
     };

@@ -48,20 +48,29 @@ export async function restartRedis(options: FaultOptions = {}): Promise<FaultOut
     await rig.tail.waitForCount('job.completed', (r) => r.event === 'job.completed' && r.runId === runId, JOBS / 10);
     // Mid-burst, and with a holder mid-computation: its write and release will meet the outage.
     const seen = rig.tail.records.length;
-    const holder = await rig.tail.waitFor('a recompute.start after the first completions', (r) => r.event === 'recompute.start' && r.runId === runId && rig.tail.records.indexOf(r) >= seen);
+    const holder = await rig.tail.waitFor(
+      'a recompute.start after the first completions',
+      (r) => r.event === 'recompute.start' && r.runId === runId && rig.tail.records.indexOf(r) >= seen,
+    );
     const completedBeforeRestart = rig.tail.count((r) => r.event === 'job.completed' && r.runId === runId);
     const oldPid = rig.redis.pid;
     const injectedAt = Date.now();
     await rig.redis.shutdown();
     const downAt = Date.now();
-    say(`restart-redis: redis-server shut down after ${completedBeforeRestart} completions, ${holder.workerId} computing ${holder.key}; enqueueing ${DURING} jobs while it is down`);
+    say(
+      `restart-redis: redis-server shut down after ${completedBeforeRestart} completions, ${holder.workerId} computing ${holder.key}; enqueueing ${DURING} jobs while it is down`,
+    );
 
     // The producer fails fast while Redis is down: it must count what it could not enqueue.
     const during = await rig.burst('during', { jobs: DURING, keys: 1 }, 30_000);
     // And every worker has noticed (its connections log the refused reconnects) before Redis returns.
     const workerPids = [rig.pidOf('worker-1'), rig.pidOf('worker-2')];
     for (const pid of workerPids) {
-      await rig.tail.waitFor(`a connection error logged by pid ${pid}`, (r) => r.pid === pid && r.event === 'redis.error' && (r.time ?? 0) >= injectedAt, 20_000);
+      await rig.tail.waitFor(
+        `a connection error logged by pid ${pid}`,
+        (r) => r.pid === pid && r.event === 'redis.error' && (r.time ?? 0) >= injectedAt,
+        20_000,
+      );
     }
     // A real restart (loading data, a failover) takes a while: stay down at least DOWNTIME_MS, longer
     // than a fail-fast client would wait (ioredis fails queued commands after 3 reconnects, ~0.3 s).
@@ -95,10 +104,18 @@ export async function restartRedis(options: FaultOptions = {}): Promise<FaultOut
       downMs,
       oldPid,
       newPid: rig.redis.pid,
-      duringOutage: { jobs: during.jobs, enqueued: during.enqueued, notEnqueued: during.notEnqueued, enqueueFailures: during.enqueueFailures },
+      duringOutage: {
+        jobs: during.jobs,
+        enqueued: during.enqueued,
+        notEnqueued: during.notEnqueued,
+        enqueueFailures: during.enqueueFailures,
+      },
       afterRestart: { jobs: after.jobs, completed: after.completed, failed: after.failed },
       exits,
-      unhandledErrorLines: rig.output().split('\n').filter((l) => l.includes('Unhandled error event')).length,
+      unhandledErrorLines: rig
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('Unhandled error event')).length,
       failedAttempts,
       reruns,
     };
@@ -121,7 +138,11 @@ export async function restartRedis(options: FaultOptions = {}): Promise<FaultOut
       },
       checks: [
         check('every job of the burst completed', summary.completed === JOBS && !summary.timedOut, `${summary.completed}/${JOBS}`),
-        check('0 jobs failed', sum((s) => s.failed) === 0, all.map((s) => s.failures)),
+        check(
+          '0 jobs failed',
+          sum((s) => s.failed) === 0,
+          all.map((s) => s.failures),
+        ),
         check('no attempt failed in a worker either (the guard waited for Redis)', failedAttempts === 0, failedAttempts),
         check('0 jobs lost', lost === 0 && leftInQueue === 0, { lost, leftInQueue }),
         check(
@@ -130,7 +151,11 @@ export async function restartRedis(options: FaultOptions = {}): Promise<FaultOut
           facts.duringOutage,
         ),
         check('the workers reconnected by themselves: a new burst completed', after.completed === AFTER, facts.afterRestart),
-        check('no worker exited during the outage; all stopped cleanly', Object.values(exits).every((c) => c === 0), exits),
+        check(
+          'no worker exited during the outage; all stopped cleanly',
+          Object.values(exits).every((c) => c === 0),
+          exits,
+        ),
         check('0 stale overwrites', stale.count === 0, stale.keys),
       ],
       facts,

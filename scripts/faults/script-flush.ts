@@ -69,7 +69,11 @@ export async function scriptFlush(options: FaultOptions = {}): Promise<FaultOutc
       },
       checks: [
         check('0 jobs failed', failed === 0, [summary.failures, after.failures]),
-        check('every job completed', summary.completed === JOBS && after.completed === AFTER, `${summary.completed}/${JOBS}, ${after.completed}/${AFTER}`),
+        check(
+          'every job completed',
+          summary.completed === JOBS && after.completed === AFTER,
+          `${summary.completed}/${JOBS}, ${after.completed}/${AFTER}`,
+        ),
         check('every job could be enqueued after the flush', after.notEnqueued === 0, after.enqueueFailures),
         check('0 jobs lost', lost === 0, lost),
         check('the guard noticed and logged script.not-cached', facts.notCachedWarnings >= 1, facts.notCachedWarnings),

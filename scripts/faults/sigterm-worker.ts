@@ -56,7 +56,9 @@ export async function sigtermWorker(options: FaultOptions = {}): Promise<FaultOu
     const stoppingAt = mine.findIndex((r) => r.event === 'worker.stopping');
     const started = new Set(mine.filter((r) => r.runId === runId && typeof r.jobId === 'string').map((r) => r.jobId));
     const completedThere = new Set(mine.filter((r) => r.event === 'job.completed' && r.runId === runId).map((r) => r.jobId));
-    const nextWorkers = [...new Set(records.filter((r) => r.event === 'job.completed' && r.runId === rig.runId('next')).map((r) => String(r.workerId)))];
+    const nextWorkers = [
+      ...new Set(records.filter((r) => r.event === 'job.completed' && r.runId === rig.runId('next')).map((r) => String(r.workerId))),
+    ];
     const facts: SigtermWorkerFacts = {
       stopped,
       stoppedPid: pid,
@@ -90,15 +92,22 @@ export async function sigtermWorker(options: FaultOptions = {}): Promise<FaultOu
       checks: [
         check('the stopped worker exited 0', exit === 0, exit),
         check('its log ends with worker.stopped', facts.lastEvent === 'worker.stopped', facts.lastEvent),
-        check('its jobs in flight completed there', started.size > 0 && completedThere.size === started.size, { started: started.size, completed: completedThere.size }),
+        check('its jobs in flight completed there', started.size > 0 && completedThere.size === started.size, {
+          started: started.size,
+          completed: completedThere.size,
+        }),
         check('it was really mid-work when stopped', stoppingAt >= 0 && completedAfterStop > 0, { completedAfterStop }),
         check('no lock left (guard or BullMQ)', locksLeft.length === 0, locksLeft),
-        check('every job completed, 0 failed, 0 lost', summary.completed === JOBS && next.completed === NEXT && lost === 0 && leftInQueue === 0, {
-          main: summary.completed,
-          next: next.completed,
-          lost,
-          leftInQueue,
-        }),
+        check(
+          'every job completed, 0 failed, 0 lost',
+          summary.completed === JOBS && next.completed === NEXT && lost === 0 && leftInQueue === 0,
+          {
+            main: summary.completed,
+            next: next.completed,
+            lost,
+            leftInQueue,
+          },
+        ),
         check('the second worker took over the new jobs', nextWorkers.length === 1 && nextWorkers[0] !== stopped, nextWorkers),
         check('0 stale overwrites', stale.count === 0, stale.keys),
       ],

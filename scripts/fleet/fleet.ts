@@ -42,7 +42,16 @@ export function startFleet(options: FleetOptions): Fleet {
     Array.from({ length: options.workers }, (_, i) => ({
       name: `worker-${i + 1}`,
       // `exec` replaces the shell, so signals and the exit code are the worker's own.
-      command: ['exec', quote(process.execPath), '--import', quote(TSX_LOADER), quote(WORKER_ENTRY), '--worker-id', `worker-${i + 1}`, ...args.map(quote)].join(' '),
+      command: [
+        'exec',
+        quote(process.execPath),
+        '--import',
+        quote(TSX_LOADER),
+        quote(WORKER_ENTRY),
+        '--worker-id',
+        `worker-${i + 1}`,
+        ...args.map(quote),
+      ].join(' '),
       env: { ...options.env, FORCE_COLOR: '0' },
     })),
     {

@@ -60,7 +60,10 @@ export function clusterUrlFromNodes(name: string, list: string): string {
   if (list.includes('://')) {
     throw new ConfigError(`${name} is a comma-separated list of host:port (a URL goes in the matching _URL variable)`);
   }
-  const url = `redis+cluster://${list.split(',').map((n) => n.trim()).join(',')}`;
+  const url = `redis+cluster://${list
+    .split(',')
+    .map((n) => n.trim())
+    .join(',')}`;
   parseClusterUrl(name, url);
   return url;
 }

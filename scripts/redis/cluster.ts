@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, type Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../common/errors.js';
 import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
 import { probeRedis } from './probe-client.js';
@@ -71,11 +71,7 @@ export async function masterNodes(client: RedisClient): Promise<Redis[]> {
  * every master answers and runs Redis 7 or later (sharded pub/sub). Turns the usual mistakes
  * into one clear error naming the nodes and the cause, within a few seconds.
  */
-export async function assertClusterReachable(
-  url: string,
-  timeoutMs: number,
-  explain: (err: unknown) => string,
-): Promise<void> {
+export async function assertClusterReachable(url: string, timeoutMs: number, explain: (err: unknown) => string): Promise<void> {
   const name = parseClusterUrl('url', url);
   const where = describeClusterUrl(url);
   // Each seed on its own first: ioredis's cluster client reports a seed it cannot use only as

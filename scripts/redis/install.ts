@@ -71,14 +71,14 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<v
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    child.on('error', (err) =>
-      reject(new RedisServerMissingError(`could not run ${command}: ${err.message}; ${MISSING_REDIS_MESSAGE}`)),
-    );
+    child.on('error', (err) => reject(new RedisServerMissingError(`could not run ${command}: ${err.message}; ${MISSING_REDIS_MESSAGE}`)));
     child.on('close', (code) => {
       if (code === 0) return resolve();
       const last = output.trim().split('\n').pop()?.trim() ?? '';
       const detail = last ? `: ${last}` : '';
-      reject(new RedisServerMissingError(`${path.basename(command)} ${args.join(' ')} failed (exit ${code})${detail}; ${MISSING_REDIS_MESSAGE}`));
+      reject(
+        new RedisServerMissingError(`${path.basename(command)} ${args.join(' ')} failed (exit ${code})${detail}; ${MISSING_REDIS_MESSAGE}`),
+      );
     });
   });
 }

@@ -28,9 +28,7 @@ export interface ProbeTarget {
  * Rejects on connection errors (ECONNREFUSED, ...) and when `timeoutMs` passes.
  */
 export function sendCommands(target: ProbeTarget, commands: string[][], timeoutMs = 1000): Promise<RespValue[]> {
-  const auth = target.password
-    ? [target.username ? ['AUTH', target.username, target.password] : ['AUTH', target.password]]
-    : [];
+  const auth = target.password ? [target.username ? ['AUTH', target.username, target.password] : ['AUTH', target.password]] : [];
   const all = [...auth, ...commands];
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: target.host, port: target.port });

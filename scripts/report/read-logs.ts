@@ -72,10 +72,7 @@ export async function findLogFiles(paths: readonly string[]): Promise<string[]> 
  * Parse the lines of log files into records, streaming. `stats` (pass your own to read it
  * afterwards) counts lines, records and skipped lines across all files.
  */
-export async function* readLogFiles(
-  files: readonly string[],
-  stats: ReadStats = emptyReadStats(),
-): AsyncGenerator<LogRecord> {
+export async function* readLogFiles(files: readonly string[], stats: ReadStats = emptyReadStats()): AsyncGenerator<LogRecord> {
   for (const file of files) {
     stats.files.push(file);
     const input = createReadStream(file, { encoding: 'utf8' });
@@ -109,10 +106,7 @@ export async function* readLogFiles(
 }
 
 /** `findLogFiles` then `readLogFiles`: the usual way in. */
-export async function* readLogs(
-  paths: readonly string[],
-  stats: ReadStats = emptyReadStats(),
-): AsyncGenerator<LogRecord> {
+export async function* readLogs(paths: readonly string[], stats: ReadStats = emptyReadStats()): AsyncGenerator<LogRecord> {
   yield* readLogFiles(await findLogFiles(paths), stats);
 }
 

@@ -175,8 +175,17 @@ export class ReportBuilder {
   }
 
   build(): Report {
-    const strategies = sortGroups([...this.strategies.values()].map((g) => g.summary()), []);
-    const groups = this.by.length === 0 ? strategies : sortGroups([...this.groups.values()].map((g) => g.summary()), this.by);
+    const strategies = sortGroups(
+      [...this.strategies.values()].map((g) => g.summary()),
+      [],
+    );
+    const groups =
+      this.by.length === 0
+        ? strategies
+        : sortGroups(
+            [...this.groups.values()].map((g) => g.summary()),
+            this.by,
+          );
     const verdicts = strategies.flatMap((s) =>
       verdictsFor(s.strategy, valuesOf(this.perRunKey.get(s.strategy)), valuesOf(this.perRunKeyProcess.get(s.strategy))),
     );
@@ -441,7 +450,14 @@ export function verdictsFor(strategy: string, perRunKey: PairCount[], perRunKeyP
   }
   if (strategy === 'local-lock' && perRunKeyProcess.length > 0) {
     // A process-local lock cannot see other processes: one per process is all it promises.
-    return [atMostOne(strategy, perRunKeyProcess, 'per key per run per worker process', distinct(perRunKeyProcess, (p) => p.processId))];
+    return [
+      atMostOne(
+        strategy,
+        perRunKeyProcess,
+        'per key per run per worker process',
+        distinct(perRunKeyProcess, (p) => p.processId),
+      ),
+    ];
   }
   if (strategy === 'none' && perRunKey.length > 0) return [stampede(strategy, perRunKey)];
   return [];
@@ -463,7 +479,13 @@ function atMostOne(strategy: string, pairs: PairCount[], per: string, processes:
   if (worst) {
     const where = `key ${worst.key} in run ${worst.runId}${worst.worker ? ` on worker ${worst.worker}` : ''}`;
     const more = offenders.length > 1 ? `; ${plural(offenders.length - 1, `more ${unit}`)} over the limit` : '';
-    return { ...base, ...stats, status: 'fail', offenders, message: `${strategy}: FAIL, ${where} recomputed ${times(worst.recomputations)}${more}` };
+    return {
+      ...base,
+      ...stats,
+      status: 'fail',
+      offenders,
+      message: `${strategy}: FAIL, ${where} recomputed ${times(worst.recomputations)}${more}`,
+    };
   }
   // "1" only when every unit recomputed exactly once; units that were all cache hits make it "≤1".
   const idle = pairs.filter((p) => p.recomputations === 0).length;

@@ -44,11 +44,7 @@ export function createProcessor(deps: ProcessorDeps) {
     }
 
     try {
-      const { value, source } = await deps.guard.getOrCompute(
-        data.key,
-        deps.compute(data),
-        { strategy: data.strategy, logger: log },
-      );
+      const { value, source } = await deps.guard.getOrCompute(data.key, deps.compute(data), { strategy: data.strategy, logger: log });
       logEvent(log, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });
       return { key: data.key, value, source, strategy: data.strategy, workerId: deps.workerId };
     } catch (err) {

@@ -159,7 +159,8 @@ function databaseOf(redis: RedisClient): number {
 
 /** A per-call fresh time: any number (0 or less gives the value 1 ms of fresh time). */
 function checkCallTtl(ttlMs: unknown): number {
-  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs)) throw new OptionsError('ttlMs', `ttlMs must be a number of ms, got ${String(ttlMs)}`);
+  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs))
+    throw new OptionsError('ttlMs', `ttlMs must be a number of ms, got ${String(ttlMs)}`);
   return ttlMs;
 }
 

@@ -22,12 +22,7 @@ const MAX_REASON = 200;
  * caller gets a LockLostError: it should wait for the new holder. A computation that finishes
  * anyway after losing its lock still writes, and the fence decides.
  */
-export async function computeAsHolder<T>(
-  call: Call<T>,
-  deps: StrategyDeps,
-  keys: CacheKeys,
-  lease: LockLease,
-): Promise<Envelope<T>> {
+export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, lease: LockLease): Promise<Envelope<T>> {
   const lost = new AbortController();
   const stopWatchdog = startWatchdog(deps.redis, keys, lease, {
     onExtended: () => logEvent(call.log, 'debug', 'lock.extended', { fence: lease.fence }),

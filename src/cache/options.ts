@@ -112,7 +112,8 @@ export function checkGuardOption<K extends TunableOption>(name: K, value: unknow
 
 /** Defaults filled in and every value checked, once, when the guard is created. */
 export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions {
-  if (typeof options !== 'object' || options === null) throw new OptionsError('options', 'createGuard needs an options object with `redis`');
+  if (typeof options !== 'object' || options === null)
+    throw new OptionsError('options', 'createGuard needs an options object with `redis`');
   for (const name of Object.keys(options)) {
     if (!(name in RULES) && !OTHER_OPTIONS.has(name)) throw new OptionsError(name, `unknown option "${name}"`);
   }
@@ -120,8 +121,10 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
   if (options.subscriber !== undefined && !isClient(options.subscriber)) {
     throw new OptionsError('subscriber', 'subscriber must be an ioredis client (Redis or Cluster)');
   }
-  if (options.random !== undefined && typeof options.random !== 'function') throw new OptionsError('random', `random must be a function, got ${describe(options.random)}`);
-  if (options.logger !== undefined && !isLogger(options.logger)) throw new OptionsError('logger', 'logger must be a pino logger (or have its shape)');
+  if (options.random !== undefined && typeof options.random !== 'function')
+    throw new OptionsError('random', `random must be a function, got ${describe(options.random)}`);
+  if (options.logger !== undefined && !isLogger(options.logger))
+    throw new OptionsError('logger', 'logger must be a pino logger (or have its shape)');
 
   const given = options as unknown as Record<string, unknown>;
   const pick = <K extends keyof typeof GUARD_DEFAULTS>(name: K) => checkGuardOption(name, given[name] ?? GUARD_DEFAULTS[name]);
@@ -143,7 +146,10 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
 }
 
 function wholeMs(min: number): (value: unknown) => string | null {
-  return (v) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= MAX_TIMER_MS ? null : `a whole number of ms from ${min} to ${MAX_TIMER_MS}`);
+  return (v) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= MAX_TIMER_MS
+      ? null
+      : `a whole number of ms from ${min} to ${MAX_TIMER_MS}`;
 }
 
 function between(min: number, max: number): (value: unknown) => string | null {
@@ -160,7 +166,11 @@ function isClient(value: unknown): value is RedisClient {
 
 function isLogger(value: unknown): value is Logger {
   const logger = value as Logger;
-  return typeof value === 'object' && value !== null && ['debug', 'info', 'warn', 'error'].every((level) => typeof logger[level as 'info'] === 'function');
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    ['debug', 'info', 'warn', 'error'].every((level) => typeof logger[level as 'info'] === 'function')
+  );
 }
 
 /** A short description of a bad value for a message (never a whole object). */

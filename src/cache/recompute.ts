@@ -18,12 +18,7 @@ import type { Call, StrategyDeps } from './context.js';
  * `lockLost` are removed and the timer cleared when it settles (a listener left on a long-lived
  * signal would keep the call's promise, and its value, alive for as long as the guard).
  */
-export async function recompute<T>(
-  call: Call<T>,
-  deps: StrategyDeps,
-  fence: number,
-  lockLost?: AbortSignal,
-): Promise<Envelope<T>> {
+export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: number, lockLost?: AbortSignal): Promise<Envelope<T>> {
   const started = performance.now();
   const controller = new AbortController();
   let giveUp!: (reason: unknown) => void;

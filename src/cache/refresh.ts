@@ -18,7 +18,13 @@ import type { Cached } from './store.js';
  * stored: a process that read it just before another process's refresh finished finds the new
  * value instead and computes nothing (double-checked locking, in the same script as the lock).
  */
-export function refreshInBackground(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, reason: 'stale' | 'early', seen: Cached): void {
+export function refreshInBackground(
+  call: Call<unknown>,
+  deps: StrategyDeps,
+  keys: CacheKeys,
+  reason: 'stale' | 'early',
+  seen: Cached,
+): void {
   if (deps.refreshing.has(call.key) || deps.signal.aborted) return;
   const run = (async () => {
     const claimed = await claim(deps.redis, keys, deps.lockTtlMs, seen, call.log);

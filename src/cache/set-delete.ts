@@ -66,6 +66,11 @@ export async function setValue(redis: RedisClient, keys: CacheKeys, envelope: En
  * was a value.
  */
 export async function deleteValue(redis: RedisClient, keys: CacheKeys, tombstoneMs: number, logger?: Logger): Promise<boolean> {
-  const existed = await DELETE_VALUE.run(redis, [keys.lock, keys.lease, keys.value], [tombstoneMs, keys.channel, shardedPublishArg(redis)], logger);
+  const existed = await DELETE_VALUE.run(
+    redis,
+    [keys.lock, keys.lease, keys.value],
+    [tombstoneMs, keys.channel, shardedPublishArg(redis)],
+    logger,
+  );
   return existed === 1;
 }

@@ -86,7 +86,13 @@ export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Prom
 }
 
 /** Record a failure back-off on the stale value `served`; false when it is no longer stored. */
-export async function recordBackoff(redis: RedisClient, keys: CacheKeys, served: Envelope, until: number, logger?: Logger): Promise<boolean> {
+export async function recordBackoff(
+  redis: RedisClient,
+  keys: CacheKeys,
+  served: Envelope,
+  until: number,
+  logger?: Logger,
+): Promise<boolean> {
   return (await RECORD_BACKOFF.run(redis, [keys.value], [until, served.computedAt], logger)) === 1;
 }
 

@@ -21,12 +21,7 @@ export type WaitOutcome =
  * message. The same check runs again when the subscriber reconnects (`recheck`), since messages
  * published while it was away are lost. Sends no command while it waits.
  */
-export async function waitForHolder(
-  call: Call<unknown>,
-  deps: StrategyDeps,
-  keys: CacheKeys,
-  timeoutMs: number,
-): Promise<WaitOutcome> {
+export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, timeoutMs: number): Promise<WaitOutcome> {
   const started = performance.now();
   const deadline = Date.now() + timeoutMs;
   logEvent(call.log, 'info', 'wait.start', { timeoutMs });

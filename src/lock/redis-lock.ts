@@ -105,12 +105,7 @@ export interface LockLease {
   readonly ttlMs: number;
 }
 
-export async function acquireLock(
-  redis: RedisClient,
-  keys: CacheKeys,
-  ttlMs: number,
-  logger?: Logger,
-): Promise<LockLease | null> {
+export async function acquireLock(redis: RedisClient, keys: CacheKeys, ttlMs: number, logger?: Logger): Promise<LockLease | null> {
   checkTtl(ttlMs);
   const token = randomUUID();
   const [outcome, fence] = await ACQUIRE.run(redis, [keys.lock, keys.lease, keys.value], [token, ttlMs], logger);

@@ -16,21 +16,24 @@ export interface WatchdogEvents {
  */
 export function startWatchdog(redis: RedisClient, keys: CacheKeys, lease: LockLease, events: WatchdogEvents): () => void {
   let stopped = false;
-  const timer = setInterval(() => {
-    extendLock(redis, keys, lease)
-      .then((extended) => {
-        if (stopped) return;
-        if (extended) {
-          events.onExtended();
-        } else {
-          stop();
-          events.onLost();
-        }
-      })
-      // A failed round trip is not a lost lock: the next tick tries again, and if Redis stays
-      // away the lock expires and the fence protects the value.
-      .catch(() => {});
-  }, Math.max(Math.floor(lease.ttlMs / 3), 10));
+  const timer = setInterval(
+    () => {
+      extendLock(redis, keys, lease)
+        .then((extended) => {
+          if (stopped) return;
+          if (extended) {
+            events.onExtended();
+          } else {
+            stop();
+            events.onLost();
+          }
+        })
+        // A failed round trip is not a lost lock: the next tick tries again, and if Redis stays
+        // away the lock expires and the fence protects the value.
+        .catch(() => {});
+    },
+    Math.max(Math.floor(lease.ttlMs / 3), 10),
+  );
   timer.unref();
   const stop = () => {
     stopped = true;

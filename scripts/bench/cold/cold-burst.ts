@@ -41,7 +41,9 @@ export async function runColdBurst(
   const systems = coldSystems();
   const results = new Map<string, RoundResult[]>(systems.map((s) => [s.id, []]));
   const requests = options.processes * options.concurrency;
-  const plan = Array.from({ length: options.rounds }, (_, round) => rotate(systems, round).map((system, i) => ({ round, i, system }))).flat();
+  const plan = Array.from({ length: options.rounds }, (_, round) =>
+    rotate(systems, round).map((system, i) => ({ round, i, system })),
+  ).flat();
   // Pipelined: the next run's processes start (and warm up) while the previous run's shut
   // down, never while a run is measured: its window opens only once they are all ready.
   let ahead: Promise<Fleet> | undefined = plan[0] && startFleet(options, redisUrl, plan[0].system, plan[0].round);
@@ -83,7 +85,11 @@ export async function runColdBurst(
     add('latency.p99.worst-round', Math.max(...perRound(99)), 'ms');
     add('latency.max', Math.max(...rounds.flatMap((r) => r.latencies)), 'ms (all rounds)');
     add('p99/compute', p99 / options.computeMs, 'ratio');
-    add('redis.commands/request', sum(rounds.map((r) => r.serverCommands)) / (requests * rounds.length), 'commands (INFO commandstats, incl. inside scripts)');
+    add(
+      'redis.commands/request',
+      sum(rounds.map((r) => r.serverCommands)) / (requests * rounds.length),
+      'commands (INFO commandstats, incl. inside scripts)',
+    );
     add('sent.commands/request', sum(rounds.map((r) => r.sentCommands)) / (requests * rounds.length), 'commands (sent by the clients)');
     add('errors', sum(rounds.map((r) => r.errors.length)), 'count');
     add('distinct.values', Math.max(...rounds.map((r) => r.distinctValues)), 'count (worst round)');

@@ -15,15 +15,20 @@ export const create: ColdAdapterFactory = async (settings) => {
   return {
     get(key, compute) {
       const fullKey = `${settings.prefix}:${key}`;
-      return getWithLockAndPolling(cache, fullKey, async (fn) => {
-        const mutex = new Mutex(redis, `${settings.prefix}:${key}`, { lockTimeout: settings.lockTtlMs, acquireAttemptsLimit: 1 });
-        if (!(await mutex.tryAcquire())) return { held: false };
-        try {
-          return { held: true, value: await fn() };
-        } finally {
-          await mutex.release();
-        }
-      }, compute);
+      return getWithLockAndPolling(
+        cache,
+        fullKey,
+        async (fn) => {
+          const mutex = new Mutex(redis, `${settings.prefix}:${key}`, { lockTimeout: settings.lockTtlMs, acquireAttemptsLimit: 1 });
+          if (!(await mutex.tryAcquire())) return { held: false };
+          try {
+            return { held: true, value: await fn() };
+          } finally {
+            await mutex.release();
+          }
+        },
+        compute,
+      );
     },
     async close() {
       await redis.quit();

@@ -17,14 +17,19 @@ export const create: ColdAdapterFactory = async (settings) => {
   return {
     get(key, compute) {
       const fullKey = `${settings.prefix}:${key}`;
-      return getWithLockAndPolling(cache, fullKey, async (fn) => {
-        try {
-          return { held: true, value: await redlock.using([`${fullKey}:lock`], settings.lockTtlMs, () => fn()) };
-        } catch (err) {
-          if (err instanceof ExecutionError) return { held: false };
-          throw err;
-        }
-      }, compute);
+      return getWithLockAndPolling(
+        cache,
+        fullKey,
+        async (fn) => {
+          try {
+            return { held: true, value: await redlock.using([`${fullKey}:lock`], settings.lockTtlMs, () => fn()) };
+          } catch (err) {
+            if (err instanceof ExecutionError) return { held: false };
+            throw err;
+          }
+        },
+        compute,
+      );
     },
     async close() {
       await redis.quit();

@@ -18,9 +18,17 @@ export interface ColdSystem {
 
 export function coldSystems(): ColdSystem[] {
   return [
-    ...STRATEGIES.map((strategy): ColdSystem => ({ id: strategy, label: `cache-stampede ${strategy}`, adapter: 'project', variant: strategy, ours: true })),
+    ...STRATEGIES.map(
+      (strategy): ColdSystem => ({ id: strategy, label: `cache-stampede ${strategy}`, adapter: 'project', variant: strategy, ours: true }),
+    ),
     { id: 'bentocache-l2', label: 'bentocache getOrSet (Redis L2)', adapter: 'bentocache', variant: 'l2', ours: false },
-    { id: 'bentocache-l1-l2-bus', label: 'bentocache getOrSet (L1 + Redis L2 + bus)', adapter: 'bentocache', variant: 'l1-l2-bus', ours: false },
+    {
+      id: 'bentocache-l1-l2-bus',
+      label: 'bentocache getOrSet (L1 + Redis L2 + bus)',
+      adapter: 'bentocache',
+      variant: 'l1-l2-bus',
+      ours: false,
+    },
     { id: 'redis-semaphore', label: 'redis-semaphore Mutex + polling', adapter: 'redis-semaphore', ours: false },
     { id: 'redlock', label: 'redlock 5 using + polling', adapter: 'redlock', ours: false },
     { id: 'floor', label: 'floor: compute only, no cache, no Redis', adapter: 'floor', ours: false },

@@ -39,7 +39,13 @@ interface Runner {
   child: BenchChild;
 }
 
-export async function runHitsBench(options: BenchOptions, redisUrl: string, admin: Redis, rows: Rows, progress: (line: string) => void): Promise<void> {
+export async function runHitsBench(
+  options: BenchOptions,
+  redisUrl: string,
+  admin: Redis,
+  rows: Rows,
+  progress: (line: string) => void,
+): Promise<void> {
   const slices = hitSlices(options);
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'cache-stampede-bench-logs-'));
   const producer = createRedis(redisUrl, 'producer');
@@ -52,7 +58,15 @@ export async function runHitsBench(options: BenchOptions, redisUrl: string, admi
         const queueName = `bench-hits-${system.id}`;
         const queue = createQueue(queueName, producer);
         await queue.pause();
-        const config: HitsChildConfig = { redisUrl, queueName, mode: system.id, concurrency: options.workerConcurrency, key: 'hot', keyPrefix: 'bench-hits', logDir };
+        const config: HitsChildConfig = {
+          redisUrl,
+          queueName,
+          mode: system.id,
+          concurrency: options.workerConcurrency,
+          key: 'hot',
+          keyPrefix: 'bench-hits',
+          logDir,
+        };
         const [child] = await spawnReady(1, CHILD, () => ({ env: { BENCH_HITS: JSON.stringify(config) } }));
         runners.set(system.id, { queue, child: child! });
       }),
@@ -63,7 +77,8 @@ export async function runHitsBench(options: BenchOptions, redisUrl: string, admi
       for (const system of rotate(HITS_SYSTEMS, s)) {
         const report = await runSlice(runners.get(system.id)!, HIT_SLICE_JOBS);
         const hits = report.sources.cache ?? 0;
-        if (system.id !== 'raw' && hits !== report.completed) progress(`  warning: ${report.completed - hits} of ${report.completed} ${system.id} jobs were not cache hits`);
+        if (system.id !== 'raw' && hits !== report.completed)
+          progress(`  warning: ${report.completed - hits} of ${report.completed} ${system.id} jobs were not cache hits`);
         results.get(system.id)!.push(report);
       }
     }
@@ -81,9 +96,16 @@ export async function runHitsBench(options: BenchOptions, redisUrl: string, admi
     const reports = results.get(system.id)!;
     const rates = reports.map(rate);
     rows.add(HITS, system.id, 'jobs/s', median(rates), 'jobs per second (median of slices)');
-    rows.add(HITS, system.id, 'failed', reports.reduce((n, r) => n + r.failed, 0), 'count');
+    rows.add(
+      HITS,
+      system.id,
+      'failed',
+      reports.reduce((n, r) => n + r.failed, 0),
+      'count',
+    );
     rows.add(HITS, system.id, 'peak.rss', Math.max(...reports.map((r) => r.peakRssMb)), 'MB (worker process)');
-    if (system.id !== 'raw') rows.add(HITS, system.id, 'vs raw', median(rates.map((v, i) => v / raw[i]!)), 'ratio (median of per-cycle ratios)');
+    if (system.id !== 'raw')
+      rows.add(HITS, system.id, 'vs raw', median(rates.map((v, i) => v / raw[i]!)), 'ratio (median of per-cycle ratios)');
   }
 }
 
@@ -92,7 +114,9 @@ async function runSlice({ queue, child }: Runner, jobs: number): Promise<HitsChi
   await queue.pause();
   for (let start = 0; start < jobs; start += 1000) {
     const count = Math.min(1000, jobs - start);
-    await queue.addBulk(Array.from({ length: count }, () => ({ name: JOB_NAME, data: { key: 'hot', strategy: 'redis-lock' as const, runId: 'bench-hits' } })));
+    await queue.addBulk(
+      Array.from({ length: count }, () => ({ name: JOB_NAME, data: { key: 'hot', strategy: 'redis-lock' as const, runId: 'bench-hits' } })),
+    );
   }
   child.send(`run ${jobs}`);
   const report = await child.next<HitsChildReport>(300_000);

@@ -101,7 +101,14 @@ try {
     const started = performance.now();
     await queue.resume();
     await finished;
-    const report: HitsChildReport = { type: 'report', elapsedMs: performance.now() - started, completed, failed, sources, peakRssMb: peakRssMb() };
+    const report: HitsChildReport = {
+      type: 'report',
+      elapsedMs: performance.now() - started,
+      completed,
+      failed,
+      sources,
+      peakRssMb: peakRssMb(),
+    };
     say(report as unknown as Record<string, unknown>);
   }
 

@@ -48,7 +48,13 @@ interface Slice {
   times: number[];
 }
 
-export async function runLockBench(options: BenchOptions, redisUrl: string, admin: Redis, rows: Rows, progress: (line: string) => void): Promise<void> {
+export async function runLockBench(
+  options: BenchOptions,
+  redisUrl: string,
+  admin: Redis,
+  rows: Rows,
+  progress: (line: string) => void,
+): Promise<void> {
   for (const lockCase of LOCK_CASES) {
     const slices = slicesFor(lockCase, options);
     progress(`locks: ${lockCase}, ${LOCK_SYSTEMS.length} systems x ${slices} slices of ${SLICE_MS[lockCase]} ms`);
@@ -87,7 +93,13 @@ function addRows(rows: Rows, lockCase: LockCase, results: Map<string, Slice[]>):
     for (const peer of ['redlock', 'redis-semaphore']) {
       if (peer === system.id) continue;
       const theirs = results.get(peer)!;
-      rows.add(scenario, system.id, `ops/s vs ${peer}`, median(slices.map((r, i) => r.opsPerSec / theirs[i]!.opsPerSec)), 'ratio (median of per-cycle ratios)');
+      rows.add(
+        scenario,
+        system.id,
+        `ops/s vs ${peer}`,
+        median(slices.map((r, i) => r.opsPerSec / theirs[i]!.opsPerSec)),
+        'ratio (median of per-cycle ratios)',
+      );
     }
   }
 }

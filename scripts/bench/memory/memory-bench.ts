@@ -33,7 +33,9 @@ export async function runMemoryBench(options: BenchOptions, redisUrl: string, ro
   const listener = createRedis(redisUrl, 'worker');
   const queue = createQueue(queueName, producer);
   const events = createQueueEvents(queueName, listener);
-  progress(`memory: ${options.processes} worker processes x concurrency ${options.concurrency}, one cold burst of ${options.processes * options.concurrency} jobs`);
+  progress(
+    `memory: ${options.processes} worker processes x concurrency ${options.concurrency}, one cold burst of ${options.processes * options.concurrency} jobs`,
+  );
   try {
     for (let i = 0; i < options.processes; i++) {
       let markReady!: () => void;
@@ -44,25 +46,38 @@ export async function runMemoryBench(options: BenchOptions, redisUrl: string, ro
       });
       const child = spawnChild(WORKER_ENTRY, {
         args: ['--worker-id', `bench-worker-${i + 1}`, '--concurrency', String(options.concurrency)],
-        env: { REDIS_URL: redisUrl, QUEUE_NAME: queueName, LOG_DIR: logDir, KEY_PREFIX: 'bench-mem', COMPUTE_MS: String(options.computeMs) },
+        env: {
+          REDIS_URL: redisUrl,
+          QUEUE_NAME: queueName,
+          LOG_DIR: logDir,
+          KEY_PREFIX: 'bench-mem',
+          COMPUTE_MS: String(options.computeMs),
+        },
         onText: (line) => {
           if (line.includes(' ready: ')) markReady();
         },
       });
-      child.process.once('exit', (code, signal) => markDead(new Error(`worker ${i + 1} exited (${signal ?? `code ${code}`}) before it was ready`)));
+      child.process.once('exit', (code, signal) =>
+        markDead(new Error(`worker ${i + 1} exited (${signal ?? `code ${code}`}) before it was ready`)),
+      );
       workers.push({ child, ready });
     }
     await withTimeout(Promise.all(workers.map((w) => w.ready)), 60_000, 'workers did not become ready');
     const idle = await Promise.all(workers.map((w) => readProcessMemory(w.child.pid)));
 
-    const summary = await runBurst(queue, events, {
-      jobs: options.processes * options.concurrency,
-      keys: 1,
-      strategy: 'redis-lock',
-      computeMs: options.computeMs,
-      runId: queueName,
-      keyPrefix: 'cold',
-    }, { timeoutMs: 120_000 });
+    const summary = await runBurst(
+      queue,
+      events,
+      {
+        jobs: options.processes * options.concurrency,
+        keys: 1,
+        strategy: 'redis-lock',
+        computeMs: options.computeMs,
+        runId: queueName,
+        keyPrefix: 'cold',
+      },
+      { timeoutMs: 120_000 },
+    );
     const after = await Promise.all(workers.map((w) => readProcessMemory(w.child.pid)));
 
     const known = (list: Array<ProcessMemory | null>) => list.filter((m): m is ProcessMemory => m !== null);

@@ -24,7 +24,16 @@ export function coldChartSpec(rows: readonly Row[], labels: Record<string, strin
           {
             name: 'recomputations',
             mark: { type: 'bar', color: '#d95f02' },
-            encoding: { y, x: { field: 'value', type: 'quantitative', scale: { type: 'symlog' }, axis: { values: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, title: 'recomputations (symlog scale)' } },
+            encoding: {
+              y,
+              x: {
+                field: 'value',
+                type: 'quantitative',
+                scale: { type: 'symlog' },
+                axis: { values: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+                title: 'recomputations (symlog scale)',
+              },
+            },
           },
           {
             mark: { type: 'text', align: 'left', dx: 4 },
@@ -45,7 +54,11 @@ export function coldChartSpec(rows: readonly Row[], labels: Record<string, strin
           {
             data: { values: pick('latency.p99') },
             mark: { type: 'text', align: 'left', dx: 4 },
-            encoding: { y: { ...y, axis: null }, x: { field: 'value', type: 'quantitative' }, text: { field: 'value', type: 'quantitative', format: '.0f' } },
+            encoding: {
+              y: { ...y, axis: null },
+              x: { field: 'value', type: 'quantitative' },
+              text: { field: 'value', type: 'quantitative', format: '.0f' },
+            },
           },
           {
             data: { values: [{ compute: computeMs }] },
@@ -58,6 +71,11 @@ export function coldChartSpec(rows: readonly Row[], labels: Record<string, strin
   } as VegaLiteSpec;
 }
 
-export function renderColdChart(rows: readonly Row[], labels: Record<string, string>, computeMs: number, subtitle: string): Promise<string> {
+export function renderColdChart(
+  rows: readonly Row[],
+  labels: Record<string, string>,
+  computeMs: number,
+  subtitle: string,
+): Promise<string> {
   return renderChartSvg(coldChartSpec(rows, labels, computeMs, subtitle));
 }

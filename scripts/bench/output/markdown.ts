@@ -19,21 +19,62 @@ export interface BenchMeta {
   loadAverage: [number, number];
 }
 
-export function formatMarkdown(rows: Rows, checks: TargetCheck[], options: BenchOptions, meta: BenchMeta, labels: Record<string, string>): string {
+export function formatMarkdown(
+  rows: Rows,
+  checks: TargetCheck[],
+  options: BenchOptions,
+  meta: BenchMeta,
+  labels: Record<string, string>,
+): string {
   const out: string[] = [];
   out.push(`## Benchmark (${meta.startedAt}${options.quick ? ', --quick' : ''})`, '');
-  out.push(`Node ${meta.node}, ${meta.cpus}, redis-server ${meta.redis} (private to the run), ${options.rounds} round(s) of the cold burst, ${meta.durationSec.toFixed(0)} s in all; load average ${meta.loadAverage[0].toFixed(1)} at the start, ${meta.loadAverage[1].toFixed(1)} at the end.`, '');
+  out.push(
+    `Node ${meta.node}, ${meta.cpus}, redis-server ${meta.redis} (private to the run), ${options.rounds} round(s) of the cold burst, ${meta.durationSec.toFixed(0)} s in all; load average ${meta.loadAverage[0].toFixed(1)} at the start, ${meta.loadAverage[1].toFixed(1)} at the end.`,
+    '',
+  );
   const busiest = Math.max(...meta.loadAverage);
   if (busiest > meta.cpuCount) {
-    out.push(`**Warning:** the machine was busy with other work (load average up to ${busiest.toFixed(1)} on ${meta.cpuCount} CPUs): latencies and ratios from this run are unreliable; compare runs on a quiet machine.`, '');
+    out.push(
+      `**Warning:** the machine was busy with other work (load average up to ${busiest.toFixed(1)} on ${meta.cpuCount} CPUs): latencies and ratios from this run are unreliable; compare runs on a quiet machine.`,
+      '',
+    );
   }
 
   if (rows.systems(COLD).length > 0) {
-    out.push(`### 1. Cold burst: ${options.processes} processes x ${options.concurrency} concurrent requests, one cold key, compute ${options.computeMs} ms`, '');
-    const header = ['system', 'recomputations', 'distinct values', 'p50 ms', 'p99 ms', 'p99 ms, worst round', 'max ms', 'p99 / compute', 'Redis cmds / request', 'sent cmds / request', 'failed', 'peak RSS MB'];
+    out.push(
+      `### 1. Cold burst: ${options.processes} processes x ${options.concurrency} concurrent requests, one cold key, compute ${options.computeMs} ms`,
+      '',
+    );
+    const header = [
+      'system',
+      'recomputations',
+      'distinct values',
+      'p50 ms',
+      'p99 ms',
+      'p99 ms, worst round',
+      'max ms',
+      'p99 / compute',
+      'Redis cmds / request',
+      'sent cmds / request',
+      'failed',
+      'peak RSS MB',
+    ];
     const body = rows.systems(COLD).map((id) => {
       const v = (metric: string) => rows.get(COLD, id, metric);
-      return [labels[id] ?? id, int(v('recomputations')), int(v('distinct.values')), ms(v('latency.p50')), ms(v('latency.p99')), ms(v('latency.p99.worst-round')), ms(v('latency.max')), x(v('p99/compute')), num(v('redis.commands/request'), 3), num(v('sent.commands/request'), 3), int(v('errors')), num(v('peak.rss'), 0)];
+      return [
+        labels[id] ?? id,
+        int(v('recomputations')),
+        int(v('distinct.values')),
+        ms(v('latency.p50')),
+        ms(v('latency.p99')),
+        ms(v('latency.p99.worst-round')),
+        ms(v('latency.max')),
+        x(v('p99/compute')),
+        num(v('redis.commands/request'), 3),
+        num(v('sent.commands/request'), 3),
+        int(v('errors')),
+        num(v('peak.rss'), 0),
+      ];
     });
     out.push(table(header, body), '');
     out.push(
@@ -43,7 +84,10 @@ export function formatMarkdown(rows: Rows, checks: TargetCheck[], options: Bench
   }
 
   if (LOCK_CASES.some((c) => rows.systems(lockScenario(c)).length > 0)) {
-    out.push(`### 2. Locks: acquire + release, ${options.lockRunMs} ms per system and case (slices of ${SLICE_MS['distinct-serial']} ms, contended ${SLICE_MS.contended} ms, taken in turns), ${options.lockParallelism} in flight / contenders`, '');
+    out.push(
+      `### 2. Locks: acquire + release, ${options.lockRunMs} ms per system and case (slices of ${SLICE_MS['distinct-serial']} ms, contended ${SLICE_MS.contended} ms, taken in turns), ${options.lockParallelism} in flight / contenders`,
+      '',
+    );
     const header = ['case', 'system', 'ops/s', 'vs redlock', 'vs redis-semaphore', 'p50 ms', 'p99 ms'];
     const body: string[][] = [];
     for (const lockCase of LOCK_CASES) {
@@ -52,7 +96,15 @@ export function formatMarkdown(rows: Rows, checks: TargetCheck[], options: Bench
       for (const system of LOCK_SYSTEMS) {
         const v = (metric: string) => rows.get(scenario, system.id, metric);
         if (v('ops/s') === undefined) continue;
-        body.push([caseLabel(lockCase, options), system.label, num(v('ops/s'), 0), x(v('ops/s vs redlock')), x(v('ops/s vs redis-semaphore')), ms(v(`${time}.p50`), 2), ms(v(`${time}.p99`), 2)]);
+        body.push([
+          caseLabel(lockCase, options),
+          system.label,
+          num(v('ops/s'), 0),
+          x(v('ops/s vs redlock')),
+          x(v('ops/s vs redis-semaphore')),
+          ms(v(`${time}.p50`), 2),
+          ms(v(`${time}.p99`), 2),
+        ]);
       }
     }
     out.push(table(header, body), '');
@@ -63,38 +115,98 @@ export function formatMarkdown(rows: Rows, checks: TargetCheck[], options: Bench
   }
 
   if (rows.systems(HITS).length > 0) {
-    out.push(`### 3. Cache hits through BullMQ: ${hitSlices(options)} slices of ${HIT_SLICE_JOBS} jobs per system, one worker process each, concurrency ${options.workerConcurrency}`, '');
-    const body = HITS_SYSTEMS.map((s) => [s.label, num(rows.get(HITS, s.id, 'jobs/s'), 0), s.id === 'raw' ? '1.00x' : x(rows.get(HITS, s.id, 'vs raw')), int(rows.get(HITS, s.id, 'failed'))]);
+    out.push(
+      `### 3. Cache hits through BullMQ: ${hitSlices(options)} slices of ${HIT_SLICE_JOBS} jobs per system, one worker process each, concurrency ${options.workerConcurrency}`,
+      '',
+    );
+    const body = HITS_SYSTEMS.map((s) => [
+      s.label,
+      num(rows.get(HITS, s.id, 'jobs/s'), 0),
+      s.id === 'raw' ? '1.00x' : x(rows.get(HITS, s.id, 'vs raw')),
+      int(rows.get(HITS, s.id, 'failed')),
+    ]);
     out.push(table(['system', 'jobs/s', 'vs raw', 'failed'], body), '');
-    out.push('Each slice: the queue paused and filled, then resumed; timed from the resume to the last job of the slice finished. Systems take turns slice by slice (after one warm-up slice each); jobs/s: median of slices; ratios: median of per-cycle ratios.', '');
+    out.push(
+      'Each slice: the queue paused and filled, then resumed; timed from the resume to the last job of the slice finished. Systems take turns slice by slice (after one warm-up slice each); jobs/s: median of slices; ratios: median of per-cycle ratios.',
+      '',
+    );
   }
 
   if (rows.systems(MEMORY).length > 0) {
-    out.push(`### 4. Memory: ${options.processes} worker processes (workers/worker.ts), one cold burst of ${options.processes * options.concurrency} get-value jobs`, '');
+    out.push(
+      `### 4. Memory: ${options.processes} worker processes (workers/worker.ts), one cold burst of ${options.processes * options.concurrency} get-value jobs`,
+      '',
+    );
     const body = rows.systems(MEMORY).map((id) => {
       const v = (metric: string) => rows.get(MEMORY, id, metric);
-      return [id, num(v('idle.rss'), 0), num(v('peak.rss'), 0), num(v('peak.rss.median'), 0), int(v('jobs.completed')), int(v('recomputations')), ms(v('latency.p99'))];
+      return [
+        id,
+        num(v('idle.rss'), 0),
+        num(v('peak.rss'), 0),
+        num(v('peak.rss.median'), 0),
+        int(v('jobs.completed')),
+        int(v('recomputations')),
+        ms(v('latency.p99')),
+      ];
     });
-    out.push(table(['process', 'idle RSS MB', 'peak RSS MB (largest)', 'peak RSS MB (median)', 'jobs completed', 'recomputations', 'p99 ms'], body), '');
-  }
-
-  if (rows.systems(SOAK).length > 0) {
-    out.push(`### 5. Soak: one process, ${options.soakRecomputations} recomputations of ${options.soakValueBytes / 1000} KB values, every strategy, two guards per key`, '');
-    const v = (metric: string) => rows.get(SOAK, SOAK_SYSTEM, metric);
     out.push(
       table(
-        ['recomputations', 'per s', 'heap at start MB', 'heap growth MB (end)', 'heap growth MB (largest)', 'RSS growth MB', 'RSS growth MB after the first tenth', 'keys left after expiry'],
-        [[int(v('recomputations')), num(v('recomputations/s'), 0), num(v('heap.start'), 1), num(v('heap.growth'), 2), num(v('heap.growth.max'), 2), num(v('rss.growth'), 1), num(v('rss.growth.after-first-tenth'), 1), int(v('keys.left'))]],
+        ['process', 'idle RSS MB', 'peak RSS MB (largest)', 'peak RSS MB (median)', 'jobs completed', 'recomputations', 'p99 ms'],
+        body,
       ),
       '',
     );
-    out.push('Heap: `heapUsed` after three full GCs (node --expose-gc), sampled at the start and at every tenth of the run. Keys left: SCAN of the run\'s prefix once every value\'s fresh time, grace and lock TTL have passed.', '');
+  }
+
+  if (rows.systems(SOAK).length > 0) {
+    out.push(
+      `### 5. Soak: one process, ${options.soakRecomputations} recomputations of ${options.soakValueBytes / 1000} KB values, every strategy, two guards per key`,
+      '',
+    );
+    const v = (metric: string) => rows.get(SOAK, SOAK_SYSTEM, metric);
+    out.push(
+      table(
+        [
+          'recomputations',
+          'per s',
+          'heap at start MB',
+          'heap growth MB (end)',
+          'heap growth MB (largest)',
+          'RSS growth MB',
+          'RSS growth MB after the first tenth',
+          'keys left after expiry',
+        ],
+        [
+          [
+            int(v('recomputations')),
+            num(v('recomputations/s'), 0),
+            num(v('heap.start'), 1),
+            num(v('heap.growth'), 2),
+            num(v('heap.growth.max'), 2),
+            num(v('rss.growth'), 1),
+            num(v('rss.growth.after-first-tenth'), 1),
+            int(v('keys.left')),
+          ],
+        ],
+      ),
+      '',
+    );
+    out.push(
+      "Heap: `heapUsed` after three full GCs (node --expose-gc), sampled at the start and at every tenth of the run. Keys left: SCAN of the run's prefix once every value's fresh time, grace and lock TTL have passed.",
+      '',
+    );
   }
 
   if (checks.length > 0) {
     out.push('### Targets', '');
     if (options.quick) out.push('With --quick (one round, few slices) these are indications; the default run decides.', '');
-    out.push(table(['target', 'measured', 'met'], checks.map((c) => [c.target, c.shown, c.met ? 'yes' : 'no'])), '');
+    out.push(
+      table(
+        ['target', 'measured', 'met'],
+        checks.map((c) => [c.target, c.shown, c.met ? 'yes' : 'no']),
+      ),
+      '',
+    );
   }
   return out.join('\n');
 }

@@ -29,21 +29,56 @@ export function checkTargets(rows: Rows): TargetCheck[] {
   const fixed = (digits: number) => (v: number) => v.toFixed(digits);
 
   check(`exactly 1 recomputation per cold key (${OURS}, worst round)`, rows.get(COLD, OURS, 'recomputations'), (v) => v === 1, fixed(0));
-  check(`p99 within 5% of the compute time (${OURS}: p99 / compute <= 1.05)`, rows.get(COLD, OURS, 'p99/compute'), (v) => v <= 1.05, (v) => `${v.toFixed(3)}x`);
-  check(`<= 0.2 Redis commands per request in the cold burst (${OURS}, INFO commandstats)`, rows.get(COLD, OURS, 'redis.commands/request'), (v) => v <= 0.2, fixed(3));
-  check('cache-hit jobs/s >= 0.9x raw BullMQ (get-value, info log)', rows.get(HITS, 'get-value', 'vs raw'), (v) => v >= 0.9, (v) => `${v.toFixed(3)}x`);
+  check(
+    `p99 within 5% of the compute time (${OURS}: p99 / compute <= 1.05)`,
+    rows.get(COLD, OURS, 'p99/compute'),
+    (v) => v <= 1.05,
+    (v) => `${v.toFixed(3)}x`,
+  );
+  check(
+    `<= 0.2 Redis commands per request in the cold burst (${OURS}, INFO commandstats)`,
+    rows.get(COLD, OURS, 'redis.commands/request'),
+    (v) => v <= 0.2,
+    fixed(3),
+  );
+  check(
+    'cache-hit jobs/s >= 0.9x raw BullMQ (get-value, info log)',
+    rows.get(HITS, 'get-value', 'vs raw'),
+    (v) => v >= 0.9,
+    (v) => `${v.toFixed(3)}x`,
+  );
   for (const lockCase of LOCK_CASES) {
     const scenario = lockScenario(lockCase);
-    check(`lock ops >= 1.3x redlock (${lockCase})`, rows.get(scenario, LOCK, 'ops/s vs redlock'), (v) => v >= 1.3, (v) => `${v.toFixed(2)}x`);
-    check(`lock ops >= 1.15x redis-semaphore (${lockCase})`, rows.get(scenario, LOCK, 'ops/s vs redis-semaphore'), (v) => v >= 1.15, (v) => `${v.toFixed(2)}x`);
+    check(
+      `lock ops >= 1.3x redlock (${lockCase})`,
+      rows.get(scenario, LOCK, 'ops/s vs redlock'),
+      (v) => v >= 1.3,
+      (v) => `${v.toFixed(2)}x`,
+    );
+    check(
+      `lock ops >= 1.15x redis-semaphore (${lockCase})`,
+      rows.get(scenario, LOCK, 'ops/s vs redis-semaphore'),
+      (v) => v >= 1.15,
+      (v) => `${v.toFixed(2)}x`,
+    );
   }
-  check('soak: heap growth after GC < 5 MB over the run', rows.get(SOAK, SOAK_SYSTEM, 'heap.growth.max'), (v) => v < 5, (v) => `${v.toFixed(2)} MB`);
+  check(
+    'soak: heap growth after GC < 5 MB over the run',
+    rows.get(SOAK, SOAK_SYSTEM, 'heap.growth.max'),
+    (v) => v < 5,
+    (v) => `${v.toFixed(2)} MB`,
+  );
   check("soak: 0 of the project's keys left once every value expired", rows.get(SOAK, SOAK_SYSTEM, 'keys.left'), (v) => v === 0, fixed(0));
   const contended = lockScenario('contended');
   const ours = rows.get(contended, LOCK, 'wait.p99');
   const theirs = rows.get(contended, 'redis-semaphore', 'wait.p99');
   if (ours !== undefined && theirs !== undefined) {
-    check('contended p99 wait <= 0.5x redis-semaphore', ours / theirs, (v) => v <= 0.5, (v) => `${v.toFixed(2)}x (${ours.toFixed(1)} vs ${theirs.toFixed(1)} ms)`);
+    check(
+      'contended p99 wait <= 0.5x redis-semaphore',
+      ours / theirs,
+      (v) => v <= 0.5,
+      (v) => `${v.toFixed(2)}x (${ours.toFixed(1)} vs ${theirs.toFixed(1)} ms)`,
+    );
   }
   return checks;
 }

@@ -17,9 +17,21 @@ export const SOAK = 'soak';
 export const SOAK_SYSTEM = 'worker (all strategies)';
 const TIMINGS = { valueTtlMs: 1000, graceMs: 1000, lockTtlMs: 2000 };
 
-export async function runSoakBench(options: BenchOptions, redisUrl: string, admin: Redis, rows: Rows, progress: (line: string) => void): Promise<void> {
+export async function runSoakBench(
+  options: BenchOptions,
+  redisUrl: string,
+  admin: Redis,
+  rows: Rows,
+  progress: (line: string) => void,
+): Promise<void> {
   const prefix = `bench-soak-${randomBytes(3).toString('hex')}`;
-  const config: SoakChildConfig = { redisUrl, prefix, recomputations: options.soakRecomputations, valueBytes: options.soakValueBytes, ...TIMINGS };
+  const config: SoakChildConfig = {
+    redisUrl,
+    prefix,
+    recomputations: options.soakRecomputations,
+    valueBytes: options.soakValueBytes,
+    ...TIMINGS,
+  };
   progress(`soak: one process, ${config.recomputations} recomputations of ${config.valueBytes / 1000} KB values, every strategy`);
   const child = spawnChild(benchFile('./soak/soak-child.ts'), { nodeArgs: ['--expose-gc'], env: { BENCH_SOAK: JSON.stringify(config) } });
   try {

@@ -38,7 +38,14 @@ try {
   // Warnings and errors, as a production worker logs; info lines would measure pino's buffers.
   const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
   const guards = clients.map((redis) =>
-    createGuard({ redis, logger, keyPrefix: config.prefix, valueTtlMs: config.valueTtlMs, graceMs: config.graceMs, lockTtlMs: config.lockTtlMs }),
+    createGuard({
+      redis,
+      logger,
+      keyPrefix: config.prefix,
+      valueTtlMs: config.valueTtlMs,
+      graceMs: config.graceMs,
+      lockTtlMs: config.lockTtlMs,
+    }),
   );
   let computed = 0;
   const compute = async () => {

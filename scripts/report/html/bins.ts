@@ -26,7 +26,5 @@ export function binTimes(times: Iterable<number>, size: number): Bin[] {
     const bucket = Math.floor(t / size);
     counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
   }
-  return [...counts]
-    .sort((a, b) => a[0] - b[0])
-    .map(([bucket, count]) => ({ start: bucket * size, end: (bucket + 1) * size, count }));
+  return [...counts].sort((a, b) => a[0] - b[0]).map(([bucket, count]) => ({ start: bucket * size, end: (bucket + 1) * size, count }));
 }

@@ -24,8 +24,19 @@ export function latencySpec(group: GroupSummary, options: LatencySpecOptions = {
     return ms === null ? [] : [{ stat, ms, label: `${Math.round(ms)} ms` }];
   });
   const xMax = Math.max(options.xMaxMs ?? 0, group.latencyMs.max ?? 0, 1);
-  const x: PositionFieldDef<string> = { field: 'ms', type: 'quantitative', scale: { domain: [0, xMax], nice: false }, axis: { title: 'job latency, ms', tickCount: 4, grid: true } };
-  const y: PositionFieldDef<string> = { field: 'stat', type: 'nominal', sort: [...STATS], scale: { domain: [...STATS] }, axis: { title: null, labelFontWeight: 600 } };
+  const x: PositionFieldDef<string> = {
+    field: 'ms',
+    type: 'quantitative',
+    scale: { domain: [0, xMax], nice: false },
+    axis: { title: 'job latency, ms', tickCount: 4, grid: true },
+  };
+  const y: PositionFieldDef<string> = {
+    field: 'stat',
+    type: 'nominal',
+    sort: [...STATS],
+    scale: { domain: [...STATS] },
+    axis: { title: null, labelFontWeight: 600 },
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     config: CHART_CONFIG,

@@ -50,7 +50,10 @@ export async function renderHtmlReport(data: HtmlReportData, options: HtmlPageOp
       const svg = await renderChartSvg(timelineSpec(panel, { xMaxMs, kinds }));
       figures.push(figure(panel, svg, xMaxMs));
     }
-    const latency = group.latencyMs.max === null ? '<p class="none">no completed jobs</p>' : await renderChartSvg(latencySpec(group, { xMaxMs: latencyMax }));
+    const latency =
+      group.latencyMs.max === null
+        ? '<p class="none">no completed jobs</p>'
+        : await renderChartSvg(latencySpec(group, { xMaxMs: latencyMax }));
     const verdict = report.verdicts.find((v) => v.strategy === group.strategy);
     const recomputations = panels.reduce((n, p) => n + p.recomputations, 0);
     sections.push(`<section class="strategy" id="strategy-${escapeHtml(slug(group.strategy))}" data-strategy="${escapeHtml(group.strategy)}" data-recomputations="${recomputations}" data-panels="${panels.length}">
@@ -165,7 +168,8 @@ function summaryTable(groups: readonly GroupSummary[]): string {
   };
   const head = `<tr>${COLUMNS.map((c) => cell(c, c.header, 'th')).join('')}</tr>`;
   const rows = groups.map(
-    (g) => `<tr data-strategy="${escapeHtml(g.strategy)}">${COLUMNS.map((c, i) => (i === 0 ? `<th scope="row"><a href="#strategy-${escapeHtml(slug(g.strategy))}">${escapeHtml(g.strategy)}</a></th>` : cell(c, c.value(g), 'td'))).join('')}</tr>`,
+    (g) =>
+      `<tr data-strategy="${escapeHtml(g.strategy)}">${COLUMNS.map((c, i) => (i === 0 ? `<th scope="row"><a href="#strategy-${escapeHtml(slug(g.strategy))}">${escapeHtml(g.strategy)}</a></th>` : cell(c, c.value(g), 'td'))).join('')}</tr>`,
   );
   return `<div class="scroll"><table class="summary"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></div>`;
 }

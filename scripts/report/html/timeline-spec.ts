@@ -99,10 +99,28 @@ export function timelineSpec(panel: TimelinePanel, options: TimelineSpecOptions 
   );
 
   const legend = LEGEND.filter((e) => kinds.includes(e.kind));
-  const legendSpec: Legend<ExprRef> = { title: null, orient: 'bottom', direction: 'horizontal', columns: legend.length <= 5 ? legend.length : Math.ceil(legend.length / 2), columnPadding: 20, symbolSize: 110, labelLimit: 260 };
+  const legendSpec: Legend<ExprRef> = {
+    title: null,
+    orient: 'bottom',
+    direction: 'horizontal',
+    columns: legend.length <= 5 ? legend.length : Math.ceil(legend.length / 2),
+    columnPadding: 20,
+    symbolSize: 110,
+    labelLimit: 260,
+  };
   const domain = legend.map((e) => e.label);
-  const color: ColorDef<string> = { field: 'kind', type: 'nominal', scale: { domain, range: legend.map((e) => e.color) }, legend: legendSpec };
-  const shape: MarkPropDef<string, string> = { field: 'kind', type: 'nominal', scale: { domain, range: legend.map((e) => e.shape) }, legend: legendSpec };
+  const color: ColorDef<string> = {
+    field: 'kind',
+    type: 'nominal',
+    scale: { domain, range: legend.map((e) => e.color) },
+    legend: legendSpec,
+  };
+  const shape: MarkPropDef<string, string> = {
+    field: 'kind',
+    type: 'nominal',
+    scale: { domain, range: legend.map((e) => e.shape) },
+    legend: legendSpec,
+  };
   const axisX = (field: string): PositionFieldDef<string> => ({
     field,
     type: 'quantitative',
@@ -164,9 +182,7 @@ export function timelineSpec(panel: TimelinePanel, options: TimelineSpecOptions 
         name: binned ? 'tick_bins' : 'ticks',
         data: { values: ticks },
         mark: binned ? { type: 'rect', aria: false } : { type: 'rule', strokeWidth: 1.2, aria: false },
-        encoding: binned
-          ? { ...box, color }
-          : { x: axisX('x'), y: axisY('y'), y2: { field: 'y2' }, color },
+        encoding: binned ? { ...box, color } : { x: axisX('x'), y: axisY('y'), y2: { field: 'y2' }, color },
       },
       {
         name: 'alerts',
@@ -266,7 +282,13 @@ function binnedTicks(lanes: readonly Lane[], bucketMs: number, xMax: number) {
   const [top, bottom] = BANDS.ticks;
   const perLane = lanes.map((lane) => {
     const kinds = [...new Set(lane.ticks.map((t) => t.kind))];
-    return kinds.map((kind) => ({ kind, bins: binTimes(lane.ticks.filter((t) => t.kind === kind).map((t) => t.at), bucketMs) }));
+    return kinds.map((kind) => ({
+      kind,
+      bins: binTimes(
+        lane.ticks.filter((t) => t.kind === kind).map((t) => t.at),
+        bucketMs,
+      ),
+    }));
   });
   const busiest = perLane.flat().reduce((max, k) => k.bins.reduce((m, b) => Math.max(m, b.count), max), 1);
   return perLane.flatMap((kinds, i) =>

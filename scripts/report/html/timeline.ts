@@ -148,9 +148,7 @@ export class TimelineBuilder {
       .map((p) => p.build())
       .sort(
         (a, b) =>
-          rank(a.strategy) - rank(b.strategy) ||
-          naturalCompare(a.strategy, b.strategy) ||
-          naturalCompare(a.runId ?? '', b.runId ?? ''),
+          rank(a.strategy) - rank(b.strategy) || naturalCompare(a.strategy, b.strategy) || naturalCompare(a.runId ?? '', b.runId ?? ''),
       );
   }
 }
