@@ -207,7 +207,7 @@ describe('lock and fence on the cluster, on each master', () => {
         released: true,
         storedFence: b.fence,
       });
-      expect(await listener.message).toBe('written');
+      expect(await listener.message).toMatch(/^written:.*from-B/); // the value travels with the notification
       await listener.close();
       expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0)).toEqual({
         written: false,
