@@ -53,6 +53,21 @@ export function cacheKeys(prefix: string, key: string, db = 0): CacheKeys {
   };
 }
 
+/**
+ * The names of one named lock of `guard.lock`: beside the cache keys of the same tag (one slot),
+ * with suffixes of their own, so a lock named "k" and the cache key "k" never share a lock.
+ * `value` is a name nothing writes: the fence script finds no stored fence there.
+ */
+export function lockKeys(prefix: string, name: string, db = 0): CacheKeys {
+  const base = `${prefix}:{${hashTag(name)}}`;
+  return {
+    value: `${base}:mutex-value`,
+    lock: `${base}:mutex`,
+    lease: `${base}:mutex-lease`,
+    channel: `${base}:db${db}:mutex`,
+  };
+}
+
 /** SCAN pattern covering every key this project writes under `prefix` (for clearing a run). */
 export function allKeysPattern(prefix: string): string {
   return `${prefix}:*`;

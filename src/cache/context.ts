@@ -2,7 +2,7 @@ import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
-import type { Notifier } from './notifier.js';
+import type { Notifier } from '../redis/notifier.js';
 import type { CacheKeys } from '../keys.js';
 import type { ResolvedGuardOptions } from './options.js';
 import type { ValueSource } from './strategy.js';

@@ -1,7 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import type { RedisClient } from '../redis/client.js';
 import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
-import { MAX_KEY_LENGTH, cacheKeys } from '../keys.js';
+import { MAX_KEY_LENGTH, cacheKeys, lockKeys } from '../keys.js';
+import { FairLocks, type HeldLock, type LockOptions } from '../lock/fair-lock.js';
 import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import type { Envelope } from './envelope.js';
@@ -11,7 +12,7 @@ import { SingleFlight } from '../lock/single-flight.js';
 import { isCluster } from '../redis/client.js';
 import { duplicateAsSubscriber } from '../redis/subscriber.js';
 import type { Call, Compute, GuardResult, StrategyDeps } from './context.js';
-import { Notifier } from './notifier.js';
+import { Notifier } from '../redis/notifier.js';
 import { resolveGuardOptions, type GuardOptions } from './options.js';
 import type { Strategy } from './strategy.js';
 
@@ -58,6 +59,13 @@ export interface StampedeGuard {
    * Resolves true when there was a value.
    */
   delete(key: string, options?: DeleteOptions): Promise<boolean>;
+  /**
+   * A lock of your own on `name`, for work that must not run twice at once in the fleet. Waits
+   * (at most `waitMs`) in arrival order inside this process, for a release notification across
+   * processes; resolves with the held lock (its fence, `extend`, `release`, a `signal` aborted when
+   * it is lost). Locks live beside the cache's keys, never shared with a cache key's own lock.
+   */
+  lock(name: string, options?: LockOptions): Promise<HeldLock>;
   /**
    * Stop: waits for background refreshes still running, then aborts computations' signals and
    * closes the subscriber the guard created.
@@ -112,6 +120,15 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     },
   };
 
+  const locks = new FairLocks({
+    redis: options.redis,
+    notifier: deps.notifier,
+    keys: (name) => lockKeys(resolved.keyPrefix, name, db),
+    defaultTtlMs: resolved.lockTtlMs,
+    defaultWaitMs: resolved.maxWaitMs,
+    closed: aborter.signal,
+  });
+
   const start = (key: unknown, logger: Logger | undefined) => {
     checkKey(key);
     if (aborter.signal.aborted) throw new GuardClosedError();
@@ -142,6 +159,10 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const existed = await deleteValue(deps.redis, keys, tombstoneMs, log);
       logEvent(log, 'info', 'cache.delete', { existed });
       return existed;
+    },
+    async lock(name: string, lockOptions: LockOptions = {}): Promise<HeldLock> {
+      start(name, undefined);
+      return locks.lock(name, lockOptions);
     },
     async close() {
       await Promise.all(deps.refreshing.values());

@@ -4,7 +4,7 @@ import { logEvent } from '../logger.js';
 import { claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
 import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
-import type { Subscription } from './notifier.js';
+import type { Subscription } from '../redis/notifier.js';
 import { elapsed } from './recompute.js';
 
 export type WaitOutcome =

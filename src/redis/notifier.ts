@@ -1,7 +1,7 @@
 import type { Cluster } from 'ioredis';
 import { OptionsError } from '../errors.js';
-import type { RedisClient } from '../redis/client.js';
-import { usesShardedPubSub } from '../redis/pubsub.js';
+import type { RedisClient } from './client.js';
+import { usesShardedPubSub } from './pubsub.js';
 import { unrefTimeout } from '../timers.js';
 
 /**
