@@ -68,6 +68,15 @@ export function lockKeys(prefix: string, name: string, db = 0): CacheKeys {
   };
 }
 
+/**
+ * The channel of the L1 tier's bus: every write of any process is announced here. One channel
+ * per prefix and database; its tag (`!l1`) is one no cache key can have (tags of keys are plain
+ * names or start with `#` or `%`).
+ */
+export function l1BusChannel(prefix: string, db = 0): string {
+  return `${prefix}:{!l1}:db${db}:written`;
+}
+
 /** SCAN pattern covering every key this project writes under `prefix` (for clearing a run). */
 export function allKeysPattern(prefix: string): string {
   return `${prefix}:*`;

@@ -3,7 +3,7 @@ import type { CacheKeys } from '../keys.js';
 import { logEvent } from '../logger.js';
 import { startBackoff } from './backoff.js';
 import { claim, type Claim } from './claim.js';
-import type { Call, GuardResult, StrategyDeps } from './context.js';
+import type { Call, Answer, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
 import { computeAsHolder } from './holder.js';
 import { waitForHolder } from './wait.js';
@@ -19,7 +19,7 @@ export async function fill<T>(
   deps: StrategyDeps,
   keys: CacheKeys,
   first: Claim<T> & { kind: 'lock' | 'busy' },
-): Promise<GuardResult<T>> {
+): Promise<Answer<T>> {
   const stale = first.stale;
   const giveUpAt = Date.now() + deps.maxWaitMs;
   let retries = deps.failurePolicy === 'retry' ? 1 : 0;
@@ -27,13 +27,13 @@ export async function fill<T>(
   let waited = false;
 
   for (;;) {
-    if (claimed.kind === 'value') return { value: claimed.envelope.value, source: waited ? 'waited' : 'cache' };
+    if (claimed.kind === 'value') return { value: claimed.envelope.value, source: waited ? 'waited' : 'cache', envelope: claimed.envelope };
     if (claimed.kind === 'lock') {
       const { lease } = claimed;
       logEvent(call.log, 'info', 'lock.acquired', { fence: lease.fence });
       try {
         const envelope = await computeAsHolder(call, deps, keys, lease);
-        return { value: envelope.value, source: 'computed' };
+        return { value: envelope.value, source: 'computed', envelope };
       } catch (err) {
         // Our lock is someone else's now: wait for that holder's value, like any waiter.
         if (err instanceof LockLostError) {
@@ -50,7 +50,8 @@ export async function fill<T>(
     if (remaining <= 0) throw new WaitTimeoutError(call.key, `gave up waiting for key "${call.key}" after ${deps.maxWaitMs} ms`);
     const outcome = await waitForHolder(call as Call<unknown>, deps, keys, Math.min(deps.lockTtlMs, remaining));
     waited = true;
-    if (outcome.kind === 'value') return { value: outcome.envelope.value as T, source: 'waited' };
+    if (outcome.kind === 'value')
+      return { value: outcome.envelope.value as T, source: 'waited', envelope: outcome.envelope as Envelope<T> };
     if (outcome.kind === 'lock') {
       claimed = { kind: 'lock', lease: outcome.lease, stale: outcome.stale as Envelope<T> | null };
       continue;
@@ -75,7 +76,7 @@ async function fallBack<T>(
   stale: Envelope<T> | null,
   err: unknown,
   holder: boolean,
-): Promise<GuardResult<T>> {
+): Promise<Answer<T>> {
   if (deps.failurePolicy !== 'stale' || !stale) throw err;
   logEvent(call.log, 'warn', 'stale.served', { reason: 'compute-failed', computedAt: stale.computedAt });
   if (holder) await startBackoff(call as Call<unknown>, deps, keys, stale);

@@ -1,6 +1,6 @@
 import { logEvent } from '../../logger.js';
 import { claim } from '../claim.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { fill } from '../fill.js';
 import { shareFlight } from './shared-flight.js';
 import { hit } from './steps.js';
@@ -12,7 +12,7 @@ import { hit } from './steps.js';
  * and, on a miss, takes the lock in the same round trip, so a holder computes after one round
  * trip and stores (with release and notification) in a second.
  */
-export function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('redis-lock', call, deps, async () => {
     const keys = deps.keys(call.key);
     const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { honourBackoff: deps.failurePolicy === 'stale' }, call.log);

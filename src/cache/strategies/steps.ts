@@ -1,7 +1,7 @@
 import type { CacheKeys } from '../../keys.js';
 import { logEvent } from '../../logger.js';
 import type { Claim } from '../claim.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh, type Envelope } from '../envelope.js';
 import { fill } from '../fill.js';
 import { recompute } from '../recompute.js';
@@ -11,22 +11,25 @@ import { writeEnvelope } from '../store.js';
 /** The steps the strategies share, each logging what it does. */
 
 /** A fresh value is a hit: log it and return it. */
-export function hit<T>(call: Call<T>, envelope: Envelope<T>): GuardResult<T> {
-  logEvent(call.log, 'info', 'cache.hit');
-  return { value: envelope.value, source: 'cache' };
+export function hit<T>(call: Call<T>, envelope: Envelope<T>): Answer<T> {
+  logEvent(call.log, 'info', 'cache.hit', { tier: 'redis' });
+  return { value: envelope.value, source: 'cache', envelope };
 }
 
 /** A read's value when it is fresh (a hit); null for the strategy to decide. */
-export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): GuardResult<T> | null {
+export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): Answer<T> | null {
   return cached && isFresh(cached) ? hit(call, cached) : null;
 }
 
 /** Compute and store without a Redis lock (`none`, `local-lock`): an unfenced write (fence 0). */
-export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys): Promise<GuardResult<T>> {
+export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys): Promise<Answer<T>> {
   const envelope = await recompute(call, deps, 0);
   const outcome = await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call.log);
-  if (outcome.written) logEvent(call.log, 'info', 'cache.write', { fence: 0 });
-  return { value: envelope.value, source: 'computed' };
+  if (outcome.written) {
+    logEvent(call.log, 'info', 'cache.write', { fence: 0 });
+    deps.l1?.written(call.key, envelope);
+  }
+  return { value: envelope.value, source: 'computed', envelope };
 }
 
 /**
@@ -40,7 +43,7 @@ export function serveStaleOrFill<T>(
   deps: StrategyDeps,
   keys: CacheKeys,
   claimed: Exclude<Claim<T>, { kind: 'value' }>,
-): GuardResult<T> | Promise<GuardResult<T>> {
+): Answer<T> | Promise<Answer<T>> {
   if (claimed.kind === 'stale' || (claimed.kind === 'lock' && claimed.stale)) {
     const stale = claimed.kind === 'stale' ? claimed.envelope : claimed.stale!;
     const backoffUntil = claimed.kind === 'stale' ? claimed.envelope.backoffUntil : undefined;

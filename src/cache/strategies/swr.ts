@@ -1,5 +1,5 @@
 import { claim } from '../claim.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { shareFlight } from './shared-flight.js';
 import { hit, serveStaleOrFill } from './steps.js';
 
@@ -9,7 +9,7 @@ import { hit, serveStaleOrFill } from './steps.js';
  * that found it stale took the lock if it was free. No value at all (cold, or past its grace) is
  * filled as `redis-lock` does: one computes, the others wait.
  */
-export function getWithSwr<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export function getWithSwr<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('swr', call, deps, async () => {
     const keys = deps.keys(call.key);
     const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call.log);

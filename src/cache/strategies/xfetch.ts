@@ -1,5 +1,5 @@
 import { claim } from '../claim.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import type { Envelope } from '../envelope.js';
 import { refreshInBackground } from '../refresh.js';
 import { shareFlight } from './shared-flight.js';
@@ -15,7 +15,7 @@ import { hit, serveStaleOrFill } from './steps.js';
  * most one early refresh runs in the fleet at a time and readers never block before expiry.
  * A stale value within its grace is served like `swr`; no value is filled like `redis-lock`.
  */
-export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('xfetch', call, deps, async () => {
     const keys = deps.keys(call.key);
     const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call.log);
