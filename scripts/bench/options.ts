@@ -3,10 +3,10 @@
  * to run on a shared machine, so every system of a scenario runs in the same run, in
  * interleaved rounds (round r starts with a different system), and the table shows ratios.
  */
-export const SCENARIOS = ['cold', 'locks', 'hits', 'memory', 'soak'] as const;
+export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What a run without --scenarios measures: the soak is long, and runs only on request. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'locks', 'hits', 'memory'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory'];
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];
@@ -28,6 +28,8 @@ export interface BenchOptions {
   hitJobs: number;
   /** Hits and memory: BullMQ worker concurrency. @default 50 */
   workerConcurrency: number;
+  /** L1: sets and deletes timed on their way to another process's tier. @default 40, 10 with --quick */
+  l1Changes: number;
   /** Soak: recomputations in one process. @default 20000 */
   soakRecomputations: number;
   /** Soak: size of each value, bytes. @default 50000 */
@@ -45,6 +47,7 @@ export const DEFAULTS: Omit<BenchOptions, 'scenarios' | 'quick'> = {
   lockParallelism: 50,
   hitJobs: 10_000,
   workerConcurrency: 50,
+  l1Changes: 40,
   soakRecomputations: 20_000,
   soakValueBytes: 50_000,
 };
@@ -54,6 +57,7 @@ export const QUICK: Partial<BenchOptions> = {
   rounds: 1,
   lockRunMs: 1000,
   hitJobs: 3000,
+  l1Changes: 10,
 };
 
 export function resolveOptions(given: Partial<BenchOptions> & { quick?: boolean }): BenchOptions {
