@@ -6,6 +6,7 @@ import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisCl
 import { evictionPolicyWarning } from '../scripts/redis/eviction-policy.js';
 import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
+import { readyLine } from './ready-line.js';
 import { simulatedCompute } from './simulated-compute.js';
 import type { GetValueResult } from '../src/bullmq/job-data.js';
 
@@ -87,7 +88,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     concurrency: config.concurrency,
     redis: describeRedisUrl(config.queueRedisUrl),
   });
-  say(`${workerId} ready: queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`);
+  say(readyLine(workerId, `queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`));
 
   let stopping: Promise<void> | null = null;
   return {

@@ -69,7 +69,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
       const runId = `demo-${stamp}-${strategy}`;
       let burst: BurstSummary;
       try {
-        await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+        await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
         // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
         // spreads the burst out and understates the stampede; a quick warm-up burst on another
         // key (its own run id, left out of the counts) gets every worker going first.

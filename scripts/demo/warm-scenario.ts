@@ -63,7 +63,7 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
     outputStream: fleetOutput,
   });
   try {
-    await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+    await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
     for (const strategy of options.strategies) {
       const runId = `warm-${stamp}-${strategy}`;
       // Warm the key with one job, then load it steadily across `windows` expiries.
