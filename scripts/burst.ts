@@ -27,9 +27,9 @@ await runCli(async () => {
     .opts<{ jobs: number; keys: number; strategy: Strategy; computeMs?: number; runId?: string; timeout: number; json?: boolean }>();
 
   const config = loadConfig();
-  await assertRedisReachable(config.queueRedisUrl);
-  const producer = createRedisClient(config.queueRedisUrl, 'producer');
-  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  await assertRedisReachable(config.queueRedisUrl, config.tls);
+  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
+  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;

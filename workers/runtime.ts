@@ -31,11 +31,11 @@ export interface RunningWorker {
 /** Connect, check the queue's Redis, and start consuming get-value jobs. */
 export async function startWorker(options: WorkerRuntimeOptions): Promise<RunningWorker> {
   const { config, workerId, logger, say } = options;
-  await assertRedisReachable(config.queueRedisUrl);
-  if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl);
+  await assertRedisReachable(config.queueRedisUrl, config.tls);
+  if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl, config.tls);
 
-  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker');
-  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache');
+  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
+  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache', config.tls);
   const closeables: RedisClient[] = [queueConnection, cacheConnection];
   for (const [role, connection] of [
     ['queue', queueConnection],

@@ -3,6 +3,7 @@ import { MAX_COMPUTE_MS } from '../../src/bullmq/job-data.js';
 import { GUARD_DEFAULTS, checkGuardOption, type ResolvedGuardOptions, type TunableOption } from '../../src/cache/options.js';
 import type { FailurePolicy, Strategy } from '../../src/cache/strategy.js';
 import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from '../redis/cluster-url.js';
+import { loadTlsSettings, type TlsSettings } from '../redis/tls.js';
 
 /**
  * One validated, frozen configuration from the environment and explicit overrides
@@ -21,6 +22,11 @@ export interface Config {
   readonly queueRedisUrl: string;
   /** Redis for the cache and locks. @default redisUrl (env CACHE_REDIS_URL or CACHE_REDIS_CLUSTER_NODES) */
   readonly cacheRedisUrl: string;
+  /**
+   * TLS for the `rediss://` and `rediss+cluster://` URLs above: a CA file, a server name (see
+   * redis/tls.ts). @default {} (env REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME)
+   */
+  readonly tls: TlsSettings;
   /** @default 'cache-stampede' (env QUEUE_NAME) */
   readonly queueName: string;
   /** Directory for NDJSON logs. @default 'logs' (env LOG_DIR) */
@@ -78,11 +84,17 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
   };
   const redisUrl = overrides.redisUrl ?? namedRedis(given, 'REDIS');
   const resolvedRedisUrl = checkRedisUrl('REDIS_URL', redisUrl ?? DEFAULT_REDIS_URL);
+  const queueRedisUrl = checkRedisUrl('QUEUE_REDIS_URL', overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS') ?? resolvedRedisUrl);
+  const cacheRedisUrl = checkRedisUrl('CACHE_REDIS_URL', overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS') ?? resolvedRedisUrl);
   const config: Config = {
     redisUrl: resolvedRedisUrl,
     redisUrlGiven: redisUrl !== undefined,
-    queueRedisUrl: checkRedisUrl('QUEUE_REDIS_URL', overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS') ?? resolvedRedisUrl),
-    cacheRedisUrl: checkRedisUrl('CACHE_REDIS_URL', overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS') ?? resolvedRedisUrl),
+    queueRedisUrl,
+    cacheRedisUrl,
+    tls: loadTlsSettings(overrides.tls?.caFile ?? given('REDIS_TLS_CA_FILE'), overrides.tls?.servername ?? given('REDIS_TLS_SERVERNAME'), [
+      queueRedisUrl,
+      cacheRedisUrl,
+    ]),
     queueName: checkName('QUEUE_NAME', overrides.queueName ?? given('QUEUE_NAME') ?? 'cache-stampede'),
     logDir: overrides.logDir ?? given('LOG_DIR') ?? 'logs',
     logLevel: checkOneOf('LOG_LEVEL', overrides.logLevel ?? given('LOG_LEVEL') ?? 'info', LOG_LEVELS),

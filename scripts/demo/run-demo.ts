@@ -44,9 +44,9 @@ export interface DemoRow {
  */
 export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const { config, say } = options;
-  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
-  const producer = createRedisClient(config.queueRedisUrl, 'producer');
-  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
+  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
+  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

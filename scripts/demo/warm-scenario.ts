@@ -44,9 +44,9 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   const { config, say } = options;
   const logDir = join(options.logDir, 'warm');
   await mkdir(logDir, { recursive: true });
-  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
-  const producer = createRedisClient(config.queueRedisUrl, 'producer');
-  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
+  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
+  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));

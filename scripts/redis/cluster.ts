@@ -3,6 +3,7 @@ import { RedisConnectionError } from '../common/errors.js';
 import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
 import { probeRedis } from './probe-client.js';
 import type { RedisClient, RedisRole } from './connection.js';
+import { tlsConnectionOptions, type TlsSettings } from './tls.js';
 
 /**
  * Redis Cluster connections (ioredis `Cluster`), built from a `redis+cluster://` URL by
@@ -22,9 +23,9 @@ export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
 }
 
-export function createCluster(url: string, role: RedisRole, nodeOptions: RedisOptions): Cluster {
+export function createCluster(url: string, role: RedisRole, nodeOptions: RedisOptions, tls: TlsSettings): Cluster {
   const name = parseClusterUrl('url', url);
-  return new Cluster(name.nodes, clusterOptions(role, { ...nodeOptions, ...credentials(name) }));
+  return new Cluster(name.nodes, clusterOptions(role, { ...nodeOptions, ...credentials(name, tls) }));
 }
 
 /** A new cluster connection to the same nodes with the same credentials, for `role`. */
@@ -47,11 +48,12 @@ function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOpti
   };
 }
 
-function credentials(name: ClusterName): RedisOptions {
+/** What every node connection of the cluster takes from its URL (and the TLS settings). */
+function credentials(name: ClusterName, tls: TlsSettings): RedisOptions {
   return {
     ...(name.username !== undefined && { username: name.username }),
     ...(name.password !== undefined && { password: name.password }),
-    ...(name.tls && { tls: {} }),
+    ...(name.tls && { tls: tlsConnectionOptions(tls) }),
   };
 }
 
@@ -71,12 +73,17 @@ export async function masterNodes(client: RedisClient): Promise<Redis[]> {
  * every master answers and runs Redis 7 or later (sharded pub/sub). Turns the usual mistakes
  * into one clear error naming the nodes and the cause, within a few seconds.
  */
-export async function assertClusterReachable(url: string, timeoutMs: number, explain: (err: unknown) => string): Promise<void> {
+export async function assertClusterReachable(
+  url: string,
+  tls: TlsSettings,
+  timeoutMs: number,
+  explain: (err: unknown) => string,
+): Promise<void> {
   const name = parseClusterUrl('url', url);
   const where = describeClusterUrl(url);
   // Each seed on its own first: ioredis's cluster client reports a seed it cannot use only as
   // "Connection is closed.", a plain connection says why (refused, unknown host, password).
-  const seeds = await Promise.all(name.nodes.map((node) => probeSeed(node, name, timeoutMs)));
+  const seeds = await Promise.all(name.nodes.map((node) => probeSeed(node, credentials(name, tls), timeoutMs)));
   const answered = seeds.filter((s) => s.error === undefined);
   if (answered.length === 0) {
     throw new RedisConnectionError(`cannot use Redis ${where}: ${explain(seeds[0]!.error)}`, { cause: seeds[0]!.error });
@@ -92,7 +99,7 @@ export async function assertClusterReachable(url: string, timeoutMs: number, exp
     lazyConnect: true,
     clusterRetryStrategy: () => null,
     slotsRefreshTimeout: timeoutMs,
-    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, ...credentials(name) },
+    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, ...credentials(name, tls) },
   });
   // The real cause (ECONNREFUSED, WRONGPASS, "cluster support disabled") comes only as an event.
   let firstError: unknown;
@@ -133,12 +140,12 @@ export async function assertClusterReachable(url: string, timeoutMs: number, exp
 /** Connect to one seed without retries: PING, and whether it runs in cluster mode. */
 async function probeSeed(
   node: { host: string; port: number },
-  name: ClusterName,
+  nodeOptions: RedisOptions,
   timeoutMs: number,
 ): Promise<{ node: { host: string; port: number }; error?: unknown; clusterEnabled?: boolean }> {
   try {
     // INFO may be disabled on managed services: then let the cluster connection decide.
-    const clusterEnabled = await probeRedis({ ...node, ...credentials(name) }, timeoutMs, async (client) =>
+    const clusterEnabled = await probeRedis({ ...node, ...nodeOptions }, timeoutMs, async (client) =>
       /^cluster_enabled:1/m.test(await client.info('cluster').catch(() => 'cluster_enabled:1')),
     );
     return { node, clusterEnabled };

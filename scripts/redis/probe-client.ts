@@ -16,9 +16,14 @@ const probeOptions = (timeoutMs: number): RedisOptions => ({
  * Throws the real cause of a failure: ioredis reports it (ECONNREFUSED, ENOTFOUND, WRONGPASS,
  * ...) only as an 'error' event, and connect() then rejects with a bare "Connection is closed.".
  */
-export async function probeRedis<T>(target: string | RedisOptions, timeoutMs: number, then: (client: Redis) => Promise<T>): Promise<T> {
+export async function probeRedis<T>(
+  target: RedisOptions & { url?: string },
+  timeoutMs: number,
+  then: (client: Redis) => Promise<T>,
+): Promise<T> {
+  const { url, ...options } = target;
   const client =
-    typeof target === 'string' ? new Redis(target, probeOptions(timeoutMs)) : new Redis({ ...target, ...probeOptions(timeoutMs) });
+    url === undefined ? new Redis({ ...options, ...probeOptions(timeoutMs) }) : new Redis(url, { ...options, ...probeOptions(timeoutMs) });
   let firstError: unknown;
   client.on('error', (err: unknown) => {
     firstError ??= err;
