@@ -2,6 +2,7 @@ import { Cluster, type Redis, type ClusterOptions, type RedisOptions } from 'ior
 import { RedisConnectionError } from '../common/errors.js';
 import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
 import { probeRedis } from './probe-client.js';
+import { startupInfo } from './startup-info.js';
 import type { RedisClient, RedisRole } from './connection.js';
 import { tlsConnectionOptions, type TlsSettings } from './tls.js';
 
@@ -99,7 +100,8 @@ export async function assertClusterReachable(
     lazyConnect: true,
     clusterRetryStrategy: () => null,
     slotsRefreshTimeout: timeoutMs,
-    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, ...credentials(name, tls) },
+    // No ready check per node (an INFO): the version check below asks INFO itself.
+    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, enableReadyCheck: false, ...credentials(name, tls) },
   });
   // The real cause (ECONNREFUSED, WRONGPASS, "cluster support disabled") comes only as an event.
   let firstError: unknown;
@@ -116,7 +118,7 @@ export async function assertClusterReachable(
     await Promise.race([probe.connect(), timeout]);
     for (const node of probe.nodes('master')) {
       const at = hostPort({ host: node.options.host ?? '?', port: node.options.port ?? 0 });
-      const version = /^redis_version:(\S+)/m.exec(await node.info('server'))?.[1] ?? '0';
+      const version = /^redis_version:(\S+)/m.exec(await startupInfo(node, 'server', where))?.[1] ?? '0';
       if (Number(version.split('.')[0]) < MIN_CLUSTER_MAJOR) {
         throw new RedisConnectionError(
           `the Redis Cluster ${where} runs Redis ${version} on ${at}; notifications use sharded pub/sub, which needs Redis ${MIN_CLUSTER_MAJOR}.0 or later`,
@@ -144,7 +146,7 @@ async function probeSeed(
   timeoutMs: number,
 ): Promise<{ node: { host: string; port: number }; error?: unknown; clusterEnabled?: boolean }> {
   try {
-    // INFO may be disabled on managed services: then let the cluster connection decide.
+    // Where INFO is refused, let the cluster connection decide (and the version check say so).
     const clusterEnabled = await probeRedis({ ...node, ...nodeOptions }, timeoutMs, async (client) =>
       /^cluster_enabled:1/m.test(await client.info('cluster').catch(() => 'cluster_enabled:1')),
     );
@@ -156,11 +158,11 @@ async function probeSeed(
 
 /**
  * A cluster node named as a single Redis would answer MOVED for most keys: say what to do
- * instead. Called by the single-node check; INFO may be disabled on managed services, so an
- * error here is not the caller's problem.
+ * instead. Called by the single-node check, whose INFO is also the one that tells a user
+ * without INFO in their ACL what to allow.
  */
 export async function refuseClusterNode(probe: Redis, where: string): Promise<void> {
-  const info = await probe.info('cluster').catch(() => '');
+  const info = await startupInfo(probe, 'cluster', `at ${where}`);
   if (/^cluster_enabled:1/m.test(info)) {
     throw new RedisConnectionError(
       `cannot use Redis at ${where} as a single node: it is a Redis Cluster node; name the cluster with REDIS_CLUSTER_NODES=${where} or redis+cluster://${where}`,

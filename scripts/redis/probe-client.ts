@@ -1,9 +1,14 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../common/errors.js';
 
-/** No retries, no offline queue: a probe answers now or fails now. */
+/**
+ * No retries, no offline queue: a probe answers now or fails now. No ready check either: it is
+ * an INFO, which the probe's caller asks itself (startup-info.ts), saying what to do when an ACL
+ * refuses it, where ioredis would print a warning of its own.
+ */
 const probeOptions = (timeoutMs: number): RedisOptions => ({
   lazyConnect: true,
+  enableReadyCheck: false,
   connectTimeout: timeoutMs,
   maxRetriesPerRequest: 0,
   enableOfflineQueue: false,
