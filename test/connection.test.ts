@@ -184,6 +184,11 @@ describe('loadConfig', () => {
     expect(config.logDir).toBe('logs');
   });
 
+  it('counts a Redis as named when only the queue and the cache are (the demo then starts no private one)', () => {
+    const config = load({ QUEUE_REDIS_URL: 'redis://queue.internal:6379', CACHE_REDIS_URL: 'redis://cache.internal:6379' });
+    expect(config).toMatchObject({ redisUrlGiven: true, redisUrl: DEFAULT_REDIS_URL, queueRedisUrl: 'redis://queue.internal:6379' });
+  });
+
   it('rejects an unparsable REDIS_URL', () => {
     configError({ REDIS_URL: 'redis://:hunter2@host:notaport' }, 'REDIS_URL');
     configError({ REDIS_URL: 'localhost' }, 'REDIS_URL');

@@ -16,7 +16,10 @@ export interface Config {
    * (see redis/cluster-url.ts). @default 'redis://127.0.0.1:6379' (env REDIS_URL or REDIS_CLUSTER_NODES)
    */
   readonly redisUrl: string;
-  /** True when the user named a Redis (REDIS_URL, REDIS_CLUSTER_NODES or a flag); false means "the default". */
+  /**
+   * True when the user named a Redis (REDIS_URL, QUEUE_REDIS_URL, CACHE_REDIS_URL, their
+   * _CLUSTER_NODES forms, or a flag); false means "the default" (the demo then starts its own).
+   */
   readonly redisUrlGiven: boolean;
   /** Redis for the BullMQ queue. @default redisUrl (env QUEUE_REDIS_URL or QUEUE_REDIS_CLUSTER_NODES) */
   readonly queueRedisUrl: string;
@@ -84,11 +87,13 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
   };
   const redisUrl = overrides.redisUrl ?? namedRedis(given, 'REDIS');
   const resolvedRedisUrl = checkRedisUrl('REDIS_URL', redisUrl ?? DEFAULT_REDIS_URL);
-  const queueRedisUrl = checkRedisUrl('QUEUE_REDIS_URL', overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS') ?? resolvedRedisUrl);
-  const cacheRedisUrl = checkRedisUrl('CACHE_REDIS_URL', overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS') ?? resolvedRedisUrl);
+  const queueNamed = overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS');
+  const cacheNamed = overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS');
+  const queueRedisUrl = checkRedisUrl('QUEUE_REDIS_URL', queueNamed ?? resolvedRedisUrl);
+  const cacheRedisUrl = checkRedisUrl('CACHE_REDIS_URL', cacheNamed ?? resolvedRedisUrl);
   const config: Config = {
     redisUrl: resolvedRedisUrl,
-    redisUrlGiven: redisUrl !== undefined,
+    redisUrlGiven: [redisUrl, queueNamed, cacheNamed].some((named) => named !== undefined),
     queueRedisUrl,
     cacheRedisUrl,
     tls: loadTlsSettings(overrides.tls?.caFile ?? given('REDIS_TLS_CA_FILE'), overrides.tls?.servername ?? given('REDIS_TLS_SERVERNAME'), [
