@@ -18,6 +18,7 @@ import { assertRedisReachable } from '../scripts/redis/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { aclLog, applyAcl, documentedAcl, documentedUser } from './support/documented-acl.js';
 import { makeTestCertificates, type TestCertificates } from './support/tls-certs.js';
+import { sleep } from './support/wait.js';
 import { runEntry, spawnEntry } from './support/worker-process.js';
 
 const ADMIN_PASSWORD = `admin-${randomBytes(6).toString('hex')}`;
@@ -134,7 +135,12 @@ describe("a TLS-only Redis with the issue's ACL user (+@all -@dangerous +info), 
       // Every command the fleet and the burst sent was allowed, but the one the check stepped aside for.
       expect(new Set((await aclLog(admin)).map((entry) => `${entry.username} ${entry.object}`))).toEqual(new Set(['app client|list']));
     } finally {
-      fleet.child.kill('SIGKILL');
+      // After a failure: a SIGKILL would leave the workers running; concurrently passes SIGTERM on.
+      if (fleet.child.exitCode === null && fleet.child.signalCode === null) {
+        fleet.child.kill('SIGTERM');
+        await Promise.race([fleet.exit, sleep(20_000)]);
+        fleet.child.kill('SIGKILL');
+      }
     }
   }, 180_000);
 });

@@ -91,15 +91,17 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
   const cacheNamed = overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS');
   const queueRedisUrl = checkRedisUrl('QUEUE_REDIS_URL', queueNamed ?? resolvedRedisUrl);
   const cacheRedisUrl = checkRedisUrl('CACHE_REDIS_URL', cacheNamed ?? resolvedRedisUrl);
+  const tls = loadTlsSettings(
+    overrides.tls?.caFile ?? given('REDIS_TLS_CA_FILE'),
+    overrides.tls?.servername ?? given('REDIS_TLS_SERVERNAME'),
+    [queueRedisUrl, cacheRedisUrl],
+  );
   const config: Config = {
     redisUrl: resolvedRedisUrl,
     redisUrlGiven: [redisUrl, queueNamed, cacheNamed].some((named) => named !== undefined),
     queueRedisUrl,
     cacheRedisUrl,
-    tls: loadTlsSettings(overrides.tls?.caFile ?? given('REDIS_TLS_CA_FILE'), overrides.tls?.servername ?? given('REDIS_TLS_SERVERNAME'), [
-      queueRedisUrl,
-      cacheRedisUrl,
-    ]),
+    tls,
     queueName: checkName('QUEUE_NAME', overrides.queueName ?? given('QUEUE_NAME') ?? 'cache-stampede'),
     logDir: overrides.logDir ?? given('LOG_DIR') ?? 'logs',
     logLevel: checkOneOf('LOG_LEVEL', overrides.logLevel ?? given('LOG_LEVEL') ?? 'info', LOG_LEVELS),

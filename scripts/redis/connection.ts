@@ -129,8 +129,9 @@ export function explainRedisError(err: unknown, url = ''): string {
   }
   // And a TLS-only port drops a client that speaks plain text at once.
   if (e?.code === 'ECONNRESET') return `connection reset by the server${tls ? '' : ' (a TLS-only port? use rediss://)'}`;
-  if (/WRONGPASS|invalid password|invalid username-password/i.test(message))
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) {
     return 'wrong password (or user name, or the user is disabled)';
+  }
   if (/NOAUTH/i.test(message)) return 'a password is required (put it in the URL: redis://[user]:password@host:port)';
   if (/without any password configured|no password is set/i.test(message)) return 'a password was given but the server has none';
   return explainTlsError(err) ?? redactUrl(message);
