@@ -9,6 +9,7 @@ import { loadConfig } from './common/config.js';
 import { createProgress } from './common/progress.js';
 import { assertRedisReachable, createRedisClient } from './redis/connection.js';
 import { runBurst } from './burst/burst.js';
+import { consumerCheck } from './burst/consumers.js';
 import { formatBurstSummary } from './burst/format-burst.js';
 import { createQueue, createQueueEvents } from '../src/bullmq/queue.js';
 import { EXIT_FAILED, intArg, newCommand, oneOf, runCli } from './common/cli.js';
@@ -26,17 +27,16 @@ await runCli(async () => {
     .opts<{ jobs: number; keys: number; strategy: Strategy; computeMs?: number; runId?: string; timeout: number; json?: boolean }>();
 
   const config = loadConfig();
-  await assertRedisReachable(config.queueRedisUrl);
-  const producer = createRedisClient(config.queueRedisUrl, 'producer');
-  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  await assertRedisReachable(config.queueRedisUrl, config.tls);
+  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
+  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;
-  if ((await queue.getWorkersCount()) === 0) {
-    process.stderr.write(`warning: no worker is consuming queue ${config.queueName}; jobs will wait (start some with: npm run fleet)\n`);
-  }
   const progress = createProgress(`${runId} ${opts.strategy}`);
   try {
+    const check = await consumerCheck(queue, config.queueName);
+    if (check) process.stderr.write(`${check}\n`);
     const summary = await runBurst(
       queue,
       events,

@@ -16,7 +16,7 @@ await runCli(async () => {
 
   // Check here once, so a wrong REDIS_URL gives one line instead of N workers failing alike.
   const config = loadConfig({ concurrency: opts.concurrency });
-  await assertRedisReachable(config.queueRedisUrl);
+  await assertRedisReachable(config.queueRedisUrl, config.tls);
   process.stdout.write(
     `starting ${opts.workers} workers on queue ${config.queueName} at ${describeRedisUrl(config.queueRedisUrl)}; logs in ${config.logDir}/; Ctrl-C stops them\n`,
   );

@@ -1,3 +1,5 @@
+import { hideCredentials } from './redis/credentials.js';
+
 /**
  * The closed set of log events. Every machine-readable line has one of these as `event`,
  * and a fixed lowercase `msg` for humans. The log report counts these, so adding an event
@@ -64,9 +66,13 @@ export type CorrelationFields = {
   workerId?: string;
 };
 
-/** Write one event line: `{ event, msg, ...fields }`. Errors go under `err` (pino's serializer). */
+/**
+ * Write one event line: `{ event, msg, ...fields }`. Errors go under `err` (pino's serializer),
+ * without the password of a failed AUTH (redis/credentials.ts).
+ */
 export function logEvent(logger: Logger, level: Level, event: EventName, fields: Record<string, unknown> = {}): void {
   if (logger.isLevelEnabled && !logger.isLevelEnabled(level)) return;
+  hideCredentials(fields.err);
   logger[level]({ event, ...fields }, EVENTS[event]);
 }
 

@@ -332,7 +332,7 @@ describe('the fleet on the cluster', () => {
       return exits;
     };
     try {
-      await waitForWorkers(queue, fleet, 4, { timeoutMs: 60_000 });
+      await waitForWorkers(fleet, 4, { timeoutMs: 60_000 });
       step('4 workers ready');
       // BullMQ finds its workers by CLIENT LIST on every node: each is counted once.
       expect(await queue.getWorkersCount()).toBe(4);

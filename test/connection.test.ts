@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig, DEFAULT_REDIS_URL, type ConfigOverrides } from '../scripts/common/config.js';
@@ -182,6 +185,38 @@ describe('loadConfig', () => {
     expect(config.queueName).toBe('q1');
     expect(config.concurrency).toBe(7);
     expect(config.logDir).toBe('logs');
+  });
+
+  it('counts a Redis as named when only the queue and the cache are (the demo then starts no private one)', () => {
+    const config = load({ QUEUE_REDIS_URL: 'redis://queue.internal:6379', CACHE_REDIS_URL: 'redis://cache.internal:6379' });
+    expect(config).toMatchObject({ redisUrlGiven: true, redisUrl: DEFAULT_REDIS_URL, queueRedisUrl: 'redis://queue.internal:6379' });
+  });
+
+  it('reads the TLS settings for rediss:// URLs, and refuses them with one line where they cannot apply', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cs-tls-config-'));
+    try {
+      const pem = join(dir, 'ca.pem');
+      await writeFile(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+      const tls = { REDIS_URL: 'rediss://:hunter2@redis.internal:6380', REDIS_TLS_CA_FILE: pem, REDIS_TLS_SERVERNAME: 'redis.internal' };
+      expect(load(tls).tls).toEqual({ caFile: pem, ca: expect.stringContaining('BEGIN CERTIFICATE'), servername: 'redis.internal' });
+      expect(load({ QUEUE_REDIS_URL: 'redis://q:1', CACHE_REDIS_URL: 'rediss+cluster://c:1', REDIS_TLS_CA_FILE: pem }).tls.caFile).toBe(
+        pem,
+      );
+      expect(load({}).tls).toEqual({});
+
+      const key = join(dir, 'ca.key');
+      await writeFile(key, '-----BEGIN PRIVATE KEY-----\n');
+      expect(configError({ ...tls, REDIS_TLS_CA_FILE: key }, 'REDIS_TLS_CA_FILE').message).toMatch(/holds no PEM certificate/);
+      expect(configError({ ...tls, REDIS_TLS_CA_FILE: dir }, 'REDIS_TLS_CA_FILE').message).toMatch(/it is a directory/);
+      expect(configError({ ...tls, REDIS_TLS_CA_FILE: join(dir, 'none.pem') }, 'REDIS_TLS_CA_FILE').message).toMatch(/no such file/);
+      expect(configError({ REDIS_URL: 'redis://:hunter2@h:1', REDIS_TLS_CA_FILE: pem }, 'REDIS_TLS_CA_FILE').message).toMatch(
+        /no Redis URL uses TLS/,
+      );
+      configError({ ...tls, REDIS_TLS_SERVERNAME: '10.0.0.1' }, 'REDIS_TLS_SERVERNAME');
+      configError({ ...tls, REDIS_TLS_SERVERNAME: 'not a name' }, 'REDIS_TLS_SERVERNAME');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects an unparsable REDIS_URL', () => {

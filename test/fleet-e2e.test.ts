@@ -95,7 +95,7 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
       outputStream: out,
     });
     try {
-      await waitForWorkers(queue, fleet, WORKERS, { timeoutMs: 60_000 });
+      await waitForWorkers(fleet, WORKERS, { timeoutMs: 60_000 });
       // Warm the workers up (first-job module loading and JIT, slow on a loaded box), so that the
       // measured bursts' jobs overlap the way they would in a running fleet.
       for (const strategy of STRATEGIES) await burst(`warmup-${strategy}`, strategy, 8, 0, 80);

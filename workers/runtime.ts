@@ -6,6 +6,7 @@ import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisCl
 import { evictionPolicyWarning } from '../scripts/redis/eviction-policy.js';
 import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
+import { readyLine } from './ready-line.js';
 import { simulatedCompute } from './simulated-compute.js';
 import type { GetValueResult } from '../src/bullmq/job-data.js';
 
@@ -30,11 +31,11 @@ export interface RunningWorker {
 /** Connect, check the queue's Redis, and start consuming get-value jobs. */
 export async function startWorker(options: WorkerRuntimeOptions): Promise<RunningWorker> {
   const { config, workerId, logger, say } = options;
-  await assertRedisReachable(config.queueRedisUrl);
-  if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl);
+  await assertRedisReachable(config.queueRedisUrl, config.tls);
+  if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl, config.tls);
 
-  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker');
-  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache');
+  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
+  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache', config.tls);
   const closeables: RedisClient[] = [queueConnection, cacheConnection];
   for (const [role, connection] of [
     ['queue', queueConnection],
@@ -88,7 +89,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     concurrency: config.concurrency,
     redis: describeRedisUrl(config.queueRedisUrl),
   });
-  say(`${workerId} ready: queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`);
+  say(readyLine(workerId, `queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`));
 
   let stopping: Promise<void> | null = null;
   return {

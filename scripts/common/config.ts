@@ -4,6 +4,7 @@ import type { L1Options } from '../../src/cache/l1.js';
 import { GUARD_DEFAULTS, checkGuardOption, checkL1, type ResolvedGuardOptions, type TunableOption } from '../../src/cache/options.js';
 import type { FailurePolicy, Strategy } from '../../src/cache/strategy.js';
 import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from '../redis/cluster-url.js';
+import { loadTlsSettings, type TlsSettings } from '../redis/tls.js';
 
 /**
  * One validated, frozen configuration from the environment and explicit overrides
@@ -16,12 +17,20 @@ export interface Config {
    * (see redis/cluster-url.ts). @default 'redis://127.0.0.1:6379' (env REDIS_URL or REDIS_CLUSTER_NODES)
    */
   readonly redisUrl: string;
-  /** True when the user named a Redis (REDIS_URL, REDIS_CLUSTER_NODES or a flag); false means "the default". */
+  /**
+   * True when the user named a Redis (REDIS_URL, QUEUE_REDIS_URL, CACHE_REDIS_URL, their
+   * _CLUSTER_NODES forms, or a flag); false means "the default" (the demo then starts its own).
+   */
   readonly redisUrlGiven: boolean;
   /** Redis for the BullMQ queue. @default redisUrl (env QUEUE_REDIS_URL or QUEUE_REDIS_CLUSTER_NODES) */
   readonly queueRedisUrl: string;
   /** Redis for the cache and locks. @default redisUrl (env CACHE_REDIS_URL or CACHE_REDIS_CLUSTER_NODES) */
   readonly cacheRedisUrl: string;
+  /**
+   * TLS for the `rediss://` and `rediss+cluster://` URLs above: a CA file, a server name (see
+   * redis/tls.ts). @default {} (env REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME)
+   */
+  readonly tls: TlsSettings;
   /** @default 'cache-stampede' (env QUEUE_NAME) */
   readonly queueName: string;
   /** Directory for NDJSON logs. @default 'logs' (env LOG_DIR) */
@@ -81,11 +90,21 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
   };
   const redisUrl = overrides.redisUrl ?? namedRedis(given, 'REDIS');
   const resolvedRedisUrl = checkRedisUrl('REDIS_URL', redisUrl ?? DEFAULT_REDIS_URL);
+  const queueNamed = overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS');
+  const cacheNamed = overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS');
+  const queueRedisUrl = checkRedisUrl('QUEUE_REDIS_URL', queueNamed ?? resolvedRedisUrl);
+  const cacheRedisUrl = checkRedisUrl('CACHE_REDIS_URL', cacheNamed ?? resolvedRedisUrl);
+  const tls = loadTlsSettings(
+    overrides.tls?.caFile ?? given('REDIS_TLS_CA_FILE'),
+    overrides.tls?.servername ?? given('REDIS_TLS_SERVERNAME'),
+    [queueRedisUrl, cacheRedisUrl],
+  );
   const config: Config = {
     redisUrl: resolvedRedisUrl,
-    redisUrlGiven: redisUrl !== undefined,
-    queueRedisUrl: checkRedisUrl('QUEUE_REDIS_URL', overrides.queueRedisUrl ?? namedRedis(given, 'QUEUE_REDIS') ?? resolvedRedisUrl),
-    cacheRedisUrl: checkRedisUrl('CACHE_REDIS_URL', overrides.cacheRedisUrl ?? namedRedis(given, 'CACHE_REDIS') ?? resolvedRedisUrl),
+    redisUrlGiven: [redisUrl, queueNamed, cacheNamed].some((named) => named !== undefined),
+    queueRedisUrl,
+    cacheRedisUrl,
+    tls,
     queueName: checkName('QUEUE_NAME', overrides.queueName ?? given('QUEUE_NAME') ?? 'cache-stampede'),
     logDir: overrides.logDir ?? given('LOG_DIR') ?? 'logs',
     logLevel: checkOneOf('LOG_LEVEL', overrides.logLevel ?? given('LOG_LEVEL') ?? 'info', LOG_LEVELS),

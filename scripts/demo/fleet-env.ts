@@ -14,6 +14,8 @@ export function fleetEnv(config: Config, logDir: string): Record<string, string>
     REDIS_URL: config.redisUrl,
     QUEUE_REDIS_URL: config.queueRedisUrl,
     CACHE_REDIS_URL: config.cacheRedisUrl,
+    REDIS_TLS_CA_FILE: config.tls.caFile ?? '',
+    REDIS_TLS_SERVERNAME: config.tls.servername ?? '',
     QUEUE_NAME: config.queueName,
     KEY_PREFIX: config.keyPrefix,
     LOG_LEVEL: config.logLevel,

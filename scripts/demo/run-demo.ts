@@ -44,9 +44,9 @@ export interface DemoRow {
  */
 export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const { config, say } = options;
-  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
-  const producer = createRedisClient(config.queueRedisUrl, 'producer');
-  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
+  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
+  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -69,7 +69,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
       const runId = `demo-${stamp}-${strategy}`;
       let burst: BurstSummary;
       try {
-        await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+        await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
         // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
         // spreads the burst out and understates the stampede; a quick warm-up burst on another
         // key (its own run id, left out of the counts) gets every worker going first.

@@ -44,9 +44,9 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   const { config, say } = options;
   const logDir = join(options.logDir, 'warm');
   await mkdir(logDir, { recursive: true });
-  const redis = createRedisClient(config.cacheRedisUrl, 'producer');
-  const producer = createRedisClient(config.queueRedisUrl, 'producer');
-  const listener = createRedisClient(config.queueRedisUrl, 'worker');
+  const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
+  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
+  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
   const events = createQueueEvents(config.queueName, listener);
   const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
@@ -63,7 +63,7 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
     outputStream: fleetOutput,
   });
   try {
-    await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+    await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
     for (const strategy of options.strategies) {
       const runId = `warm-${stamp}-${strategy}`;
       // Warm the key with one job, then load it steadily across `windows` expiries.

@@ -187,7 +187,7 @@ export async function startRig(name: string, settings: RigSettings, options: Fau
     cleanups.push(() => stopFleet(10_000));
 
     say(`${name}: redis-server on port ${redis.port} (AOF, appendfsync everysec); starting ${settings.workers} workers`);
-    await waitForWorkers(queue, fleet, settings.workers, { timeoutMs: 90_000 });
+    await waitForWorkers(fleet, settings.workers, { timeoutMs: 90_000 });
     await tail.waitForCount('worker.started', (r) => r.event === 'worker.started', settings.workers, 30_000);
 
     const runId = (label: string) => `${name}-${label}`;

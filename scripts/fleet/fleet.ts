@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import { concurrently, type CloseEvent, type Command } from 'concurrently';
+import { isReadyLine } from '../../workers/ready-line.js';
 
 export interface FleetOptions {
   workers: number;
@@ -16,6 +17,8 @@ export interface FleetOptions {
 
 export interface Fleet {
   readonly commands: Command[];
+  /** The workers (by name) that said they consume the queue (workers/ready-line.ts). */
+  readonly ready: ReadonlySet<string>;
   /** Resolves when every worker has exited, with how each exited. */
   readonly exited: Promise<CloseEvent[]>;
   /** Ask every running worker to stop gracefully; resolves when all have exited. */
@@ -63,8 +66,13 @@ export function startFleet(options: FleetOptions): Fleet {
     },
   );
 
+  const ready = new Set<string>();
   let stopping = false;
   for (const command of commands) {
+    // Watched from the start: the output is not kept, and a worker may say it is ready at once.
+    watchLines(command, (line) => {
+      if (isReadyLine(line, command.name)) ready.add(command.name);
+    });
     command.close.subscribe((event) => {
       if (!stopping && event.exitCode !== 0) {
         out.write(`[fleet] ${command.name} exited with ${describeExit(event)}; the other workers keep serving\n`);
@@ -78,6 +86,7 @@ export function startFleet(options: FleetOptions): Fleet {
   );
   return {
     commands,
+    ready,
     exited,
     stop(signal = 'SIGTERM') {
       stopping = true;
@@ -85,6 +94,15 @@ export function startFleet(options: FleetOptions): Fleet {
       return exited;
     },
   };
+}
+
+function watchLines(command: Command, onLine: (line: string) => void): void {
+  let partial = '';
+  command.stdout.subscribe((chunk) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) onLine(line);
+  });
 }
 
 function describeExit(event: CloseEvent): string {

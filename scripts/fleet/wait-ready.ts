@@ -1,10 +1,11 @@
-import type { Queue } from 'bullmq';
 import type { Fleet } from './fleet.js';
 
 /**
- * Wait until `count` workers are registered on the queue (BullMQ names its connections), so a
- * burst starts against the whole fleet rather than whichever worker booted first. Polling is
- * fine here: it is a start-up wait, not the cache's hot path. Fails fast if a worker exits.
+ * Wait until `count` workers of the fleet said they consume the queue, so a burst starts against
+ * the whole fleet rather than whichever worker booted first. The workers' own ready lines, not
+ * BullMQ's worker count: that one needs CLIENT LIST, which managed Redis services and
+ * least-privilege ACL users refuse. Polling is fine here: it is a start-up wait, not the cache's
+ * hot path. Fails fast if a worker exits.
  */
 export interface WaitOptions {
   /** @default 60000 */
@@ -13,7 +14,7 @@ export interface WaitOptions {
   outputAt?: string;
 }
 
-export async function waitForWorkers(queue: Queue, fleet: Fleet, count: number, options: WaitOptions = {}): Promise<void> {
+export async function waitForWorkers(fleet: Fleet, count: number, options: WaitOptions = {}): Promise<void> {
   const { timeoutMs = 60_000, outputAt = 'the fleet output' } = options;
   const giveUpAt = Date.now() + timeoutMs;
   for (;;) {
@@ -21,8 +22,10 @@ export async function waitForWorkers(queue: Queue, fleet: Fleet, count: number, 
     if (exited.length > 0) {
       throw new Error(`${exited.map((c) => c.name).join(', ')} exited during start-up (see ${outputAt})`);
     }
-    if ((await queue.getWorkersCount()) >= count) return;
-    if (Date.now() > giveUpAt) throw new Error(`only ${await queue.getWorkersCount()} of ${count} workers ready after ${timeoutMs} ms`);
+    if (fleet.ready.size >= count) return;
+    if (Date.now() > giveUpAt) {
+      throw new Error(`only ${fleet.ready.size} of ${count} workers ready after ${timeoutMs} ms (see ${outputAt})`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

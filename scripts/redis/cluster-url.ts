@@ -69,8 +69,8 @@ export function clusterUrlFromNodes(name: string, list: string): string {
 }
 
 /** The URL naming these nodes (what the embedded and local clusters hand out). */
-export function formatClusterUrl(nodes: readonly { host: string; port: number }[]): string {
-  return `redis+cluster://${nodes.map(hostPort).join(',')}`;
+export function formatClusterUrl(nodes: readonly { host: string; port: number }[], tls = false): string {
+  return `${tls ? 'rediss' : 'redis'}+cluster://${nodes.map(hostPort).join(',')}`;
 }
 
 /** `cluster host:port,host:port` for messages (never the password). */

@@ -2,7 +2,9 @@ import { Cluster, type Redis, type ClusterOptions, type RedisOptions } from 'ior
 import { RedisConnectionError } from '../common/errors.js';
 import { describeClusterUrl, hostPort, parseClusterUrl, type ClusterName } from './cluster-url.js';
 import { probeRedis } from './probe-client.js';
+import { startupInfo } from './startup-info.js';
 import type { RedisClient, RedisRole } from './connection.js';
+import { tlsConnectionOptions, type TlsSettings } from './tls.js';
 
 /**
  * Redis Cluster connections (ioredis `Cluster`), built from a `redis+cluster://` URL by
@@ -22,9 +24,9 @@ export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
 }
 
-export function createCluster(url: string, role: RedisRole, nodeOptions: RedisOptions): Cluster {
+export function createCluster(url: string, role: RedisRole, nodeOptions: RedisOptions, tls: TlsSettings): Cluster {
   const name = parseClusterUrl('url', url);
-  return new Cluster(name.nodes, clusterOptions(role, { ...nodeOptions, ...credentials(name) }));
+  return new Cluster(name.nodes, clusterOptions(role, { ...nodeOptions, ...credentials(name, tls) }));
 }
 
 /** A new cluster connection to the same nodes with the same credentials, for `role`. */
@@ -47,11 +49,12 @@ function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOpti
   };
 }
 
-function credentials(name: ClusterName): RedisOptions {
+/** What every node connection of the cluster takes from its URL (and the TLS settings). */
+function credentials(name: ClusterName, tls: TlsSettings): RedisOptions {
   return {
     ...(name.username !== undefined && { username: name.username }),
     ...(name.password !== undefined && { password: name.password }),
-    ...(name.tls && { tls: {} }),
+    ...(name.tls && { tls: tlsConnectionOptions(tls) }),
   };
 }
 
@@ -71,12 +74,17 @@ export async function masterNodes(client: RedisClient): Promise<Redis[]> {
  * every master answers and runs Redis 7 or later (sharded pub/sub). Turns the usual mistakes
  * into one clear error naming the nodes and the cause, within a few seconds.
  */
-export async function assertClusterReachable(url: string, timeoutMs: number, explain: (err: unknown) => string): Promise<void> {
+export async function assertClusterReachable(
+  url: string,
+  tls: TlsSettings,
+  timeoutMs: number,
+  explain: (err: unknown) => string,
+): Promise<void> {
   const name = parseClusterUrl('url', url);
   const where = describeClusterUrl(url);
   // Each seed on its own first: ioredis's cluster client reports a seed it cannot use only as
   // "Connection is closed.", a plain connection says why (refused, unknown host, password).
-  const seeds = await Promise.all(name.nodes.map((node) => probeSeed(node, name, timeoutMs)));
+  const seeds = await Promise.all(name.nodes.map((node) => probeSeed(node, credentials(name, tls), timeoutMs)));
   const answered = seeds.filter((s) => s.error === undefined);
   if (answered.length === 0) {
     throw new RedisConnectionError(`cannot use Redis ${where}: ${explain(seeds[0]!.error)}`, { cause: seeds[0]!.error });
@@ -92,7 +100,8 @@ export async function assertClusterReachable(url: string, timeoutMs: number, exp
     lazyConnect: true,
     clusterRetryStrategy: () => null,
     slotsRefreshTimeout: timeoutMs,
-    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, ...credentials(name) },
+    // No ready check per node (an INFO): the version check below asks INFO itself.
+    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, enableReadyCheck: false, ...credentials(name, tls) },
   });
   // The real cause (ECONNREFUSED, WRONGPASS, "cluster support disabled") comes only as an event.
   let firstError: unknown;
@@ -109,7 +118,7 @@ export async function assertClusterReachable(url: string, timeoutMs: number, exp
     await Promise.race([probe.connect(), timeout]);
     for (const node of probe.nodes('master')) {
       const at = hostPort({ host: node.options.host ?? '?', port: node.options.port ?? 0 });
-      const version = /^redis_version:(\S+)/m.exec(await node.info('server'))?.[1] ?? '0';
+      const version = /^redis_version:(\S+)/m.exec(await startupInfo(node, 'server', where))?.[1] ?? '0';
       if (Number(version.split('.')[0]) < MIN_CLUSTER_MAJOR) {
         throw new RedisConnectionError(
           `the Redis Cluster ${where} runs Redis ${version} on ${at}; notifications use sharded pub/sub, which needs Redis ${MIN_CLUSTER_MAJOR}.0 or later`,
@@ -133,12 +142,12 @@ export async function assertClusterReachable(url: string, timeoutMs: number, exp
 /** Connect to one seed without retries: PING, and whether it runs in cluster mode. */
 async function probeSeed(
   node: { host: string; port: number },
-  name: ClusterName,
+  nodeOptions: RedisOptions,
   timeoutMs: number,
 ): Promise<{ node: { host: string; port: number }; error?: unknown; clusterEnabled?: boolean }> {
   try {
-    // INFO may be disabled on managed services: then let the cluster connection decide.
-    const clusterEnabled = await probeRedis({ ...node, ...credentials(name) }, timeoutMs, async (client) =>
+    // Where INFO is refused, let the cluster connection decide (and the version check say so).
+    const clusterEnabled = await probeRedis({ ...node, ...nodeOptions }, timeoutMs, async (client) =>
       /^cluster_enabled:1/m.test(await client.info('cluster').catch(() => 'cluster_enabled:1')),
     );
     return { node, clusterEnabled };
@@ -149,11 +158,11 @@ async function probeSeed(
 
 /**
  * A cluster node named as a single Redis would answer MOVED for most keys: say what to do
- * instead. Called by the single-node check; INFO may be disabled on managed services, so an
- * error here is not the caller's problem.
+ * instead. Called by the single-node check, whose INFO is also the one that tells a user
+ * without INFO in their ACL what to allow.
  */
 export async function refuseClusterNode(probe: Redis, where: string): Promise<void> {
-  const info = await probe.info('cluster').catch(() => '');
+  const info = await startupInfo(probe, 'cluster', `at ${where}`);
   if (/^cluster_enabled:1/m.test(info)) {
     throw new RedisConnectionError(
       `cannot use Redis at ${where} as a single node: it is a Redis Cluster node; name the cluster with REDIS_CLUSTER_NODES=${where} or redis+cluster://${where}`,

@@ -4,6 +4,7 @@ import { redactUrl } from '../common/logging.js';
 import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
 import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
 import { probeRedis } from './probe-client.js';
+import { explainTlsError, tlsConnectionOptions, usesTls, type TlsSettings } from './tls.js';
 
 /**
  * Redis connections by role. Whoever creates a client closes it.
@@ -60,15 +61,23 @@ export function redisOptionsFor(role: RedisRole): RedisOptions {
  * A connection to one Redis node. For code that works on one node only: a cluster URL is
  * refused with a clear error. Code that works on either uses `createRedisClient`.
  */
-export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+export function createRedis(url: string, role: RedisRole, tls: TlsSettings = {}): Redis {
   if (isClusterUrl(url)) throw new ConfigError(`this needs a single Redis, not the ${describeClusterUrl(url)}`);
-  return new Redis(url, { ...redisOptionsFor(role), ...extra });
+  return new Redis(url, { ...redisOptionsFor(role), ...tlsOptionFor(url, tls) });
 }
 
 /** A client for `url`, one node or a cluster: a `Cluster` for a `redis+cluster://` URL, else a `Redis`. */
-export function createRedisClient(url: string, role: RedisRole, extra: RedisOptions = {}): RedisClient {
-  if (isClusterUrl(url)) return createCluster(url, role, { ...redisOptionsFor(role), ...extra });
-  return createRedis(url, role, extra);
+export function createRedisClient(url: string, role: RedisRole, tls: TlsSettings = {}): RedisClient {
+  if (isClusterUrl(url)) return createCluster(url, role, redisOptionsFor(role), tls);
+  return createRedis(url, role, tls);
+}
+
+/**
+ * ioredis's `tls` option for a `rediss://` URL with the settings (a CA, a server name); nothing
+ * for `redis://`, where any `tls` option would turn TLS on.
+ */
+function tlsOptionFor(url: string, tls: TlsSettings): RedisOptions {
+  return usesTls(url) ? { tls: tlsConnectionOptions(tls) } : {};
 }
 
 /**
@@ -95,31 +104,35 @@ export function describeRedisUrl(url: string): string {
  * into one clear error naming host and cause within a few seconds, instead of a client that
  * retries forever. Call it at start-up before creating the long-lived clients.
  */
-export async function assertRedisReachable(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
-  if (isClusterUrl(url)) return assertClusterReachable(url, timeoutMs, explainRedisError);
+export async function assertRedisReachable(url: string, tls: TlsSettings = {}, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+  if (isClusterUrl(url)) return assertClusterReachable(url, tls, timeoutMs, (err) => explainRedisError(err, url));
   const where = describeRedisUrl(url);
   try {
-    await probeRedis(url, timeoutMs, (probe) => refuseClusterNode(probe, where));
+    await probeRedis({ url, ...tlsOptionFor(url, tls) }, timeoutMs, (probe) => refuseClusterNode(probe, where));
   } catch (cause) {
     if (cause instanceof RedisConnectionError) throw cause;
-    let why = explainRedisError(cause);
-    // A plain-text Redis never answers a TLS ClientHello (it waits for the end of an inline
-    // command), so rediss:// to a plain port shows up as a timeout, not as a TLS error.
-    if (why === 'connection timed out' && url.startsWith('rediss:')) why += ' (no TLS handshake: rediss:// to a plain-text port?)';
-    throw new RedisConnectionError(`cannot use Redis at ${where}: ${why}`, { cause });
+    throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(cause, url)}`, { cause });
   }
 }
 
-/** A short human cause for the usual ways a connection fails. */
-export function explainRedisError(err: unknown): string {
+/** A short human cause for the usual ways a connection to `url` fails. */
+export function explainRedisError(err: unknown, url = ''): string {
   const e = err as { code?: string; message?: string };
   const message = e?.message ?? String(err);
+  const tls = usesTls(url);
   if (e?.code === 'ECONNREFUSED') return 'connection refused (is redis-server running on that port?)';
   if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'unknown host';
-  if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) return 'connection timed out';
-  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return 'wrong password';
-  if (/NOAUTH/i.test(message)) return 'a password is required (put it in the URL: redis://:password@host:port)';
+  // A plain-text Redis never answers a TLS ClientHello (it waits for the end of an inline
+  // command), so rediss:// to a plain port shows up as a timeout, not as a TLS error.
+  if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) {
+    return `connection timed out${tls ? ' (no TLS handshake: rediss:// to a plain-text port?)' : ''}`;
+  }
+  // And a TLS-only port drops a client that speaks plain text at once.
+  if (e?.code === 'ECONNRESET') return `connection reset by the server${tls ? '' : ' (a TLS-only port? use rediss://)'}`;
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) {
+    return 'wrong password (or user name, or the user is disabled)';
+  }
+  if (/NOAUTH/i.test(message)) return 'a password is required (put it in the URL: redis://[user]:password@host:port)';
   if (/without any password configured|no password is set/i.test(message)) return 'a password was given but the server has none';
-  if (/wrong version number|EPROTO|SSL|TLS/i.test(message)) return 'TLS handshake failed (rediss:// to a plain-text port?)';
-  return redactUrl(message);
+  return explainTlsError(err) ?? redactUrl(message);
 }

@@ -1,9 +1,14 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../common/errors.js';
 
-/** No retries, no offline queue: a probe answers now or fails now. */
+/**
+ * No retries, no offline queue: a probe answers now or fails now. No ready check either: it is
+ * an INFO, which the probe's caller asks itself (startup-info.ts), saying what to do when an ACL
+ * refuses it, where ioredis would print a warning of its own.
+ */
 const probeOptions = (timeoutMs: number): RedisOptions => ({
   lazyConnect: true,
+  enableReadyCheck: false,
   connectTimeout: timeoutMs,
   maxRetriesPerRequest: 0,
   enableOfflineQueue: false,
@@ -16,9 +21,14 @@ const probeOptions = (timeoutMs: number): RedisOptions => ({
  * Throws the real cause of a failure: ioredis reports it (ECONNREFUSED, ENOTFOUND, WRONGPASS,
  * ...) only as an 'error' event, and connect() then rejects with a bare "Connection is closed.".
  */
-export async function probeRedis<T>(target: string | RedisOptions, timeoutMs: number, then: (client: Redis) => Promise<T>): Promise<T> {
+export async function probeRedis<T>(
+  target: RedisOptions & { url?: string },
+  timeoutMs: number,
+  then: (client: Redis) => Promise<T>,
+): Promise<T> {
+  const { url, ...options } = target;
   const client =
-    typeof target === 'string' ? new Redis(target, probeOptions(timeoutMs)) : new Redis({ ...target, ...probeOptions(timeoutMs) });
+    url === undefined ? new Redis({ ...options, ...probeOptions(timeoutMs) }) : new Redis(url, { ...options, ...probeOptions(timeoutMs) });
   let firstError: unknown;
   client.on('error', (err: unknown) => {
     firstError ??= err;

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 
 /**
  * A tiny one-shot RESP2 client for managing redis-server processes: PING while one starts,
@@ -20,6 +22,8 @@ export interface ProbeTarget {
   /** Sent with AUTH before the commands when set; its reply is not returned. */
   password?: string | undefined;
   username?: string | undefined;
+  /** A TLS-only server: trust this CA's PEM file (the servers the lab starts with a test CA). */
+  tls?: { caFile: string } | undefined;
 }
 
 /**
@@ -31,7 +35,9 @@ export function sendCommands(target: ProbeTarget, commands: string[][], timeoutM
   const auth = target.password ? [target.username ? ['AUTH', target.username, target.password] : ['AUTH', target.password]] : [];
   const all = [...auth, ...commands];
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: target.host, port: target.port });
+    const socket = target.tls
+      ? tls.connect({ host: target.host, port: target.port, ca: readFileSync(target.tls.caFile) })
+      : net.connect({ host: target.host, port: target.port });
     let buffer = Buffer.alloc(0);
     const replies: RespValue[] = [];
     const finish = (err?: Error) => {
@@ -41,7 +47,7 @@ export function sendCommands(target: ProbeTarget, commands: string[][], timeoutM
       else resolve(replies.slice(auth.length));
     };
     const timer = setTimeout(() => finish(new Error(`no answer from ${target.host}:${target.port} within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('connect', () => socket.write(all.map(encode).join('')));
+    socket.on(target.tls ? 'secureConnect' : 'connect', () => socket.write(all.map(encode).join('')));
     socket.on('data', (chunk) => {
       buffer = Buffer.concat([buffer, chunk]);
       try {

@@ -7,7 +7,7 @@ import { formatClusterUrl } from './cluster-url.js';
 import { waitForClusterOk } from './cluster-state.js';
 import { ensureRedisServerBinary, findOnPath } from './install.js';
 import type { ProbeTarget } from './probe.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from './redis-server.js';
+import { startEmbeddedRedis, type EmbeddedRedis, type ServerTls } from './redis-server.js';
 
 /**
  * The one way this project makes a Redis Cluster, for the embedded cluster of tests and the demo
@@ -34,7 +34,7 @@ const CREATE_TIMEOUT_MS = 60_000;
  * A private cluster for tests and the demo: masters without replicas, each an embedded
  * redis-server with its own temporary directory. Whoever starts one stops it.
  */
-export async function startEmbeddedCluster(options: { log?: (line: string) => void } = {}): Promise<EmbeddedCluster> {
+export async function startEmbeddedCluster(options: { log?: (line: string) => void; tls?: ServerTls } = {}): Promise<EmbeddedCluster> {
   const started = await Promise.allSettled(Array.from({ length: MASTERS }, () => startEmbeddedRedis({ ...options, clusterNode: true })));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const stop = () => Promise.all(servers.map((server) => server.stop())).then(() => {});
@@ -42,9 +42,10 @@ export async function startEmbeddedCluster(options: { log?: (line: string) => vo
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
     const nodes = servers.map((server) => ({ host: '127.0.0.1', port: server.port }));
-    await formCluster(nodes);
-    await waitForClusterOk(nodes);
-    return { url: formatClusterUrl(nodes), nodes, servers, stop };
+    const targets = nodes.map((node) => ({ ...node, ...(options.tls && { tls: { caFile: options.tls.caFile } }) }));
+    await formCluster(targets);
+    await waitForClusterOk(targets);
+    return { url: formatClusterUrl(nodes, options.tls !== undefined), nodes, servers, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -56,7 +57,10 @@ export async function formCluster(nodes: readonly ProbeTarget[], log?: (line: st
   const cli = await findRedisCli();
   const addresses = nodes.map((n) => `${n.host}:${n.port}`);
   log?.(`creating the cluster: redis-cli --cluster create ${addresses.join(' ')} --cluster-replicas 0`);
-  const args = ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'];
+  // Nodes that speak TLS only are created over TLS, trusting their CA.
+  const caFile = nodes[0]?.tls?.caFile;
+  const tlsArgs = caFile ? ['--tls', '--cacert', caFile] : [];
+  const args = [...tlsArgs, '--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'];
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

@@ -24,7 +24,7 @@ import { parseInfo, RespErrorReply, sendCommands, type ProbeTarget } from './pro
  */
 
 export interface EmbeddedRedis {
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with `tls`) */
   url: string;
   port: number;
   /** Redis's working directory (AOF files live here when appendOnly is on). */
@@ -47,6 +47,18 @@ export interface EmbeddedRedisOptions {
   clusterNode?: boolean;
   /** Where installing a missing redis-server is announced (see ensureRedisServerBinary). */
   log?: (line: string) => void;
+  /**
+   * TLS only, as managed services run it: the port speaks TLS and there is no plain-text one
+   * (a cluster node's bus too). Clients are not asked for certificates.
+   */
+  tls?: ServerTls;
+}
+
+/** PEM files of the server's certificate, its key and the CA that signed it. */
+export interface ServerTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
 }
 
 const HOST = '127.0.0.1';
@@ -93,7 +105,8 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Pr
     if (temporary) await rm(dir, { recursive: true, force: true });
   };
   let stopping: Promise<void> | undefined;
-  return { url: `redis://${HOST}:${target.port}`, port: target.port, dir, pid: child.pid!, stop: () => (stopping ??= stop()) };
+  const url = `${options.tls ? 'rediss' : 'redis'}://${HOST}:${target.port}`;
+  return { url, port: target.port, dir, pid: child.pid!, stop: () => (stopping ??= stop()) };
 }
 
 /** Only ports we picked ourselves may be swapped for others when another process binds them first. */
@@ -142,7 +155,7 @@ async function launch(options: LaunchOptions, lifetime: 'embedded' | 'daemon', t
   const { host, port, dir, extraArgs = [] } = options;
   // biome-ignore format: flag and value side by side
   const args = [
-    '--port', String(port),
+    ...portArgs(port, options.tls, options.clusterNode),
     // `localhost` may resolve to either family; "-::1" binds IPv6 only where it exists.
     '--bind', ...(host === 'localhost' ? ['127.0.0.1', '-::1'] : [host]),
     '--protected-mode', 'yes',
@@ -182,7 +195,12 @@ async function launch(options: LaunchOptions, lifetime: 'embedded' | 'daemon', t
   if (lifetime === 'embedded') killOnExit(child, temporaryDir ? dir : undefined, exited);
 
   const passwordAt = extraArgs.indexOf('--requirepass');
-  const target: ProbeTarget = { host, port, ...(passwordAt !== -1 && { password: extraArgs[passwordAt + 1] }) };
+  const target: ProbeTarget = {
+    host,
+    port,
+    ...(passwordAt !== -1 && { password: extraArgs[passwordAt + 1] }),
+    ...(options.tls && { tls: { caFile: options.tls.caFile } }),
+  };
   const deadline = Date.now() + START_TIMEOUT_MS;
   let up = false;
   while (!up && exitInfo === undefined && Date.now() < deadline) {
@@ -217,6 +235,21 @@ async function launch(options: LaunchOptions, lifetime: 'embedded' | 'daemon', t
   throw new RedisServerStartError(
     `redis-server on ${hostPort(target)} ${why}; last lines of ${temporaryDir ? 'its log' : logFile}:\n${tail}`,
   );
+}
+
+/** `--port`, or for a TLS-only server no plain port and `--tls-port` with its files (Redis resolves them from --dir). */
+function portArgs(port: number, tls: ServerTls | undefined, clusterNode: boolean | undefined): string[] {
+  if (!tls) return ['--port', String(port)];
+  // biome-ignore format: flag and value side by side
+  return [
+    '--port', '0',
+    '--tls-port', String(port),
+    '--tls-cert-file', path.resolve(tls.certFile),
+    '--tls-key-file', path.resolve(tls.keyFile),
+    '--tls-ca-cert-file', path.resolve(tls.caFile),
+    '--tls-auth-clients', 'no',
+    ...(clusterNode ? ['--tls-cluster', 'yes'] : []),
+  ];
 }
 
 /**

@@ -10,31 +10,44 @@ export function projectPath(file: string): string {
   return join(ROOT, file);
 }
 
-export interface WorkerProcess {
+export interface LabProcess {
   readonly child: ChildProcess;
-  /** Everything the worker wrote to stdout and stderr so far (for failure messages). */
+  /** Everything the process wrote to stdout and stderr so far (for failure messages). */
   output(): string;
+  /** What it wrote to stdout alone, and to stderr alone. */
+  stdout(): string;
+  stderr(): string;
   /** Resolves with the first output line (stdout or stderr) matching `pattern`; rejects if the process exits first. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves with the exit code (or the signal name) once the process has exited. */
   readonly exit: Promise<number | string>;
 }
 
+/** A worker process: see spawnWorker. */
+export type WorkerProcess = LabProcess;
+
 /**
  * One real worker process, `node --import tsx workers/worker.ts`, as the fleet starts it but
  * without concurrently in between, so the test holds its pid and sends signals itself.
  */
 export function spawnWorker(env: Record<string, string>, args: string[] = []): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', projectPath('workers/worker.ts'), ...args], {
+  return spawnEntry('workers/worker.ts', args, env);
+}
+
+/** One of the lab's commands as a user runs it, `node --import tsx <entry> <args>` from the project root. */
+export function spawnEntry(entry: string, args: string[], env: Record<string, string>): LabProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', projectPath(entry), ...args], {
     cwd: ROOT,
     env: { ...process.env, FORCE_COLOR: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
+  const streams = { stdout: '', stderr: '' };
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const lines: string[] = [];
   let partial = '';
-  const onData = (chunk: Buffer) => {
+  const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    streams[stream] += chunk.toString('utf8');
     text += chunk.toString('utf8');
     partial += chunk.toString('utf8');
     const parts = partial.split('\n');
@@ -49,13 +62,15 @@ export function spawnWorker(env: Record<string, string>, args: string[] = []): W
       }
     }
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout!.on('data', onData('stdout'));
+  child.stderr!.on('data', onData('stderr'));
   const exit = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
 
   return {
     child,
     output: () => text,
+    stdout: () => streams.stdout,
+    stderr: () => streams.stderr,
     exit,
     waitForLine(pattern, timeoutMs = 60_000) {
       const seen = lines.find((line) => pattern.test(line));
@@ -71,11 +86,25 @@ export function spawnWorker(env: Record<string, string>, args: string[] = []): W
         });
         void exit.then((code) => {
           clearTimeout(timer);
-          reject(new Error(`worker exited (${code}) before a line matching ${pattern}; output:\n${text}`));
+          reject(new Error(`process exited (${code}) before a line matching ${pattern}; output:\n${text}`));
         });
       });
     },
   };
+}
+
+/** Run a command to its end; the SIGKILL after `timeoutMs` only bounds a hang. */
+export async function runEntry(
+  entry: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const running = spawnEntry(entry, args, env);
+  const timer = setTimeout(() => running.child.kill('SIGKILL'), timeoutMs);
+  const code = await running.exit;
+  clearTimeout(timer);
+  return { code, stdout: running.stdout(), stderr: running.stderr() };
 }
 
 export interface LogFile {
