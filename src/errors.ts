@@ -80,6 +80,20 @@ export class ComputeTimeoutError extends StampedeError {
   }
 }
 
+/**
+ * A value that would not come back from JSON as it went in (undefined, a function, a BigInt, a
+ * cycle, NaN, a Map, ...): what a computation returned, or what `set` was given. Stored, it would
+ * read back as something else in every other process, or not at all.
+ */
+export class InvalidValueError extends StampedeError {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super('E_VALUE', message);
+  }
+}
+
 /** The holder's Redis lock expired or was taken while it computed. */
 export class LockLostError extends StampedeError {
   constructor(
