@@ -69,6 +69,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
       logger,
       workerId,
       compute: (data) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate),
+      acceptsSimulation: true,
     }),
     {
       connection: queueConnection,
