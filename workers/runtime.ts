@@ -7,7 +7,9 @@ import { evictionPolicyWarning } from '../scripts/redis/eviction-policy.js';
 import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
 import { simulatedCompute } from './simulated-compute.js';
-import type { GetValueResult } from '../src/bullmq/job-data.js';
+import type { GetValueData, GetValueResult } from '../src/bullmq/job-data.js';
+import type { ComputeModule } from './compute-module.js';
+import { moduleCompute } from './module-compute.js';
 
 export interface WorkerRuntimeOptions {
   config: Config;
@@ -16,6 +18,8 @@ export interface WorkerRuntimeOptions {
   logger: Logger;
   /** Short human lines (stdout). */
   say: (line: string) => void;
+  /** The user's computation; absent: the simulated one. */
+  computeModule?: ComputeModule;
   /** BullMQ stalled-job settings, shortened by the fault tests. */
   stalledIntervalMs?: number;
   lockDurationMs?: number;
@@ -64,13 +68,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   });
   const worker = new Worker<unknown, GetValueResult>(
     config.queueName,
-    createProcessor({
-      guard,
-      logger,
-      workerId,
-      compute: (data) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate),
-      acceptsSimulation: true,
-    }),
+    createProcessor({ guard, logger, workerId, ...computation(options) }),
     {
       connection: queueConnection,
       prefix: queuePrefix(queueConnection),
@@ -83,12 +81,17 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   worker.on('error', (err) => logEvent(logger, 'error', 'worker.error', { err }));
   await worker.waitUntilReady();
 
+  const compute = options.computeModule?.path ?? 'simulated';
   logEvent(logger, 'info', 'worker.started', {
     queue: config.queueName,
     concurrency: config.concurrency,
     redis: describeRedisUrl(config.queueRedisUrl),
+    compute,
   });
-  say(`${workerId} ready: queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`);
+  say(
+    `${workerId} ready: queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}, ` +
+      (options.computeModule ? `compute ${options.computeModule.path}` : `simulated compute (${config.computeMs} ms)`),
+  );
 
   let stopping: Promise<void> | null = null;
   return {
@@ -103,5 +106,14 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
       })();
       return stopping;
     },
+  };
+}
+
+/** The user's module, or the simulated computation (which alone reads computeMs and simulate). */
+function computation({ computeModule, workerId, config }: WorkerRuntimeOptions) {
+  if (computeModule) return { compute: moduleCompute(computeModule.compute, workerId) };
+  return {
+    compute: (data: GetValueData) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate),
+    acceptsSimulation: true,
   };
 }
