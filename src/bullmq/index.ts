@@ -14,4 +14,5 @@ export {
 } from './job-data.js';
 export { createProcessor, type ProcessorDeps } from './processor.js';
 export { DEFAULT_JOB_OPTIONS, createQueue, createQueueEvents } from './queue.js';
-export { InvalidJobDataError } from '../errors.js';
+export { createGetValueClient, type GetOptions, type GetValueClient, type GetValueClientOptions } from './client.js';
+export { ClientClosedError, EnqueueError, InvalidJobDataError, JobFailedError, JobTimeoutError } from '../errors.js';
