@@ -58,6 +58,8 @@ describe.concurrent('bad flags: one error line, exit 2', { timeout: 120_000 }, (
     ['burst --jobs abc', BURST, ['--jobs', 'abc'], /--jobs.*'abc'.*whole number/],
     ['burst --strategy nope', BURST, ['--strategy', 'nope'], /--strategy.*'nope'.*none, local-lock, redis-lock/],
     ['burst --bogus', BURST, ['--bogus'], /unknown option '--bogus'/],
+    ['burst --params [1]', BURST, ['--params', '[1]'], /--params.*'\[1\]'.*"params" must be an object/],
+    ['burst --params {bad', BURST, ['--params', '{bad'], /--params.*expected a JSON object/],
     ['fleet --workers 0', FLEET, ['--workers', '0'], /--workers.*'0'.*1 to 64/],
     ['demo --strategies none,nope', DEMO, ['--strategies', 'none,nope'], /--strategies.*"none,nope"/],
     ['logs --by nope', LOGS, ['--by', 'nope'], /--by.*'nope'.*strategy, key, run, worker/],

@@ -7,7 +7,8 @@ import type { Config } from '../common/config.js';
 import { startFleet } from '../fleet/fleet.js';
 import { waitForWorkers } from '../fleet/wait-ready.js';
 import { runBurst, type BurstSummary } from '../burst/burst.js';
-import { createQueue, createQueueEvents } from '../../src/bullmq/queue.js';
+import { createQueue } from '../../src/bullmq/queue.js';
+import { createGetValueClient } from '../../src/bullmq/client.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
@@ -46,9 +47,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const { config, say } = options;
   const redis = createRedisClient(config.cacheRedisUrl, 'producer');
   const producer = createRedisClient(config.queueRedisUrl, 'producer');
-  const listener = createRedisClient(config.queueRedisUrl, 'worker');
   const queue = createQueue(config.queueName, producer);
-  const events = createQueueEvents(config.queueName, listener);
+  const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000 });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: DemoRow[] = [];
   try {
@@ -73,7 +73,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
         // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
         // spreads the burst out and understates the stampede; a quick warm-up burst on another
         // key (its own run id, left out of the counts) gets every worker going first.
-        await runBurst(queue, events, {
+        await runBurst(client, {
           jobs: options.workers * 10,
           keys: 1,
           keyPrefix: 'warm-up',
@@ -82,7 +82,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
           runId: `${runId}${WARM_UP_SUFFIX}`,
         });
         say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), compute ${options.computeMs} ms`);
-        burst = await runBurst(queue, events, {
+        burst = await runBurst(client, {
           jobs: options.jobs,
           keys: options.keys,
           strategy,
@@ -108,8 +108,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
     }
     return rows;
   } finally {
-    await events.close();
+    await client.close();
     await queue.close();
-    await Promise.all([redis, producer, listener].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all([redis, producer].map((c) => c.quit().catch(() => c.disconnect())));
   }
 }
