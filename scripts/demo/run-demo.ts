@@ -12,6 +12,7 @@ import { createGetValueClient } from '../../src/bullmq/client.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
+import { coldComputation } from './cold-computation.js';
 
 /** Run ids of the warm-up bursts end with this; reports leave them out. */
 export const WARM_UP_SUFFIX = '-warm-up';
@@ -22,7 +23,10 @@ export interface DemoOptions {
   workers: number;
   jobs: number;
   keys: number;
+  /** The example backend's answer time (what one recomputation takes), ms. */
   computeMs: number;
+  /** The user's module (absolute path) instead of the example backend. */
+  computeModule?: string;
   /** Directory for this demo's logs: one sub-directory per strategy. */
   logDir: string;
   /** One line per step, for the person waiting. */
@@ -34,13 +38,20 @@ export interface DemoRow {
   burst: BurstSummary;
   /** From the workers' logs, not from the producer. */
   logs: GroupSummary | undefined;
+  /** Requests the example backend counted during the burst: a count independent of the logs. */
+  backendRequests: number | undefined;
   verdict: Verdict | undefined;
   logDir: string;
 }
 
+/** The backend counted a different number of requests than the logs' recomputations: one of the two counts is wrong. */
+export function countsDisagree(row: DemoRow): boolean {
+  return row.backendRequests !== undefined && row.backendRequests !== row.logs?.recomputations;
+}
+
 /**
  * The main job: for each strategy, on a cold cache, start a fleet, send one burst, stop the
- * fleet, and read what the workers logged. Strategies run one after another against the same
+ * fleet, and read what the workers logged; with the example backend, also what it counted. Strategies run one after another against the same
  * Redis and queue, each from a clean slate, so their rows compare like with like.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
@@ -51,6 +62,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000 });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: DemoRow[] = [];
+  const computation = await coldComputation({
+    backendDelayMs: options.computeMs,
+    ...(options.computeModule !== undefined && { computeModule: options.computeModule }),
+  });
   try {
     for (const strategy of options.strategies) {
       const logDir = join(options.logDir, strategy);
@@ -63,11 +78,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
       const fleet = startFleet({
         workers: options.workers,
         concurrency: config.concurrency,
-        env: fleetEnv(config, logDir),
+        env: { ...fleetEnv(config, logDir), ...computation.env },
+        computeModule: computation.computeModule,
         outputStream: fleetOutput,
       });
       const runId = `demo-${stamp}-${strategy}`;
       let burst: BurstSummary;
+      let backendRequests: number | undefined;
       try {
         await waitForWorkers(queue, fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
         // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
@@ -78,17 +95,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
           keys: 1,
           keyPrefix: 'warm-up',
           strategy: 'none',
-          computeMs: 0,
           runId: `${runId}${WARM_UP_SUFFIX}`,
         });
-        say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), compute ${options.computeMs} ms`);
-        burst = await runBurst(client, {
-          jobs: options.jobs,
-          keys: options.keys,
-          strategy,
-          computeMs: options.computeMs,
-          runId,
-        });
+        say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), computing with ${computation.describe}`);
+        const requestsBefore = computation.backend?.requests();
+        burst = await runBurst(client, { jobs: options.jobs, keys: options.keys, strategy, runId });
+        // Every job has finished, so every request it made has reached the backend.
+        if (requestsBefore !== undefined) backendRequests = computation.backend!.requests() - requestsBefore;
       } finally {
         await fleet.stop('SIGTERM');
         fleetOutput.end();
@@ -99,15 +112,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
         strategy,
         burst,
         logs: report.strategies.find((s) => s.strategy === strategy),
+        backendRequests,
         verdict: report.verdicts.find((v) => v.strategy === strategy),
         logDir,
       });
       const row = rows.at(-1)!;
       const n = row.logs?.recomputations;
-      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${n ?? '?'} recomputation${n === 1 ? '' : 's'}`);
+      const requests = backendRequests === undefined ? '' : `, ${backendRequests} backend request${backendRequests === 1 ? '' : 's'}`;
+      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${n ?? '?'} recomputation${n === 1 ? '' : 's'}${requests}`);
     }
     return rows;
   } finally {
+    await computation.close();
     await client.close();
     await queue.close();
     await Promise.all([redis, producer].map((c) => c.quit().catch(() => c.disconnect())));
