@@ -81,12 +81,11 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   worker.on('error', (err) => logEvent(logger, 'error', 'worker.error', { err }));
   await worker.waitUntilReady();
 
-  const compute = options.computeModule?.path ?? 'simulated';
   logEvent(logger, 'info', 'worker.started', {
     queue: config.queueName,
     concurrency: config.concurrency,
     redis: describeRedisUrl(config.queueRedisUrl),
-    compute,
+    compute: options.computeModule?.path ?? 'simulated',
   });
   say(
     `${workerId} ready: queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}, ` +

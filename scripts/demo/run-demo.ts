@@ -51,21 +51,22 @@ export function countsDisagree(row: DemoRow): boolean {
 
 /**
  * The main job: for each strategy, on a cold cache, start a fleet, send one burst, stop the
- * fleet, and read what the workers logged; with the example backend, also what it counted. Strategies run one after another against the same
- * Redis and queue, each from a clean slate, so their rows compare like with like.
+ * fleet, and read what the workers logged (and, with the example backend, what it counted).
+ * Strategies run one after another against the same Redis and queue, each from a clean slate, so
+ * their rows compare like with like.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const { config, say } = options;
+  const computation = await coldComputation({
+    backendDelayMs: options.computeMs,
+    ...(options.computeModule !== undefined && { computeModule: options.computeModule }),
+  });
   const redis = createRedisClient(config.cacheRedisUrl, 'producer');
   const producer = createRedisClient(config.queueRedisUrl, 'producer');
   const queue = createQueue(config.queueName, producer);
   const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000 });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: DemoRow[] = [];
-  const computation = await coldComputation({
-    backendDelayMs: options.computeMs,
-    ...(options.computeModule !== undefined && { computeModule: options.computeModule }),
-  });
   try {
     for (const strategy of options.strategies) {
       const logDir = join(options.logDir, strategy);
