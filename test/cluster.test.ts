@@ -414,7 +414,6 @@ describe('the queue and the cache on two different Redis servers', () => {
     const producer = createRedisClient(config.queueRedisUrl, 'producer');
     const queueAdmin = createRedis(queueServer.url, 'producer');
     const cacheAdmin = createRedis(cacheServer.url, 'producer');
-    opened.push(producer, queueAdmin, cacheAdmin);
     const queue = createQueue(config.queueName, producer);
     const client = createGetValueClient({ connection: producer, queueName: config.queueName });
     try {
@@ -442,6 +441,9 @@ describe('the queue and the cache on two different Redis servers', () => {
       await client.close();
       await queue.close();
       await worker.stop();
+      // Now, not in the file's afterAll: these servers stop before it runs, and a connection
+      // left open would report its reconnect attempts as unhandled errors.
+      await closeAll(producer as Redis, queueAdmin, cacheAdmin);
     }
   });
 });
