@@ -33,6 +33,18 @@ describe('loading a compute module', () => {
     expect(typeof ts.compute).toBe('function');
   });
 
+  it("the seed's example returns 42 after 5 s, and stops at once when its signal aborts", async () => {
+    const { compute } = await loadComputeModule(projectPath('examples/seed/compute.mjs'));
+    const abort = new AbortController();
+    const started = performance.now();
+    const stopped = Promise.resolve(compute('k', { signal: abort.signal } as never)).catch((err: unknown) => err);
+    abort.abort(new Error('shutting down'));
+    // node:timers/promises rejects as fetch does: an AbortError whose cause is the signal's reason.
+    expect(await stopped).toMatchObject({ name: 'AbortError', cause: { message: 'shutting down' } });
+    expect(await compute('k', { signal: new AbortController().signal } as never)).toBe(42);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(4990);
+  }, 30_000);
+
   it('resolves a relative path from the directory the command was run from (npm run keeps it in INIT_CWD)', () => {
     expect(resolveModulePath('compute.mjs', { INIT_CWD: '/home/me/service' })).toBe('/home/me/service/compute.mjs');
     expect(resolveModulePath('/abs/compute.mjs', { INIT_CWD: '/home/me' })).toBe('/abs/compute.mjs');
