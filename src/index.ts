@@ -10,6 +10,7 @@ export {
   ComputeTimeoutError,
   GuardClosedError,
   InvalidKeyError,
+  InvalidValueError,
   LockLostError,
   OptionsError,
   StampedeError,
