@@ -1,51 +1,67 @@
 /**
- * npm run burst -- --jobs J --keys K --strategy S [--compute-ms M] [--run-id R]
- * Enqueue a burst of get-value jobs, show progress, wait for every job, print a summary.
+ * npm run burst -- --jobs J --keys K --strategy S [--compute-ms M] [--params JSON] [--run-id R]
+ * Send a burst of get-value jobs through the get-value client, show progress, wait for every
+ * job, print a summary.
  */
 import { randomBytes } from 'node:crypto';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
-import { MAX_COMPUTE_MS } from '../src/bullmq/job-data.js';
+import { MAX_COMPUTE_MS, type JobParams } from '../src/bullmq/job-data.js';
+import { createGetValueClient } from '../src/bullmq/client.js';
+import { createQueue } from '../src/bullmq/queue.js';
 import { loadConfig } from './common/config.js';
 import { createProgress } from './common/progress.js';
 import { assertRedisReachable, createRedisClient } from './redis/connection.js';
 import { runBurst } from './burst/burst.js';
 import { consumerCheck } from './burst/consumers.js';
 import { formatBurstSummary } from './burst/format-burst.js';
-import { createQueue, createQueueEvents } from '../src/bullmq/queue.js';
+import { parseParams } from './burst/params-arg.js';
 import { EXIT_FAILED, intArg, newCommand, oneOf, runCli } from './common/cli.js';
 
 await runCli(async () => {
-  const opts = newCommand('burst', 'Enqueue a burst of get-value jobs and wait for all of them.')
+  const opts = newCommand('burst', 'Send a burst of get-value jobs through the get-value client and wait for all of them.')
     .option('--jobs <n>', 'jobs to enqueue', intArg(1, 1_000_000), 200)
     .option('--keys <n>', 'distinct cache keys, jobs spread round-robin', intArg(1, 100_000), 1)
     .option('--strategy <s>', `one of ${STRATEGIES.join(', ')}`, oneOf(STRATEGIES), 'redis-lock' as Strategy)
-    .option('--compute-ms <ms>', "simulated computation time (default: the worker's)", intArg(0, MAX_COMPUTE_MS))
+    .option(
+      '--compute-ms <ms>',
+      "simulated computation time (default: the worker's; refused by workers running --compute)",
+      intArg(0, MAX_COMPUTE_MS),
+    )
+    .option('--params <json>', 'params for a compute module, a JSON object like \'{"region":"eu"}\'', parseParams)
     .option('--run-id <id>', 'label of this burst in the logs (default: random)')
     .option('--timeout <s>', 'give up waiting after this many seconds', intArg(1, 86_400), 600)
     .option('--json', 'print the summary as JSON')
     .parse()
-    .opts<{ jobs: number; keys: number; strategy: Strategy; computeMs?: number; runId?: string; timeout: number; json?: boolean }>();
+    .opts<{
+      jobs: number;
+      keys: number;
+      strategy: Strategy;
+      computeMs?: number;
+      params?: JobParams;
+      runId?: string;
+      timeout: number;
+      json?: boolean;
+    }>();
 
   const config = loadConfig();
   await assertRedisReachable(config.queueRedisUrl, config.tls);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
-  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const events = createQueueEvents(config.queueName, listener);
+  const client = createGetValueClient({ connection: producer, queueName: config.queueName });
   const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;
   const progress = createProgress(`${runId} ${opts.strategy}`);
   try {
     const check = await consumerCheck(queue, config.queueName);
     if (check) process.stderr.write(`${check}\n`);
     const summary = await runBurst(
-      queue,
-      events,
+      client,
       {
         jobs: opts.jobs,
         keys: opts.keys,
         strategy: opts.strategy,
         runId,
         ...(opts.computeMs !== undefined && { computeMs: opts.computeMs }),
+        ...(opts.params !== undefined && { params: opts.params }),
       },
       { onProgress: (done, total) => progress.update(done, total), timeoutMs: opts.timeout * 1000 },
     );
@@ -54,8 +70,8 @@ await runCli(async () => {
     return summary.failed > 0 || summary.notEnqueued > 0 || summary.timedOut ? EXIT_FAILED : 0;
   } finally {
     progress.stop();
-    await events.close();
+    await client.close();
     await queue.close();
-    await Promise.all([producer.quit(), listener.quit()].map((p) => p.catch(() => {})));
+    await producer.quit().catch(() => producer.disconnect());
   }
 });

@@ -11,7 +11,8 @@ import { writeDemoReport } from './demo/demo-report.js';
 import { formatDemoTable } from './demo/format-demo.js';
 import { formatWarmTable } from './demo/format-warm.js';
 import { runWarmScenario } from './demo/warm-scenario.js';
-import { runDemo } from './demo/run-demo.js';
+import { countsDisagree, runDemo } from './demo/run-demo.js';
+import { assertModuleFile, resolveModulePath } from '../workers/compute-module.js';
 import { ConfigError } from './common/errors.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { isClusterUrl } from './redis/cluster-url.js';
@@ -20,11 +21,12 @@ import { startEmbeddedCluster, type EmbeddedCluster } from './redis/redis-cluste
 import { EXIT_FAILED, intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
-  const opts = newCommand('demo', 'Compare the strategies with a fleet of workers: a cold burst, then a warm key under steady load.')
+  const command = newCommand('demo', 'Compare the strategies with a fleet of workers: a cold burst, then a warm key under steady load.')
     .option('--workers <n>', 'worker processes per strategy', intArg(1, 32), 4)
     .option('--jobs <n>', 'jobs in each burst', intArg(1, 100_000), 200)
     .option('--keys <n>', 'distinct cold keys in each burst', intArg(1, 10_000), 1)
-    .option('--compute-ms <ms>', 'simulated computation time', intArg(0, MAX_COMPUTE_MS), 1000)
+    .option('--compute-ms <ms>', "cold bursts: the example backend's answer time", intArg(0, MAX_COMPUTE_MS), 1000)
+    .option('--compute <module>', 'cold bursts: run your compute module instead of the example backend (env COMPUTE_MODULE)')
     .option('--concurrency <n>', 'jobs per worker at once', intArg(1, 10_000))
     .option('--strategies <list>', `cold burst: comma-separated, from ${STRATEGIES.join(', ')}`, parseStrategies, [
       'none',
@@ -39,10 +41,18 @@ await runCli(async () => {
     .option('--warm-windows <n>', 'warm key: expiries the load runs across', intArg(1, 100), 2)
     .option('--cluster', 'run on a Redis Cluster: the one REDIS_CLUSTER_NODES names, else a private 3-master cluster for the run')
     .option('--json', 'print the rows as JSON instead of the tables')
-    .parse()
-    .opts<DemoFlags>();
+    .parse();
+  const opts = command.opts<DemoFlags>();
 
-  let config = loadConfig({ concurrency: opts.concurrency, computeMs: opts.computeMs });
+  let config = loadConfig({ concurrency: opts.concurrency, computeMs: opts.computeMs, computeModule: opts.compute });
+  const computeModule = config.computeModule === undefined ? undefined : resolveModulePath(config.computeModule);
+  if (computeModule !== undefined) {
+    // Your module decides how long it takes; a --compute-ms given too would be silently ignored.
+    if (command.getOptionValueSource('computeMs') === 'cli') {
+      throw new ConfigError("--compute-ms sets the example backend's answer time; with --compute your module decides");
+    }
+    await assertModuleFile(computeModule);
+  }
   const say = (line: string) => process.stderr.write(`${line}\n`);
   let embedded: EmbeddedRedis | EmbeddedCluster | undefined;
   const clusterNamed = isClusterUrl(config.queueRedisUrl) || isClusterUrl(config.cacheRedisUrl);
@@ -72,6 +82,7 @@ await runCli(async () => {
       jobs: opts.jobs,
       keys: opts.keys,
       computeMs: opts.computeMs,
+      ...(computeModule !== undefined && { computeModule }),
       logDir,
       say,
     });
@@ -89,18 +100,19 @@ await runCli(async () => {
       : [];
     const report = await writeDemoReport(rows, logDir, warm.length > 0 ? [join(logDir, 'warm')] : []);
     if (opts.json) {
-      const cold = rows.map(({ strategy, burst, logs, verdict }) => ({ strategy, burst, logs, verdict }));
+      const cold = rows.map(({ strategy, burst, logs, backendRequests, verdict }) => ({ strategy, burst, logs, backendRequests, verdict }));
       process.stdout.write(`${JSON.stringify({ cold, warm }, null, 2)}\n`);
       say(`report: ${report}`);
     } else {
-      const tables = [formatDemoTable(rows, opts.workers)];
+      const computing = computeModule === undefined ? `the example HTTP backend (${opts.computeMs} ms a request)` : computeModule;
+      const tables = [formatDemoTable(rows, opts.workers, computing)];
       if (warm.length > 0) tables.push(formatWarmTable(warm, opts.warmWindows, opts.warmComputeMs));
       process.stdout.write(
         `\n${tables.join('\n\n')}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\nreport: ${report} (open it in a browser)\n`,
       );
     }
     const broken =
-      rows.some((r) => r.verdict?.status === 'fail' || r.burst.completed !== r.burst.jobs) ||
+      rows.some((r) => r.verdict?.status === 'fail' || r.burst.completed !== r.burst.jobs || countsDisagree(r)) ||
       warm.some((r) => r.load.completed !== r.load.jobs);
     return broken ? EXIT_FAILED : 0;
   } finally {
@@ -113,6 +125,7 @@ interface DemoFlags {
   jobs: number;
   keys: number;
   computeMs: number;
+  compute?: string;
   concurrency?: number;
   strategies: Strategy[];
   warmStrategies: Strategy[];

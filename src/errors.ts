@@ -80,6 +80,20 @@ export class ComputeTimeoutError extends StampedeError {
   }
 }
 
+/**
+ * A value that would not come back from JSON as it went in (undefined, a function, a BigInt, a
+ * cycle, NaN, a Map, ...): what a computation returned, or what `set` was given. Stored, it would
+ * read back as something else in every other process, or not at all.
+ */
+export class InvalidValueError extends StampedeError {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super('E_VALUE', message);
+  }
+}
+
 /** The holder's Redis lock expired or was taken while it computed. */
 export class LockLostError extends StampedeError {
   constructor(
@@ -87,6 +101,45 @@ export class LockLostError extends StampedeError {
     message: string,
   ) {
     super('E_LOCK_LOST', message);
+  }
+}
+
+/** A get-value job the client enqueued failed; `reason` is the job's failed reason, as the worker gave it. */
+export class JobFailedError extends StampedeError {
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+    readonly reason: string,
+  ) {
+    super('E_JOB_FAILED', `the get-value job for "${key}" failed: ${reason}`);
+  }
+}
+
+/** A get-value job did not finish within the client's timeout. The job may still run, and its value be cached. */
+export class JobTimeoutError extends StampedeError {
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+    readonly timeoutMs: number,
+  ) {
+    super('E_JOB_TIMEOUT', `no result for "${key}" within ${timeoutMs} ms`);
+  }
+}
+
+/** The client could not enqueue a get-value job (the queue's Redis is down, say); `cause` says why. */
+export class EnqueueError extends StampedeError {
+  constructor(
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super('E_ENQUEUE', `could not enqueue the get-value job for "${key}": ${errorMessage(cause)}`, { cause });
+  }
+}
+
+/** A get after the client's `close()`; also the reason gets still waiting are rejected with. */
+export class ClientClosedError extends StampedeError {
+  constructor() {
+    super('E_CLIENT_CLOSED', 'the get-value client was closed');
   }
 }
 

@@ -11,6 +11,7 @@ export {
   ComputeTimeoutError,
   GuardClosedError,
   InvalidKeyError,
+  InvalidValueError,
   LockLostError,
   OptionsError,
   StampedeError,

@@ -3,42 +3,19 @@
  * and exit code 2 (bad usage or configuration); `--help` prints usage and exits 0.
  * Each command runs as a real process, `node --import tsx <entry>`.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisUrl } from './support/redis.js';
-import { projectPath } from './support/worker-process.js';
-
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
+import { nonEmptyLines, runCommand, type CommandRun as Run } from './support/run-command.js';
 
 /** Run a command to its end (killed after `timeoutMs`, which only bounds a hang). */
 function run(entry: string, args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', projectPath(entry), ...args], {
-      cwd: projectPath(''),
-      // A working REDIS_URL unless a test says otherwise, so nothing touches a Redis on 6379;
-      // LOG_DIR outside the repository (a worker opens its log file before it connects).
-      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', REDIS_URL: redisUrl(), QUEUE_NAME: 'q-cli-test', LOG_DIR: LOG_DIR, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? signal ?? 'unknown', stdout, stderr });
-    });
-  });
+  // A working REDIS_URL unless a test says otherwise, so nothing touches a Redis on 6379;
+  // LOG_DIR outside the repository (a worker opens its log file before it connects).
+  return runCommand(entry, args, { REDIS_URL: redisUrl(), QUEUE_NAME: 'q-cli-test', LOG_DIR: LOG_DIR, ...env }, timeoutMs);
 }
 
 /** Created before the tests, removed after. */
@@ -49,8 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(LOG_DIR, { recursive: true, force: true });
 });
-
-const nonEmptyLines = (text: string) => text.split('\n').filter((line) => line.trim() !== '');
 
 /** Exit 2, and stderr is exactly one line that starts with `error:` and matches `names`. */
 function expectUsageError(result: Run, names: RegExp): void {
@@ -83,6 +58,8 @@ describe.concurrent('bad flags: one error line, exit 2', { timeout: 120_000 }, (
     ['burst --jobs abc', BURST, ['--jobs', 'abc'], /--jobs.*'abc'.*whole number/],
     ['burst --strategy nope', BURST, ['--strategy', 'nope'], /--strategy.*'nope'.*none, local-lock, redis-lock/],
     ['burst --bogus', BURST, ['--bogus'], /unknown option '--bogus'/],
+    ['burst --params [1]', BURST, ['--params', '[1]'], /--params.*'\[1\]'.*"params" must be an object/],
+    ['burst --params {bad', BURST, ['--params', '{bad'], /--params.*expected a JSON object/],
     ['fleet --workers 0', FLEET, ['--workers', '0'], /--workers.*'0'.*1 to 64/],
     ['demo --strategies none,nope', DEMO, ['--strategies', 'none,nope'], /--strategies.*"none,nope"/],
     ['logs --by nope', LOGS, ['--by', 'nope'], /--by.*'nope'.*strategy, key, run, worker/],

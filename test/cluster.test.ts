@@ -21,7 +21,8 @@ import { cacheKeys, type CacheKeys } from '../src/keys.js';
 import { acquireLock, extendLock, releaseLock, type LockLease } from '../src/lock/redis-lock.js';
 import { runBurst } from '../scripts/burst/burst.js';
 import { CLUSTER_QUEUE_PREFIX } from '../src/bullmq/names.js';
-import { createQueue, createQueueEvents } from '../src/bullmq/queue.js';
+import { createQueue } from '../src/bullmq/queue.js';
+import { createGetValueClient } from '../src/bullmq/client.js';
 import { startWorker } from '../workers/runtime.js';
 import { assertRedisReachable, createRedis, createRedisClient, isCluster, type RedisClient } from '../scripts/redis/connection.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../scripts/redis/redis-cluster.js';
@@ -293,10 +294,9 @@ describe('the fleet on the cluster', () => {
     const queueName = uniquePrefix('q');
     const keyPrefix = uniquePrefix('fleet');
     const producer = createRedisClient(cluster.url, 'producer');
-    const listener = createRedisClient(cluster.url, 'worker');
-    opened.push(producer, listener);
+    opened.push(producer);
     const queue = createQueue(queueName, producer);
-    const events = createQueueEvents(queueName, listener);
+    const client = createGetValueClient({ connection: producer, queueName });
     // What happened, for the failure message: the workers' output and the test's own steps.
     const output = new PassThrough();
     let text = '';
@@ -337,15 +337,13 @@ describe('the fleet on the cluster', () => {
       // BullMQ finds its workers by CLIENT LIST on every node: each is counted once.
       expect(await queue.getWorkersCount()).toBe(4);
       const one = await runBurst(
-        queue,
-        events,
+        client,
         { jobs: 200, keys: 1, keyPrefix: 'one', strategy: 'redis-lock', computeMs: 300, runId: 'one-key' },
         { timeoutMs: 40_000 },
       );
       step(`burst one-key: ${one.completed} completed, ${one.failed} failed, timed out: ${one.timedOut}`);
       const twenty = await runBurst(
-        queue,
-        events,
+        client,
         { jobs: 200, keys: 20, keyPrefix: 'twenty', strategy: 'redis-lock', computeMs: 300, runId: 'twenty-keys' },
         { timeoutMs: 40_000 },
       );
@@ -388,7 +386,7 @@ describe('the fleet on the cluster', () => {
       expect(queueMasters.size).toBe(1);
     } finally {
       await stopFleet();
-      await events.close();
+      await client.close();
       await queue.close();
       await rm(logDir, { recursive: true, force: true });
     }
@@ -414,16 +412,13 @@ describe('the queue and the cache on two different Redis servers', () => {
     const capture = captureLogger('info');
     const worker = await startWorker({ config, workerId: 'split-worker', logger: capture.logger, say: () => {} });
     const producer = createRedisClient(config.queueRedisUrl, 'producer');
-    const listener = createRedisClient(config.queueRedisUrl, 'worker');
     const queueAdmin = createRedis(queueServer.url, 'producer');
     const cacheAdmin = createRedis(cacheServer.url, 'producer');
-    opened.push(producer, listener, queueAdmin, cacheAdmin);
     const queue = createQueue(config.queueName, producer);
-    const events = createQueueEvents(config.queueName, listener);
+    const client = createGetValueClient({ connection: producer, queueName: config.queueName });
     try {
       const burst = await runBurst(
-        queue,
-        events,
+        client,
         { jobs: 50, keys: 5, strategy: 'redis-lock', computeMs: 100, runId: 'split' },
         { timeoutMs: 30_000 },
       );
@@ -443,9 +438,12 @@ describe('the queue and the cache on two different Redis servers', () => {
           .sort(),
       );
     } finally {
-      await events.close();
+      await client.close();
       await queue.close();
       await worker.stop();
+      // Now, not in the file's afterAll: these servers stop before it runs, and a connection
+      // left open would report its reconnect attempts as unhandled errors.
+      await closeAll(producer as Redis, queueAdmin, cacheAdmin);
     }
   });
 });

@@ -1,13 +1,14 @@
 /**
  * `npm run demo` smoke test: the real command, small, against the test suite's Redis. It starts
- * a fleet per strategy, sends a burst, and prints the comparison table.
+ * the example HTTP backend and a fleet per strategy running the example's compute module, sends
+ * a burst, and prints the comparison table.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisUrl, uniquePrefix } from './support/redis.js';
 import { projectPath } from './support/worker-process.js';
 
@@ -51,13 +52,15 @@ function parseTable(stdout: string): Map<string, Record<string, string>> {
 }
 
 describe('npm run demo', () => {
-  let logRoot: string | undefined;
+  let logRoot = '';
+  beforeAll(async () => {
+    logRoot = await mkdtemp(join(tmpdir(), 'cs-demo-'));
+  });
   afterAll(async () => {
     if (logRoot) await rm(logRoot, { recursive: true, force: true });
   });
 
   it(`compares every strategy with ${WORKERS} workers and ${JOBS} jobs, redis-lock at 1 recomputation`, async () => {
-    logRoot = await mkdtemp(join(tmpdir(), 'cs-demo-'));
     const prefix = uniquePrefix('demo');
     const result = await runDemo(['--workers', String(WORKERS), '--jobs', String(JOBS), '--compute-ms', '300'], {
       REDIS_URL: redisUrl(),
@@ -73,6 +76,10 @@ describe('npm run demo', () => {
     for (const [strategy, row] of rows) {
       expect({ strategy, jobs: row.jobs, completed: row.completed }).toEqual({ strategy, jobs: String(JOBS), completed: String(JOBS) });
     }
+    // The example backend's own count of requests agrees with the logs' recomputations.
+    for (const [strategy, row] of rows) {
+      expect({ strategy, backend: row['backend requests'] }).toEqual({ strategy, backend: row.recomputations });
+    }
     expect(rows.get('redis-lock')!.recomputations, context).toBe('1');
     const local = Number(rows.get('local-lock')!.recomputations);
     expect(local).toBeGreaterThanOrEqual(1);
@@ -85,5 +92,24 @@ describe('npm run demo', () => {
     const logDir = named![1]!;
     expect(logDir.startsWith(logRoot)).toBe(true);
     for (const strategy of ['none', 'local-lock', 'redis-lock']) expect(existsSync(join(logDir, strategy)), strategy).toBe(true);
+  }, 180_000);
+
+  it('--compute runs your module in the cold bursts instead of the example backend (which then counts nothing)', async () => {
+    const prefix = uniquePrefix('demo-module');
+    const module = 'test/fixtures/compute/behaviours.ts';
+    const result = await runDemo(['--workers', '1', '--jobs', '20', '--strategies', 'redis-lock', '--no-warm', '--compute', module], {
+      REDIS_URL: redisUrl(),
+      LOG_DIR: logRoot,
+      QUEUE_NAME: `q-${prefix}`,
+      KEY_PREFIX: prefix,
+    });
+    const context = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+    expect(result.code, context).toBe(0);
+    expect(result.stdout).toContain(`one cold burst per strategy, computing with ${projectPath(module)}:`);
+    expect(parseTable(result.stdout).get('redis-lock'), context).toMatchObject({
+      completed: '20',
+      recomputations: '1',
+      'backend requests': '-',
+    });
   }, 180_000);
 });

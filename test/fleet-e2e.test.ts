@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { Queue, QueueEvents } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CloseEvent } from 'concurrently';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,8 @@ import { startFleet, type Fleet } from '../scripts/fleet/fleet.js';
 import { waitForWorkers } from '../scripts/fleet/wait-ready.js';
 import { runBurst, type BurstSummary } from '../scripts/burst/burst.js';
 import type { GetValueData, GetValueResult } from '../src/bullmq/job-data.js';
-import { createQueue, createQueueEvents } from '../src/bullmq/queue.js';
+import { createQueue } from '../src/bullmq/queue.js';
+import { createGetValueClient, type GetValueClient } from '../src/bullmq/client.js';
 import type { SimulatedValue } from '../workers/simulated-compute.js';
 import { createRedis } from '../scripts/redis/connection.js';
 import { readLogs, summarizeAsync, type Report } from '../scripts/report/index.js';
@@ -49,9 +50,8 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
   let logDir: string;
   let fleetOutput = '';
   let producer: Redis;
-  let listener: Redis;
   let queue: Queue<GetValueData>;
-  let events: QueueEvents;
+  let client: GetValueClient;
   let fleet: Fleet | undefined;
   let exits: CloseEvent[] = [];
   let files: LogFile[] = [];
@@ -61,8 +61,7 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
   async function burst(name: string, strategy: Strategy, keys: number, computeMs = COMPUTE_MS, count = JOBS): Promise<void> {
     const runId = `${tag}-${name}`;
     const summary = await runBurst(
-      queue,
-      events,
+      client,
       // keyPrefix gives this burst cache keys no other burst uses: every burst starts cold.
       { jobs: count, keys, strategy, computeMs, runId, keyPrefix: `${name}-key` },
       { timeoutMs: 120_000 },
@@ -75,10 +74,8 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
   beforeAll(async () => {
     logDir = await mkdtemp(join(tmpdir(), 'cs-fleet-e2e-'));
     producer = createRedis(redisUrl(), 'producer');
-    listener = createRedis(redisUrl(), 'worker');
     queue = createQueue(queueName, producer);
-    events = createQueueEvents(queueName, listener);
-    await events.waitUntilReady();
+    client = createGetValueClient({ connection: producer, queueName, timeoutMs: 120_000 });
 
     const out = new PassThrough();
     out.on('data', (chunk: Buffer) => (fleetOutput += chunk.toString('utf8')));
@@ -113,10 +110,10 @@ describe(`a fleet of ${WORKERS} worker processes, bursts of ${JOBS} jobs`, () =>
   afterAll(async () => {
     // Only reached with a running fleet when beforeAll failed before stopping it.
     if (fleet && exits.length === 0) await fleet.stop('SIGKILL');
-    await events?.close();
+    await client?.close();
     await queue?.obliterate({ force: true }).catch(() => {});
     await queue?.close();
-    await closeAll(...[producer, listener].filter(Boolean));
+    await closeAll(...[producer].filter(Boolean));
     // KEEP_TEST_LOGS=1 keeps the workers' logs for a post-mortem.
     if (logDir && !process.env.KEEP_TEST_LOGS) await rm(logDir, { recursive: true, force: true });
   });

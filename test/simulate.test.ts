@@ -34,7 +34,7 @@ describe('job data: simulate', () => {
 
   it('names simulate among the allowed fields when a field is unknown', () => {
     expect(() => parseJobData({ ...base, simulated: 'throw' })).toThrow(
-      /unknown field\(s\) "simulated"; allowed: key, strategy, computeMs, runId, simulate/,
+      /unknown field\(s\) "simulated"; allowed: key, strategy, computeMs, runId, simulate, params/,
     );
   });
 });

@@ -6,12 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Queue, QueueEvents } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBurst } from '../scripts/burst/burst.js';
 import type { GetValueData } from '../src/bullmq/job-data.js';
-import { createQueue, createQueueEvents } from '../src/bullmq/queue.js';
+import { createQueue } from '../src/bullmq/queue.js';
+import { createGetValueClient, type GetValueClient } from '../src/bullmq/client.js';
 import { createRedis } from '../scripts/redis/connection.js';
 import { scanKeys } from '../scripts/redis/scan.js';
 import { closeAll, redisUrl, uniquePrefix } from './support/redis.js';
@@ -31,19 +32,16 @@ describe('SIGTERM during in-flight redis-lock jobs', () => {
   let logDir: string;
   let redis: Redis;
   let producer: Redis;
-  let listener: Redis;
   let queue: Queue<GetValueData>;
-  let events: QueueEvents;
+  let client: GetValueClient;
   let worker: WorkerProcess;
 
   beforeAll(async () => {
     logDir = await mkdtemp(join(tmpdir(), 'cs-shutdown-'));
     redis = createRedis(redisUrl(), 'producer');
     producer = createRedis(redisUrl(), 'producer');
-    listener = createRedis(redisUrl(), 'worker');
     queue = createQueue(queueName, producer);
-    events = createQueueEvents(queueName, listener);
-    await events.waitUntilReady();
+    client = createGetValueClient({ connection: producer, queueName, timeoutMs: 100_000 });
     worker = spawnWorker({ REDIS_URL: redisUrl(), LOG_DIR: logDir, QUEUE_NAME: queueName, KEY_PREFIX: prefix }, ['--worker-id', workerId]);
     await worker.waitForLine(new RegExp(`^${workerId} ready:`));
   });
@@ -53,18 +51,17 @@ describe('SIGTERM during in-flight redis-lock jobs', () => {
       worker.child.kill('SIGKILL');
       await worker.exit;
     }
-    await events?.close();
+    await client?.close();
     await queue?.obliterate({ force: true }).catch(() => {});
     await queue?.close();
-    await closeAll(...[redis, producer, listener].filter(Boolean));
+    await closeAll(...[redis, producer].filter(Boolean));
     // KEEP_TEST_LOGS=1 keeps the workers' logs for a post-mortem.
     if (logDir && !process.env.KEEP_TEST_LOGS) await rm(logDir, { recursive: true, force: true });
   });
 
   it('finishes the jobs in flight, leaves no lock, exits 0 and logs worker.stopped last', async () => {
     const burst = runBurst(
-      queue,
-      events,
+      client,
       { jobs: JOBS, keys: KEYS, strategy: 'redis-lock', computeMs: COMPUTE_MS, runId: `${prefix}-run` },
       { timeoutMs: 100_000 },
     );

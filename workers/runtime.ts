@@ -8,7 +8,9 @@ import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
 import { readyLine } from './ready-line.js';
 import { simulatedCompute } from './simulated-compute.js';
-import type { GetValueResult } from '../src/bullmq/job-data.js';
+import type { GetValueData, GetValueResult } from '../src/bullmq/job-data.js';
+import type { ComputeModule } from './compute-module.js';
+import { moduleCompute } from './module-compute.js';
 
 export interface WorkerRuntimeOptions {
   config: Config;
@@ -17,6 +19,8 @@ export interface WorkerRuntimeOptions {
   logger: Logger;
   /** Short human lines (stdout). */
   say: (line: string) => void;
+  /** The user's computation; absent: the simulated one. */
+  computeModule?: ComputeModule;
   /** BullMQ stalled-job settings, shortened by the fault tests. */
   stalledIntervalMs?: number;
   lockDurationMs?: number;
@@ -66,12 +70,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   });
   const worker = new Worker<unknown, GetValueResult>(
     config.queueName,
-    createProcessor({
-      guard,
-      logger,
-      workerId,
-      compute: (data) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate),
-    }),
+    createProcessor({ guard, logger, workerId, ...computation(options) }),
     {
       connection: queueConnection,
       prefix: queuePrefix(queueConnection),
@@ -88,8 +87,15 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     queue: config.queueName,
     concurrency: config.concurrency,
     redis: describeRedisUrl(config.queueRedisUrl),
+    compute: options.computeModule?.path ?? 'simulated',
   });
-  say(readyLine(workerId, `queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}`));
+  say(
+    readyLine(
+      workerId,
+      `queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}, ` +
+        (options.computeModule ? `compute ${options.computeModule.path}` : `simulated compute (${config.computeMs} ms)`),
+    ),
+  );
 
   let stopping: Promise<void> | null = null;
   return {
@@ -104,5 +110,14 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
       })();
       return stopping;
     },
+  };
+}
+
+/** The user's module, or the simulated computation (which alone reads computeMs and simulate). */
+function computation({ computeModule, workerId, config }: WorkerRuntimeOptions) {
+  if (computeModule) return { compute: moduleCompute(computeModule.compute, workerId) };
+  return {
+    compute: (data: GetValueData) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate),
+    acceptsSimulation: true,
   };
 }

@@ -1,13 +1,14 @@
 /**
  * One worker process of the fleet: consumes get-value jobs until SIGINT/SIGTERM, then stops
  * taking jobs, finishes those in flight, flushes its log and exits 0.
- * Usage: tsx workers/worker.ts [--worker-id ID] [--concurrency C]   (see --help)
+ * Usage: tsx workers/worker.ts [--worker-id ID] [--concurrency C] [--compute MODULE]   (see --help)
  */
 import { loadConfig } from '../scripts/common/config.js';
 import { createFileLogger } from './file-logger.js';
 import { startWorker } from './runtime.js';
 import { reportProgress } from './progress-lines.js';
 import { intArg, newCommand, runCli } from '../scripts/common/cli.js';
+import { loadComputeModule } from './compute-module.js';
 
 await runCli(async () => {
   const opts = newCommand('worker', 'Consume get-value jobs from the queue (stops gracefully on SIGINT/SIGTERM).')
@@ -15,10 +16,16 @@ await runCli(async () => {
     .option('--concurrency <n>', 'jobs processed at once (env WORKER_CONCURRENCY, default 50)', intArg(1, 10_000))
     .option('--stalled-interval <ms>', "BullMQ's stalled-job check interval", intArg(100, 3_600_000))
     .option('--lock-duration <ms>', "BullMQ's job lock duration", intArg(100, 3_600_000))
+    .option(
+      '--compute <module>',
+      'your computation: an ES module whose default export is async (key, { signal, params }) => value (env COMPUTE_MODULE)',
+    )
     .parse()
-    .opts<{ workerId: string; concurrency?: number; stalledInterval?: number; lockDuration?: number }>();
+    .opts<{ workerId: string; concurrency?: number; stalledInterval?: number; lockDuration?: number; compute?: string }>();
 
-  const config = loadConfig({ concurrency: opts.concurrency });
+  const config = loadConfig({ concurrency: opts.concurrency, computeModule: opts.compute });
+  // Before anything else: a module that cannot be used stops the worker with one line.
+  const computeModule = config.computeModule === undefined ? undefined : await loadComputeModule(config.computeModule);
   const workerId = opts.workerId;
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const log = createFileLogger(config.logDir, workerId, config.logLevel, { workerId });
@@ -28,6 +35,7 @@ await runCli(async () => {
     workerId,
     logger: log.logger,
     say,
+    ...(computeModule && { computeModule }),
     ...(opts.stalledInterval !== undefined && { stalledIntervalMs: opts.stalledInterval }),
     ...(opts.lockDuration !== undefined && { lockDurationMs: opts.lockDuration }),
   });

@@ -1,9 +1,10 @@
-import type { Queue, QueueEvents } from 'bullmq';
-import type { GetValueData } from '../../src/bullmq/job-data.js';
-import { JobTracker, type TrackedSummary } from './job-tracker.js';
-import { enqueueBurst, type BurstSpec } from './producer.js';
+import type { GetValueClient } from '../../src/bullmq/client.js';
+import { EnqueueError, errorMessage } from '../../src/errors.js';
+import { redactUrl } from '../common/logging.js';
+import { burstJob, type BurstSpec } from './producer.js';
+import { Tally, type TallySummary } from './tally.js';
 
-export interface BurstSummary extends TrackedSummary {
+export interface BurstSummary extends TallySummary {
   runId: string;
   /** Jobs the burst was asked to send. */
   jobs: number;
@@ -23,46 +24,57 @@ export interface BurstOptions {
   onProgress?: (finished: number, total: number) => void;
   /** Give up waiting after this long. @default 10 minutes */
   timeoutMs?: number;
-  /** Jobs per addBulk call. @default 1000 */
-  chunkSize?: number;
+  /**
+   * Jobs in flight at most: a burst of a million would otherwise hold a million pending gets.
+   * Up to this many, every job is sent at once. @default 10000
+   */
+  maxInFlight?: number;
 }
 
 /**
- * Enqueue a burst and wait for every job of it, collecting return values from QueueEvents.
- * QueueEvents must be ready before the jobs are added, or early completions would be missed.
+ * Send a burst through the get-value client, every job at once (up to `maxInFlight`), and wait
+ * for every one of them. A job that could not be enqueued is counted and reported, not thrown:
+ * the others are still waited for, and the summary says how many did not make it.
  */
-export async function runBurst(
-  queue: Queue<GetValueData>,
-  events: QueueEvents,
-  spec: BurstSpec,
-  options: BurstOptions = {},
-): Promise<BurstSummary> {
-  await events.waitUntilReady();
+export async function runBurst(client: GetValueClient, spec: BurstSpec, options: BurstOptions = {}): Promise<BurstSummary> {
   const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? 600_000);
+  const tally = new Tally();
   const enqueueFailures: Record<string, number> = {};
   let notEnqueued = 0;
-  const tracker = new JobTracker(events, (finished) => options.onProgress?.(finished, spec.jobs - notEnqueued));
-  try {
-    // A chunk that cannot be enqueued is counted and reported, not thrown: the jobs that did
-    // make it are still waited for, and the summary says how many did not.
-    const ids = await enqueueBurst(queue, spec, options.chunkSize, ({ jobs, reason }) => {
-      notEnqueued += jobs;
-      enqueueFailures[reason] = (enqueueFailures[reason] ?? 0) + jobs;
-    });
-    // Latency counts from the start of the burst, as its requests would.
-    tracker.add(ids, started);
-    const done = await tracker.allDone(options.timeoutMs ?? 600_000);
-    return {
-      runId: spec.runId,
-      jobs: spec.jobs,
-      enqueued: ids.length,
-      notEnqueued,
-      enqueueFailures,
-      ...tracker.summary(),
-      elapsedMs: Date.now() - started,
-      timedOut: !done,
-    };
-  } finally {
-    tracker.close();
-  }
+  let next = 0;
+  const notSent = (reason: string) => {
+    notEnqueued += 1;
+    enqueueFailures[reason] = (enqueueFailures[reason] ?? 0) + 1;
+  };
+
+  const lane = async () => {
+    while (next < spec.jobs) {
+      const index = next++;
+      const timeoutMs = deadline - Date.now();
+      if (timeoutMs <= 0) {
+        notSent('the burst timed out before this job was sent');
+        continue;
+      }
+      try {
+        // Latency counts from the start of the burst, as its requests would.
+        tally.completed(await client.request(burstJob(spec, index), { timeoutMs }), Date.now() - started);
+      } catch (err) {
+        if (err instanceof EnqueueError) notSent(redactUrl(errorMessage(err.cause)));
+        else if (!tally.notCompleted(err, Date.now() - started)) throw err;
+      }
+      options.onProgress?.(tally.finished, spec.jobs - notEnqueued);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(spec.jobs, options.maxInFlight ?? 10_000) }, lane));
+  return {
+    runId: spec.runId,
+    jobs: spec.jobs,
+    enqueued: spec.jobs - notEnqueued,
+    notEnqueued,
+    enqueueFailures,
+    ...tally.summary(),
+    elapsedMs: Date.now() - started,
+    timedOut: tally.timedOut > 0,
+  };
 }

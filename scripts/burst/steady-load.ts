@@ -1,8 +1,7 @@
-import type { Queue, QueueEvents } from 'bullmq';
-import type { Strategy } from '../../src/cache/strategy.js';
-import { JOB_NAME } from '../../src/bullmq/names.js';
+import type { GetValueClient } from '../../src/bullmq/client.js';
 import type { GetValueData } from '../../src/bullmq/job-data.js';
-import { JobTracker, type TrackedSummary } from './job-tracker.js';
+import type { Strategy } from '../../src/cache/strategy.js';
+import { Tally, type TallySummary } from './tally.js';
 
 export interface SteadyLoadSpec {
   key: string;
@@ -16,7 +15,7 @@ export interface SteadyLoadSpec {
   tickMs?: number;
 }
 
-export interface SteadyLoadSummary extends TrackedSummary {
+export interface SteadyLoadSummary extends TallySummary {
   runId: string;
   jobs: number;
   timedOut: boolean;
@@ -27,36 +26,30 @@ export interface SteadyLoadSummary extends TrackedSummary {
  * then wait for all of them. Run across a value's expiry, it shows whether requests wait for the
  * recomputation (`redis-lock`) or keep being served (`swr`, `xfetch`).
  */
-export async function runSteadyLoad(
-  queue: Queue<GetValueData>,
-  events: QueueEvents,
-  spec: SteadyLoadSpec,
-  timeoutMs = 120_000,
-): Promise<SteadyLoadSummary> {
-  await events.waitUntilReady();
-  const tracker = new JobTracker(events);
+export async function runSteadyLoad(client: GetValueClient, spec: SteadyLoadSpec, timeoutMs = 120_000): Promise<SteadyLoadSummary> {
+  const tally = new Tally();
   const tickMs = spec.tickMs ?? 50;
   const perTick = Math.max(1, Math.round((spec.ratePerSecond * tickMs) / 1000));
   const data: GetValueData = { key: spec.key, strategy: spec.strategy, computeMs: spec.computeMs, runId: spec.runId };
-  let jobs = 0;
-  try {
-    const endAt = Date.now() + spec.durationMs;
-    let nextTick = Date.now();
-    while (nextTick < endAt) {
-      const enqueuedAt = Date.now();
-      const added = await queue.addBulk(Array.from({ length: perTick }, () => ({ name: JOB_NAME, data })));
-      tracker.add(
-        added.map((job) => job.id!),
-        enqueuedAt,
+  const gets: Promise<void>[] = [];
+  const endAt = Date.now() + spec.durationMs;
+  let nextTick = Date.now();
+  while (nextTick < endAt) {
+    for (let i = 0; i < perTick; i++) {
+      const sentAt = Date.now();
+      gets.push(
+        client.request(data, { timeoutMs }).then(
+          (result) => tally.completed(result, Date.now() - sentAt),
+          (err: unknown) => {
+            if (!tally.notCompleted(err, Date.now() - sentAt)) throw err;
+          },
+        ),
       );
-      jobs += added.length;
-      // Fixed-rate ticks (not fixed delays), so a slow addBulk does not lower the rate.
-      nextTick += tickMs;
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, nextTick - Date.now())));
     }
-    const done = await tracker.allDone(timeoutMs);
-    return { runId: spec.runId, jobs, timedOut: !done, ...tracker.summary() };
-  } finally {
-    tracker.close();
+    // Fixed-rate ticks (not fixed delays), so a slow enqueue does not lower the rate.
+    nextTick += tickMs;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, nextTick - Date.now())));
   }
+  await Promise.all(gets);
+  return { runId: spec.runId, jobs: gets.length, timedOut: tally.timedOut > 0, ...tally.summary() };
 }

@@ -43,6 +43,11 @@ export interface Config {
   readonly concurrency: number;
   /** Simulated computation time when a job does not say. @default 1000 (env COMPUTE_MS) */
   readonly computeMs: number;
+  /**
+   * The user's compute module (a path, relative to the directory the command was run from);
+   * absent: the simulated computation. (env COMPUTE_MODULE)
+   */
+  readonly computeModule: string | undefined;
   /** How long a cached value is fresh. @default 60000 (env VALUE_TTL_MS) */
   readonly valueTtlMs: number;
   /** How long a stale value stays usable (swr, xfetch, stale-if-error). @default 60000 (env GRACE_MS) */
@@ -111,6 +116,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     keyPrefix: guardOption('KEY_PREFIX', 'keyPrefix'),
     concurrency: int('WORKER_CONCURRENCY', overrides.concurrency, given('WORKER_CONCURRENCY'), 50, 1, 10_000),
     computeMs: int('COMPUTE_MS', overrides.computeMs, given('COMPUTE_MS'), 1000, 0, MAX_COMPUTE_MS),
+    computeModule: overrides.computeModule ?? given('COMPUTE_MODULE'),
     valueTtlMs: guardOption('VALUE_TTL_MS', 'valueTtlMs'),
     graceMs: guardOption('GRACE_MS', 'graceMs'),
     ttlJitter: guardOption('TTL_JITTER', 'ttlJitter'),

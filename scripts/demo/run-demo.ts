@@ -7,10 +7,12 @@ import type { Config } from '../common/config.js';
 import { startFleet } from '../fleet/fleet.js';
 import { waitForWorkers } from '../fleet/wait-ready.js';
 import { runBurst, type BurstSummary } from '../burst/burst.js';
-import { createQueue, createQueueEvents } from '../../src/bullmq/queue.js';
+import { createQueue } from '../../src/bullmq/queue.js';
+import { createGetValueClient } from '../../src/bullmq/client.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
+import { coldComputation } from './cold-computation.js';
 
 /** Run ids of the warm-up bursts end with this; reports leave them out. */
 export const WARM_UP_SUFFIX = '-warm-up';
@@ -21,7 +23,10 @@ export interface DemoOptions {
   workers: number;
   jobs: number;
   keys: number;
+  /** The example backend's answer time (what one recomputation takes), ms. */
   computeMs: number;
+  /** The user's module (absolute path) instead of the example backend. */
+  computeModule?: string;
   /** Directory for this demo's logs: one sub-directory per strategy. */
   logDir: string;
   /** One line per step, for the person waiting. */
@@ -33,22 +38,33 @@ export interface DemoRow {
   burst: BurstSummary;
   /** From the workers' logs, not from the producer. */
   logs: GroupSummary | undefined;
+  /** Requests the example backend counted during the burst: a count independent of the logs. */
+  backendRequests: number | undefined;
   verdict: Verdict | undefined;
   logDir: string;
 }
 
+/** The backend counted a different number of requests than the logs' recomputations: one of the two counts is wrong. */
+export function countsDisagree(row: DemoRow): boolean {
+  return row.backendRequests !== undefined && row.backendRequests !== row.logs?.recomputations;
+}
+
 /**
  * The main job: for each strategy, on a cold cache, start a fleet, send one burst, stop the
- * fleet, and read what the workers logged. Strategies run one after another against the same
- * Redis and queue, each from a clean slate, so their rows compare like with like.
+ * fleet, and read what the workers logged (and, with the example backend, what it counted).
+ * Strategies run one after another against the same Redis and queue, each from a clean slate, so
+ * their rows compare like with like.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const { config, say } = options;
+  const computation = await coldComputation({
+    backendDelayMs: options.computeMs,
+    ...(options.computeModule !== undefined && { computeModule: options.computeModule }),
+  });
   const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
-  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const events = createQueueEvents(config.queueName, listener);
+  const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000 });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: DemoRow[] = [];
   try {
@@ -63,32 +79,30 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
       const fleet = startFleet({
         workers: options.workers,
         concurrency: config.concurrency,
-        env: fleetEnv(config, logDir),
+        env: { ...fleetEnv(config, logDir), ...computation.env },
+        computeModule: computation.computeModule,
         outputStream: fleetOutput,
       });
       const runId = `demo-${stamp}-${strategy}`;
       let burst: BurstSummary;
+      let backendRequests: number | undefined;
       try {
         await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
         // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
         // spreads the burst out and understates the stampede; a quick warm-up burst on another
         // key (its own run id, left out of the counts) gets every worker going first.
-        await runBurst(queue, events, {
+        await runBurst(client, {
           jobs: options.workers * 10,
           keys: 1,
           keyPrefix: 'warm-up',
           strategy: 'none',
-          computeMs: 0,
           runId: `${runId}${WARM_UP_SUFFIX}`,
         });
-        say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), compute ${options.computeMs} ms`);
-        burst = await runBurst(queue, events, {
-          jobs: options.jobs,
-          keys: options.keys,
-          strategy,
-          computeMs: options.computeMs,
-          runId,
-        });
+        say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), computing with ${computation.describe}`);
+        const requestsBefore = computation.backend?.requests();
+        burst = await runBurst(client, { jobs: options.jobs, keys: options.keys, strategy, runId });
+        // Every job has finished, so every request it made has reached the backend.
+        if (requestsBefore !== undefined) backendRequests = computation.backend!.requests() - requestsBefore;
       } finally {
         await fleet.stop('SIGTERM');
         fleetOutput.end();
@@ -99,17 +113,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
         strategy,
         burst,
         logs: report.strategies.find((s) => s.strategy === strategy),
+        backendRequests,
         verdict: report.verdicts.find((v) => v.strategy === strategy),
         logDir,
       });
       const row = rows.at(-1)!;
       const n = row.logs?.recomputations;
-      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${n ?? '?'} recomputation${n === 1 ? '' : 's'}`);
+      const requests = backendRequests === undefined ? '' : `, ${backendRequests} backend request${backendRequests === 1 ? '' : 's'}`;
+      say(`${strategy}: ${burst.completed}/${burst.jobs} completed, ${n ?? '?'} recomputation${n === 1 ? '' : 's'}${requests}`);
     }
     return rows;
   } finally {
-    await events.close();
+    await computation.close();
+    await client.close();
     await queue.close();
-    await Promise.all([redis, producer, listener].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all([redis, producer].map((c) => c.quit().catch(() => c.disconnect())));
   }
 }

@@ -7,7 +7,8 @@ import type { Config } from '../common/config.js';
 import { startFleet } from '../fleet/fleet.js';
 import { waitForWorkers } from '../fleet/wait-ready.js';
 import { runBurst } from '../burst/burst.js';
-import { createQueue, createQueueEvents } from '../../src/bullmq/queue.js';
+import { createQueue } from '../../src/bullmq/queue.js';
+import { createGetValueClient } from '../../src/bullmq/client.js';
 import { runSteadyLoad, type SteadyLoadSummary } from '../burst/steady-load.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
@@ -46,9 +47,8 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   await mkdir(logDir, { recursive: true });
   const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
-  const listener = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const events = createQueueEvents(config.queueName, listener);
+  const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 120_000 });
   const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
   const stamp = Date.now().toString(36);
   const rows: WarmRow[] = [];
@@ -67,7 +67,7 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
     for (const strategy of options.strategies) {
       const runId = `warm-${stamp}-${strategy}`;
       // Warm the key with one job, then load it steadily across `windows` expiries.
-      await runBurst(queue, events, {
+      await runBurst(client, {
         jobs: 1,
         keys: 1,
         keyPrefix: `warm-${strategy}`,
@@ -76,7 +76,7 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
         runId: `${runId}${WARM_UP_SUFFIX}`,
       });
       say(`warm key: ${strategy}, ${options.ratePerSecond} jobs/s for ${options.windows} expiries`);
-      const load = await runSteadyLoad(queue, events, {
+      const load = await runSteadyLoad(client, {
         key: `warm-${strategy}-1`,
         strategy,
         computeMs: options.computeMs,
@@ -89,9 +89,9 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   } finally {
     await fleet.stop('SIGTERM');
     fleetOutput.end();
-    await events.close();
+    await client.close();
     await queue.close();
-    await Promise.all([redis, producer, listener].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all([redis, producer].map((c) => c.quit().catch(() => c.disconnect())));
   }
   // Background refreshes may finish after their job did: read the logs once the fleet stopped.
   for (const row of rows) {

@@ -11,6 +11,7 @@ import { runBurst, type BurstSummary } from '../burst/burst.js';
 import type { GetValueData } from '../../src/bullmq/job-data.js';
 import type { BurstSpec } from '../burst/producer.js';
 import { createQueue, createQueueEvents } from '../../src/bullmq/queue.js';
+import { createGetValueClient } from '../../src/bullmq/client.js';
 import { createRedis } from '../redis/connection.js';
 import { startFaultRedis, type FaultRedis } from './fault-redis.js';
 import { LogTail } from './log-tail.js';
@@ -127,7 +128,11 @@ export async function startRig(name: string, settings: RigSettings, options: Fau
     const events = createQueueEvents(queueName, listener);
     queue.on('error', () => {});
     events.on('error', () => {});
+    // Bursts go through the get-value client, as `npm run burst` sends them; `events` is the
+    // scenario's own view of the queue (completion times, stalled jobs).
+    const client = createGetValueClient({ connection: producer, queueName, timeoutMs: 600_000 });
     cleanups.push(
+      () => client.close(),
       () => queue.close(),
       () => events.close(),
     );
@@ -218,7 +223,7 @@ export async function startRig(name: string, settings: RigSettings, options: Fau
       exits: () => new Map(exits),
       runId,
       burst(label, spec, timeoutMs = 90_000) {
-        return runBurst(queue, events, { strategy: 'redis-lock', keyPrefix: label, ...spec, runId: runId(label) }, { timeoutMs });
+        return runBurst(client, { strategy: 'redis-lock', keyPrefix: label, ...spec, runId: runId(label) }, { timeoutMs });
       },
       recoveryMs(since) {
         const first = firstCompletionAt(since);

@@ -36,7 +36,7 @@ export async function scriptFlush(options: FaultOptions = {}): Promise<FaultOutc
 
     const summary = await burst;
     const recoveryMs = rig.recoveryMs(injectedAt);
-    // Flush again, then enqueue: addBulk runs BullMQ's add-job script inside MULTI.
+    // Flush again, then enqueue: the producer's own scripts (BullMQ's add-job) are gone too.
     await rig.admin.script('FLUSH');
     const after = await rig.burst('after', { jobs: AFTER, keys: 2 });
     await rig.stopFleet();

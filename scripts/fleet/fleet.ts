@@ -9,6 +9,8 @@ export interface FleetOptions {
   concurrency?: number;
   /** Extra environment for every worker (REDIS_URL, LOG_DIR, ...). */
   env?: Record<string, string>;
+  /** The user's compute module for every worker (an absolute path); absent: the simulated computation. */
+  computeModule?: string;
   /** Extra command-line arguments for every worker. */
   workerArgs?: string[];
   /** Where the prefixed worker output goes. @default process.stdout */
@@ -38,6 +40,7 @@ const TSX_LOADER = import.meta.resolve('tsx');
 export function startFleet(options: FleetOptions): Fleet {
   const args = [
     ...(options.concurrency !== undefined ? ['--concurrency', String(options.concurrency)] : []),
+    ...(options.computeModule !== undefined ? ['--compute', options.computeModule] : []),
     ...(options.workerArgs ?? []),
   ];
   const out = options.outputStream ?? process.stdout;
@@ -55,7 +58,9 @@ export function startFleet(options: FleetOptions): Fleet {
         `worker-${i + 1}`,
         ...args.map(quote),
       ].join(' '),
-      env: { ...options.env, FORCE_COLOR: '0' },
+      // COMPUTE_MODULE blanked: a fleet runs the module it was given (--compute), else the
+      // simulation, never one inherited from the caller's environment.
+      env: { ...options.env, COMPUTE_MODULE: '', FORCE_COLOR: '0' },
     })),
     {
       prefix: 'name',

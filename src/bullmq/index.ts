@@ -1,7 +1,18 @@
 // 'cache-stampede/bullmq': the get-value job contract and its validation, the processor a worker
 // runs, and what a producer needs. Needs bullmq (an optional peer dependency). Re-exports only.
 export { CLUSTER_QUEUE_PREFIX, DEFAULT_QUEUE_NAME, JOB_NAME, QUEUE_PREFIX, queuePrefix } from './names.js';
-export { MAX_COMPUTE_MS, SIMULATIONS, parseJobData, type GetValueData, type GetValueResult, type Simulation } from './job-data.js';
+export {
+  MAX_COMPUTE_MS,
+  MAX_PARAMS_BYTES,
+  SIMULATIONS,
+  parseJobData,
+  rejectSimulation,
+  type GetValueData,
+  type GetValueResult,
+  type JobParams,
+  type Simulation,
+} from './job-data.js';
 export { createProcessor, type ProcessorDeps } from './processor.js';
 export { DEFAULT_JOB_OPTIONS, createQueue, createQueueEvents } from './queue.js';
-export { InvalidJobDataError } from '../errors.js';
+export { createGetValueClient, type GetOptions, type GetValueClient, type GetValueClientOptions } from './client.js';
+export { ClientClosedError, EnqueueError, InvalidJobDataError, JobFailedError, JobTimeoutError } from '../errors.js';

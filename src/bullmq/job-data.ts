@@ -2,6 +2,7 @@ import { InvalidJobDataError } from '../errors.js';
 import { MAX_KEY_LENGTH } from '../keys.js';
 import { STRATEGIES, isStrategy, type Strategy } from '../cache/strategy.js';
 import type { ValueSource } from '../cache/strategy.js';
+import { toJson } from '../json-value.js';
 
 /** Data of a `get-value` job, as any producer sends it. */
 export interface GetValueData {
@@ -12,6 +13,12 @@ export interface GetValueData {
   /** Groups the jobs of one burst in the logs; 'none' when absent. */
   runId?: string;
   /**
+   * Parameters for the computation (a compute module gets them as `params`): a plain JSON object
+   * of at most MAX_PARAMS_BYTES as JSON. They must not change the value: the cache key is `key`
+   * alone, so jobs for one key with different params share one value.
+   */
+  params?: JobParams;
+  /**
    * Make the simulated computation fail, for fault tests and demos: `throw` rejects after
    * `computeMs` with "simulated failure ...", `hang` never finishes (until the guard's compute
    * timeout or close aborts it). Absent: the computation succeeds.
@@ -19,14 +26,17 @@ export interface GetValueData {
   simulate?: Simulation;
 }
 
+/** A job's parameters: a plain JSON object. */
+export type JobParams = Record<string, unknown>;
+
 /** The failures a job can ask its simulated computation for. */
 export const SIMULATIONS = ['throw', 'hang'] as const;
 export type Simulation = (typeof SIMULATIONS)[number];
 
 /** What a `get-value` job returns. */
-export interface GetValueResult {
+export interface GetValueResult<T = unknown> {
   key: string;
-  value: unknown;
+  value: T;
   source: ValueSource;
   strategy: Strategy;
   workerId: string;
@@ -35,7 +45,10 @@ export interface GetValueResult {
 /** Longest simulated computation a job may ask for. */
 export const MAX_COMPUTE_MS = 600_000;
 
-const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate'] as const;
+/** Largest `params` a job may carry, as JSON in UTF-8: the job data is in Redis, and in every event. */
+export const MAX_PARAMS_BYTES = 16_384;
+
+const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate', 'params'] as const;
 const MAX_RUN_ID_LENGTH = 128;
 
 /**
@@ -53,7 +66,7 @@ export function parseJobData(data: unknown): GetValueData {
     throw new InvalidJobDataError(`unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; allowed: ${FIELDS.join(', ')}`);
   }
 
-  const { key, strategy, computeMs, runId, simulate } = record;
+  const { key, strategy, computeMs, runId, simulate, params } = record;
   if (typeof key !== 'string') throw new InvalidJobDataError(`"key" must be a string, got ${describe(key)}`);
   if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
     throw new InvalidJobDataError(`"key" must be 1 to ${MAX_KEY_LENGTH} characters, got ${key.length}`);
@@ -70,13 +83,37 @@ export function parseJobData(data: unknown): GetValueData {
   if (simulate !== undefined && !(SIMULATIONS as readonly unknown[]).includes(simulate)) {
     throw new InvalidJobDataError(`"simulate" must be one of ${SIMULATIONS.join(', ')}, got ${describe(simulate)}`);
   }
+  if (params !== undefined) checkParams(params);
   return {
     key,
     strategy,
     ...(computeMs !== undefined && { computeMs: computeMs as number }),
     ...(runId !== undefined && { runId: runId as string }),
     ...(simulate !== undefined && { simulate: simulate as Simulation }),
+    ...(params !== undefined && { params: params as JobParams }),
   };
+}
+
+/**
+ * A worker that runs a real computation refuses the simulated computation's fields: no producer
+ * may set how long a real computation takes, or make it fail or hang on purpose.
+ */
+export function rejectSimulation(data: GetValueData): void {
+  const fields = (['computeMs', 'simulate'] as const).filter((field) => data[field] !== undefined);
+  if (fields.length === 0) return;
+  throw new InvalidJobDataError(
+    `${fields.map((f) => `"${f}"`).join(' and ')} ${fields.length > 1 ? 'are' : 'is'} only for the simulated computation, and this worker runs a real one`,
+  );
+}
+
+function checkParams(params: unknown): void {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    throw new InvalidJobDataError(`"params" must be an object like {"region":"eu"}, got ${describe(params)}`);
+  }
+  const { json, problem } = toJson(params);
+  if (problem !== undefined) throw new InvalidJobDataError(`"params" does not survive JSON: ${problem}`);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_PARAMS_BYTES) throw new InvalidJobDataError(`"params" must be at most ${MAX_PARAMS_BYTES} bytes as JSON, got ${bytes}`);
 }
 
 /** A short, safe description of a bad value for an error message (never the whole value). */

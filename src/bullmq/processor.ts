@@ -1,9 +1,9 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { StampedeGuard } from '../cache/guard.js';
-import { InvalidJobDataError } from '../errors.js';
+import { InvalidJobDataError, errorMessage } from '../errors.js';
 import { jobLogger, logEvent, type Logger } from '../logger.js';
 import type { Compute } from '../cache/context.js';
-import { parseJobData, type GetValueData, type GetValueResult } from './job-data.js';
+import { parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
 
 /** Longest job-data string bound to a job's log lines (keys may be longer; the log needs no more). */
 const MAX_BOUND_LENGTH = 200;
@@ -12,8 +12,14 @@ export interface ProcessorDeps {
   guard: StampedeGuard;
   logger: Logger;
   workerId: string;
-  /** The computation a job runs on a miss, from its validated data. */
-  compute: (data: GetValueData) => Compute<unknown>;
+  /** The computation a job runs on a miss, from its validated data (and the BullMQ job, for its id). */
+  compute: (data: GetValueData, job: Job) => Compute<unknown>;
+  /**
+   * The computation is the lab's simulation, which reads `computeMs` and `simulate`. Otherwise a
+   * job carrying them fails as invalid: no producer may make a real computation hang or fail.
+   * @default false
+   */
+  acceptsSimulation?: boolean;
 }
 
 /**
@@ -37,6 +43,7 @@ export function createProcessor(deps: ProcessorDeps) {
     let data: GetValueData;
     try {
       data = parseJobData(job.data);
+      if (!deps.acceptsSimulation) rejectSimulation(data);
     } catch (err) {
       if (!(err instanceof InvalidJobDataError)) throw err;
       logEvent(log, 'warn', 'job.failed', { reason: err.message, code: err.code, latencyMs: Date.now() - job.timestamp });
@@ -44,12 +51,14 @@ export function createProcessor(deps: ProcessorDeps) {
     }
 
     try {
-      const { value, source } = await deps.guard.getOrCompute(data.key, deps.compute(data), { strategy: data.strategy, logger: log });
+      const { value, source } = await deps.guard.getOrCompute(data.key, deps.compute(data, job), { strategy: data.strategy, logger: log });
       logEvent(log, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });
       return { key: data.key, value, source, strategy: data.strategy, workerId: deps.workerId };
     } catch (err) {
       logEvent(log, 'error', 'job.failed', { err, latencyMs: Date.now() - job.timestamp });
-      throw err;
+      // BullMQ records `err.message` as the job's failed reason: a thrown string or object must
+      // still leave one.
+      throw err instanceof Error ? err : new Error(errorMessage(err));
     }
   };
 }

@@ -8,6 +8,7 @@ import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import type { Envelope } from './envelope.js';
 import { deleteValue, setValue } from './set-delete.js';
+import { checkValue } from './recompute.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import { isCluster } from '../redis/client.js';
@@ -176,6 +177,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     },
     async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
       const { keys, log } = start(key, options.logger);
+      checkValue(key, value);
       const ttlMs = Math.max(1, Math.round(checkCallTtl(options.ttlMs ?? resolved.valueTtlMs)));
       const now = Date.now();
       const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };

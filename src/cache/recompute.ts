@@ -1,4 +1,5 @@
-import { ComputeTimeoutError } from '../errors.js';
+import { ComputeTimeoutError, InvalidValueError } from '../errors.js';
+import { toJson } from '../json-value.js';
 import { logEvent } from '../logger.js';
 import { onAbort, unrefTimeout } from '../timers.js';
 import type { Envelope } from './envelope.js';
@@ -41,6 +42,9 @@ export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: num
   let value: T;
   try {
     value = await Promise.race([call.compute({ key: call.key, signal: controller.signal }), givenUp]);
+    // A value that does not survive JSON is a failed computation: stored, every other process
+    // would read something else (or, for undefined, nothing, and compute again).
+    checkValue(call.key, value);
   } catch (err) {
     logEvent(call.log, 'error', 'recompute.failed', { durationMs: elapsed(started), fence, err });
     throw err;
@@ -54,6 +58,12 @@ export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: num
   // Jitter shortens the fresh time at random, so keys written together do not expire together.
   const ttlMs = Math.max(1, Math.round(call.ttlMs * (1 - deps.ttlJitter * deps.random())));
   return { value, fence, computedAt: now, computeMs, ttlMs, freshUntil: now + ttlMs };
+}
+
+/** Throws InvalidValueError when `value` would not come back from JSON as it is. */
+export function checkValue(key: string, value: unknown): void {
+  const { problem } = toJson(value);
+  if (problem) throw new InvalidValueError(key, `the value of "${key}" does not survive JSON: ${problem}`);
 }
 
 export function elapsed(startedAt: number): number {

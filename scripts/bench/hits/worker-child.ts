@@ -53,7 +53,13 @@ try {
   const processor =
     config.mode === 'raw'
       ? async (_job: Job) => undefined
-      : createProcessor({ guard, logger, workerId, compute: (data) => simulatedCompute(workerId, data.computeMs ?? 1000, data.simulate) });
+      : createProcessor({
+          guard,
+          logger,
+          workerId,
+          compute: (data) => simulatedCompute(workerId, data.computeMs ?? 1000, data.simulate),
+          acceptsSimulation: true,
+        });
   // Warm the key: from here on every get-value job is a cache hit.
   await guard.getOrCompute(config.key, async () => ({ warm: true }), { strategy: 'redis-lock' });
 

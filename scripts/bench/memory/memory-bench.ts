@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBurst } from '../../burst/burst.js';
-import { createQueue, createQueueEvents } from '../../../src/bullmq/queue.js';
+import { createGetValueClient } from '../../../src/bullmq/client.js';
 import { createRedis } from '../../redis/connection.js';
 import { spawnChild, type BenchChild } from '../child-process.js';
 import type { BenchOptions } from '../options.js';
@@ -30,9 +30,7 @@ export async function runMemoryBench(options: BenchOptions, redisUrl: string, ro
   const queueName = `bench-memory-${randomBytes(3).toString('hex')}`;
   const workers: Array<{ child: BenchChild; ready: Promise<void> }> = [];
   const producer = createRedis(redisUrl, 'producer');
-  const listener = createRedis(redisUrl, 'worker');
-  const queue = createQueue(queueName, producer);
-  const events = createQueueEvents(queueName, listener);
+  const client = createGetValueClient({ connection: producer, queueName });
   progress(
     `memory: ${options.processes} worker processes x concurrency ${options.concurrency}, one cold burst of ${options.processes * options.concurrency} jobs`,
   );
@@ -66,8 +64,7 @@ export async function runMemoryBench(options: BenchOptions, redisUrl: string, ro
     const idle = await Promise.all(workers.map((w) => readProcessMemory(w.child.pid)));
 
     const summary = await runBurst(
-      queue,
-      events,
+      client,
       {
         jobs: options.processes * options.concurrency,
         keys: 1,
@@ -95,9 +92,8 @@ export async function runMemoryBench(options: BenchOptions, redisUrl: string, ro
         await child.finish(20_000);
       }),
     );
-    await events.close();
-    await queue.close();
-    await Promise.all([producer.quit(), listener.quit()]);
+    await client.close();
+    await producer.quit();
     await rm(logDir, { recursive: true, force: true });
   }
 }

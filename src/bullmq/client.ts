@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { ClientClosedError, EnqueueError, JobFailedError, JobTimeoutError, OptionsError } from '../errors.js';
+import type { Strategy } from '../cache/strategy.js';
+import { isCluster, type RedisClient } from '../redis/client.js';
+import { MAX_TIMER_MS, unrefTimeout } from '../timers.js';
+import { parseJobData, type GetValueData, type GetValueResult, type JobParams } from './job-data.js';
+import { DEFAULT_QUEUE_NAME, JOB_NAME, queuePrefix } from './names.js';
+import { DEFAULT_JOB_OPTIONS } from './queue.js';
+
+export interface GetValueClientOptions {
+  /**
+   * The queue's Redis, for enqueueing: a producer connection that fails fast (e.g.
+   * `maxRetriesPerRequest: 1`). The client shares it and never closes it; it opens one
+   * connection of its own for the queue's events, and closes that.
+   */
+  connection: RedisClient;
+  /** @default 'cache-stampede' */
+  queueName?: string;
+  /** How long a get waits for its job when the call does not say, ms. @default 30000 */
+  timeoutMs?: number;
+}
+
+export interface GetOptions {
+  /** @default 'redis-lock' */
+  strategy?: Strategy;
+  /** Parameters for the computation: a plain JSON object, at most 16 KB. They must not change the value. */
+  params?: JobParams;
+  /** How long to wait for the job, ms. @default the client's timeoutMs */
+  timeoutMs?: number;
+  /** Groups jobs in the workers' logs (a request id, say). */
+  runId?: string;
+}
+
+export interface GetValueClient {
+  /**
+   * Ask the fleet for the value of `key`: enqueue a get-value job and resolve with its result
+   * (`value`, `source`, `strategy`, `workerId`). Rejects with JobFailedError (the job failed;
+   * `reason` says why), JobTimeoutError, EnqueueError, InvalidJobDataError (bad key or params,
+   * nothing enqueued) or ClientClosedError.
+   */
+  get<T = unknown>(key: string, options?: GetOptions): Promise<GetValueResult<T>>;
+  /** The same with the job's data as the queue contract has it (the lab sends `computeMs` this way). */
+  request<T = unknown>(data: GetValueData, options?: { timeoutMs?: number }): Promise<GetValueResult<T>>;
+  /** Gets waiting for their job now. */
+  readonly pending: number;
+  /** Reject the gets still waiting (ClientClosedError) and close what the client opened. */
+  close(): Promise<void>;
+}
+
+interface Waiter {
+  completed(result: unknown): void;
+  failed(reason: string): void;
+  abort(err: Error): void;
+}
+
+/**
+ * How a web service asks the fleet for values.
+ *
+ * Why not BullMQ's `job.waitUntilFinished(queueEvents, ttl)` (bullmq 6.7, classes/job.js): per
+ * call it adds two listeners to the QueueEvents (`completed:<id>`, `failed:<id>`) and one to the
+ * Queue (`closing`), so eleven concurrent calls set off Node's MaxListenersExceededWarning (200
+ * gave 400 event names and 200 `closing` listeners); it makes an extra round trip to see whether
+ * the job already finished; it rejects with a plain Error whose only content is text; and it runs
+ * inside an async Promise executor: when that round trip fails (Redis restarting) the error is an
+ * unhandled rejection and the promise never settles, its listeners staying for good unless a ttl
+ * was given. (It does remove its listeners and timer when it settles.)
+ *
+ * Here, per client: one QueueEvents with one `completed` and one `failed` listener. Per call: one
+ * map entry and one timer, both gone when the call settles, whichever way (value, failure,
+ * timeout, enqueue error, close). The job id is chosen before the job is enqueued, so an event
+ * can never arrive for an id not yet known; and the events are read from the stream's position
+ * taken before the first job, so none is missed (a QueueEvents left to start at '$' misses what
+ * happens before its first read, which it sends only after a round trip of its own).
+ */
+export function createGetValueClient(options: GetValueClientOptions): GetValueClient {
+  const { connection } = options;
+  if (!connection || typeof (connection as { duplicate?: unknown }).duplicate !== 'function') {
+    throw new OptionsError('connection', 'connection must be an ioredis Redis or Cluster');
+  }
+  const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+  if (typeof queueName !== 'string' || !/^[^:]{1,128}$/.test(queueName)) {
+    throw new OptionsError('queueName', `queueName must be 1 to 128 characters without ':', got ${JSON.stringify(queueName)}`);
+  }
+  const defaultTimeoutMs = checkTimeout(options.timeoutMs ?? 30_000);
+  const prefix = queuePrefix(connection);
+  const queue = new Queue<GetValueData>(queueName, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  // ioredis reconnects by itself; a get that cannot finish meanwhile ends with its timeout.
+  queue.on('error', () => {});
+  const waiting = new Map<string, Waiter>();
+  let events: Promise<QueueEvents> | null = null;
+  let eventsConnection: RedisClient | null = null;
+  let closing: Promise<void> | null = null;
+
+  const onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => waiting.get(jobId)?.completed(returnvalue);
+  const onFailed = ({ jobId, failedReason }: { jobId: string; failedReason: string }) => waiting.get(jobId)?.failed(failedReason);
+
+  /** The client's QueueEvents, started on the first get; a start that failed is tried again by the next. */
+  const listening = (): Promise<QueueEvents> => {
+    if (events) return events;
+    events = (async () => {
+      const [last] = await connection.xrevrange(queue.keys.events!, '+', '-', 'COUNT', 1);
+      eventsConnection ??= duplicateForEvents(connection);
+      const queueEvents = new QueueEvents(queueName, { connection: eventsConnection, prefix, lastEventId: last?.[0] ?? '0-0' });
+      queueEvents.on('error', () => {}); // reconnects by itself, reading on from the last event it saw
+      queueEvents.on('completed', onCompleted);
+      queueEvents.on('failed', onFailed);
+      try {
+        await queueEvents.waitUntilReady();
+      } catch (err) {
+        await queueEvents.close().catch(() => {});
+        throw err;
+      }
+      return queueEvents;
+    })();
+    events.catch(() => {
+      events = null;
+    });
+    return events;
+  };
+
+  const request = <T>(data: GetValueData, timeoutMs = defaultTimeoutMs): Promise<GetValueResult<T>> => {
+    if (closing) return Promise.reject(new ClientClosedError());
+    let job: GetValueData;
+    try {
+      job = parseJobData(data);
+      checkTimeout(timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const jobId = randomUUID();
+    return new Promise<GetValueResult<T>>((resolve, reject) => {
+      const settle = (outcome: () => void) => {
+        if (!waiting.delete(jobId)) return;
+        clearTimeout(timer);
+        outcome();
+      };
+      const timer = unrefTimeout(() => settle(() => reject(new JobTimeoutError(job.key, jobId, timeoutMs))), timeoutMs);
+      waiting.set(jobId, {
+        completed: (result) => settle(() => resolve(result as GetValueResult<T>)),
+        failed: (reason) => settle(() => reject(new JobFailedError(job.key, jobId, reason))),
+        abort: (err) => settle(() => reject(err)),
+      });
+      listening()
+        // Not when the call already ended (timed out, or the client closed) while the events started.
+        .then(async () => {
+          if (waiting.has(jobId)) await queue.add(JOB_NAME, job, { jobId });
+        })
+        .catch((err: unknown) => waiting.get(jobId)?.abort(new EnqueueError(job.key, err)));
+    });
+  };
+
+  return {
+    get: (key, { strategy = 'redis-lock', params, timeoutMs, runId } = {}) =>
+      request(
+        {
+          key,
+          strategy,
+          ...(params !== undefined && { params }),
+          ...(runId !== undefined && { runId }),
+        },
+        timeoutMs,
+      ),
+    request: (data, { timeoutMs } = {}) => request(data, timeoutMs),
+    get pending() {
+      return waiting.size;
+    },
+    close() {
+      closing ??= (async () => {
+        for (const waiter of [...waiting.values()]) waiter.abort(new ClientClosedError());
+        const queueEvents = await events?.catch(() => null);
+        if (queueEvents) {
+          queueEvents.off('completed', onCompleted).off('failed', onFailed);
+          await queueEvents.close();
+        }
+        await queue.close();
+        eventsConnection?.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+function checkTimeout(timeoutMs: unknown): number {
+  if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMER_MS) {
+    throw new OptionsError('timeoutMs', `timeoutMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${String(timeoutMs)}`);
+  }
+  return timeoutMs;
+}
+
+/**
+ * The template of the events connection: the caller's connection (host, credentials, TLS) with
+ * what a blocking reader needs (`maxRetriesPerRequest: null`, BullMQ's rule). BullMQ opens its own
+ * duplicate of it for the QueueEvents; `lazyConnect` keeps this one from ever connecting itself.
+ */
+function duplicateForEvents(connection: RedisClient): RedisClient {
+  const node: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true };
+  if (!isCluster(connection)) return (connection as Redis).duplicate(node);
+  const cluster = connection as Cluster;
+  return cluster.duplicate([], { lazyConnect: true, redisOptions: { ...cluster.options.redisOptions, ...node } });
+}

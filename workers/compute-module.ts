@@ -1,0 +1,93 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Strategy } from '../src/cache/strategy.js';
+import type { JobParams } from '../src/bullmq/job-data.js';
+import { errorMessage } from '../src/errors.js';
+import { UserError } from '../scripts/common/errors.js';
+import { redactUrl } from '../scripts/common/logging.js';
+
+/** What a compute module's function gets beside the key. */
+export interface ComputeModuleContext {
+  /** Aborts when the guard gives the computation up: its timeout, a lost lock, the worker's shutdown. Pass it on (fetch, a query). */
+  signal: AbortSignal;
+  /** The job's `params` (`{}` when it has none). They must not change the value: the cache key is the key alone. */
+  params: JobParams;
+  runId: string | undefined;
+  jobId: string | undefined;
+  strategy: Strategy;
+  workerId: string;
+}
+
+/** A compute module's default export. Its value must survive JSON. */
+export type ComputeFunction = (key: string, context: ComputeModuleContext) => unknown;
+
+export interface ComputeModule {
+  /** The absolute path it was loaded from. */
+  path: string;
+  compute: ComputeFunction;
+}
+
+/** The module could not be used: the worker stops at start, with this one line. */
+export class ComputeModuleError extends UserError {
+  constructor(message: string) {
+    super('E_COMPUTE_MODULE', message);
+  }
+}
+
+/**
+ * A relative path is relative to the directory the command was run from. `npm run` starts
+ * scripts in the project's root and keeps that directory in INIT_CWD.
+ */
+export function resolveModulePath(path: string, env: Record<string, string | undefined> = process.env): string {
+  return resolve(env.INIT_CWD ?? process.cwd(), path);
+}
+
+/** Check that the module's file exists, without loading it (the fleet checks this once for all its workers). */
+export async function assertModuleFile(path: string): Promise<void> {
+  const found = await stat(path).catch(() => null);
+  if (!found) throw new ComputeModuleError(`compute module ${path}: no such file`);
+  if (!found.isFile()) throw new ComputeModuleError(`compute module ${path} is not a file`);
+}
+
+/**
+ * Load the user's module (.js, .mjs, or .ts: workers run with tsx) and check that its default
+ * export is a function. Anything wrong is one ComputeModuleError naming the path and the cause.
+ */
+export async function loadComputeModule(path: string): Promise<ComputeModule> {
+  const resolved = resolveModulePath(path);
+  await assertModuleFile(resolved);
+  let loaded: { default?: unknown };
+  try {
+    loaded = (await import(pathToFileURL(resolved).href)) as { default?: unknown };
+  } catch (err) {
+    throw new ComputeModuleError(`compute module ${resolved} failed to load: ${oneLine(errorMessage(err))}`);
+  }
+  if (typeof loaded.default !== 'function') {
+    throw new ComputeModuleError(
+      `compute module ${resolved} has no function as default export (export default async (key, { signal, params }) => value); got ${describe(loaded.default)}`,
+    );
+  }
+  return { path: resolved, compute: loaded.default as ComputeFunction };
+}
+
+/**
+ * The first informative line of an error message, with any password in a URL hidden: a loader's
+ * message can run to a code frame ("Transform failed with 1 error:\n<file>:3:7: ERROR: ..."),
+ * and a module may fail to connect to a URL with credentials in it.
+ */
+function oneLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const line = lines.find((l) => /\bERROR\b/.test(l)) ?? lines[0] ?? 'no message';
+  return redactUrl(line).slice(0, 300);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'no default export';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
