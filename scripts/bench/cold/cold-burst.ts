@@ -146,7 +146,10 @@ async function startFleet(options: BenchOptions, spec: ColdSpec, redisUrl: strin
     calls: options.concurrency,
     computeMs: spec.computeMs,
   };
-  return { children: await spawnReady(options.processes, CHILD, () => ({ env: { BENCH_COLD: JSON.stringify(config) } })) };
+  const children = await spawnReady(options.processes, CHILD, () => ({ env: { BENCH_COLD: JSON.stringify(config) } }));
+  for (const child of children) child.send('warm');
+  await Promise.all(children.map(async (child) => expectType(await child.next(120_000), 'warmed', child)));
+  return { children };
 }
 
 /** Open the window, release every process at once, collect the reports, close the window. */
