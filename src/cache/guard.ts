@@ -195,7 +195,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       return existed;
     },
     async lock(name: string, lockOptions: LockOptions = {}): Promise<HeldLock> {
-      start(name, undefined);
+      checkKey(name);
+      if (aborter.signal.aborted) throw new GuardClosedError();
       return locks.lock(name, lockOptions);
     },
     async close() {
