@@ -20,11 +20,11 @@ export interface BenchOptions {
   computeMs: number;
   /** Cold burst: how often the lock-library adapters' waiters re-read the cache, ms. @default 10 */
   pollMs: number;
-  /** Locks: how long each system runs per case, in slices taken in turns, ms. @default 4000, 1000 with --quick */
+  /** Locks: how long each system runs per case, in slices taken in turns, ms. @default 4000, 600 with --quick */
   lockRunMs: number;
   /** Locks: operations in flight, and contenders on one key. @default 50 */
   lockParallelism: number;
-  /** Hits: jobs per system, in slices of 1000 taken in turns. @default 10000, 3000 with --quick */
+  /** Hits: jobs per system, in slices of 1000 taken in turns. @default 10000, 2000 with --quick */
   hitJobs: number;
   /** Hits and memory: BullMQ worker concurrency. @default 50 */
   workerConcurrency: number;
@@ -55,8 +55,8 @@ export const DEFAULTS: Omit<BenchOptions, 'scenarios' | 'quick'> = {
 /** --quick: the same scenarios, fewer rounds and shorter runs (under a minute in all). */
 export const QUICK: Partial<BenchOptions> = {
   rounds: 1,
-  lockRunMs: 1000,
-  hitJobs: 3000,
+  lockRunMs: 600,
+  hitJobs: 2000,
   l1Changes: 10,
 };
 

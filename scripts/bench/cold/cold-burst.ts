@@ -48,8 +48,8 @@ export function coldSpec(options: BenchOptions): ColdSpec {
 
 export function criticalSpec(options: BenchOptions): ColdSpec {
   const systems = coldSystems().filter((s) => s.id === 'redis-lock' || s.id === 'floor');
-  // Short runs: more rounds, so the median round is a steady figure.
-  return { scenario: CRITICAL, systems, computeMs: CRITICAL_COMPUTE_MS, rounds: Math.max(5, options.rounds * 3) };
+  // Short runs: more rounds, so the median round is a steady figure (fewer with --quick).
+  return { scenario: CRITICAL, systems, computeMs: CRITICAL_COMPUTE_MS, rounds: options.quick ? 2 : Math.max(5, options.rounds * 3) };
 }
 
 export async function runColdBurst(
