@@ -26,12 +26,12 @@ await runCli(async () => {
     .option('--poll-ms <ms>', "cold burst: the lock libraries' cache polling interval (default 10)", intArg(1, 10_000))
     .option(
       '--lock-ms <ms>',
-      'locks: time per system and case, in slices taken in turns (default 4000, 1000 with --quick)',
+      'locks: time per system and case, in slices taken in turns (default 4000, 600 with --quick)',
       intArg(50, 600_000),
     )
     .option(
       '--hit-jobs <n>',
-      'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 3000 with --quick)',
+      'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 2000 with --quick)',
       intArg(10, 1_000_000),
     )
     .option('--soak-recomputations <n>', 'soak: recomputations in one process (default 20000)', intArg(100, 10_000_000))
@@ -40,9 +40,11 @@ await runCli(async () => {
       [
         '',
         'The markdown table goes to stdout, progress lines to stderr. Scenarios: cold (P processes x C',
-        'requests for one cold key, every system), locks (acquire+release ops/s), hits (cache-hit jobs',
-        'through BullMQ vs raw), memory (RSS of real worker processes under the cold burst); on request',
-        'only: soak (heap after GC over 20,000 recomputations, and the keys left once they expired).',
+        'requests for one cold key, every system), critical (the same with a 5 ms computation: what the',
+        "guard adds), l1 (commands per read with the L1 tier; a write reaching another process's tier),",
+        'locks (acquire+release ops/s), hits (cache-hit jobs through BullMQ vs raw), memory (RSS of real',
+        'worker processes under the cold burst); on request only: soak (heap after GC over 20,000',
+        'recomputations, and the keys left once they expired).',
         'Example: npm run bench -- --json bench/results.json   (chart: bench/results.svg)',
       ].join('\n'),
     )

@@ -2,6 +2,7 @@
 // Lock primitives: 'cache-stampede/lock'. The BullMQ integration: 'cache-stampede/bullmq'.
 export { createGuard, type CallOptions, type DeleteOptions, type SetOptions, type StampedeGuard } from './cache/guard.js';
 export type { GuardOptions } from './cache/options.js';
+export type { HeldLock, LockOptions } from './lock/fair-lock.js';
 export type { Compute, ComputeContext, GuardResult } from './cache/context.js';
 export { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy, type ValueSource } from './cache/strategy.js';
 export { EVENTS, type EventName, type Logger } from './logger.js';

@@ -53,6 +53,30 @@ export function cacheKeys(prefix: string, key: string, db = 0): CacheKeys {
   };
 }
 
+/**
+ * The names of one named lock of `guard.lock`: beside the cache keys of the same tag (one slot),
+ * with suffixes of their own, so a lock named "k" and the cache key "k" never share a lock.
+ * `value` is a name nothing writes: the fence script finds no stored fence there.
+ */
+export function lockKeys(prefix: string, name: string, db = 0): CacheKeys {
+  const base = `${prefix}:{${hashTag(name)}}`;
+  return {
+    value: `${base}:mutex-value`,
+    lock: `${base}:mutex`,
+    lease: `${base}:mutex-lease`,
+    channel: `${base}:db${db}:mutex`,
+  };
+}
+
+/**
+ * The channel of the L1 tier's bus: every write of any process is announced here. One channel
+ * per prefix and database; its tag (`!l1`) is one no cache key can have (tags of keys are plain
+ * names or start with `#` or `%`).
+ */
+export function l1BusChannel(prefix: string, db = 0): string {
+  return `${prefix}:{!l1}:db${db}:written`;
+}
+
 /** SCAN pattern covering every key this project writes under `prefix` (for clearing a run). */
 export function allKeysPattern(prefix: string): string {
   return `${prefix}:*`;

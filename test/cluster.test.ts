@@ -11,7 +11,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { clearCacheKeys } from '../scripts/redis/clear.js';
 import type { Envelope } from '../src/cache/envelope.js';
 import { createGuard } from '../src/cache/guard.js';
-import { Notifier } from '../src/cache/notifier.js';
+import { Notifier } from '../src/redis/notifier.js';
 import { readEnvelope, writeEnvelope } from '../src/cache/store.js';
 import { loadConfig } from '../scripts/common/config.js';
 import { REDIS_NAMED_BY_URL } from '../scripts/demo/fleet-env.js';
@@ -208,7 +208,7 @@ describe('lock and fence on the cluster, on each master', () => {
         released: true,
         storedFence: b.fence,
       });
-      expect(await listener.message).toBe('written');
+      expect(await listener.message).toMatch(/^written:.*from-B/); // the value travels with the notification
       await listener.close();
       expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0)).toEqual({
         written: false,

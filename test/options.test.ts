@@ -124,6 +124,16 @@ describe('guard options: one validator', () => {
     }
   });
 
+  it('l1: maxEntries turns the tier on; bad bounds are refused by the library and the environment alike', () => {
+    expect(codeOf(() => createGuard({ redis, l1: { maxEntries: 0 } }))).toBe('E_OPTIONS');
+    expect(codeOf(() => createGuard({ redis, l1: { maxEntries: 10, maxBytes: -1 } }))).toBe('E_OPTIONS');
+    expect(codeOf(() => createGuard({ redis, l1: { maxEntries: 10, ttl: 5 } as never }))).toBe('E_OPTIONS');
+    expect(loadConfig({}, {}).l1).toBeNull();
+    expect(loadConfig({}, { L1_MAX_ENTRIES: '500', L1_MAX_BYTES: '1000000' }).l1).toEqual({ maxEntries: 500, maxBytes: 1_000_000 });
+    expect(() => loadConfig({}, { L1_MAX_ENTRIES: '0' })).toThrow(/^L1_MAX_ENTRIES must be a whole number from 1/);
+    expect(() => loadConfig({}, { L1_MAX_BYTES: '1000' })).toThrow(/L1_MAX_BYTES needs L1_MAX_ENTRIES/);
+  });
+
   it('a per-call ttlMs of 0 or less still gives the value 1 ms of fresh time', async () => {
     const guard = createGuard({ redis, keyPrefix: uniquePrefix('ttl0') });
     expect(await guard.getOrCompute('k', async () => 'v', { ttlMs: 0 })).toEqual({ value: 'v', source: 'computed' });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createGuard } from '../src/cache/guard.js';
 import type { Envelope } from '../src/cache/envelope.js';
-import { readEnvelope, writeEnvelope } from '../src/cache/store.js';
+import { NOTIFY_VALUE_MAX_BYTES, readEnvelope, writeEnvelope } from '../src/cache/store.js';
 import { cacheKeys, type CacheKeys } from '../src/keys.js';
 import { acquireLock, extendLock, releaseLock, type LockLease } from '../src/lock/redis-lock.js';
 import { captureLogger } from './support/log-capture.js';
@@ -168,13 +168,26 @@ describe('the fenced write, store level', () => {
     const listener = await nextMessage(keys);
     const outcome = await writeEnvelope(redis, keys, envelope({ n: 1 }, lease.fence), lease, 0);
     expect(outcome).toEqual({ written: true, released: true, storedFence: lease.fence });
-    expect(await listener.message).toBe('written');
+    // A small value travels in the notification: waiters need no read.
+    const message = await listener.message;
+    expect(message.startsWith('written:')).toBe(true);
+    expect(JSON.parse(message.slice('written:'.length))).toMatchObject({ value: { n: 1 }, fence: lease.fence });
     await listener.close();
     expect(await redis.exists(keys.lock)).toBe(0);
     expect(await readEnvelope(redis, keys)).toMatchObject({ value: { n: 1 }, fence: lease.fence });
     const ttl = await redis.pttl(keys.value);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('announces a value larger than the notification limit without carrying it', async () => {
+    const keys = freshKeys('write-large');
+    const lease = (await acquireLock(redis, keys, 30_000))!;
+    const listener = await nextMessage(keys);
+    const large = 'x'.repeat(NOTIFY_VALUE_MAX_BYTES + 1);
+    expect((await writeEnvelope(redis, keys, envelope(large, lease.fence), lease, 0)).written).toBe(true);
+    expect(await listener.message).toBe('written');
+    await listener.close();
   });
 
   it("a holder paused past its TTL cannot overwrite the newer holder's value", async () => {

@@ -515,6 +515,14 @@ describe('summarize', () => {
     const keys = summarize(records, { by: ['key'] }).groups.map((g) => g.key);
     expect(keys).toEqual(['k1', 'k2', 'k10']);
   });
+
+  it('counts the hits the L1 tier answered apart, among all hits', () => {
+    const fields = { runId: 'r', key: 'k', strategy: 'redis-lock' };
+    const hit = (tier: string) => ({ ...line('cache.hit', fields), tier });
+    const records = [hit('l1'), hit('l1'), hit('redis')];
+    const [group] = summarize(records).groups;
+    expect(group).toMatchObject({ hits: 3, l1Hits: 2 });
+  });
 });
 
 describe('verdicts', () => {

@@ -64,6 +64,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     computeTimeoutMs: config.computeTimeoutMs,
     failurePolicy: config.failurePolicy,
     failureBackoffMs: config.failureBackoffMs,
+    ...(config.l1 && { l1: config.l1 }),
     xfetchBeta: config.xfetchBeta,
     logger,
   });

@@ -62,3 +62,9 @@ await runCli(async () => {
   await log.close();
   say(`${workerId} stopped`);
 });
+
+// Stopped: every job finished, every connection of ours closed, the log flushed. The process
+// normally ends here by itself; if something of a library still holds it open (a Redis Cluster
+// client's sharded subscribers were seen to keep a reconnect timer after quit, about once in a
+// few dozen runs), it must not hang a fleet's shutdown: exit after a grace period.
+setTimeout(() => process.exit(), 2000).unref();

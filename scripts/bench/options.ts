@@ -3,10 +3,10 @@
  * to run on a shared machine, so every system of a scenario runs in the same run, in
  * interleaved rounds (round r starts with a different system), and the table shows ratios.
  */
-export const SCENARIOS = ['cold', 'locks', 'hits', 'memory', 'soak'] as const;
+export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What a run without --scenarios measures: the soak is long, and runs only on request. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'locks', 'hits', 'memory'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory'];
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];
@@ -20,14 +20,16 @@ export interface BenchOptions {
   computeMs: number;
   /** Cold burst: how often the lock-library adapters' waiters re-read the cache, ms. @default 10 */
   pollMs: number;
-  /** Locks: how long each system runs per case, in slices taken in turns, ms. @default 4000, 1000 with --quick */
+  /** Locks: how long each system runs per case, in slices taken in turns, ms. @default 4000, 600 with --quick */
   lockRunMs: number;
   /** Locks: operations in flight, and contenders on one key. @default 50 */
   lockParallelism: number;
-  /** Hits: jobs per system, in slices of 1000 taken in turns. @default 10000, 3000 with --quick */
+  /** Hits: jobs per system, in slices of 1000 taken in turns. @default 10000, 2000 with --quick */
   hitJobs: number;
   /** Hits and memory: BullMQ worker concurrency. @default 50 */
   workerConcurrency: number;
+  /** L1: sets and deletes timed on their way to another process's tier. @default 40, 10 with --quick */
+  l1Changes: number;
   /** Soak: recomputations in one process. @default 20000 */
   soakRecomputations: number;
   /** Soak: size of each value, bytes. @default 50000 */
@@ -45,6 +47,7 @@ export const DEFAULTS: Omit<BenchOptions, 'scenarios' | 'quick'> = {
   lockParallelism: 50,
   hitJobs: 10_000,
   workerConcurrency: 50,
+  l1Changes: 40,
   soakRecomputations: 20_000,
   soakValueBytes: 50_000,
 };
@@ -52,8 +55,9 @@ export const DEFAULTS: Omit<BenchOptions, 'scenarios' | 'quick'> = {
 /** --quick: the same scenarios, fewer rounds and shorter runs (under a minute in all). */
 export const QUICK: Partial<BenchOptions> = {
   rounds: 1,
-  lockRunMs: 1000,
-  hitJobs: 3000,
+  lockRunMs: 600,
+  hitJobs: 2000,
+  l1Changes: 10,
 };
 
 export function resolveOptions(given: Partial<BenchOptions> & { quick?: boolean }): BenchOptions {

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { createRedis } from '../redis/connection.js';
 import { startEmbeddedRedis } from '../redis/redis-server.js';
-import { COLD, runColdBurst } from './cold/cold-burst.js';
+import { COLD, coldSpec, criticalSpec, runColdBurst } from './cold/cold-burst.js';
+import { runL1Bench } from './l1/l1-bench.js';
 import { coldSystems } from './cold/systems.js';
 import { CommandMeter } from './command-stats.js';
 import { runHitsBench } from './hits/hits-bench.js';
@@ -42,7 +43,9 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
     );
     const meter = await CommandMeter.calibrate(admin);
 
-    if (options.scenarios.includes('cold')) await runColdBurst(options, redis.url, meter, admin, rows, progress);
+    if (options.scenarios.includes('cold')) await runColdBurst(options, coldSpec(options), redis.url, meter, admin, rows, progress);
+    if (options.scenarios.includes('critical')) await runColdBurst(options, criticalSpec(options), redis.url, meter, admin, rows, progress);
+    if (options.scenarios.includes('l1')) await runL1Bench(redis.url, meter, admin, rows, progress, options.l1Changes);
     if (options.scenarios.includes('locks')) await runLockBench(options, redis.url, admin, rows, progress);
     if (options.scenarios.includes('hits')) await runHitsBench(options, redis.url, admin, rows, progress);
     if (options.scenarios.includes('memory')) await runMemoryBench(options, redis.url, rows, progress);

@@ -1,6 +1,7 @@
 import { ConfigError } from './errors.js';
 import { MAX_COMPUTE_MS } from '../../src/bullmq/job-data.js';
-import { GUARD_DEFAULTS, checkGuardOption, type ResolvedGuardOptions, type TunableOption } from '../../src/cache/options.js';
+import type { L1Options } from '../../src/cache/l1.js';
+import { GUARD_DEFAULTS, checkGuardOption, checkL1, type ResolvedGuardOptions, type TunableOption } from '../../src/cache/options.js';
 import type { FailurePolicy, Strategy } from '../../src/cache/strategy.js';
 import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from '../redis/cluster-url.js';
 import { loadTlsSettings, type TlsSettings } from '../redis/tls.js';
@@ -59,6 +60,8 @@ export interface Config {
   readonly failurePolicy: FailurePolicy;
   /** After a failure answered with a stale value, serve it without recomputing this long; 0 = off. @default 5000 (env FAILURE_BACKOFF_MS) */
   readonly failureBackoffMs: number;
+  /** The guard's in-process L1 tier; null: none. @default null (env L1_MAX_ENTRIES, L1_MAX_BYTES) */
+  readonly l1: L1Options | null;
   /** XFetch's beta. @default 1 (env XFETCH_BETA) */
   readonly xfetchBeta: number;
   /** How long a Redis lock lives unless extended. @default 10000 (env LOCK_TTL_MS) */
@@ -122,9 +125,30 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     failurePolicy: guardOption('FAILURE_POLICY', 'failurePolicy'),
     failureBackoffMs: guardOption('FAILURE_BACKOFF_MS', 'failureBackoffMs'),
     xfetchBeta: guardOption('XFETCH_BETA', 'xfetchBeta'),
+    l1: l1FromEnv(overrides.l1, given('L1_MAX_ENTRIES'), given('L1_MAX_BYTES')),
     strategy: guardOption('STRATEGY', 'strategy'),
   };
   return Object.freeze(config);
+}
+
+/** L1_MAX_ENTRIES turns the tier on; L1_MAX_BYTES bounds it further. Checked by the guard's validator. */
+function l1FromEnv(override: L1Options | null | undefined, entries: string | undefined, bytes: string | undefined): L1Options | null {
+  if (override !== undefined) return override;
+  if (entries === undefined) {
+    if (bytes !== undefined) throw new ConfigError('L1_MAX_BYTES needs L1_MAX_ENTRIES (which turns the L1 tier on)');
+    return null;
+  }
+  const l1 = {
+    maxEntries: fromEnv('L1_MAX_ENTRIES', entries, 'number'),
+    ...(bytes !== undefined && { maxBytes: fromEnv('L1_MAX_BYTES', bytes, 'number') }),
+  };
+  try {
+    return checkL1(l1, 'L1_MAX_*');
+  } catch (err) {
+    throw new ConfigError(
+      (err as Error).message.replace('L1_MAX_*.maxEntries', 'L1_MAX_ENTRIES').replace('L1_MAX_*.maxBytes', 'L1_MAX_BYTES'),
+    );
+  }
 }
 
 /** An environment variable as the type of its option: numbers must look like numbers. */

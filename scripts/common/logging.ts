@@ -20,15 +20,36 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level: options.level ?? 'info',
       // Keep pino's default base (pid, hostname): the log contract relies on `pid`.
       timestamp: pino.stdTimeFunctions.epochTime,
-      redact: { paths: ['password', '*.password', 'url', '*.url'], censor: redactUrlCensor },
+      formatters: { log: redactSecrets },
     },
     options.destination ?? pino.destination(1),
   );
   return options.base ? logger.child(options.base) : logger;
 }
 
-function redactUrlCensor(value: unknown): unknown {
-  return typeof value === 'string' ? redactUrl(value) : '[Redacted]';
+/**
+ * `password` fields become `[Redacted]` and `url` fields lose their credentials, at the top of a
+ * line and one level down. A plain check of each key: pino's `redact` with wildcard paths did the
+ * same at several times the cost, on every line of every job.
+ */
+export function redactSecrets(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
+  let copy: Record<string, unknown> | null = null;
+  for (const key in fields) {
+    const value = fields[key];
+    let safe = value;
+    if (key === 'password') safe = '[Redacted]';
+    else if (key === 'url') safe = typeof value === 'string' ? redactUrl(value) : '[Redacted]';
+    else if (depth === 0 && isPlainObject(value)) safe = redactSecrets(value, 1);
+    if (safe !== value) {
+      copy ??= { ...fields };
+      copy[key] = safe;
+    }
+  }
+  return copy ?? fields;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 /**

@@ -51,6 +51,8 @@ export interface GroupSummary {
   failed: number;
   /** `cache.hit` events (a job may log more than one, e.g. the re-read after waiting). */
   hits: number;
+  /** Of the hits, those the in-process L1 tier answered (`cache.hit` with `tier: 'l1'`). */
+  l1Hits: number;
   misses: number;
   /** `recompute.start` events: one recomputation each. */
   recomputations: number;
@@ -237,6 +239,7 @@ class GroupAccumulator {
     rejectedWrites: 0,
     lostLocks: 0,
   };
+  private l1Hits = 0;
   private readonly sources: SourceCounts = { cache: 0, computed: 0, waited: 0 };
   private readonly latencies: number[] = [];
   private readonly keys = new Set<string>();
@@ -256,6 +259,7 @@ class GroupAccumulator {
     if (event === null) return;
     this.events.set(event, (this.events.get(event) ?? 0) + 1);
     if (Object.hasOwn(COUNTERS, event)) this.counts[COUNTERS[event as keyof typeof COUNTERS]]++;
+    if (event === 'cache.hit' && record.tier === 'l1') this.l1Hits++;
     if (event === 'job.completed') {
       const source = record.source;
       if (source === 'cache' || source === 'computed' || source === 'waited') this.sources[source]++;
@@ -271,6 +275,7 @@ class GroupAccumulator {
       ...this.split,
       jobs: this.counts.completed + this.counts.failed,
       ...this.counts,
+      l1Hits: this.l1Hits,
       sources: { ...this.sources },
       latencyMs: {
         p50: percentileOfSorted(sorted, 50) ?? null,

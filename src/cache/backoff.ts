@@ -2,19 +2,15 @@ import type { CacheKeys } from '../keys.js';
 import { logEvent } from '../logger.js';
 import type { Call, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
-import { recordBackoff, type Cached } from './store.js';
+import { recordBackoff } from './store.js';
 
 /**
  * Failure back-off (stale-if-error without hammering): after a recomputation failed and a stale
  * value was served instead, every process serves that stale value for `failureBackoffMs` without
  * recomputing, as FusionCache's FailSafeThrottleDuration and bentocache's graceBackoff do. The
  * back-off is a field of the value's hash, so it ends with the value (never past its grace), and
- * a new value ends it.
+ * a new value ends it; the claim script (claim.ts) honours it.
  */
-export function inBackoff(cached: Cached | null, now = Date.now()): boolean {
-  return cached?.backoffUntil !== undefined && cached.backoffUntil > now;
-}
-
 /** Start the back-off on `served`, the stale value the failure was answered with. */
 export async function startBackoff(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, served: Envelope): Promise<void> {
   if (deps.failureBackoffMs === 0) return;

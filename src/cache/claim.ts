@@ -1,56 +1,110 @@
 import { randomUUID } from 'node:crypto';
 import type { CacheKeys } from '../keys.js';
 import type { Logger } from '../logger.js';
-import { TAKE_LOCK_LUA, type LockLease } from '../lock/redis-lock.js';
+import { takeLockLua, type LockLease } from '../lock/redis-lock.js';
 import type { RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/script.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
+import type { Cached } from './store.js';
 
 // KEYS[1] lock, KEYS[2] lease, KEYS[3] value hash
-// ARGV[1] token, ARGV[2] lock ttl ms, ARGV[3] now (the caller's clock, epoch ms, as freshUntil is),
-// ARGV[4] computedAt of the value the caller already has ('' for none); ARGV[3] '' skips the value check
-// Returns {'value', envelope} when a fresh value other than the caller's is stored; else takes the
-// lock as acquireLock does: {'lock', fence} or {'busy'}.
-// Double-checked locking in one step: a value written between the caller's miss and this call
-// is found here, so the caller neither takes the lock (and wakes nobody) nor reads again after.
-const CLAIM = new LuaScript<['value' | 'lock' | 'busy', string?]>(
+// ARGV[1] token, ARGV[2] lock ttl ms, ARGV[3] now (the caller's clock, epoch ms, as freshUntil is;
+// '' reads nothing and only takes the lock), ARGV[4] computedAt of the value the caller has seen
+// ('' for none), ARGV[5] 'serve' when a stale value is served rather than waited for (swr,
+// xfetch), ARGV[6] '1' when a running failure back-off is honoured.
+// Returns, `envelope` being the stored value (fresh or stale) or false:
+//   {'value', envelope}         a fresh value, other than the one seen
+//   {'stale', envelope, until}  serve the stale value and take no lock: a back-off runs until
+//                               `until`, or (serve mode) another holder is refreshing it
+//   {'lock', fence, envelope}   the lock was taken; `envelope` is the stale value, if any
+//   {'busy', envelope}          another holder has the lock
+// The whole read-or-acquire is one step: a value written since the caller last looked is found
+// here (no double-check read after the lock), and a caller that takes the lock has its stale
+// value in the same reply, to fall back on.
+const CLAIM = new LuaScript<[ClaimKind, string | null, (string | null)?]>(
   'cache.claim',
   `
+local envelope = false
+local storedFence = nil
 if ARGV[3] ~= '' then
-  local stored = redis.call('HMGET', KEYS[3], 'freshUntil', 'computedAt', 'envelope')
-  local freshUntil = tonumber(stored[1])
-  if stored[3] and freshUntil and freshUntil > tonumber(ARGV[3]) and stored[2] ~= ARGV[4] then
-    return {'value', stored[3]}
-  end
+  local stored = redis.call('HMGET', KEYS[3], 'freshUntil', 'computedAt', 'envelope', 'backoffUntil', 'fence')
+  local now = tonumber(ARGV[3])
+  envelope = stored[3]
+  storedFence = tonumber(stored[5])
+  if envelope and (tonumber(stored[1]) or 0) > now and stored[2] ~= ARGV[4] then return {'value', envelope} end
+  if envelope and ARGV[6] == '1' and tonumber(stored[4] or '0') > now then return {'stale', envelope, stored[4]} end
+else
+  storedFence = tonumber(redis.call('HGET', KEYS[3], 'fence'))
 end
-${TAKE_LOCK_LUA}`,
+${takeLockLua(
+  {
+    busy: "(ARGV[5] == 'serve' and envelope) and {'stale', envelope, false} or {'busy', envelope}",
+    taken: "{'lock', fence, envelope}",
+  },
+  'storedFence',
+)}`,
   3,
 );
 
-export type Claim<T> = { kind: 'value'; envelope: Envelope<T> } | { kind: 'lock'; lease: LockLease } | { kind: 'busy' };
+type ClaimKind = 'value' | 'stale' | 'lock' | 'busy';
 
-/**
- * Take the key's lock, unless a fresh value is there that the caller has not seen (`seen`: the
- * value a background refresh was started for; null for a miss).
- */
+export type Claim<T> =
+  | { kind: 'value'; envelope: Envelope<T> }
+  | { kind: 'stale'; envelope: Cached<T> }
+  | { kind: 'lock'; lease: LockLease; stale: Envelope<T> | null }
+  | { kind: 'busy'; stale: Envelope<T> | null };
+
+export interface ClaimOptions {
+  /** The value a background refresh was started for: a fresh value is news only if it is another. */
+  seen?: Envelope | null;
+  /** swr and xfetch: a stale value is served (by `stale`) rather than waited for. */
+  serveStale?: boolean;
+  /** Serve the stale value without taking the lock while a failure back-off runs. */
+  honourBackoff?: boolean;
+}
+
+/** Read the key and take its lock when there is no fresh value: one round trip. */
 export async function claim<T>(
   redis: RedisClient,
   keys: CacheKeys,
   ttlMs: number,
-  seen: Envelope | null,
+  options: ClaimOptions,
   logger?: Logger,
-  checkValue = true,
+): Promise<Claim<T>> {
+  return claimOnce<T>(redis, keys, ttlMs, options, true, logger);
+}
+
+async function claimOnce<T>(
+  redis: RedisClient,
+  keys: CacheKeys,
+  ttlMs: number,
+  options: ClaimOptions,
+  readValue: boolean,
+  logger?: Logger,
 ): Promise<Claim<T>> {
   const token = randomUUID();
-  const [kind, payload] = await CLAIM.run(
-    redis,
-    [keys.lock, keys.lease, keys.value],
-    [token, ttlMs, checkValue ? Date.now() : '', seen ? String(seen.computedAt) : ''],
-    logger,
-  );
-  if (kind === 'lock') return { kind, lease: { token, fence: Number(payload), ttlMs } };
-  if (kind === 'busy') return { kind };
-  const envelope = decodeEnvelope<T>(payload ?? null);
-  // An unreadable value (not written by the guard) counts as a miss, as on every read: contend.
-  return envelope ? { kind, envelope } : claim(redis, keys, ttlMs, seen, logger, false);
+  const args = [
+    token,
+    ttlMs,
+    readValue ? Date.now() : '',
+    options.seen ? String(options.seen.computedAt) : '',
+    options.serveStale ? 'serve' : 'wait',
+    options.honourBackoff ? '1' : '0',
+  ];
+  const [kind, first, second] = await CLAIM.run(redis, [keys.lock, keys.lease, keys.value], args, logger);
+  const stored = kind === 'lock' ? second : first;
+  const envelope = decodeEnvelope<T>(stored ?? null);
+  // An unreadable value (not written by the guard) counts as a miss, as on every read: take the
+  // lock without looking at it (a stored value that cannot be decoded is not worth waiting for).
+  if (stored && !envelope) return claimOnce<T>(redis, keys, ttlMs, options, false, logger);
+  switch (kind) {
+    case 'value':
+      return { kind, envelope: envelope! };
+    case 'stale':
+      return { kind, envelope: second ? { ...envelope!, backoffUntil: Number(second) } : envelope! };
+    case 'lock':
+      return { kind, lease: { token, fence: Number(first), ttlMs }, stale: envelope };
+    default:
+      return { kind: 'busy', stale: envelope };
+  }
 }

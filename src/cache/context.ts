@@ -2,8 +2,10 @@ import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
-import type { Notifier } from './notifier.js';
+import type { Notifier } from '../redis/notifier.js';
 import type { CacheKeys } from '../keys.js';
+import type { Envelope } from './envelope.js';
+import type { L1Tier } from './l1-tier.js';
 import type { ResolvedGuardOptions } from './options.js';
 import type { ValueSource } from './strategy.js';
 
@@ -25,13 +27,18 @@ export interface GuardResult<T> {
   source: ValueSource;
 }
 
+/** A strategy's answer: the result, and the fresh value behind it when there is one (for the L1 tier). */
+export type Answer<T> = GuardResult<T> & { envelope?: Envelope<T> };
+
 /** Everything a strategy needs, resolved once per guard: the options, and the guard's state. */
 export interface StrategyDeps extends ResolvedGuardOptions {
   redis: RedisClient;
   /** The Redis names of one cache key (its channel names the client's database). */
   keys(key: string): CacheKeys;
   mutex: KeyedMutex;
-  flight: SingleFlight<GuardResult<unknown>>;
+  flight: SingleFlight<Answer<unknown>>;
+  /** The in-process tier, when the guard has one. */
+  l1: L1Tier | null;
   notifier: () => Notifier;
   /** Aborted when the guard closes. */
   signal: AbortSignal;

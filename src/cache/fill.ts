@@ -1,40 +1,45 @@
 import { ComputeError, LockLostError, WaitTimeoutError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
 import { logEvent } from '../logger.js';
-import { inBackoff, startBackoff } from './backoff.js';
-import { claim } from './claim.js';
-import type { Call, GuardResult, StrategyDeps } from './context.js';
+import { startBackoff } from './backoff.js';
+import { claim, type Claim } from './claim.js';
+import type { Call, Answer, StrategyDeps } from './context.js';
+import type { Envelope } from './envelope.js';
 import { computeAsHolder } from './holder.js';
-import type { Cached } from './store.js';
 import { waitForHolder } from './wait.js';
 
 /**
- * Get a fresh value into the cache with one computation in the fleet: take the lock and
- * compute, or wait for whoever has it; contend again if the holder vanished or this caller lost
- * its lock. `stale` is the value we already have past its fresh time, if any: the failure policy
- * may fall back on it, and during a failure back-off it is served without computing.
+ * Get a fresh value into the cache with one computation in the fleet, after a claim that found
+ * none: compute if the claim took the lock, else wait for whoever has it; take over when the
+ * holder gave up or vanished, go back to waiting when this caller lost its lock. The claim's
+ * stale value, if any, is what the failure policy may fall back on.
  */
-export async function fill<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, stale: Cached<T> | null): Promise<GuardResult<T>> {
-  if (stale && deps.failurePolicy === 'stale' && inBackoff(stale)) {
-    logEvent(call.log, 'info', 'stale.served', { reason: 'backoff', computedAt: stale.computedAt, backoffUntil: stale.backoffUntil });
-    return { value: stale.value, source: 'stale' };
-  }
+export async function fill<T>(
+  call: Call<T>,
+  deps: StrategyDeps,
+  keys: CacheKeys,
+  first: Claim<T> & { kind: 'lock' | 'busy' },
+): Promise<Answer<T>> {
+  const stale = first.stale;
   const giveUpAt = Date.now() + deps.maxWaitMs;
   let retries = deps.failurePolicy === 'retry' ? 1 : 0;
+  let claimed: Claim<T> = first;
+  let waited = false;
 
   for (;;) {
-    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, null, call.log);
-    // Someone wrote between our miss and now: the script returned the value instead of the lock.
-    if (claimed.kind === 'value') return { value: claimed.envelope.value, source: 'cache' };
+    if (claimed.kind === 'value') return { value: claimed.envelope.value, source: waited ? 'waited' : 'cache', envelope: claimed.envelope };
     if (claimed.kind === 'lock') {
       const { lease } = claimed;
       logEvent(call.log, 'info', 'lock.acquired', { fence: lease.fence });
       try {
         const envelope = await computeAsHolder(call, deps, keys, lease);
-        return { value: envelope.value, source: 'computed' };
+        return { value: envelope.value, source: 'computed', envelope };
       } catch (err) {
         // Our lock is someone else's now: wait for that holder's value, like any waiter.
-        if (err instanceof LockLostError) continue;
+        if (err instanceof LockLostError) {
+          claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call.log);
+          continue;
+        }
         // The holder's own caller gets its error (or the stale value); a retry is for a new holder.
         return fallBack(call, deps, keys, stale, err, true);
       }
@@ -44,13 +49,19 @@ export async function fill<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys
     const remaining = giveUpAt - Date.now();
     if (remaining <= 0) throw new WaitTimeoutError(call.key, `gave up waiting for key "${call.key}" after ${deps.maxWaitMs} ms`);
     const outcome = await waitForHolder(call as Call<unknown>, deps, keys, Math.min(deps.lockTtlMs, remaining));
-    if (outcome.kind === 'value') return { value: outcome.envelope.value as T, source: 'waited' };
-    if (outcome.kind === 'failed') {
-      if (retries-- > 0) continue; // `retry`: contend once more; one waiter becomes the new holder
+    waited = true;
+    if (outcome.kind === 'value')
+      return { value: outcome.envelope.value as T, source: 'waited', envelope: outcome.envelope as Envelope<T> };
+    if (outcome.kind === 'lock') {
+      claimed = { kind: 'lock', lease: outcome.lease, stale: outcome.stale as Envelope<T> | null };
+      continue;
+    }
+    if (outcome.kind === 'failed' && retries-- <= 0) {
       const failure = new ComputeError(call.key, `the computation of "${call.key}" failed in its holder: ${outcome.reason}`);
       return fallBack(call, deps, keys, stale, failure, false);
     }
-    // released or timeout: the holder gave up or vanished; contend again.
+    // A timeout (the holder's lock outlived our wait), or `retry` after a failure: claim again.
+    claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call.log);
   }
 }
 
@@ -62,10 +73,10 @@ async function fallBack<T>(
   call: Call<T>,
   deps: StrategyDeps,
   keys: CacheKeys,
-  stale: Cached<T> | null,
+  stale: Envelope<T> | null,
   err: unknown,
   holder: boolean,
-): Promise<GuardResult<T>> {
+): Promise<Answer<T>> {
   if (deps.failurePolicy !== 'stale' || !stale) throw err;
   logEvent(call.log, 'warn', 'stale.served', { reason: 'compute-failed', computedAt: stale.computedAt });
   if (holder) await startBackoff(call as Call<unknown>, deps, keys, stale);

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { RedisClient } from '../redis/client.js';
 import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
-import { MAX_KEY_LENGTH, cacheKeys } from '../keys.js';
+import { MAX_KEY_LENGTH, cacheKeys, l1BusChannel, lockKeys } from '../keys.js';
+import { FairLocks, type HeldLock, type LockOptions } from '../lock/fair-lock.js';
 import { logEvent, silentLogger, type Logger } from '../logger.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import type { Envelope } from './envelope.js';
@@ -11,8 +13,12 @@ import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import { isCluster } from '../redis/client.js';
 import { duplicateAsSubscriber } from '../redis/subscriber.js';
-import type { Call, Compute, GuardResult, StrategyDeps } from './context.js';
-import { Notifier } from './notifier.js';
+import type { Answer, Call, Compute, GuardResult, StrategyDeps } from './context.js';
+import { isFresh } from './envelope.js';
+import { L1Tier } from './l1-tier.js';
+import { refreshInBackground } from './refresh.js';
+import { shouldRefreshEarly } from './strategies/xfetch.js';
+import { Notifier } from '../redis/notifier.js';
 import { resolveGuardOptions, type GuardOptions } from './options.js';
 import type { Strategy } from './strategy.js';
 
@@ -60,6 +66,13 @@ export interface StampedeGuard {
    */
   delete(key: string, options?: DeleteOptions): Promise<boolean>;
   /**
+   * A lock of your own on `name`, for work that must not run twice at once in the fleet. Waits
+   * (at most `waitMs`) in arrival order inside this process, for a release notification across
+   * processes; resolves with the held lock (its fence, `extend`, `release`, a `signal` aborted when
+   * it is lost). Locks live beside the cache's keys, never shared with a cache key's own lock.
+   */
+  lock(name: string, options?: LockOptions): Promise<HeldLock>;
+  /**
    * Stop: waits for background refreshes still running, then aborts computations' signals and
    * closes the subscriber the guard created.
    */
@@ -96,7 +109,10 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     flight: new SingleFlight(),
     signal: aborter.signal,
     refreshing: new Map(),
-    // Created on first wait: processes that never wait never open a pub/sub connection.
+    l1: resolved.l1Options
+      ? new L1Tier(resolved.l1Options, options.redis, l1BusChannel(resolved.keyPrefix, db), randomUUID(), defaultLogger)
+      : null,
+    // Created on first wait (or at once, for the L1 tier's bus): processes that never wait never open a pub/sub connection.
     notifier: () => {
       if (!notifier) {
         let subscriber = options.subscriber;
@@ -113,6 +129,18 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     },
   };
 
+  const locks = new FairLocks({
+    redis: options.redis,
+    notifier: deps.notifier,
+    keys: (name) => lockKeys(resolved.keyPrefix, name, db),
+    defaultTtlMs: resolved.lockTtlMs,
+    defaultWaitMs: resolved.maxWaitMs,
+    closed: aborter.signal,
+  });
+
+  // The tier answers once its bus is live; until then (and if subscribing fails) reads go to Redis.
+  deps.l1?.start(deps.notifier()).catch((err: unknown) => logEvent(defaultLogger, 'warn', 'redis.error', { role: 'l1-bus', err }));
+
   const start = (key: unknown, logger: Logger | undefined) => {
     checkKey(key);
     if (aborter.signal.aborted) throw new GuardClosedError();
@@ -124,9 +152,28 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const strategy = call.strategy ?? resolved.strategy;
       const run = RUNNERS.get(strategy);
       if (!run) throw new UnknownStrategyError(strategy);
-      const { log } = start(key, call.logger);
+      const { keys, log } = start(key, call.logger);
       const ttlMs = checkCallTtl(call.ttlMs ?? resolved.valueTtlMs);
-      return run({ key, compute, log, ttlMs } as Call<unknown>, deps) as Promise<GuardResult<T>>;
+      const request = { key, compute, log, ttlMs } as Call<unknown>;
+      const { l1 } = deps;
+      if (!l1) return strip(await run(request, deps)) as GuardResult<T>;
+
+      const near = l1.read(key);
+      if (near) {
+        logEvent(log, 'info', 'cache.hit', { tier: 'l1' });
+        if (strategy === 'xfetch' && shouldRefreshEarly(near, Date.now(), resolved.xfetchBeta, resolved.random())) {
+          refreshInBackground(request, deps, keys, near);
+        }
+        return { value: near.value as T, source: 'cache' };
+      }
+      l1.begin(key);
+      let answer: Answer<unknown> | undefined;
+      try {
+        answer = await run(request, deps);
+        return strip(answer) as GuardResult<T>;
+      } finally {
+        l1.end(key, answer?.envelope && isFresh(answer.envelope) ? answer.envelope : undefined);
+      }
     },
     async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
       const { keys, log } = start(key, options.logger);
@@ -136,6 +183,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
       const fence = await setValue(deps.redis, keys, envelope, resolved.graceMs, log);
       logEvent(log, 'info', 'cache.write', { fence, set: true });
+      deps.l1?.written(key, { ...envelope, fence });
     },
     async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
       const { keys, log } = start(key, options.logger);
@@ -143,15 +191,27 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
       const existed = await deleteValue(deps.redis, keys, tombstoneMs, log);
       logEvent(log, 'info', 'cache.delete', { existed });
+      deps.l1?.deleted(key);
       return existed;
+    },
+    async lock(name: string, lockOptions: LockOptions = {}): Promise<HeldLock> {
+      checkKey(name);
+      if (aborter.signal.aborted) throw new GuardClosedError();
+      return locks.lock(name, lockOptions);
     },
     async close() {
       await Promise.all(deps.refreshing.values());
       aborter.abort(new GuardClosedError());
+      (notifier as Notifier | null)?.close();
       const subscriber = ownSubscriber as RedisClient | null;
       if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
     },
   };
+}
+
+/** What the caller sees of an answer: the value and where it came from. */
+function strip<T>({ value, source }: Answer<T>): GuardResult<T> {
+  return { value, source };
 }
 
 /** The database the client selected (pub/sub ignores it, so the channels name it); a cluster has only 0. */

@@ -45,8 +45,10 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
   }
 
   const outcome = await writeEnvelope(deps.redis, keys, envelope, lease, deps.graceMs, call.log);
-  if (outcome.written) logEvent(call.log, 'info', 'cache.write', { fence: lease.fence });
-  else logEvent(call.log, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
+  if (outcome.written) {
+    logEvent(call.log, 'info', 'cache.write', { fence: lease.fence });
+    deps.l1?.written(call.key, envelope);
+  } else logEvent(call.log, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
   if (outcome.released) logEvent(call.log, 'info', 'lock.released', { fence: lease.fence });
   else if (!lost.signal.aborted) logEvent(call.log, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
   return envelope;

@@ -2,6 +2,7 @@ import { OptionsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis/client.js';
 import { MAX_TIMER_MS } from '../timers.js';
+import type { L1Options } from './l1.js';
 import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from './strategy.js';
 
 export interface GuardOptions {
@@ -46,6 +47,11 @@ export interface GuardOptions {
   maxWaitMs?: number;
   /** Logger for calls that do not bring their own. @default silent */
   logger?: Logger;
+  /**
+   * An in-process tier in front of Redis, kept coherent across processes by a pub/sub bus: a hit
+   * there sends no command. Off unless given: values a process may never read again cost memory.
+   */
+  l1?: L1Options;
 }
 
 /** The options that are plain values, with the defaults every caller (library, environment) shares. */
@@ -62,11 +68,13 @@ export interface ResolvedGuardOptions {
   readonly lockTtlMs: number;
   readonly maxWaitMs: number;
   readonly random: () => number;
+  /** The L1 tier's bounds; null: no L1 tier. */
+  readonly l1Options: L1Options | null;
 }
 
-export type TunableOption = Exclude<keyof ResolvedGuardOptions, 'random'>;
+export type TunableOption = Exclude<keyof ResolvedGuardOptions, 'random' | 'l1Options'>;
 
-export const GUARD_DEFAULTS: Readonly<Omit<ResolvedGuardOptions, 'maxWaitMs' | 'random'>> = Object.freeze({
+export const GUARD_DEFAULTS: Readonly<Omit<ResolvedGuardOptions, 'maxWaitMs' | 'random' | 'l1Options'>> = Object.freeze({
   keyPrefix: 'cs',
   strategy: 'redis-lock',
   valueTtlMs: 60_000,
@@ -98,7 +106,7 @@ const RULES: Record<TunableOption, (value: unknown) => string | null> = {
   maxWaitMs: wholeMs(0),
 };
 
-const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger']);
+const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger', 'l1']);
 
 /**
  * Check one tunable option; `label` is how the caller names it (an environment variable, say).
@@ -142,7 +150,21 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     lockTtlMs,
     maxWaitMs: options.maxWaitMs === undefined ? lockTtlMs * 6 : checkGuardOption('maxWaitMs', options.maxWaitMs),
     random: options.random ?? Math.random,
+    l1Options: options.l1 === undefined ? null : checkL1(options.l1),
   });
+}
+
+/** The L1 tier's bounds: a count, and optionally bytes. */
+export function checkL1(l1: unknown, label = 'l1'): L1Options {
+  const { maxEntries, maxBytes, ...rest } = (typeof l1 === 'object' && l1 !== null ? l1 : { maxEntries: undefined }) as Partial<L1Options>;
+  const whole = (v: unknown, max: number) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max;
+  if (!whole(maxEntries, 10_000_000))
+    throw new OptionsError('l1', `${label}.maxEntries must be a whole number from 1 to 10000000, got ${describe(maxEntries)}`);
+  if (maxBytes !== undefined && !whole(maxBytes, Number.MAX_SAFE_INTEGER))
+    throw new OptionsError('l1', `${label}.maxBytes must be a whole number of bytes, got ${describe(maxBytes)}`);
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new OptionsError('l1', `unknown option ${label}.${unknown[0]}`);
+  return { maxEntries: maxEntries as number, ...(maxBytes !== undefined && { maxBytes }) };
 }
 
 function wholeMs(min: number): (value: unknown) => string | null {

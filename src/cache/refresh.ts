@@ -1,56 +1,70 @@
 import { LockLostError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
+import type { LockLease } from '../lock/redis-lock.js';
 import { logEvent } from '../logger.js';
 import { startBackoff } from './backoff.js';
 import { claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
+import type { Envelope } from './envelope.js';
 import { computeAsHolder } from './holder.js';
 import { elapsed } from './recompute.js';
-import type { Cached } from './store.js';
+
+export type RefreshReason = 'stale' | 'early';
 
 /**
- * Refresh a key in the background, if nobody in the fleet already is: one zero-wait attempt at
- * the Redis lock; whoever loses does nothing (its caller has been served already). Inside a
- * process, one refresh per key at a time, so a burst of stale reads sends one lock attempt.
- * A refresh is a recomputation: it logs `recompute.start` like any other.
- *
- * `seen` is the value the refresh is for. The lock is taken only if that value is still the one
- * stored: a process that read it just before another process's refresh finished finds the new
- * value instead and computes nothing (double-checked locking, in the same script as the lock).
+ * XFetch's early refresh, in the background, if nobody in the fleet is refreshing already: one
+ * zero-wait claim that takes the lock only if `seen` is still the stored value (a process that
+ * read it just before another process's refresh finished finds the new value and computes
+ * nothing). Inside a process, one refresh per key at a time.
  */
-export function refreshInBackground(
+export function refreshInBackground(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, seen: Envelope): void {
+  if (deps.refreshing.has(call.key) || deps.signal.aborted) return;
+  track(call, deps, async () => {
+    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, { seen }, call.log);
+    if (claimed.kind === 'lock') await refresh(call, deps, keys, claimed.lease, 'early', seen);
+    else if (claimed.kind !== 'value') logEvent(call.log, 'debug', 'lock.busy', { refresh: 'early' });
+  });
+}
+
+/**
+ * A refresh whose lock the caller's claim already took (swr and xfetch past the fresh time: the
+ * claim that found the stale value took the lock in the same step). Its caller has been served.
+ */
+export function refreshWithLease(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, lease: LockLease, stale: Envelope): void {
+  track(call, deps, () => refresh(call, deps, keys, lease, 'stale', stale));
+}
+
+/** Run a background refresh, known to close() (which waits for it); its failure is in the log. */
+function track(call: Call<unknown>, deps: StrategyDeps, work: () => Promise<void>): void {
+  const run: Promise<void> = work()
+    .catch(() => {}) // the caller was served already; recompute.failed and refresh.end say why
+    .finally(() => {
+      if (deps.refreshing.get(call.key) === run) deps.refreshing.delete(call.key);
+    });
+  deps.refreshing.set(call.key, run);
+}
+
+/** A refresh is a recomputation: it logs `recompute.start` like any other. */
+async function refresh(
   call: Call<unknown>,
   deps: StrategyDeps,
   keys: CacheKeys,
-  reason: 'stale' | 'early',
-  seen: Cached,
-): void {
-  if (deps.refreshing.has(call.key) || deps.signal.aborted) return;
-  const run = (async () => {
-    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, seen, call.log);
-    if (claimed.kind === 'busy') {
-      logEvent(call.log, 'debug', 'lock.busy', { refresh: reason });
-      return;
-    }
-    if (claimed.kind === 'value') return; // refreshed by someone else since we read it
-    const { lease } = claimed;
-    const started = performance.now();
-    logEvent(call.log, 'info', 'lock.acquired', { fence: lease.fence });
-    logEvent(call.log, 'info', 'refresh.start', { reason, fence: lease.fence });
-    let ok = false;
-    try {
-      await computeAsHolder(call, deps, keys, lease);
-      ok = true;
-    } catch (err) {
-      // The stale value was served for this failure: the fleet backs off before trying again.
-      if (reason === 'stale' && !deps.signal.aborted && !(err instanceof LockLostError)) await startBackoff(call, deps, keys, seen);
-      throw err;
-    } finally {
-      logEvent(call.log, 'info', 'refresh.end', { reason, fence: lease.fence, ok, durationMs: elapsed(started) });
-    }
-  })()
-    // The caller was served already; the failure is in the log (recompute.failed, refresh.end).
-    .catch(() => {})
-    .finally(() => deps.refreshing.delete(call.key));
-  deps.refreshing.set(call.key, run);
+  lease: LockLease,
+  reason: RefreshReason,
+  seen: Envelope,
+): Promise<void> {
+  const started = performance.now();
+  logEvent(call.log, 'info', 'lock.acquired', { fence: lease.fence });
+  logEvent(call.log, 'info', 'refresh.start', { reason, fence: lease.fence });
+  let ok = false;
+  try {
+    await computeAsHolder(call, deps, keys, lease);
+    ok = true;
+  } catch (err) {
+    // The stale value was served for this failure: the fleet backs off before trying again.
+    if (reason === 'stale' && !deps.signal.aborted && !(err instanceof LockLostError)) await startBackoff(call, deps, keys, seen);
+    throw err;
+  } finally {
+    logEvent(call.log, 'info', 'refresh.end', { reason, fence: lease.fence, ok, durationMs: elapsed(started) });
+  }
 }

@@ -1,10 +1,11 @@
 import type { CacheKeys } from '../keys.js';
 import type { Logger } from '../logger.js';
-import { NEXT_FENCE_LUA } from '../lock/redis-lock.js';
+import { nextFenceLua } from '../lock/redis-lock.js';
 import type { RedisClient } from '../redis/client.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
+import { NOTIFY_VALUE_MAX_BYTES } from './store.js';
 
 /**
  * Writes from outside a computation: `guard.set` and `guard.delete`. Both take the key's next
@@ -15,16 +16,18 @@ import { encodeEnvelope, type Envelope } from './envelope.js';
 
 // KEYS[1] lock, KEYS[2] lease, KEYS[3] value hash
 // ARGV[1] envelope JSON, ARGV[2] freshUntil, ARGV[3] computedAt, ARGV[4] key ttl ms,
-// ARGV[5] channel, ARGV[6] '1' to SPUBLISH (a cluster), else PUBLISH
-// Returns the fence the value was stored with. Waiters get `written` and read it.
+// ARGV[5] channel, ARGV[6] '1' to SPUBLISH (a cluster), else PUBLISH, ARGV[7] the largest
+// envelope carried in the notification, bytes
+// Returns the fence the value was stored with. Waiters get `written:<envelope>` (or `written`,
+// then read it, for a large value).
 const SET_VALUE = new LuaScript<string>(
   'cache.set',
-  `${NEXT_FENCE_LUA}
+  `${nextFenceLua()}
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[3], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[2], 'computedAt', ARGV[3])
 redis.call('HDEL', KEYS[3], 'backoffUntil')
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
-redis.call(ARGV[6] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[5], 'written')
+redis.call(ARGV[6] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[5], #ARGV[1] <= tonumber(ARGV[7]) and ('written:' .. ARGV[1]) or 'written')
 return fence
 `,
   3,
@@ -37,7 +40,7 @@ return fence
 // store its value over it. Waiters get `released`: they contend again, and one recomputes.
 const DELETE_VALUE = new LuaScript<number>(
   'cache.delete',
-  `${NEXT_FENCE_LUA}
+  `${nextFenceLua()}
 local existed = redis.call('HEXISTS', KEYS[3], 'envelope')
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('HSET', KEYS[3], 'fence', fence)
@@ -54,7 +57,15 @@ export async function setValue(redis: RedisClient, keys: CacheKeys, envelope: En
   const fence = await SET_VALUE.run(
     redis,
     [keys.lock, keys.lease, keys.value],
-    [encodeEnvelope(envelope), envelope.freshUntil, envelope.computedAt, keyTtlMs, keys.channel, shardedPublishArg(redis)],
+    [
+      encodeEnvelope(envelope),
+      envelope.freshUntil,
+      envelope.computedAt,
+      keyTtlMs,
+      keys.channel,
+      shardedPublishArg(redis),
+      NOTIFY_VALUE_MAX_BYTES,
+    ],
     logger,
   );
   return Number(fence);

@@ -9,7 +9,8 @@ import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
 // KEYS[1] value hash, KEYS[2] lock
 // ARGV[1] envelope JSON, ARGV[2] fence, ARGV[3] key ttl ms, ARGV[4] lock token ('' = no lock), ARGV[5] channel,
 // ARGV[6] '1' to SPUBLISH (a cluster: sharded pub/sub, see redis/pubsub.ts), else PUBLISH,
-// ARGV[7] freshUntil, ARGV[8] computedAt (epoch ms; copies of the envelope's, for the claim script)
+// ARGV[7] freshUntil, ARGV[8] computedAt (epoch ms; copies of the envelope's, for the claim script),
+// ARGV[9] the largest envelope carried in the notification, bytes
 // Returns { written (1|0), released (1|0), fence stored after the call }.
 // A lock holder's write (fence > 0) is stored only when no stored value carries a higher fence:
 // a holder that was paused past its lock TTL while a newer holder wrote can never overwrite the
@@ -17,17 +18,19 @@ import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
 // in that order; they are always stored and keep the stored fence, so the order of later lock
 // holders' writes is unchanged. A new value ends any failure back-off. Releases the lock when the
 // token still matches (the lease key expires by itself, see redis-lock.ts), and tells waiters
-// either way, in the same atomic step.
+// either way, in the same atomic step: `written:<envelope>` when the value is small enough, so
+// they need no read, else `written`.
 const FENCED_WRITE = new LuaScript<[number, number, string]>(
   'cache.fenced-write',
   `
-local stored = tonumber(redis.call('HGET', KEYS[1], 'fence'))
+local before = redis.call('HMGET', KEYS[1], 'fence', 'backoffUntil')
+local stored = tonumber(before[1])
 local fence = ARGV[2]
 local written = 0
 if fence == '0' or not stored or stored <= tonumber(fence) then
-  if fence == '0' and stored then fence = redis.call('HGET', KEYS[1], 'fence') end
+  if fence == '0' and stored then fence = before[1] end
   redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[7], 'computedAt', ARGV[8])
-  redis.call('HDEL', KEYS[1], 'backoffUntil')
+  if before[2] then redis.call('HDEL', KEYS[1], 'backoffUntil') end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   written = 1
 end
@@ -38,14 +41,21 @@ if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
 end
 local publish = ARGV[6] == '1' and 'SPUBLISH' or 'PUBLISH'
 if written == 1 then
-  redis.call(publish, ARGV[5], 'written')
+  redis.call(publish, ARGV[5], #ARGV[1] <= tonumber(ARGV[9]) and ('written:' .. ARGV[1]) or 'written')
 elseif released == 1 then
   redis.call(publish, ARGV[5], 'released')
 end
-return { written, released, redis.call('HGET', KEYS[1], 'fence') or '0' }
+return { written, released, written == 1 and fence or (before[1] or '0') }
 `,
   2,
 );
+
+/**
+ * Values up to this size (their JSON envelope) travel in the `written` notification, so waiters
+ * need no read; larger ones are announced and read. Every waiting process receives the message,
+ * so this bounds what one write costs the network.
+ */
+export const NOTIFY_VALUE_MAX_BYTES = 16 * 1024;
 
 // KEYS[1] value hash
 // ARGV[1] back-off end (epoch ms), ARGV[2] computedAt of the stale value that was served
@@ -121,6 +131,7 @@ export async function writeEnvelope(
       shardedPublishArg(redis),
       envelope.freshUntil,
       envelope.computedAt,
+      NOTIFY_VALUE_MAX_BYTES,
     ],
     logger,
   );

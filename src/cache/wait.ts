@@ -1,25 +1,30 @@
 import type { CacheKeys } from '../keys.js';
+import type { LockLease } from '../lock/redis-lock.js';
 import { logEvent } from '../logger.js';
+import { claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
-import { isFresh, type Envelope } from './envelope.js';
-import type { Subscription } from './notifier.js';
+import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
+import type { Subscription } from '../redis/notifier.js';
 import { elapsed } from './recompute.js';
-import { readEnvelope } from './store.js';
 
 export type WaitOutcome =
   | { kind: 'value'; envelope: Envelope }
+  /** The holder gave up or vanished, and this caller took the lock: it computes now. */
+  | { kind: 'lock'; lease: LockLease; stale: Envelope | null }
   /** The holder's computation failed; `reason` is its message. */
   | { kind: 'failed'; reason: string }
-  /** The holder gave the lock back without a value, or its lock expired: contend again. */
-  | { kind: 'released' }
   | { kind: 'timeout' };
 
+/** How the log names each outcome (`released`: the holder gave up and the lock came to us). */
+const LOGGED = { value: 'value', lock: 'released', failed: 'failed', timeout: 'timeout' } as const;
+
 /**
- * Wait for the holder, at most `timeoutMs`. Subscribes first, then checks the lock and the
- * value: a value written between our miss and our SUBSCRIBE is found by the read, a lock released
- * without a value in that time (a failed holder) by the check; anything later arrives as a
- * message. The same check runs again when the subscriber reconnects (`recheck`), since messages
- * published while it was away are lost. Sends no command while it waits.
+ * Wait for the holder, at most `timeoutMs`. Subscribes first, then claims again (read, or take
+ * the lock if the holder is gone): a value written between our miss and our SUBSCRIBE is found
+ * by that claim, a lock released without a value (a failed or vanished holder) is taken by it;
+ * anything later arrives as a message, with the value in it when it is small. The same claim runs
+ * again on every wake-up that is not an answer (a large value, a release, a reconnect of the
+ * subscriber, which loses what was published meanwhile). Sends no command while it waits.
  */
 export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, timeoutMs: number): Promise<WaitOutcome> {
   const started = performance.now();
@@ -28,43 +33,34 @@ export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, key
   let outcome: WaitOutcome = { kind: 'timeout' };
   const subscription = await deps.notifier().listen(keys.channel, timeoutMs);
   try {
-    if (subscription !== 'timeout') outcome = await nextOutcome(deps, keys, subscription, deadline);
+    if (subscription !== 'timeout') outcome = await nextOutcome(call, deps, keys, subscription, deadline);
     return outcome;
   } finally {
     if (subscription !== 'timeout') subscription.close();
-    logEvent(call.log, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: outcome.kind });
+    logEvent(call.log, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: LOGGED[outcome.kind] });
   }
 }
 
-/** Check on the holder, then again at every wake-up, until something decides the wait. */
-async function nextOutcome(deps: StrategyDeps, keys: CacheKeys, subscription: Subscription, deadline: number): Promise<WaitOutcome> {
+async function nextOutcome(
+  call: Call<unknown>,
+  deps: StrategyDeps,
+  keys: CacheKeys,
+  subscription: Subscription,
+  deadline: number,
+): Promise<WaitOutcome> {
   for (;;) {
-    const checked = await checkHolder(deps, keys);
-    if (checked) return checked;
+    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, {}, call.log);
+    if (claimed.kind === 'value') return { kind: 'value', envelope: claimed.envelope };
+    if (claimed.kind === 'lock') return { kind: 'lock', lease: claimed.lease, stale: claimed.stale };
     const wakeup = await subscription.next(deadline - Date.now());
     if (wakeup === 'timeout') return { kind: 'timeout' };
     if (wakeup.kind === 'recheck') continue;
     const { message } = wakeup;
     if (message.startsWith('failed:')) return { kind: 'failed', reason: message.slice('failed:'.length) };
-    const written = message === 'written' ? await freshValue(deps, keys) : null;
-    return written ? { kind: 'value', envelope: written } : { kind: 'released' };
+    if (message.startsWith('written:')) {
+      const envelope = decodeEnvelope(message.slice('written:'.length));
+      if (envelope && isFresh(envelope)) return { kind: 'value', envelope };
+    }
+    // `written` (a large value), `released`: look again, and take the lock if it is free.
   }
-}
-
-/**
- * The lock is checked before the value is read: a holder that failed (or gave up) before our
- * SUBSCRIBE took effect told nobody, and left no value; without this we would wait out the whole
- * TTL for a notification that already went. No lock then and no value now: contend again.
- * Null: the holder is still at work.
- */
-async function checkHolder(deps: StrategyDeps, keys: CacheKeys): Promise<WaitOutcome | null> {
-  const locked = (await deps.redis.exists(keys.lock)) === 1;
-  const now = await freshValue(deps, keys);
-  if (now) return { kind: 'value', envelope: now };
-  return locked ? null : { kind: 'released' };
-}
-
-async function freshValue(deps: StrategyDeps, keys: CacheKeys): Promise<Envelope | null> {
-  const envelope = await readEnvelope(deps.redis, keys);
-  return envelope && isFresh(envelope) ? envelope : null;
 }

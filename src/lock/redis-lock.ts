@@ -15,8 +15,8 @@ import { MAX_TIMER_MS } from '../timers.js';
 
 /**
  * Lua that sets the local `fence` to the key's next fence; KEYS[2] is the lease (the last lock's
- * fence), KEYS[3] the value hash. Shared by the acquire and by a set or delete, which fence out
- * every holder that started before them.
+ * fence), `storedFence` a Lua expression for the stored value's fence (number or nil). Shared by
+ * the acquire and by a set or delete, which fence out every holder that started before them.
  *
  * The fence needs no key that lives forever. It is the Redis server's clock in microseconds,
  * raised above the fence of the last lock (the lease key outlives a release until its own TTL)
@@ -29,40 +29,45 @@ import { MAX_TIMER_MS } from '../timers.js';
  * key's value was lost as well. A Lua number holds microseconds exactly until the year 2255;
  * string.format keeps Lua from printing it as 1.7e+15.
  */
-export const NEXT_FENCE_LUA = `
+export function nextFenceLua(storedFence = "tonumber(redis.call('HGET', KEYS[3], 'fence'))"): string {
+  return `
 local now = redis.call('TIME')
 local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local last = tonumber(redis.call('GET', KEYS[2]))
 if last and last >= fence then fence = last + 1 end
-local stored = tonumber(redis.call('HGET', KEYS[3], 'fence'))
+local stored = ${storedFence}
 if stored and stored >= fence then fence = stored + 1 end
 fence = string.format('%.0f', fence)
 `;
+}
 
 /**
- * The lock-taking part of an acquire, shared with the guard's read-or-acquire (cache/claim.ts).
- * KEYS[1] lock, KEYS[2] lease, KEYS[3] value hash; ARGV[1] token, ARGV[2] ttl ms.
- * Returns {'lock', fence} or {'busy'}.
+ * Lua that takes the lock, shared with the guard's read-or-acquire (cache/claim.ts). KEYS[1] lock,
+ * KEYS[2] lease, KEYS[3] value hash; ARGV[1] token, ARGV[2] ttl ms. Returns `busy` when another
+ * holder has the lock, else `taken` with the local `fence` set (both Lua expressions).
  *
  * Idempotent: ioredis resends a command whose reply was lost in a reconnect, and a resend that
  * finds the lock already held by its own token gets the same lease back, instead of "busy"
  * (which would make the whole fleet, the caller included, wait out the TTL).
  */
-export const TAKE_LOCK_LUA = `
+export function takeLockLua(returns: { busy: string; taken: string }, storedFence?: string): string {
+  return `
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
-  local same = redis.call('GET', KEYS[2])
-  if same then return {'lock', same} end
+  local fence = redis.call('GET', KEYS[2])
+  if fence then return ${returns.taken} end
 elseif holder then
-  return {'busy'}
+  return ${returns.busy}
 end
-${NEXT_FENCE_LUA}
+${nextFenceLua(storedFence)}
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[2], fence, 'PX', ARGV[2])
-return {'lock', fence}
+return ${returns.taken}
 `;
+}
 
-const ACQUIRE = new LuaScript<[string, string?]>('lock.acquire', TAKE_LOCK_LUA, 3);
+// Returns {'lock', fence} or {'busy'}.
+const ACQUIRE = new LuaScript<[string, string?]>('lock.acquire', takeLockLua({ busy: "{'busy'}", taken: "{'lock', fence}" }), 3);
 
 // KEYS[1] lock
 // ARGV[1] token, ARGV[2] channel to notify waiters on, ARGV[3] the notification,

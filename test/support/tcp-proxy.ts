@@ -16,17 +16,24 @@ export interface TcpProxy {
   readonly url: string;
   readonly port: number;
   dropReplyTo(marker: string): Promise<void>;
-  holdRequest(marker: string): { arrived: Promise<void>; release(): void };
+  /** `skip`: let this many matching requests through first. */
+  holdRequest(marker: string, skip?: number): { arrived: Promise<void>; release(): void };
   /** Connections accepted so far (a reconnect is a new one). */
   readonly accepted: number;
+  /** Chunks clients sent so far: every command sent on its own is one. */
+  readonly requests: number;
+  /** Chunks passed back to clients so far. */
+  readonly replies: number;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
+  let requests = 0;
+  let replies = 0;
   let pendingDrop: { marker: Buffer; done: () => void } | null = null;
-  let pendingHold: { marker: Buffer; arrived: () => void; released: Promise<void> } | null = null;
+  let pendingHold: { marker: Buffer; skip: number; arrived: () => void; released: Promise<void> } | null = null;
 
   const server = net.createServer((client) => {
     accepted += 1;
@@ -37,11 +44,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     let queue: Promise<void> = Promise.resolve();
 
     client.on('data', (chunk) => {
+      requests += 1;
       if (pendingDrop && chunk.includes(pendingDrop.marker)) {
         dropping = pendingDrop.done;
         pendingDrop = null;
       }
-      if (pendingHold && chunk.includes(pendingHold.marker)) {
+      if (pendingHold && chunk.includes(pendingHold.marker) && pendingHold.skip-- === 0) {
         const hold = pendingHold;
         pendingHold = null;
         hold.arrived();
@@ -59,6 +67,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         done();
         return;
       }
+      replies += 1;
       client.write(chunk);
     });
     const end = () => {
@@ -79,17 +88,23 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     get accepted() {
       return accepted;
     },
+    get requests() {
+      return requests;
+    },
+    get replies() {
+      return replies;
+    },
     dropReplyTo(marker) {
       return new Promise<void>((resolve) => {
         pendingDrop = { marker: Buffer.from(marker), done: resolve };
       });
     },
-    holdRequest(marker) {
+    holdRequest(marker, skip = 0) {
       let arrived!: () => void;
       let release!: () => void;
       const arrivedPromise = new Promise<void>((resolve) => (arrived = resolve));
       const released = new Promise<void>((resolve) => (release = resolve));
-      pendingHold = { marker: Buffer.from(marker), arrived, released };
+      pendingHold = { marker: Buffer.from(marker), skip, arrived, released };
       return { arrived: arrivedPromise, release };
     },
     async close() {

@@ -1,8 +1,8 @@
 /**
  * One process of the cold-burst fleet. Env BENCH_COLD (JSON): adapter, variant, settings,
- * key, calls. Connects and warms up (one call on a key of its own, so scripts are loaded and
- * code is compiled, as in a fleet that has been up for a while), says `ready`; on `go` runs
- * `calls` concurrent gets of the cold key; reports; exits when stdin closes.
+ * key, calls. Connects and warms up (one call on a key of its own, so scripts are loaded), says
+ * `ready`; on `warm` runs an unmeasured burst with the rest of the fleet on a warm-up key, says
+ * `warmed`; on `go` runs `calls` concurrent gets of the cold key; reports; exits when stdin closes.
  */
 import type { ColdAdapterFactory, ColdSettings } from './adapter.js';
 import { installCommandCounter, startCounting, stopCounting } from './command-counter.js';
@@ -38,6 +38,16 @@ try {
   await adapter.get(`warm-up-${process.pid}`, async () => 'warm');
   const lines = commands();
   say({ type: 'ready' });
+  // A warm-up burst of the whole fleet on a key of its own, unmeasured: the code of every path
+  // (waiting, notification, polling) is compiled before the measured burst, as in a fleet that
+  // has been up for a while; a fresh process pays milliseconds for a path's first run.
+  if (!(await waitFor(lines, 'warm'))) process.exit(0);
+  const slow = async () => {
+    await new Promise((resolve) => setTimeout(resolve, config.computeMs));
+    return 'warm';
+  };
+  await Promise.all(Array.from({ length: config.calls }, () => adapter.get(`${config.key}-warm`, slow).catch(() => undefined)));
+  say({ type: 'warmed' });
   if (!(await waitFor(lines, 'go'))) process.exit(0);
 
   let computations = 0;

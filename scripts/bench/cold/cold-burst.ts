@@ -30,34 +30,57 @@ interface RoundResult {
   distinctValues: number;
 }
 
+/** What one cold-burst scenario runs: which systems, how long the computation takes, how often. */
+export interface ColdSpec {
+  scenario: string;
+  systems: ColdSystem[];
+  computeMs: number;
+  rounds: number;
+}
+
+/** The critical path: a 5 ms computation, where the guard's own round trips show. */
+export const CRITICAL = 'critical';
+export const CRITICAL_COMPUTE_MS = 5;
+
+export function coldSpec(options: BenchOptions): ColdSpec {
+  return { scenario: COLD, systems: coldSystems(), computeMs: options.computeMs, rounds: options.rounds };
+}
+
+export function criticalSpec(options: BenchOptions): ColdSpec {
+  const systems = coldSystems().filter((s) => s.id === 'redis-lock' || s.id === 'floor');
+  // Short runs: more rounds, so the median round is a steady figure (fewer with --quick).
+  return { scenario: CRITICAL, systems, computeMs: CRITICAL_COMPUTE_MS, rounds: options.quick ? 2 : Math.max(5, options.rounds * 3) };
+}
+
 export async function runColdBurst(
   options: BenchOptions,
+  spec: ColdSpec,
   redisUrl: string,
   meter: CommandMeter,
   admin: Redis,
   rows: Rows,
   progress: (line: string) => void,
 ): Promise<ColdSystem[]> {
-  const systems = coldSystems();
+  const { systems } = spec;
   const results = new Map<string, RoundResult[]>(systems.map((s) => [s.id, []]));
   const requests = options.processes * options.concurrency;
-  const plan = Array.from({ length: options.rounds }, (_, round) =>
-    rotate(systems, round).map((system, i) => ({ round, i, system })),
-  ).flat();
+  const plan = Array.from({ length: spec.rounds }, (_, round) => rotate(systems, round).map((system, i) => ({ round, i, system }))).flat();
   // Pipelined: the next run's processes start (and warm up) while the previous run's shut
   // down, never while a run is measured: its window opens only once they are all ready.
-  let ahead: Promise<Fleet> | undefined = plan[0] && startFleet(options, redisUrl, plan[0].system, plan[0].round);
+  let ahead: Promise<Fleet> | undefined = plan[0] && startFleet(options, spec, redisUrl, plan[0].system, plan[0].round);
   ahead?.catch(() => {});
   try {
     for (const [index, { round, i, system }] of plan.entries()) {
-      progress(`cold burst, round ${round + 1}/${options.rounds}: ${system.label} (${i + 1}/${systems.length})`);
+      progress(
+        `${spec.scenario === COLD ? 'cold burst' : `${spec.scenario} (compute ${spec.computeMs} ms)`}, round ${round + 1}/${spec.rounds}: ${system.label} (${i + 1}/${systems.length})`,
+      );
       const fleet = await ahead!;
       let result: RoundResult;
       try {
         result = await measure(meter, fleet);
       } finally {
         const next = plan[index + 1];
-        ahead = next && startFleet(options, redisUrl, next.system, next.round);
+        ahead = next && startFleet(options, spec, redisUrl, next.system, next.round);
         ahead?.catch(() => {});
         await Promise.all(fleet.children.map((child) => child.finish()));
         await admin.flushall();
@@ -77,14 +100,14 @@ export async function runColdBurst(
     const perRound = (q: number) => rounds.map((r) => percentileOfSorted([...r.latencies].sort(ascending), q) ?? Number.NaN);
     const p50 = median(perRound(50));
     const p99 = median(perRound(99));
-    const add = (metric: string, value: number, unit: string) => rows.add(COLD, system.id, metric, value, unit);
+    const add = (metric: string, value: number, unit: string) => rows.add(spec.scenario, system.id, metric, value, unit);
     add('recomputations', Math.max(...rounds.map((r) => r.recomputations)), 'count (worst round)');
     add('recomputations.median', median(rounds.map((r) => r.recomputations)), 'count');
     add('latency.p50', p50, 'ms (median of rounds)');
     add('latency.p99', p99, 'ms (median of rounds)');
     add('latency.p99.worst-round', Math.max(...perRound(99)), 'ms');
     add('latency.max', Math.max(...rounds.flatMap((r) => r.latencies)), 'ms (all rounds)');
-    add('p99/compute', p99 / options.computeMs, 'ratio');
+    add('p99/compute', p99 / spec.computeMs, 'ratio');
     add(
       'redis.commands/request',
       sum(rounds.map((r) => r.serverCommands)) / (requests * rounds.length),
@@ -102,6 +125,11 @@ export async function runColdBurst(
     const firstError = rounds.flatMap((r) => r.errors)[0];
     if (firstError) progress(`  ${system.label}: ${rounds.flatMap((r) => r.errors).length} failed calls, e.g. ${firstError}`);
   }
+  const ours = rows.get(spec.scenario, 'redis-lock', 'latency.p99');
+  const floor = rows.get(spec.scenario, 'floor', 'latency.p99');
+  if (ours !== undefined && floor !== undefined) {
+    rows.add(spec.scenario, 'redis-lock', 'p99.overhead', ours - floor, 'ms over the floor (median rounds)');
+  }
   return systems;
 }
 
@@ -109,16 +137,19 @@ interface Fleet {
   children: BenchChild[];
 }
 
-async function startFleet(options: BenchOptions, redisUrl: string, system: ColdSystem, round: number): Promise<Fleet> {
+async function startFleet(options: BenchOptions, spec: ColdSpec, redisUrl: string, system: ColdSystem, round: number): Promise<Fleet> {
   const config: ColdChildConfig = {
     adapter: system.adapter,
     ...(system.variant !== undefined && { variant: system.variant }),
     settings: { redisUrl, prefix: `bench-${system.id}`, valueTtlMs: 60_000, lockTtlMs: 10_000, pollMs: options.pollMs },
     key: `cold-r${round}-${Date.now()}`,
     calls: options.concurrency,
-    computeMs: options.computeMs,
+    computeMs: spec.computeMs,
   };
-  return { children: await spawnReady(options.processes, CHILD, () => ({ env: { BENCH_COLD: JSON.stringify(config) } })) };
+  const children = await spawnReady(options.processes, CHILD, () => ({ env: { BENCH_COLD: JSON.stringify(config) } }));
+  for (const child of children) child.send('warm');
+  await Promise.all(children.map(async (child) => expectType(await child.next(120_000), 'warmed', child)));
+  return { children };
 }
 
 /** Open the window, release every process at once, collect the reports, close the window. */

@@ -28,6 +28,7 @@ export const HITS_SYSTEMS: Array<{ id: HitsMode; label: string }> = [
   { id: 'raw', label: 'raw BullMQ, no-op processor' },
   { id: 'get-value', label: 'get-value processor, cache hit, info log to file' },
   { id: 'get-value-silent', label: 'get-value processor, cache hit, silent log' },
+  { id: 'get-value-l1', label: 'get-value processor, cache hit from the L1 tier, info log to file' },
 ];
 
 export function hitSlices(options: BenchOptions): number {

@@ -3,7 +3,8 @@
  * - `raw`: a no-op processor;
  * - `get-value`: this project's processor (createProcessor) with its guard, logging at info
  *   to an NDJSON file as a worker does;
- * - `get-value-silent`: the same processor with a silent logger (the guard without logging).
+ * - `get-value-silent`: the same processor with a silent logger (the guard without logging);
+ * - `get-value-l1`: as `get-value`, with the guard's L1 tier (L1_MAX_ENTRIES in a fleet).
  * Same Worker options in every mode (those of workers/runtime.ts). The parent keeps
  * the queue paused while it fills it; on `run <n>` this process resumes the queue and
  * reports how long the next n jobs took. It stays up between slices (warm, like a worker
@@ -19,7 +20,7 @@ import { simulatedCompute } from '../../../workers/simulated-compute.js';
 import { createRedis } from '../../redis/connection.js';
 import { commands, failChild, peakRssMb, say } from '../child-protocol.js';
 
-export type HitsMode = 'raw' | 'get-value' | 'get-value-silent';
+export type HitsMode = 'raw' | 'get-value' | 'get-value-silent' | 'get-value-l1';
 
 export interface HitsChildConfig {
   redisUrl: string;
@@ -46,8 +47,15 @@ try {
   const connection = createRedis(config.redisUrl, 'worker');
   const cache = createRedis(config.redisUrl, 'cache');
   const control = createRedis(config.redisUrl, 'producer');
-  const guard = createGuard({ redis: cache, keyPrefix: config.keyPrefix });
-  const fileLog = config.mode === 'get-value' ? createFileLogger(config.logDir, workerId, 'info', { workerId }) : undefined;
+  const guard = createGuard({
+    redis: cache,
+    keyPrefix: config.keyPrefix,
+    ...(config.mode === 'get-value-l1' && { l1: { maxEntries: 1000 } }),
+  });
+  const fileLog =
+    config.mode === 'get-value' || config.mode === 'get-value-l1'
+      ? createFileLogger(config.logDir, workerId, 'info', { workerId })
+      : undefined;
   const logger = fileLog?.logger ?? silentLogger;
 
   const processor =

@@ -28,7 +28,8 @@ export interface LockSystem {
 }
 
 export const LOCK_SYSTEMS: LockSystem[] = [
-  { id: 'cache-stampede', label: 'cache-stampede acquireLock/releaseLock', load: () => import('./project.js') },
+  { id: 'cache-stampede', label: 'cache-stampede guard.lock', load: () => import('./project.js') },
+  { id: 'cache-stampede-raw', label: 'cache-stampede acquireLock/releaseLock', load: () => import('./project-raw.js') },
   { id: 'redlock', label: 'redlock 5 acquire/release', load: () => import('./redlock.js') },
   { id: 'redis-semaphore', label: 'redis-semaphore Mutex', load: () => import('./redis-semaphore.js') },
 ];

@@ -1,45 +1,27 @@
 import { Redis } from 'ioredis';
-import { Notifier } from '../../../src/cache/notifier.js';
-import { cacheKeys } from '../../../src/keys.js';
-import { acquireLock, releaseLock } from '../../../src/lock/redis-lock.js';
+import { createGuard } from '../../../src/cache/guard.js';
 import { redisOptionsFor } from '../../redis/connection.js';
 import type { LockAdapterFactory } from './adapter.js';
 
 /**
- * This project's lock: `acquireLock` (one Lua call: SET NX PX and a fence from the server clock) and `releaseLock`
- * (compare-and-delete + PUBLISH). It has no polling loop: a contender that finds it held
- * waits for the release notification on the key's channel, subscribing before trying again
- * (so a release in between is not missed), as the guard's waiters do.
+ * This project's lock: `guard.lock` (src/lock/fair-lock.ts). Contenders of one process queue in
+ * arrival order and a release hands the lock to the next in one round trip; a process that finds
+ * the lock held elsewhere waits for the release notification (pub/sub), never polls.
  */
 export const create: LockAdapterFactory = async (settings) => {
   const redis = new Redis(settings.redisUrl, redisOptionsFor('cache'));
   const subscriber = new Redis(settings.redisUrl, redisOptionsFor('subscriber'));
   await Promise.all([redis.ping(), subscriber.ping()]);
-  const notifier = new Notifier(subscriber);
+  const guard = createGuard({ redis, subscriber, keyPrefix: settings.prefix, lockTtlMs: settings.ttlMs, maxWaitMs: 600_000 });
   return {
     async acquire(key) {
-      const keys = cacheKeys(settings.prefix, key);
-      for (;;) {
-        let lease = await acquireLock(redis, keys, settings.ttlMs);
-        if (!lease) {
-          const subscription = await notifier.listen(keys.channel, settings.ttlMs);
-          if (subscription === 'timeout') continue;
-          try {
-            lease = await acquireLock(redis, keys, settings.ttlMs);
-            if (!lease) await subscription.next(settings.ttlMs);
-          } finally {
-            subscription.close();
-          }
-        }
-        if (lease) {
-          const held = lease;
-          return async () => {
-            await releaseLock(redis, keys, held);
-          };
-        }
-      }
+      const held = await guard.lock(key);
+      return async () => {
+        await held.release();
+      };
     },
     async close() {
+      await guard.close();
       await Promise.all([redis.quit(), subscriber.quit()]);
     },
   };

@@ -1,4 +1,5 @@
-import { COLD } from '../cold/cold-burst.js';
+import { COLD, CRITICAL, CRITICAL_COMPUTE_MS } from '../cold/cold-burst.js';
+import { L1 } from '../l1/l1-bench.js';
 import { HIT_SLICE_JOBS, HITS, HITS_SYSTEMS, hitSlices } from '../hits/hits-bench.js';
 import { LOCK_CASES, LOCK_SYSTEMS, SLICE_MS, lockScenario } from '../locks/lock-bench.js';
 import { MEMORY } from '../memory/memory-bench.js';
@@ -79,6 +80,63 @@ export function formatMarkdown(
     out.push(table(header, body), '');
     out.push(
       `Latency: from the release of the burst to each call's answer; p50 and p99 per round, median of the rounds (and the worst round's p99); max over all rounds. Redis cmds: INFO commandstats delta of the run (counts the commands Lua scripts run too), the bench's own INFO calls subtracted; sent cmds: what the processes' clients sent. Recomputations and distinct values: worst round. The floor row runs only the computation (no cache, no Redis): the latency this machine adds by itself. The lock-library adapters poll the cache every ${options.pollMs} ms while another process holds the lock. Peak RSS: largest process (tsx-loaded TypeScript).`,
+      '',
+    );
+  }
+
+  if (rows.systems(CRITICAL).length > 0) {
+    out.push(
+      `### 1b. Critical path: ${options.processes} processes x ${options.concurrency} concurrent requests, one cold key, compute ${CRITICAL_COMPUTE_MS} ms`,
+      '',
+    );
+    const body = rows.systems(CRITICAL).map((id) => {
+      const v = (metric: string) => rows.get(CRITICAL, id, metric);
+      return [
+        labels[id] ?? id,
+        int(v('recomputations')),
+        ms(v('latency.p50'), 2),
+        ms(v('latency.p99'), 2),
+        ms(v('latency.p99.worst-round'), 2),
+        num(v('redis.commands/request'), 3),
+        num(v('sent.commands/request'), 3),
+      ];
+    });
+    out.push(
+      table(['system', 'recomputations', 'p50 ms', 'p99 ms', 'p99 ms, worst round', 'Redis cmds / request', 'sent cmds / request'], body),
+      '',
+    );
+    const overhead = rows.get(CRITICAL, 'redis-lock', 'p99.overhead');
+    out.push(
+      `What the guard adds to a short computation: redis-lock's p99 is ${ms(overhead, 2)} ms over the floor's (median of rounds). The holder makes two round trips (the claim that reads and takes the lock, the write that releases and notifies); a waiter in another process gets the value in the notification.`,
+      '',
+    );
+  }
+
+  if (rows.systems(L1).length > 0) {
+    out.push('### 1c. L1 tier: Redis commands per read of a warm key, and a write reaching another process', '');
+    const v = (system: string, metric: string) => rows.get(L1, system, metric);
+    out.push(
+      table(
+        ['reads (50 callers x 200)', 'Redis cmds / read'],
+        [
+          ['from Redis (no L1 tier)', num(v('redis hits', 'redis.commands/read'), 4)],
+          ['from the L1 tier', num(v('l1 hits', 'redis.commands/read'), 4)],
+        ],
+      ),
+      '',
+    );
+    out.push(
+      table(
+        ['a set or delete in one process, seen by another process reading in a loop', 'p50 ms', 'p99 ms', 'max ms'],
+        [
+          [
+            'from the call to the first read of the new value',
+            ms(v('write to other process', 'delay.p50'), 2),
+            ms(v('write to other process', 'delay.p99'), 2),
+            ms(v('write to other process', 'delay.max'), 2),
+          ],
+        ],
+      ),
       '',
     );
   }

@@ -1,5 +1,5 @@
 import { logEvent } from '../../logger.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh } from '../envelope.js';
 import { readEnvelope } from '../store.js';
 import { computeUnlocked, freshHit } from './steps.js';
@@ -9,7 +9,7 @@ import { computeUnlocked, freshHit } from './steps.js';
  * process take turns, so the process computes once; other processes know nothing of it and
  * each computes too.
  */
-export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   const keys = deps.keys(call.key);
   const hit = freshHit(call, await readEnvelope<T>(deps.redis, keys));
   if (hit) return hit;
@@ -19,7 +19,7 @@ export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Pr
     // Double-checked locking: whoever held the mutex before us has probably filled the cache
     // while we queued; reading again under the mutex is what turns N misses into 1 computation.
     const filled = await readEnvelope<T>(deps.redis, keys);
-    if (filled && isFresh(filled)) return { value: filled.value, source: waited ? 'waited' : 'cache' };
+    if (filled && isFresh(filled)) return { value: filled.value, source: waited ? 'waited' : 'cache', envelope: filled };
 
     return computeUnlocked(call, deps, keys);
   });

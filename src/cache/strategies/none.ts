@@ -1,10 +1,10 @@
 import { logEvent } from '../../logger.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { readEnvelope } from '../store.js';
 import { computeUnlocked, freshHit } from './steps.js';
 
 /** No protection: every caller that misses recomputes. This is the stampede. */
-export async function getWithoutProtection<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export async function getWithoutProtection<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   const keys = deps.keys(call.key);
   const hit = freshHit(call, await readEnvelope<T>(deps.redis, keys));
   if (hit) return hit;

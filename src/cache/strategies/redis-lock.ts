@@ -1,22 +1,34 @@
 import { logEvent } from '../../logger.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import { claim } from '../claim.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { fill } from '../fill.js';
-import { readEnvelope } from '../store.js';
 import { shareFlight } from './shared-flight.js';
-import { freshHit } from './steps.js';
+import { hit } from './steps.js';
 
 /**
  * Fleet-wide protection. Inside a process, concurrent callers for one key share one flight
- * (one read, one lock attempt); across processes one holder of the Redis lock recomputes and
- * the others wait for its notification. Exactly one recomputation per key per expiry.
+ * (one claim to Redis); across processes one holder of the Redis lock recomputes and the others
+ * wait for its notification. Exactly one recomputation per key per expiry. The first claim reads
+ * and, on a miss, takes the lock in the same round trip, so a holder computes after one round
+ * trip and stores (with release and notification) in a second.
  */
-export function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('redis-lock', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const cached = await readEnvelope<T>(deps.redis, keys);
-    const hit = freshHit(call, cached);
-    if (hit) return hit;
-    logEvent(call.log, 'info', 'cache.miss', cached ? { stale: true } : {});
-    return fill(call, deps, keys, cached);
+    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { honourBackoff: deps.failurePolicy === 'stale' }, call.log);
+    if (claimed.kind === 'value') return hit(call, claimed.envelope);
+    if (claimed.kind === 'stale') {
+      // A failure back-off: the stale value, without a computation (see backoff.ts).
+      const { envelope } = claimed;
+      logEvent(call.log, 'info', 'cache.miss', { stale: true });
+      logEvent(call.log, 'info', 'stale.served', {
+        reason: 'backoff',
+        computedAt: envelope.computedAt,
+        backoffUntil: envelope.backoffUntil,
+      });
+      return { value: envelope.value, source: 'stale' };
+    }
+    logEvent(call.log, 'info', 'cache.miss', claimed.stale ? { stale: true } : {});
+    return fill(call, deps, keys, claimed);
   });
 }

@@ -1,5 +1,6 @@
 import { logEvent } from '../../logger.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Answer, Call, StrategyDeps } from '../context.js';
+import type { Envelope } from '../envelope.js';
 
 /**
  * Run `lookup` once per key per process for all concurrent callers of one strategy, so a burst
@@ -11,16 +12,16 @@ export async function shareFlight<T>(
   strategy: string,
   call: Call<T>,
   deps: StrategyDeps,
-  lookup: () => Promise<GuardResult<T>>,
-): Promise<GuardResult<T>> {
-  const { value: result, shared } = await deps.flight.do(`${strategy}:${call.key}`, lookup as () => Promise<GuardResult<unknown>>);
-  if (!shared) return result as GuardResult<T>;
+  lookup: () => Promise<Answer<T>>,
+): Promise<Answer<T>> {
+  const { value: result, shared } = await deps.flight.do(`${strategy}:${call.key}`, lookup as () => Promise<Answer<unknown>>);
+  if (!shared) return result as Answer<T>;
 
   // A computation this caller did not run is one it waited for; hits and stale stay as they were.
   const source = result.source === 'computed' ? 'waited' : result.source;
   const hit = source === 'cache' || source === 'stale';
-  logEvent(call.log, 'info', hit ? 'cache.hit' : 'cache.miss', { coalesced: true });
+  logEvent(call.log, 'info', hit ? 'cache.hit' : 'cache.miss', hit ? { coalesced: true, tier: 'redis' } : { coalesced: true });
   if (source === 'stale') logEvent(call.log, 'info', 'stale.served', { coalesced: true });
   logEvent(call.log, 'info', 'flight.joined');
-  return { value: result.value as T, source };
+  return { value: result.value as T, source, ...(result.envelope && { envelope: result.envelope as Envelope<T> }) };
 }

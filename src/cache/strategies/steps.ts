@@ -1,40 +1,61 @@
 import type { CacheKeys } from '../../keys.js';
 import { logEvent } from '../../logger.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
+import type { Claim } from '../claim.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh, type Envelope } from '../envelope.js';
+import { fill } from '../fill.js';
 import { recompute } from '../recompute.js';
-import { refreshInBackground } from '../refresh.js';
-import { inBackoff } from '../backoff.js';
-import { writeEnvelope, type Cached } from '../store.js';
+import { refreshWithLease } from '../refresh.js';
+import { writeEnvelope } from '../store.js';
 
 /** The steps the strategies share, each logging what it does. */
 
-/** A fresh value is a hit: log it and return it; anything else is for the strategy to decide. */
-export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): GuardResult<T> | null {
-  if (!cached || !isFresh(cached)) return null;
-  logEvent(call.log, 'info', 'cache.hit');
-  return { value: cached.value, source: 'cache' };
+/** A fresh value is a hit: log it and return it. */
+export function hit<T>(call: Call<T>, envelope: Envelope<T>): Answer<T> {
+  logEvent(call.log, 'info', 'cache.hit', { tier: 'redis' });
+  return { value: envelope.value, source: 'cache', envelope };
+}
+
+/** A read's value when it is fresh (a hit); null for the strategy to decide. */
+export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): Answer<T> | null {
+  return cached && isFresh(cached) ? hit(call, cached) : null;
 }
 
 /** Compute and store without a Redis lock (`none`, `local-lock`): an unfenced write (fence 0). */
-export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys): Promise<GuardResult<T>> {
+export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys): Promise<Answer<T>> {
   const envelope = await recompute(call, deps, 0);
   const outcome = await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call.log);
-  if (outcome.written) logEvent(call.log, 'info', 'cache.write', { fence: 0 });
-  return { value: envelope.value, source: 'computed' };
+  if (outcome.written) {
+    logEvent(call.log, 'info', 'cache.write', { fence: 0 });
+    deps.l1?.written(call.key, envelope);
+  }
+  return { value: envelope.value, source: 'computed', envelope };
 }
 
 /**
- * `swr` and `xfetch` past the fresh time: serve the stale value now and refresh it in the
- * background, unless a failed refresh started a back-off (then only serve it).
+ * `swr` and `xfetch` after a claim that found no fresh value. A stale value is served at once:
+ * refreshed in the background when the claim took the lock, left alone when another process is
+ * refreshing it or a failed refresh started a back-off. No value at all: filled as `redis-lock`
+ * does (one computes, the others wait).
  */
-export function serveStaleWhileRefreshing<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, stale: Cached<T>): GuardResult<T> {
-  logEvent(call.log, 'info', 'cache.hit', { stale: true });
-  if (inBackoff(stale)) {
-    logEvent(call.log, 'info', 'stale.served', { reason: 'backoff', computedAt: stale.computedAt, backoffUntil: stale.backoffUntil });
-  } else {
-    logEvent(call.log, 'info', 'stale.served', { reason: 'refreshing', computedAt: stale.computedAt });
-    refreshInBackground(call as Call<unknown>, deps, keys, 'stale', stale);
+export function serveStaleOrFill<T>(
+  call: Call<T>,
+  deps: StrategyDeps,
+  keys: CacheKeys,
+  claimed: Exclude<Claim<T>, { kind: 'value' }>,
+): Answer<T> | Promise<Answer<T>> {
+  if (claimed.kind === 'stale' || (claimed.kind === 'lock' && claimed.stale)) {
+    const stale = claimed.kind === 'stale' ? claimed.envelope : claimed.stale!;
+    const backoffUntil = claimed.kind === 'stale' ? claimed.envelope.backoffUntil : undefined;
+    logEvent(call.log, 'info', 'cache.hit', { stale: true });
+    logEvent(call.log, 'info', 'stale.served', {
+      reason: backoffUntil === undefined ? 'refreshing' : 'backoff',
+      computedAt: stale.computedAt,
+      ...(backoffUntil !== undefined && { backoffUntil }),
+    });
+    if (claimed.kind === 'lock') refreshWithLease(call as Call<unknown>, deps, keys, claimed.lease, stale);
+    return { value: stale.value, source: 'stale' };
   }
-  return { value: stale.value, source: 'stale' };
+  logEvent(call.log, 'info', 'cache.miss');
+  return fill(call, deps, keys, claimed);
 }

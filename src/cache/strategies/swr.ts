@@ -1,23 +1,18 @@
-import { logEvent } from '../../logger.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
-import { fill } from '../fill.js';
-import { readEnvelope } from '../store.js';
+import { claim } from '../claim.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
 import { shareFlight } from './shared-flight.js';
-import { freshHit, serveStaleWhileRefreshing } from './steps.js';
+import { hit, serveStaleOrFill } from './steps.js';
 
 /**
  * Stale-while-revalidate. A fresh value is a hit. A stale value (past its fresh time, within its
- * grace) is served at once, and one holder in the fleet refreshes it in the background. No value
- * at all (cold, or past its grace) is filled as `redis-lock` does: one computes, the others wait.
+ * grace) is served at once, and one holder in the fleet refreshes it in the background: the claim
+ * that found it stale took the lock if it was free. No value at all (cold, or past its grace) is
+ * filled as `redis-lock` does: one computes, the others wait.
  */
-export function getWithSwr<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export function getWithSwr<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('swr', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const cached = await readEnvelope<T>(deps.redis, keys);
-    const hit = freshHit(call, cached);
-    if (hit) return hit;
-    if (cached) return serveStaleWhileRefreshing(call, deps, keys, cached);
-    logEvent(call.log, 'info', 'cache.miss');
-    return fill(call, deps, keys, null);
+    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call.log);
+    return claimed.kind === 'value' ? hit(call, claimed.envelope) : serveStaleOrFill(call, deps, keys, claimed);
   });
 }

@@ -1,11 +1,9 @@
-import { logEvent } from '../../logger.js';
-import type { Call, GuardResult, StrategyDeps } from '../context.js';
-import { isFresh, type Envelope } from '../envelope.js';
-import { fill } from '../fill.js';
+import { claim } from '../claim.js';
+import type { Call, Answer, StrategyDeps } from '../context.js';
+import type { Envelope } from '../envelope.js';
 import { refreshInBackground } from '../refresh.js';
-import { readEnvelope } from '../store.js';
 import { shareFlight } from './shared-flight.js';
-import { serveStaleWhileRefreshing } from './steps.js';
+import { hit, serveStaleOrFill } from './steps.js';
 
 /**
  * XFetch, after Vattani, Chierichetti and Lowenstein, "Optimal Probabilistic Cache Stampede
@@ -17,20 +15,15 @@ import { serveStaleWhileRefreshing } from './steps.js';
  * most one early refresh runs in the fleet at a time and readers never block before expiry.
  * A stale value within its grace is served like `swr`; no value is filled like `redis-lock`.
  */
-export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<GuardResult<T>> {
+export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('xfetch', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const cached = await readEnvelope<T>(deps.redis, keys);
-    if (cached && isFresh(cached)) {
-      logEvent(call.log, 'info', 'cache.hit');
-      if (shouldRefreshEarly(cached, Date.now(), deps.xfetchBeta, deps.random())) {
-        refreshInBackground(call as Call<unknown>, deps, keys, 'early', cached);
-      }
-      return { value: cached.value, source: 'cache' };
+    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call.log);
+    if (claimed.kind !== 'value') return serveStaleOrFill(call, deps, keys, claimed);
+    if (shouldRefreshEarly(claimed.envelope, Date.now(), deps.xfetchBeta, deps.random())) {
+      refreshInBackground(call as Call<unknown>, deps, keys, claimed.envelope);
     }
-    if (cached) return serveStaleWhileRefreshing(call, deps, keys, cached);
-    logEvent(call.log, 'info', 'cache.miss');
-    return fill(call, deps, keys, null);
+    return hit(call, claimed.envelope);
   });
 }
 

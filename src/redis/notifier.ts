@@ -1,7 +1,7 @@
 import type { Cluster } from 'ioredis';
 import { OptionsError } from '../errors.js';
-import type { RedisClient } from '../redis/client.js';
-import { usesShardedPubSub } from '../redis/pubsub.js';
+import type { RedisClient } from './client.js';
+import { usesShardedPubSub } from './pubsub.js';
 import { unrefTimeout } from '../timers.js';
 
 /**
@@ -48,19 +48,60 @@ export class Notifier {
   private markLive: (() => void) | null = null;
   /** Counts drops, so a recovery overtaken by another drop does not declare the connection live. */
   private drops = 0;
+  /** Told when the connection drops (false) and when it is subscribed again after one (true). */
+  private readonly stateListeners = new Set<(live: boolean) => void>();
+  /** What this notifier added to the subscriber, removed by close(): the subscriber may be the caller's. */
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis event handlers take what each event passes
+  private readonly handlers: Array<[string, (...args: any[]) => void]>;
 
   constructor(private readonly subscriber: RedisClient) {
     this.sharded = usesShardedPubSub(subscriber);
     if (this.sharded && !(subscriber as Cluster).options.shardedSubscribers) {
       throw new OptionsError('subscriber', "a cluster subscriber needs ioredis's shardedSubscribers: true (or let the guard create it)");
     }
-    subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
-      this.deliver(channel, { kind: 'message', message });
+    this.handlers = [
+      [this.sharded ? 'smessage' : 'message', (channel: string, message: string) => this.deliver(channel, { kind: 'message', message })],
+      ['close', () => this.wentDown()],
+      [
+        'ready',
+        () => {
+          if (this.markLive) void this.recover();
+        },
+      ],
+    ];
+    for (const [event, handler] of this.handlers) subscriber.on(event, handler);
+  }
+
+  /**
+   * A subscription for the notifier's life (the L1 tier's bus): `onMessage` gets every message on
+   * `channel`. Resolves once it is live. Drops and recoveries are reported to `onConnection`.
+   */
+  async watch(channel: string, onMessage: (message: Notification) => void): Promise<void> {
+    const entry = this.entryFor(channel);
+    entry.listeners.add((wakeup) => {
+      if (wakeup.kind === 'message') onMessage(wakeup.message);
     });
-    subscriber.on('close', () => this.wentDown());
-    subscriber.on('ready', () => {
-      if (this.markLive) void this.recover();
-    });
+    await Promise.all([entry.subscribed, this.live]);
+  }
+
+  /** `listener(false)` when the connection drops, `listener(true)` when it is subscribed again. */
+  onConnection(listener: (live: boolean) => void): void {
+    this.stateListeners.add(listener);
+  }
+
+  /** True unless the connection dropped and is not subscribed again yet. */
+  get isLive(): boolean {
+    return this.markLive === null;
+  }
+
+  /** Stop: unsubscribe every channel, detach from the subscriber (which its owner closes). */
+  close(): void {
+    for (const [event, handler] of this.handlers) this.subscriber.off(event, handler);
+    const channels = [...this.channels.keys()];
+    this.channels.clear();
+    this.stateListeners.clear();
+    if (channels.length > 0)
+      (this.sharded ? this.subscriber.sunsubscribe(...channels) : this.subscriber.unsubscribe(...channels)).catch(() => {});
   }
 
   /**
@@ -69,16 +110,7 @@ export class Notifier {
    * waiter past its deadline).
    */
   async listen(channel: string, timeoutMs: number): Promise<Subscription | 'timeout'> {
-    let entry = this.channels.get(channel);
-    if (!entry) {
-      const created: Channel = { listeners: new Set(), subscribed: this.subscribe([channel]) };
-      // A failed SUBSCRIBE must not stay cached for the next waiter of this channel.
-      created.subscribed.catch(() => {
-        if (this.channels.get(channel) === created) this.channels.delete(channel);
-      });
-      this.channels.set(channel, created);
-      entry = created;
-    }
+    const entry = this.entryFor(channel);
     const queue: Wakeup[] = [];
     let wake: Listener | null = null;
     const listener: Listener = (wakeup) => {
@@ -130,6 +162,19 @@ export class Notifier {
     return this.channels.size;
   }
 
+  /** The channel's entry, subscribing when it is new. */
+  private entryFor(channel: string): Channel {
+    const existing = this.channels.get(channel);
+    if (existing) return existing;
+    const created: Channel = { listeners: new Set(), subscribed: this.subscribe([channel]) };
+    // A failed SUBSCRIBE must not stay cached for the next waiter of this channel.
+    created.subscribed.catch(() => {
+      if (this.channels.get(channel) === created) this.channels.delete(channel);
+    });
+    this.channels.set(channel, created);
+    return created;
+  }
+
   private subscribe(channels: string[]): Promise<unknown> {
     return this.sharded ? this.subscriber.ssubscribe(...channels) : this.subscriber.subscribe(...channels);
   }
@@ -144,6 +189,7 @@ export class Notifier {
     this.drops += 1;
     if (this.markLive) return; // already down
     this.live = new Promise((resolve) => (this.markLive = resolve));
+    for (const listener of this.stateListeners) listener(false);
   }
 
   /**
@@ -162,6 +208,7 @@ export class Notifier {
     if (drops !== this.drops || !this.markLive) return;
     this.markLive();
     this.markLive = null;
+    for (const listener of this.stateListeners) listener(true);
     for (const channel of channels) this.deliver(channel, { kind: 'recheck' });
   }
 

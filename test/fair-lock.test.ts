@@ -1,0 +1,160 @@
+/**
+ * guard.lock: a waiting lock, first come first served inside a process (one hand-off per
+ * release, no attempt by the others), one contender per process woken by a release across
+ * processes, mutual exclusion across the fleet, and nothing left behind.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { lockKeys } from '../src/keys.js';
+import { FairLocks } from '../src/lock/fair-lock.js';
+import { Notifier } from '../src/redis/notifier.js';
+import { closeGuards, processGuard } from './support/guards.js';
+import { closeAll, connect, uniquePrefix } from './support/redis.js';
+import { sleep, waitUntil } from './support/wait.js';
+
+let admin: Redis;
+beforeAll(() => {
+  admin = connect();
+});
+afterAll(async () => {
+  await closeGuards();
+  await closeAll(admin);
+});
+
+async function messagesOn(channel: string): Promise<string[]> {
+  const subscriber = connect();
+  const messages: string[] = [];
+  subscriber.on('message', (_channel: string, message: string) => messages.push(message));
+  await subscriber.subscribe(channel);
+  afterAll(() => closeAll(subscriber));
+  return messages;
+}
+
+describe('guard.lock inside one process', () => {
+  it('hands the lock over in arrival order, with increasing fences, and announces only the last release', async () => {
+    const prefix = uniquePrefix('fair');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const released = await messagesOn(lockKeys(prefix, 'job').channel);
+    const order: number[] = [];
+    const fences: number[] = [];
+    const first = await guard.lock('job');
+    const contenders = Array.from({ length: 10 }, (_, i) =>
+      guard.lock('job').then(async (held) => {
+        order.push(i);
+        fences.push(held.fence);
+        await held.release();
+      }),
+    );
+    // lock() queues a contender before its first await: all ten are in line, in call order.
+    fences.unshift(first.fence);
+    await first.release();
+    await Promise.all(contenders);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (let i = 1; i < fences.length; i++) expect(fences[i]).toBeGreaterThan(fences[i - 1]!);
+    await waitUntil('the last release was announced', () => released.length === 1);
+    expect(released).toEqual(['released']);
+    expect(await admin.exists(lockKeys(prefix, 'job').lock)).toBe(0);
+  });
+
+  it('a contender that gives up (waitMs, or its signal) leaves the line, and the next one still gets the lock', async () => {
+    const prefix = uniquePrefix('fair-giveup');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const holder = await guard.lock('job');
+    const impatient = guard.lock('job', { waitMs: 100 });
+    const controller = new AbortController();
+    const aborted = guard.lock('job', { signal: controller.signal });
+    const patient = guard.lock('job');
+    await expect(impatient).rejects.toMatchObject({ code: 'E_WAIT_TIMEOUT' });
+    controller.abort(new Error('not needed any more'));
+    await expect(aborted).rejects.toThrow('not needed any more');
+    await holder.release();
+    const next = await patient;
+    expect(next.fence).toBeGreaterThan(holder.fence);
+    await next.release();
+  });
+
+  it('a hand-off of a lock that expired meanwhile sends the next contender to Redis', async () => {
+    const prefix = uniquePrefix('fair-expired');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const holder = await guard.lock('job', { ttlMs: 150 });
+    const next = guard.lock('job');
+    await waitUntil('the lock expired', async () => (await admin.exists(lockKeys(prefix, 'job').lock)) === 0);
+    expect(await holder.release()).toBe(false);
+    const held = await next;
+    expect(await admin.get(lockKeys(prefix, 'job').lock)).toBe(held.token);
+    await held.release();
+  });
+
+  it('the watchdog keeps a lock past its TTL until release; its signal aborts on loss and on release', async () => {
+    const prefix = uniquePrefix('fair-watchdog');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const kept = await guard.lock('job', { ttlMs: 300, watchdog: true });
+    await sleep(700);
+    expect(await admin.get(lockKeys(prefix, 'job').lock)).toBe(kept.token);
+    expect(kept.signal.aborted).toBe(false);
+    await kept.release();
+    expect(kept.signal.aborted).toBe(true);
+
+    const lost = await guard.lock('job', { ttlMs: 300, watchdog: true });
+    await admin.del(lockKeys(prefix, 'job').lock); // taken away (an operator, an expiry during a pause)
+    await waitUntil('the watchdog noticed', () => lost.signal.aborted);
+    expect(await lost.release()).toBe(false);
+  });
+});
+
+describe('nothing stays behind', () => {
+  it('2000 contended locks leave no line, no subscription and no Redis key but the expiring lease', async () => {
+    const prefix = uniquePrefix('fair-leftovers');
+    const redis = connect();
+    const subscriber = connect();
+    const notifier = new Notifier(subscriber);
+    const locks = new FairLocks({
+      redis,
+      notifier: () => notifier,
+      keys: (name) => lockKeys(prefix, name),
+      defaultTtlMs: 5000,
+      defaultWaitMs: 30_000,
+      closed: new AbortController().signal,
+    });
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, lane) => {
+        for (let i = 0; i < 100; i++) {
+          const held = await locks.lock(`name-${(lane + i) % 5}`);
+          await held.release();
+        }
+      }),
+    );
+    expect(locks.activeNames).toBe(0);
+    expect(notifier.activeChannels).toBe(0);
+    const left = await admin.keys(`${prefix}:*`);
+    expect(left.every((k) => k.endsWith(':mutex-lease'))).toBe(true);
+    for (const key of left) expect(await admin.pttl(key)).toBeGreaterThan(0);
+    await closeAll(redis, subscriber);
+  });
+});
+
+describe('guard.lock across processes', () => {
+  it('3 processes x 8 contenders: never two holders at once, every contender served', async () => {
+    const prefix = uniquePrefix('fair-fleet');
+    const fleet = [0, 1, 2].map(() => processGuard({ keyPrefix: prefix, lockTtlMs: 5000 }));
+    let inside = 0;
+    let most = 0;
+    let served = 0;
+    await Promise.all(
+      fleet.flatMap(({ guard }) =>
+        Array.from({ length: 8 }, async () => {
+          const held = await guard.lock('shared');
+          inside += 1;
+          most = Math.max(most, inside);
+          await sleep(2);
+          inside -= 1;
+          served += 1;
+          await held.release();
+        }),
+      ),
+    );
+    expect(served).toBe(24);
+    expect(most).toBe(1);
+    expect(await admin.exists(lockKeys(prefix, 'shared').lock)).toBe(0);
+  });
+});

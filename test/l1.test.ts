@@ -1,0 +1,158 @@
+/**
+ * The L1 tier: hits answered in-process with no Redis command; every process's copy dropped at
+ * once when any process sets, deletes or recomputes the key; never a value past its fresh time;
+ * cleared (and bypassed) while its bus connection is down; bounded in size.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createGuard, type GuardOptions, type StampedeGuard } from '../src/cache/guard.js';
+import { L1Store } from '../src/cache/l1.js';
+import { createRedis } from '../scripts/redis/connection.js';
+import { captureLogger } from './support/log-capture.js';
+import { redisUrl, uniquePrefix } from './support/redis.js';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { sleep, waitUntil } from './support/wait.js';
+
+let proxy: TcpProxy;
+const clients: Redis[] = [];
+const guards: StampedeGuard[] = [];
+beforeAll(async () => {
+  const target = new URL(redisUrl());
+  proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+});
+afterAll(async () => {
+  await Promise.all(guards.map((g) => g.close()));
+  for (const client of clients) client.disconnect();
+  await proxy.close();
+});
+
+/** A process with an L1 tier; its cache connection goes through the counting proxy. */
+async function process(prefix: string, options: Partial<GuardOptions> = {}) {
+  const redis = createRedis(proxy.url, 'cache');
+  const subscriber = new Redis(redisUrl(), { enableReadyCheck: false, maxRetriesPerRequest: null, retryStrategy: () => 300 });
+  subscriber.on('error', () => {});
+  clients.push(redis, subscriber);
+  const subscriberId = Number(await subscriber.client('ID'));
+  const log = captureLogger();
+  const guard = createGuard({ redis, subscriber, keyPrefix: prefix, l1: { maxEntries: 100 }, logger: log.logger, ...options });
+  guards.push(guard);
+  // The tier answers once its bus subscription is live.
+  await waitUntil('the bus is subscribed', async () => ((await subscriberCount(prefix)) ?? 0) >= 1);
+  return { guard, log, subscriber, subscriberId };
+}
+
+async function subscriberCount(prefix: string): Promise<number> {
+  const admin = new Redis(redisUrl());
+  try {
+    return (await admin.pubsub('NUMSUB', `${prefix}:{!l1}:db0:written`))[1] as number;
+  } finally {
+    admin.disconnect();
+  }
+}
+
+const never = async (): Promise<string> => {
+  throw new Error('should not compute');
+};
+
+describe('the L1 tier', () => {
+  it('answers repeated reads in-process: no Redis command, source cache, logged with tier l1', async () => {
+    const prefix = uniquePrefix('l1-hits');
+    const { guard, log } = await process(prefix);
+    expect(await guard.getOrCompute('k', async () => 'v')).toEqual({ value: 'v', source: 'computed' });
+    const before = proxy.requests;
+    for (let i = 0; i < 100; i++) expect(await guard.getOrCompute('k', never)).toEqual({ value: 'v', source: 'cache' });
+    expect(proxy.requests - before).toBe(0);
+    expect(log.lines.filter((l) => l.event === 'cache.hit' && l.tier === 'l1')).toHaveLength(100);
+  });
+
+  it("a set, a delete or a recomputation in one process drops the others' copies", async () => {
+    const prefix = uniquePrefix('l1-coherent');
+    const a = await process(prefix, { valueTtlMs: 60_000 });
+    const b = await process(prefix, { valueTtlMs: 60_000 });
+    await a.guard.getOrCompute('k', async () => 'v1');
+    expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'v1', source: 'cache' }); // now in b's L1 too
+
+    await a.guard.set('k', 'v2');
+    await waitUntil('b sees the set', async () => (await b.guard.getOrCompute('k', never)).value === 'v2');
+
+    await a.guard.delete('k');
+    await waitUntil('b sees the delete', async () => (await b.guard.getOrCompute('k', async () => 'v3')).value === 'v3');
+    // b recomputed (v3, in its own L1 and in Redis): a, which deleted, reads it from Redis.
+    expect(await a.guard.getOrCompute('k', never)).toEqual({ value: 'v3', source: 'cache' });
+    // And a recomputation in a (after a delete elsewhere) reaches b.
+    await b.guard.delete('k');
+    await waitUntil('a recomputes', async () => (await a.guard.getOrCompute('k', async () => 'v4')).value === 'v4');
+    await waitUntil('b sees the recomputation', async () => (await b.guard.getOrCompute('k', never)).value === 'v4');
+  });
+
+  it('never answers with a value past its fresh time', async () => {
+    const prefix = uniquePrefix('l1-fresh');
+    const { guard } = await process(prefix, { valueTtlMs: 150, graceMs: 0 });
+    await guard.getOrCompute('k', async () => 'first');
+    expect(await guard.getOrCompute('k', never)).toEqual({ value: 'first', source: 'cache' });
+    await sleep(200);
+    expect(await guard.getOrCompute('k', async () => 'second')).toEqual({ value: 'second', source: 'computed' });
+  });
+
+  it('a dropped bus connection clears the tier; a set during the outage is seen once it is back', async () => {
+    const prefix = uniquePrefix('l1-drop');
+    const a = await process(prefix);
+    const b = await process(prefix);
+    await a.guard.getOrCompute('k', async () => 'v1');
+    expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'v1', source: 'cache' });
+
+    const admin = new Redis(redisUrl());
+    clients.push(admin);
+    await admin.client('KILL', 'ID', String(b.subscriberId));
+    await waitUntil('b saw its bus connection drop', () => b.subscriber.status !== 'ready');
+    await a.guard.set('k', 'v2'); // announced while b's bus is down: lost
+    // b does not answer from its tier meanwhile: its reads go to Redis, which has v2.
+    const before = proxy.requests;
+    expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'v2', source: 'cache' });
+    expect(proxy.requests).toBeGreaterThan(before);
+    await waitUntil('b is subscribed again', async () => (await subscriberCount(prefix)) === 2);
+    await waitUntil('b answers from its tier again', async () => {
+      const at = proxy.requests;
+      await b.guard.getOrCompute('k', never);
+      return proxy.requests === at;
+    });
+    expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'v2', source: 'cache' });
+  });
+});
+
+describe('L1Store', () => {
+  const envelope = (value: string, freshForMs = 60_000) => ({
+    value,
+    fence: 1,
+    computedAt: Date.now(),
+    computeMs: 1,
+    ttlMs: freshForMs,
+    freshUntil: Date.now() + freshForMs,
+  });
+
+  it('keeps at most maxEntries, dropping the least recently read', () => {
+    const store = new L1Store({ maxEntries: 3 });
+    for (const k of ['a', 'b', 'c']) store.set(k, envelope(k), 0);
+    store.get('a'); // a is now the most recently read
+    store.set('d', envelope('d'), 0);
+    expect(store.size).toBe(3);
+    expect(store.get('b')).toBeNull();
+    expect(store.get('a')?.value).toBe('a');
+  });
+
+  it('keeps at most maxBytes, and never a value larger than that', () => {
+    const store = new L1Store({ maxEntries: 100, maxBytes: 100 });
+    store.set('big', envelope('big'), 101);
+    expect(store.get('big')).toBeNull();
+    for (const k of ['a', 'b', 'c']) store.set(k, envelope(k), 40);
+    expect(store.size).toBe(2);
+    expect(store.get('a')).toBeNull();
+  });
+
+  it('drops a value once it is past its fresh time', () => {
+    const store = new L1Store({ maxEntries: 10 });
+    store.set('k', { ...envelope('k'), freshUntil: Date.now() - 1 }, 0);
+    expect(store.get('k')).toBeNull();
+    expect(store.size).toBe(0);
+  });
+});
