@@ -10,13 +10,14 @@ import {
   stopLocalCluster,
 } from './redis/local-cluster.js';
 import { describeStatus, localTargetFromUrl, serverStatus, startLocalServer, stopLocalServer } from './redis/local-server.js';
-import { newCommand, runCli } from './common/cli.js';
+import { intArg, newCommand, runCli } from './common/cli.js';
+import { ConfigError } from './common/errors.js';
 
 /**
  * `npm run redis -- start|stop|status [--cluster]`: a local redis-server on the REDIS_URL port,
  * data in .redis/; or, with --cluster (or when REDIS_CLUSTER_NODES names a cluster), a local
- * 3-master Redis Cluster on the ports of REDIS_CLUSTER_NODES (default 7000-7002), data in
- * .redis/cluster/.
+ * 3-master Redis Cluster (`--replicas N`: and N replicas of each master) on the ports of
+ * REDIS_CLUSTER_NODES (default 7000 and up), data in .redis/cluster/.
  */
 const EXIT_NOT_RUNNING = 3;
 
@@ -26,22 +27,40 @@ await runCli(async () => {
   const redisUrl = () => loadConfig().redisUrl;
   const wantsCluster = (flag: boolean | undefined) => flag === true || isClusterUrl(redisUrl());
   const target = () => localTargetFromUrl(redisUrl());
-  const clusterTargets = () => localClusterTargets(redisUrl());
+  const clusterTargets = (replicas = 0) => localClusterTargets(redisUrl(), process.cwd(), 'REDIS_CLUSTER_NODES', replicas);
   const say = (line: string) => console.log(line);
 
   const program = newCommand(
     'redis',
-    'a local redis-server (on the port of REDIS_URL, default 6379, data in .redis/) or a local 3-master Redis Cluster (--cluster: ports of REDIS_CLUSTER_NODES, default 7000-7002, data in .redis/cluster/)',
+    'a local redis-server (on the port of REDIS_URL, default 6379, data in .redis/) or a local 3-master Redis Cluster (--cluster: ports of REDIS_CLUSTER_NODES, default 7000 and up, data in .redis/cluster/)',
   );
 
   program
     .command('start')
     .description('start redis-server in the background (AOF on, noeviction); nothing to do when one already answers')
     .option('--cluster', 'start a Redis Cluster of 3 masters instead (created with redis-cli --cluster create), and print its nodes')
-    .action(async (opts: { cluster?: boolean }) => {
+    .option(
+      '--replicas <n>',
+      'with --cluster: replicas per master, which take over when a master fails (default 0; 1 needs 6 nodes: 7000-7005)',
+      intArg(0, 5),
+    )
+    .option(
+      '--node-timeout <ms>',
+      'with --cluster: cluster-node-timeout, how long a master may be silent before its replica takes over (default 5000)',
+      intArg(100, 3_600_000),
+    )
+    .action(async (opts: { cluster?: boolean; replicas?: number; nodeTimeout?: number }) => {
+      if (!wantsCluster(opts.cluster) && (opts.replicas !== undefined || opts.nodeTimeout !== undefined)) {
+        throw new ConfigError('--replicas and --node-timeout are for a cluster: add --cluster');
+      }
       if (wantsCluster(opts.cluster)) {
-        const targets = clusterTargets();
-        const { alreadyRunning, nodes } = await startLocalCluster(targets, { log: say });
+        const replicas = opts.replicas ?? 0;
+        const targets = clusterTargets(replicas);
+        const { alreadyRunning, nodes } = await startLocalCluster(targets, {
+          log: say,
+          replicas,
+          ...(opts.nodeTimeout !== undefined && { nodeTimeoutMs: opts.nodeTimeout }),
+        });
         say(`${alreadyRunning ? 'already running' : 'Redis Cluster running'}: cluster_state:ok, data in .redis/cluster/`);
         for (const line of nodes) say(`  ${line}`);
         say(`use it with: REDIS_CLUSTER_NODES=${targets.map((t) => t.where).join(',')}`);

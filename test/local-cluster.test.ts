@@ -1,6 +1,7 @@
 /**
- * `npm run redis -- start|status|stop --cluster`: a real local cluster in a temporary directory,
- * created with redis-cli --cluster create, stopped, and started again from its nodes.conf.
+ * `npm run redis -- start|status|stop --cluster --replicas 1`: a real local cluster of 3 masters
+ * and 3 replicas in a temporary directory, created with redis-cli --cluster create, stopped, and
+ * started again from its nodes.conf.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -61,14 +62,26 @@ async function clusterPorts(count: number): Promise<number[]> {
 }
 
 describe('npm run redis -- start|status|stop --cluster', () => {
-  it('creates a 3-master cluster, reports it, stops it, and starts it again from its own files', async () => {
-    const ports = await clusterPorts(3);
+  it('creates a cluster of 3 masters with a replica each, reports it, stops it, and starts it again from its own files', async () => {
+    const ports = await clusterPorts(6);
     const nodes = ports.map((p) => `127.0.0.1:${p}`).join(',');
 
-    const start = await cli(['start', '--cluster'], nodes);
+    const tooFew = await cli(['start', '--cluster', '--replicas', '1'], nodes.split(',').slice(0, 4).join(','));
+    expect(tooFew).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^error: .*names 4 node\(s\); .*at least 6 \(3 masters and 1 replica of each\)\n$/),
+    });
+    expect(await cli(['start', '--replicas', '1'], '')).toMatchObject({
+      code: 2,
+      stderr: 'error: --replicas and --node-timeout are for a cluster: add --cluster\n',
+    });
+
+    const start = await cli(['start', '--cluster', '--replicas', '1', '--node-timeout', '2000'], nodes);
     expect(start, start.stderr).toMatchObject({ code: 0 });
     expect(start.stdout).toContain('redis-cli --cluster create');
+    expect(start.stdout).toContain('--cluster-replicas 1');
     expect(start.stdout.match(/ master {2}slots \d+-\d+/g)).toHaveLength(3);
+    expect(start.stdout.match(/ replica {2}of 127\.0\.0\.1:\d+/g)).toHaveLength(3);
     expect(start.stdout).toContain(`REDIS_CLUSTER_NODES=${nodes}`);
     for (const port of ports) expect(existsSync(path.join(cwd, '.redis', 'cluster', String(port), 'nodes.conf'))).toBe(true);
 

@@ -3,27 +3,39 @@ import path from 'node:path';
 import { ConfigError, RedisServerStartError } from '../common/errors.js';
 import { hostPort, isClusterUrl, parseClusterUrl } from './cluster-url.js';
 import { clusterInfo, describeClusterNodes, waitForClusterOk } from './cluster-state.js';
-import { formCluster } from './redis-cluster.js';
+import { CLUSTER_MASTERS, formCluster } from './redis-cluster.js';
 import { isLoopback, localDir, serverStatus, startLocalServer, stopLocalServer, type LocalTarget } from './local-server.js';
 
 /**
- * The long-lived local Redis Cluster behind `npm run redis -- start --cluster`: three (or more)
+ * The long-lived local Redis Cluster behind `npm run redis -- start --cluster [--replicas N]`:
  * local redis-servers in cluster mode on loopback ports, each with its own directory under
- * `.redis/cluster/<port>/` (AOF, nodes.conf, pid file, log), made into a cluster of masters
- * without replicas by `redis-cli --cluster create` (redis-cluster.ts). Like the single local
- * server it outlives the command and keeps its data; started again after a stop, the nodes
+ * `.redis/cluster/<port>/` (AOF, nodes.conf, pid file, log), made into a cluster of 3 masters
+ * (and N replicas of each) by `redis-cli --cluster create` (redis-cluster.ts). Like the single
+ * local server it outlives the command and keeps its data; started again after a stop, the nodes
  * find each other again from their nodes.conf.
  */
 
-/** The nodes when no cluster is named: 127.0.0.1:7000, 7001, 7002 (the usual example ports). */
-export const DEFAULT_LOCAL_CLUSTER_PORTS = [7000, 7001, 7002] as const;
+/** The first port when no cluster is named: 127.0.0.1:7000, 7001, ... (the usual example ports). */
+const FIRST_DEFAULT_PORT = 7000;
+
+/** How many nodes a cluster of 3 masters with `replicas` replicas each has. */
+export function clusterSize(replicas: number): number {
+  return CLUSTER_MASTERS * (1 + replicas);
+}
 
 /**
  * The local cluster's nodes: those of a cluster URL (REDIS_CLUSTER_NODES or REDIS_URL
  * `redis+cluster://`), which must be on this machine; else the ports of the cluster that lives
- * in `.redis/cluster/` (one directory per port); else the default ports.
+ * in `.redis/cluster/` (one directory per port); else the default ports, as many as a cluster
+ * with `replicas` needs.
  */
-export function localClusterTargets(redisUrl: string, cwd: string = process.cwd(), name = 'REDIS_CLUSTER_NODES'): LocalTarget[] {
+export function localClusterTargets(
+  redisUrl: string,
+  cwd: string = process.cwd(),
+  name = 'REDIS_CLUSTER_NODES',
+  replicas = 0,
+): LocalTarget[] {
+  const needed = clusterSize(replicas);
   if (!isClusterUrl(redisUrl)) {
     const dir = localClusterDir(cwd);
     const existing = existsSync(dir)
@@ -32,13 +44,19 @@ export function localClusterTargets(redisUrl: string, cwd: string = process.cwd(
           .map(Number)
           .sort((a, b) => a - b)
       : [];
-    const ports = existing.length >= 3 ? existing : DEFAULT_LOCAL_CLUSTER_PORTS;
+    if (existing.length >= CLUSTER_MASTERS && existing.length < needed) {
+      throw new ConfigError(
+        `the cluster in ${path.relative(cwd, dir)}/ has ${existing.length} nodes, too few for ${replicas} replica(s) per master; stop it and remove that directory to create a new one`,
+      );
+    }
+    const ports = existing.length >= CLUSTER_MASTERS ? existing : Array.from({ length: needed }, (_, i) => FIRST_DEFAULT_PORT + i);
     return ports.map((port) => ({ host: '127.0.0.1', port, where: `127.0.0.1:${port}` }));
   }
   const cluster = parseClusterUrl(name, redisUrl);
   if (cluster.tls) throw new ConfigError(`${name}: the local cluster speaks plain redis only, not TLS`);
-  if (cluster.nodes.length < 3) {
-    throw new ConfigError(`${name} names ${cluster.nodes.length} node(s); a local cluster needs at least 3 (its masters)`);
+  if (cluster.nodes.length < needed) {
+    const what = replicas === 0 ? 'its masters' : `3 masters and ${replicas} replica${replicas === 1 ? '' : 's'} of each`;
+    throw new ConfigError(`${name} names ${cluster.nodes.length} node(s); a local cluster needs at least ${needed} (${what})`);
   }
   return cluster.nodes.map((node) => {
     if (!isLoopback(node.host)) {
@@ -65,12 +83,19 @@ export interface LocalClusterStart {
   nodes: string[];
 }
 
-export async function startLocalCluster(
-  targets: readonly LocalTarget[],
-  options: { cwd?: string; log?: (line: string) => void } = {},
-): Promise<LocalClusterStart> {
+export interface LocalClusterOptions {
+  cwd?: string;
+  log?: (line: string) => void;
+  /** Replicas per master when the cluster is created (an existing cluster keeps its own). @default 0 */
+  replicas?: number;
+  /** `cluster-node-timeout` of every node. @default 5000 */
+  nodeTimeoutMs?: number;
+}
+
+export async function startLocalCluster(targets: readonly LocalTarget[], options: LocalClusterOptions = {}): Promise<LocalClusterStart> {
   const cwd = options.cwd ?? process.cwd();
-  const started = await Promise.all(targets.map((target) => startLocalServer(target, { dir: nodeDir(target, cwd), clusterNode: true })));
+  const node = { clusterNode: true, ...(options.nodeTimeoutMs !== undefined && { clusterNodeTimeoutMs: options.nodeTimeoutMs }) };
+  const started = await Promise.all(targets.map((target) => startLocalServer(target, { ...node, dir: nodeDir(target, cwd) })));
   const states = await Promise.all(
     targets.map(async (target) => {
       try {
@@ -86,7 +111,13 @@ export async function startLocalCluster(
   const ok = states.every((info) => info.get('cluster_state') === 'ok' && Number(info.get('cluster_known_nodes')) >= targets.length);
   const alreadyRunning = started.every((s) => s.alreadyRunning) && ok;
   if (fresh.every(Boolean)) {
-    await formCluster(targets, options.log);
+    const replicas = options.replicas ?? 0;
+    if (targets.length < clusterSize(replicas)) {
+      throw new ConfigError(
+        `${targets.length} nodes cannot make 3 masters with ${replicas} replica(s) each: name ${clusterSize(replicas)}`,
+      );
+    }
+    await formCluster(targets, { ...(options.log && { log: options.log }), replicas });
   } else if (fresh.some(Boolean)) {
     const newNodes = targets.filter((_, i) => fresh[i]).map((t) => t.where);
     throw new RedisServerStartError(

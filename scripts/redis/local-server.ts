@@ -97,7 +97,7 @@ export function describeStatus(target: LocalTarget, status: ServerStatus): strin
 export async function startLocalServer(
   target: LocalTarget,
   /** Another directory than `.redis/`, for a cluster node. */
-  options: { dir?: string; clusterNode?: boolean } = {},
+  options: { dir?: string; clusterNode?: boolean; clusterNodeTimeoutMs?: number } = {},
 ): Promise<{ alreadyRunning: boolean; status: ServerStatus }> {
   const before = await serverStatus(target);
   if (before.running) return { alreadyRunning: true, status: before };

@@ -10,11 +10,12 @@ import type { ProbeTarget } from './probe.js';
 import { startEmbeddedRedis, type EmbeddedRedis, type ServerTls } from './redis-server.js';
 
 /**
- * The one way this project makes a Redis Cluster, for the embedded cluster of tests and the demo
- * as for `npm run redis -- start --cluster` (local-cluster.ts): `redis-cli --cluster create`
- * makes masters of fresh cluster-mode nodes, sharing the 16384 slots, no replicas. It is the
- * command the README shows and an operator would type, and it asks each node for its bus port,
- * so nodes whose bus port is not port + 10000 are fine.
+ * The one way this project makes a Redis Cluster, for the embedded cluster of tests, the demo and
+ * the faults as for `npm run redis -- start --cluster` (local-cluster.ts): `redis-cli --cluster
+ * create` makes fresh cluster-mode nodes into 3 masters sharing the 16384 slots, and the rest into
+ * their replicas (`--cluster-replicas`), which take over when a master fails. It is the command
+ * the docs show and an operator would type, and it asks each node for its bus port, so nodes
+ * whose bus port is not port + 10000 are fine.
  */
 
 export interface EmbeddedCluster {
@@ -27,15 +28,36 @@ export interface EmbeddedCluster {
 }
 
 /** The fewest masters Redis Cluster accepts. */
-const MASTERS = 3;
+export const CLUSTER_MASTERS = 3;
 const CREATE_TIMEOUT_MS = 60_000;
 
+export interface EmbeddedClusterOptions {
+  log?: (line: string) => void;
+  tls?: ServerTls;
+  /** Replicas per master. @default 0 */
+  replicas?: number;
+  /** `cluster-node-timeout`: how long before a silent master counts as failed. @default 5000 */
+  nodeTimeoutMs?: number;
+  /** AOF on every node (`appendfsync everysec`), as a queue's Redis would run. @default false */
+  appendOnly?: boolean;
+}
+
 /**
- * A private cluster for tests and the demo: masters without replicas, each an embedded
- * redis-server with its own temporary directory. Whoever starts one stops it.
+ * A private cluster for tests, the demo and the faults: 3 masters and `replicas` replicas of
+ * each, every node an embedded redis-server with its own temporary directory. Whoever starts one
+ * stops it.
  */
-export async function startEmbeddedCluster(options: { log?: (line: string) => void; tls?: ServerTls } = {}): Promise<EmbeddedCluster> {
-  const started = await Promise.allSettled(Array.from({ length: MASTERS }, () => startEmbeddedRedis({ ...options, clusterNode: true })));
+export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {}): Promise<EmbeddedCluster> {
+  const replicas = options.replicas ?? 0;
+  const node = {
+    clusterNode: true,
+    ...(options.log && { log: options.log }),
+    ...(options.tls && { tls: options.tls }),
+    ...(options.nodeTimeoutMs !== undefined && { clusterNodeTimeoutMs: options.nodeTimeoutMs }),
+    ...(options.appendOnly && { appendOnly: true, extraArgs: ['--appendfsync', 'everysec'] }),
+  };
+  const count = CLUSTER_MASTERS * (1 + replicas);
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startEmbeddedRedis(node)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const stop = () => Promise.all(servers.map((server) => server.stop())).then(() => {});
   try {
@@ -43,7 +65,7 @@ export async function startEmbeddedCluster(options: { log?: (line: string) => vo
     if (failed) throw (failed as PromiseRejectedResult).reason;
     const nodes = servers.map((server) => ({ host: '127.0.0.1', port: server.port }));
     const targets = nodes.map((node) => ({ ...node, ...(options.tls && { tls: { caFile: options.tls.caFile } }) }));
-    await formCluster(targets);
+    await formCluster(targets, { replicas });
     await waitForClusterOk(targets);
     return { url: formatClusterUrl(nodes, options.tls !== undefined), nodes, servers, stop };
   } catch (err) {
@@ -52,15 +74,22 @@ export async function startEmbeddedCluster(options: { log?: (line: string) => vo
   }
 }
 
-/** Runs redis-cli (saying so on `log`); its output is kept for the error when it fails. */
-export async function formCluster(nodes: readonly ProbeTarget[], log?: (line: string) => void): Promise<void> {
+/**
+ * Runs redis-cli (saying so on `log`); its output is kept for the error when it fails. With
+ * `replicas`, redis-cli makes masters of the first 3 nodes and replicas of the others.
+ */
+export async function formCluster(
+  nodes: readonly ProbeTarget[],
+  options: { log?: (line: string) => void; replicas?: number } = {},
+): Promise<void> {
   const cli = await findRedisCli();
   const addresses = nodes.map((n) => `${n.host}:${n.port}`);
-  log?.(`creating the cluster: redis-cli --cluster create ${addresses.join(' ')} --cluster-replicas 0`);
+  const replicas = String(options.replicas ?? 0);
+  options.log?.(`creating the cluster: redis-cli --cluster create ${addresses.join(' ')} --cluster-replicas ${replicas}`);
   // Nodes that speak TLS only are created over TLS, trusting their CA.
   const caFile = nodes[0]?.tls?.caFile;
   const tlsArgs = caFile ? ['--tls', '--cacert', caFile] : [];
-  const args = [...tlsArgs, '--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'];
+  const args = [...tlsArgs, '--cluster', 'create', ...addresses, '--cluster-replicas', replicas, '--cluster-yes'];
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

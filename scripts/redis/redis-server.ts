@@ -45,6 +45,11 @@ export interface EmbeddedRedisOptions {
   extraArgs?: string[];
   /** A Redis Cluster node, with a free bus port too: port + 10000 may not exist. */
   clusterNode?: boolean;
+  /**
+   * A cluster node's `cluster-node-timeout`: how long a master may be unreachable before the
+   * others count it failed and its replica takes over. @default 5000
+   */
+  clusterNodeTimeoutMs?: number;
   /** Where installing a missing redis-server is announced (see ensureRedisServerBinary). */
   log?: (line: string) => void;
   /**
@@ -66,6 +71,7 @@ const PORT_ATTEMPTS = 3;
 const START_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 5_000;
 const LOG_TAIL_LINES = 15;
+const DEFAULT_NODE_TIMEOUT_MS = 5000;
 
 /** A free TCP port on the loopback interface (free now; a race with another process is possible). */
 export function findFreePort(): Promise<number> {
@@ -166,7 +172,9 @@ async function launch(options: LaunchOptions, lifetime: 'embedded' | 'daemon', t
     '--maxmemory-policy', 'noeviction',
     ...(lifetime === 'daemon' ? ['--pidfile', pidFileIn(dir)] : []),
     // nodes.conf is relative to --dir.
-    ...(options.clusterNode ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] : []),
+    ...(options.clusterNode
+      ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.clusterNodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS)]
+      : []),
     ...(options.busPort ? ['--cluster-port', String(options.busPort)] : []),
     ...extraArgs,
   ];
