@@ -35,6 +35,27 @@ export function duplicateClusterFor(cluster: Cluster, role: RedisRole, nodeOptio
   return cluster.duplicate([], clusterOptions(role, { ...nodeOptions, username, password, tls }));
 }
 
+/**
+ * How every cluster connection rides out a failover, whatever its role.
+ *
+ * The single-node reasoning (connection.ts: `maxRetriesPerRequest: null` for a worker, ~9 s of
+ * reconnects for the cache) does not carry over: a cluster client never reconnects to a lost
+ * node, it retries the command elsewhere, and what bounds that is the redirection budget. A
+ * master that dies is declared failed after `cluster-node-timeout`, then its replica is elected
+ * and promoted; meanwhile commands for its slots meet a closed connection, then `CLUSTERDOWN`
+ * (with `cluster-require-full-coverage yes`, the default, on every master). ioredis's defaults
+ * (16 redirections, 100 ms apart) give up after about 1.6 s; a failover with a 2 s node timeout
+ * takes 3.5-4 s, so jobs failed by the hundred (issue 17). Each retry here waits 200 ms and
+ * refreshes the slot map, and 100 of them cover about 20 s: the failover of a cluster with a
+ * node timeout up to about 15 s (Redis's default), and still a bound, so a cluster that stays
+ * down fails a command instead of hanging it.
+ */
+export const FAILOVER_RETRIES = {
+  retryDelayOnFailover: 200,
+  retryDelayOnClusterDown: 200,
+  maxRedirections: 100,
+} as const satisfies ClusterOptions;
+
 function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOptions {
   const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = nodeOptions;
   return {
@@ -44,6 +65,7 @@ function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOpti
     // ioredis gives CLUSTER SLOTS 1 s by default; on a loaded machine that fails and retries in
     // a loop. The same patience as for connecting.
     slotsRefreshTimeout: perNode.connectTimeout ?? 3000,
+    ...FAILOVER_RETRIES,
     shardedSubscribers: role === 'subscriber',
     redisOptions: perNode,
   };
