@@ -1,13 +1,14 @@
 /**
  * A master of a Redis Cluster with replicas fails over while the guard works (issue 17): 3
- * masters and 3 replicas, cluster-node-timeout 2000 ms, started once for this file. Each test
- * fails over a shard of its own (a killed master leaves its shard without a replica), and every
- * guard waits with a lock TTL of 60 s, so a waiter that sat the lock out could not pass.
+ * masters and 3 replicas, cluster-node-timeout 2000 ms, started once for this file. Planned
+ * failovers come first (both nodes of the shard stay up), the kill last (it leaves its shard
+ * without a replica). Guards wait with a lock TTL of 60 s, so a waiter that sat the lock out
+ * could not pass.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
-import { cacheKeys } from '../src/keys.js';
+import { cacheKeys, l1BusChannel } from '../src/keys.js';
 import { killNode, planFailover, shardOf, waitForNewOwner, type Shard } from '../scripts/redis/cluster-failover.js';
 import { createRedisClient, isCluster, type RedisClient } from '../scripts/redis/connection.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../scripts/redis/redis-cluster.js';
@@ -19,8 +20,6 @@ const LOCK_TTL_MS = 60_000;
 let cluster: EmbeddedCluster;
 const opened: RedisClient[] = [];
 const guards: StampedeGuard[] = [];
-/** Ports of the shards failed over so far: the next test picks another shard. */
-const used = new Set<number>();
 
 beforeAll(async () => {
   cluster = await startEmbeddedCluster({ replicas: 1, nodeTimeoutMs: 2000 });
@@ -50,14 +49,20 @@ function twoProcesses(prefix: string) {
   return { holder, waiter, log };
 }
 
-/** A key of `prefix` on a shard no earlier test failed over, that still has a replica. */
-async function keyOnFreshShard(prefix: string): Promise<{ key: string; shard: Shard }> {
+/** Shards failed over so far, the latest last. */
+const failedOver: string[] = [];
+
+/**
+ * A key of `prefix` on a shard that was not among the last two failed over: Redis masters do not
+ * vote twice for the same shard within 2 x cluster-node-timeout, so a shard failed over moments
+ * ago would not fail over again at once.
+ */
+async function keyOnRestedShard(prefix: string): Promise<{ key: string; shard: Shard }> {
   for (let i = 0; ; i++) {
     const key = `key-${i}`;
     const shard = await shardOf(cluster.servers, cacheKeys(prefix, key).value);
-    const ports = [shard.master, ...shard.replicas].map((s) => s.port);
-    if (shard.replicas.length > 0 && !ports.some((port) => used.has(port))) {
-      for (const port of ports) used.add(port);
+    if (!failedOver.slice(-2).includes(shard.ranges)) {
+      failedOver.push(shard.ranges);
       return { key, shard };
     }
   }
@@ -79,10 +84,66 @@ async function holderAndWaiter(prefix: string, key: string) {
   return { held, waited, finish, log };
 }
 
+describe("the L1 tier's bus", () => {
+  it('is subscribed again after its master failed over: a write in one process still evicts the copy of another', async () => {
+    const prefix = uniquePrefix('l1');
+    const shard = await shardOf(cluster.servers, l1BusChannel(prefix, 0)); // the first test: nothing failed over yet
+    failedOver.push(shard.ranges);
+    const log = captureLogger('info');
+    const reader = createGuard({ redis: connect(), keyPrefix: prefix, l1: { maxEntries: 100 }, logger: log.logger });
+    const writer = createGuard({ redis: connect(), keyPrefix: prefix, l1: { maxEntries: 100 } });
+    guards.push(reader, writer);
+    const compute = async () => 'computed';
+    /** The reader reads `value` from its own tier (no Redis command) once the announcements are through. */
+    const readsFromL1 = (value: string) =>
+      waitUntil(`the reader's tier answers ${value}`, async () => {
+        const hits = log.count('cache.hit');
+        const got = await reader.getOrCompute('k', compute);
+        return (
+          got.value === value &&
+          log.lines
+            .filter((l) => l.event === 'cache.hit')
+            .slice(hits)
+            .some((l) => l.tier === 'l1')
+        );
+      });
+
+    await writer.set('k', 'before');
+    await readsFromL1('before');
+    await planFailover(cluster.servers, shard);
+    await waitForNewOwner(cluster.servers, shard);
+    // Announced on the new master: the reader's tier must not keep 'before' (its fresh time is a minute).
+    await writer.set('k', 'after');
+    await readsFromL1('after');
+    await writer.set('k', 'later');
+    await readsFromL1('later');
+  }, 90_000);
+});
+
+describe('a planned failover (CLUSTER FAILOVER) of a master', () => {
+  it('waiters subscribed on the former master learn of it and get the value written on the new one at once', async () => {
+    const prefix = uniquePrefix('planned');
+    const { key, shard } = await keyOnRestedShard(prefix);
+    const { held, waited, finish, log } = await holderAndWaiter(prefix, key);
+
+    await planFailover(cluster.servers, shard);
+    await waitForNewOwner(cluster.servers, shard);
+    // Only now: the value is written and announced on the new master, where nobody subscribed
+    // before. ioredis does not move the subscription by itself (the former master just dropped it).
+    const wrote = Date.now();
+    finish.resolve('on the new master');
+
+    expect(await held).toEqual({ value: 'on the new master', source: 'computed' });
+    expect(await waited).toEqual({ value: 'on the new master', source: 'waited' });
+    expect(Date.now() - wrote).toBeLessThan(10_000);
+    expect(log.lines.find((l) => l.event === 'wait.end')).toMatchObject({ outcome: 'value' });
+  }, 90_000);
+});
+
 describe('a master killed (SIGKILL) while its key is computed', () => {
   it("the holder's write rides out the failover, and the waiter in another process gets the value once it is over, not after the lock TTL", async () => {
     const prefix = uniquePrefix('killed');
-    const { key, shard } = await keyOnFreshShard(prefix);
+    const { key, shard } = await keyOnRestedShard(prefix);
     const { held, waited, finish } = await holderAndWaiter(prefix, key);
 
     const killed = Date.now();

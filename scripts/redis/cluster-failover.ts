@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { replicationInfo } from './cluster-state.js';
 import { RespErrorReply, sendCommands, type ProbeTarget } from './probe.js';
 import type { EmbeddedRedis } from './redis-server.js';
 
@@ -12,6 +13,8 @@ import type { EmbeddedRedis } from './redis-server.js';
 
 export interface Shard {
   slot: number;
+  /** The slot ranges of the shard (`5461-10922`): they stay while its master changes. */
+  ranges: string;
   master: EmbeddedRedis;
   replicas: EmbeddedRedis[];
 }
@@ -29,9 +32,9 @@ export async function shardOf(servers: readonly EmbeddedRedis[], name: string): 
   throw new Error(`no node of the cluster says who owns ${name}`);
 }
 
-/** The shard that owns `slot`, as the first node that answers sees it; null when none says. */
-export async function shardOfSlot(servers: readonly EmbeddedRedis[], slot: number): Promise<Shard | null> {
-  for (const server of servers) {
+/** The shard that owns `slot`, as the first node of `asked` that answers sees it; null when none says. */
+export async function shardOfSlot(servers: readonly EmbeddedRedis[], slot: number, asked = servers): Promise<Shard | null> {
+  for (const server of asked) {
     const [nodes] = await sendCommands(target(server), [['CLUSTER', 'NODES']]).catch(() => []);
     if (typeof nodes !== 'string') continue;
     // <id> <ip:port@bus> <flags> <master id> <ping> <pong> <epoch> <link> <slot ranges...>
@@ -52,7 +55,7 @@ export async function shardOfSlot(servers: readonly EmbeddedRedis[], slot: numbe
     const master = serverAt(owner?.[1]);
     if (!owner || !master) return null;
     const replicas = lines.filter(([, , , of]) => of === owner[0]).flatMap(([, address]) => serverAt(address) ?? []);
-    return { slot, master, replicas };
+    return { slot, ranges: owner.slice(8).join(' '), master, replicas };
   }
   return null;
 }
@@ -62,10 +65,25 @@ export function killNode(server: EmbeddedRedis): void {
   process.kill(server.pid, 'SIGKILL');
 }
 
-/** Ask a replica to take its master's slots over, with the master's agreement (nothing is lost). */
-export async function planFailover(replica: EmbeddedRedis): Promise<void> {
-  const [reply] = await sendCommands(target(replica), [['CLUSTER', 'FAILOVER']], 5000);
-  if (reply instanceof RespErrorReply) throw new Error(`CLUSTER FAILOVER on 127.0.0.1:${replica.port}: ${reply.message}`);
+/**
+ * Make a replica of `shard` take its master's slots over, with the master's agreement (nothing is
+ * lost); resolves with that replica. First waits until one is in sync and its master counts it
+ * as its replica: right after an earlier failover the former master may not be either yet, and
+ * the master would ignore the request (the switch then times out without a word).
+ */
+export async function planFailover(servers: readonly EmbeddedRedis[], shard: Shard, timeoutMs = 30_000): Promise<EmbeddedRedis> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const known = (await shardOfSlot(servers, shard.slot, [shard.master]))?.replicas ?? [];
+    for (const replica of known) {
+      if ((await replicationInfo(target(replica)).catch(() => null))?.get('master_link_status') !== 'up') continue;
+      const [reply] = await sendCommands(target(replica), [['CLUSTER', 'FAILOVER']], 5000);
+      if (reply instanceof RespErrorReply) throw new Error(`CLUSTER FAILOVER on 127.0.0.1:${replica.port}: ${reply.message}`);
+      return replica;
+    }
+    if (Date.now() > deadline) throw new Error(`127.0.0.1:${shard.master.port} has no replica in sync after ${timeoutMs} ms`);
+    await delay(50);
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Cluster } from 'ioredis';
 import { OptionsError } from '../errors.js';
 import type { RedisClient } from './client.js';
 import { usesShardedPubSub } from './pubsub.js';
+import { refreshSlotMap, SHARD_LOST_EVENTS } from './shard-events.js';
 import { unrefTimeout } from '../timers.js';
 
 /**
@@ -17,6 +18,11 @@ import { unrefTimeout } from '../timers.js';
  * connection comes back, once ioredis has subscribed again, every waiter gets a `recheck`
  * wake-up and looks at the lock and the value at once, instead of sitting out the lock TTL;
  * and a waiter that starts listening while the connection is down is live only after that.
+ *
+ * On a Redis Cluster the same holds for one shard: when a master fails over, the subscriptions
+ * on it are gone (shard-events.ts says how that shows) while the client as a whole stays ready.
+ * The notifier then counts as down, refreshes the subscriber's slot map, subscribes every
+ * channel again (each on the master that owns its slot now), and tells every waiter to recheck.
  */
 
 /** From the scripts: `written`, `released`, or `failed:<reason>`. */
@@ -34,8 +40,13 @@ type Listener = (wakeup: Wakeup) => void;
 
 interface Channel {
   listeners: Set<Listener>;
-  subscribed: Promise<unknown>;
+  /** Settles once the first SUBSCRIBE was answered; rejects only when Redis refused it. */
+  subscribed: Promise<void>;
 }
+
+/** Between attempts to subscribe again while a failover is still under way. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2000;
 
 export class Notifier {
   private readonly channels = new Map<string, Channel>();
@@ -48,6 +59,9 @@ export class Notifier {
   private markLive: (() => void) | null = null;
   /** Counts drops, so a recovery overtaken by another drop does not declare the connection live. */
   private drops = 0;
+  /** A recovery is running: it goes on until the connection is live again (or the notifier closed). */
+  private recovering = false;
+  private closed = false;
   /** Told when the connection drops (false) and when it is subscribed again after one (true). */
   private readonly stateListeners = new Set<(live: boolean) => void>();
   /** What this notifier added to the subscriber, removed by close(): the subscriber may be the caller's. */
@@ -62,12 +76,9 @@ export class Notifier {
     this.handlers = [
       [this.sharded ? 'smessage' : 'message', (channel: string, message: string) => this.deliver(channel, { kind: 'message', message })],
       ['close', () => this.wentDown()],
-      [
-        'ready',
-        () => {
-          if (this.markLive) void this.recover();
-        },
-      ],
+      ['ready', () => void this.recover()],
+      // A cluster's subscriber stays ready while one of its masters fails over.
+      ...(this.sharded ? SHARD_LOST_EVENTS.map((event) => [event, () => this.lostSubscriptions()] as [string, () => void]) : []),
     ];
     for (const [event, handler] of this.handlers) subscriber.on(event, handler);
   }
@@ -81,7 +92,7 @@ export class Notifier {
     entry.listeners.add((wakeup) => {
       if (wakeup.kind === 'message') onMessage(wakeup.message);
     });
-    await Promise.all([entry.subscribed, this.live]);
+    await this.whenLive(entry);
   }
 
   /** `listener(false)` when the connection drops, `listener(true)` when it is subscribed again. */
@@ -96,6 +107,7 @@ export class Notifier {
 
   /** Stop: unsubscribe every channel, detach from the subscriber (which its owner closes). */
   close(): void {
+    this.closed = true;
     for (const [event, handler] of this.handlers) this.subscriber.off(event, handler);
     const channels = [...this.channels.keys()];
     this.channels.clear();
@@ -123,7 +135,7 @@ export class Notifier {
     let timer: NodeJS.Timeout | undefined;
     try {
       const ready = await Promise.race([
-        Promise.all([entry.subscribed, this.live]).then(() => 'live' as const),
+        this.whenLive(entry).then(() => 'live' as const),
         new Promise<'timeout'>((resolve) => (timer = unrefTimeout(() => resolve('timeout'), timeoutMs))),
       ]);
       if (ready === 'timeout') {
@@ -166,17 +178,45 @@ export class Notifier {
   private entryFor(channel: string): Channel {
     const existing = this.channels.get(channel);
     if (existing) return existing;
-    const created: Channel = { listeners: new Set(), subscribed: this.subscribe([channel]) };
-    // A failed SUBSCRIBE must not stay cached for the next waiter of this channel.
-    created.subscribed.catch(() => {
-      if (this.channels.get(channel) === created) this.channels.delete(channel);
-    });
+    const created: Channel = { listeners: new Set(), subscribed: Promise.resolve() };
+    created.subscribed = this.subscribe([channel]).then(
+      () => {},
+      (err: unknown) => {
+        // Redis refused it (an ACL, say): fail this channel's listeners, and do not keep the
+        // failure for the next waiter. Otherwise it did not get through (a failover outlasted
+        // the client's retries): the connection is in trouble, and the recovery subscribes it.
+        if (isRefusal(err)) {
+          if (this.channels.get(channel) === created) this.channels.delete(channel);
+          throw err;
+        }
+        this.lostSubscriptions();
+      },
+    );
     this.channels.set(channel, created);
     return created;
   }
 
+  /** Resolves once `entry`'s channel is subscribed and the connection is live (again, if it dropped meanwhile). */
+  private async whenLive(entry: Channel): Promise<void> {
+    await entry.subscribed;
+    while (this.markLive) await this.live;
+  }
+
   private subscribe(channels: string[]): Promise<unknown> {
     return this.sharded ? this.subscriber.ssubscribe(...channels) : this.subscriber.subscribe(...channels);
+  }
+
+  /** Every channel again: one SUBSCRIBE on one node; on a cluster one SSUBSCRIBE per channel, each to its slot's owner. */
+  private async subscribeAll(channels: string[]): Promise<void> {
+    if (channels.length === 0) return;
+    if (!this.sharded) {
+      await this.subscribe(channels);
+      return;
+    }
+    // Whatever told us may have come before the subscriber's own slot map changed.
+    await refreshSlotMap(this.subscriber as Cluster);
+    // Not a channel whose last waiter left meanwhile: its SSUNSUBSCRIBE is already on its way.
+    await Promise.all(channels.filter((channel) => this.channels.has(channel)).map((channel) => this.subscribe([channel])));
   }
 
   private deliver(channel: string, wakeup: Wakeup): void {
@@ -192,24 +232,43 @@ export class Notifier {
     for (const listener of this.stateListeners) listener(false);
   }
 
+  /** Some subscriptions are gone while the client stays up (a cluster's shard failed over). */
+  private lostSubscriptions(): void {
+    if (this.closed) return;
+    this.wentDown();
+    void this.recover();
+  }
+
   /**
-   * Back after a drop. ioredis re-sends the SUBSCRIBEs itself when it is ready; ours comes after
-   * them on the same connection, so its reply means every channel is subscribed again. Then
-   * every waiter re-checks: what was published meanwhile is gone.
+   * Back after a drop. On one node ioredis re-sends the SUBSCRIBEs itself when it is ready; ours
+   * comes after them on the same connection, so its reply means every channel is subscribed
+   * again. On a cluster ioredis may never do it (a planned failover), so ours are what count.
+   * Then every waiter re-checks: what was published meanwhile is gone. A drop during the
+   * recovery, or SUBSCRIBEs that do not get through yet (a failover still under way), start it
+   * over, a little later each time.
    */
   private async recover(): Promise<void> {
-    const drops = this.drops;
-    const channels = [...this.channels.keys()];
+    if (this.recovering || !this.markLive) return;
+    this.recovering = true;
     try {
-      if (channels.length > 0) await this.subscribe(channels);
-    } catch {
-      return; // dropped again: the next 'ready' recovers
+      for (let attempt = 0; this.markLive && !this.closed; ) {
+        const drops = this.drops;
+        const channels = [...this.channels.keys()];
+        try {
+          await this.subscribeAll(channels);
+        } catch {
+          await new Promise((resolve) => unrefTimeout(resolve as () => void, Math.min(RETRY_FIRST_MS * 2 ** attempt++, RETRY_MAX_MS)));
+          continue;
+        }
+        if (drops !== this.drops || !this.markLive || this.closed) continue;
+        this.markLive();
+        this.markLive = null;
+        for (const listener of this.stateListeners) listener(true);
+        for (const channel of channels) this.deliver(channel, { kind: 'recheck' });
+      }
+    } finally {
+      this.recovering = false;
     }
-    if (drops !== this.drops || !this.markLive) return;
-    this.markLive();
-    this.markLive = null;
-    for (const listener of this.stateListeners) listener(true);
-    for (const channel of channels) this.deliver(channel, { kind: 'recheck' });
   }
 
   private remove(channel: string, listener: Listener): void {
@@ -222,4 +281,9 @@ export class Notifier {
       (this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)).catch(() => {});
     }
   }
+}
+
+/** Redis answered with an error (e.g. NOPERM): sending it again will not help. */
+function isRefusal(err: unknown): boolean {
+  return (err as { name?: string })?.name === 'ReplyError';
 }
