@@ -6,11 +6,12 @@
  * could not pass.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { cacheKeys, l1BusChannel } from '../src/keys.js';
 import { killNode, planFailover, shardOf, waitForNewOwner, type Shard } from '../scripts/redis/cluster-failover.js';
 import { createRedisClient, isCluster, type RedisClient } from '../scripts/redis/connection.js';
+import { sendCommands } from '../scripts/redis/probe.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../scripts/redis/redis-cluster.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, uniquePrefix } from './support/redis.js';
@@ -137,6 +138,30 @@ describe('a planned failover (CLUSTER FAILOVER) of a master', () => {
     expect(await waited).toEqual({ value: 'on the new master', source: 'waited' });
     expect(Date.now() - wrote).toBeLessThan(10_000);
     expect(log.lines.find((l) => l.event === 'wait.end')).toMatchObject({ outcome: 'value' });
+  }, 90_000);
+});
+
+describe('a script the new master has not cached', () => {
+  it('runs with EVAL, also when its NOSCRIPT comes wrapped in a redirection error', async () => {
+    const prefix = uniquePrefix('noscript');
+    const { key, shard } = await keyOnRestedShard(prefix);
+    // A client whose slot map predates the failover and that follows one redirection: its EVALSHA
+    // goes to the former master, is MOVED to the new one, whose NOSCRIPT ioredis then reports as
+    // "Too many Cluster redirections. Last error: ReplyError: NOSCRIPT ...".
+    const stale = new Cluster(cluster.nodes, { maxRedirections: 1 });
+    stale.on('error', () => {});
+    opened.push(stale);
+    await stale.get(cacheKeys(prefix, key).value);
+    const log = captureLogger('info');
+    const guard = createGuard({ redis: stale, keyPrefix: prefix, lockTtlMs: LOCK_TTL_MS, logger: log.logger });
+    guards.push(guard);
+
+    await planFailover(cluster.servers, shard);
+    const promoted = await waitForNewOwner(cluster.servers, shard);
+    await sendCommands({ host: '127.0.0.1', port: promoted.port }, [['SCRIPT', 'FLUSH']]);
+
+    expect(await guard.getOrCompute(key, async () => 'computed')).toEqual({ value: 'computed', source: 'computed' });
+    expect(log.lines.filter((l) => l.event === 'script.not-cached').map((l) => l.script)).toContain('cache.claim');
   }, 90_000);
 });
 

@@ -57,6 +57,12 @@ export class LuaScript<Result = unknown> {
   }
 }
 
+/**
+ * NOSCRIPT, also when a Redis Cluster client wraps it: ioredis reports the error that came last of
+ * a command's redirections that way ("Too many Cluster redirections. Last error: ReplyError:
+ * NOSCRIPT ..."), e.g. an EVALSHA MOVED to a master that has just taken over and has not cached
+ * the script yet.
+ */
 function isNoScript(err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+  return err instanceof Error && /^(?:Too many Cluster redirections\. Last error: ReplyError: )?NOSCRIPT\b/.test(err.message);
 }
