@@ -44,7 +44,7 @@ await runCli(async () => {
     }>();
 
   const config = loadConfig();
-  await assertRedisReachable(config.queueRedisUrl, config.tls);
+  for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
   const client = createGetValueClient({ connection: producer, queueName: config.queueName });

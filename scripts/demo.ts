@@ -65,8 +65,8 @@ await runCli(async () => {
     say(`--cluster: started a private 3-master Redis Cluster (${describeRedisUrl(embedded.url)}) for this run`);
     config = loadConfig({ concurrency: opts.concurrency, computeMs: opts.computeMs, redisUrl: embedded.url });
   } else if (config.redisUrlGiven || clusterNamed) {
-    await assertRedisReachable(config.queueRedisUrl, config.tls);
-    if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl, config.tls);
+    const urls = new Set([config.queueRedisUrl, config.cacheRedisUrl]);
+    for (const url of urls) for (const warning of await assertRedisReachable(url, config.tls)) say(`warning: ${warning}`);
   } else {
     embedded = await startEmbeddedRedis({ log: say });
     say(`REDIS_URL not set: started a private redis-server on ${describeRedisUrl(embedded.url)} for this run`);

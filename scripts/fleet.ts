@@ -24,7 +24,7 @@ await runCli(async () => {
   const config = loadConfig({ concurrency: opts.concurrency, computeModule: opts.compute });
   const computeModule = config.computeModule === undefined ? undefined : resolveModulePath(config.computeModule);
   if (computeModule !== undefined) await assertModuleFile(computeModule);
-  await assertRedisReachable(config.queueRedisUrl, config.tls);
+  for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(
     `starting ${opts.workers} workers on queue ${config.queueName} at ${describeRedisUrl(config.queueRedisUrl)}, ` +
       `${computeModule === undefined ? 'simulated compute' : `compute ${computeModule}`}; logs in ${config.logDir}/; Ctrl-C stops them\n`,

@@ -4,12 +4,12 @@
  * Each command runs as a real process, `node --import tsx <entry>`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisUrl } from './support/redis.js';
 import { nonEmptyLines, runCommand, type CommandRun as Run } from './support/run-command.js';
+import { closedPort } from './support/ports.js';
 
 /** Run a command to its end (killed after `timeoutMs`, which only bounds a hang). */
 function run(entry: string, args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<Run> {
@@ -35,15 +35,6 @@ function expectUsageError(result: Run, names: RegExp): void {
   expect(lines, context).toHaveLength(1);
   expect(lines[0], context).toMatch(/^error: /);
   expect(lines[0], context).toMatch(names);
-}
-
-/** A loopback port with nothing listening on it (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const BURST = 'scripts/burst.ts';

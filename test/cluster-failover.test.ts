@@ -10,12 +10,13 @@ import { Cluster, type Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { cacheKeys, l1BusChannel } from '../src/keys.js';
 import { killNode, planFailover, shardOf, waitForNewOwner, type Shard } from '../scripts/redis/cluster-failover.js';
-import { createRedisClient, isCluster, type RedisClient } from '../scripts/redis/connection.js';
+import { assertRedisReachable, createRedisClient, isCluster, type RedisClient } from '../scripts/redis/connection.js';
 import { sendCommands } from '../scripts/redis/probe.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../scripts/redis/redis-cluster.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { closedPort } from './support/ports.js';
 
 const LOCK_TTL_MS = 60_000;
 let cluster: EmbeddedCluster;
@@ -84,6 +85,16 @@ async function holderAndWaiter(prefix: string, key: string) {
   onTestFailed(() => console.error(`the waiter's log:\n${log.lines.map((l) => JSON.stringify(l)).join('\n')}`));
   return { held, waited, finish, log };
 }
+
+describe('the start-up check', () => {
+  it('goes on when one seed answers and the cluster is ok, naming the seeds that do not in one warning', async () => {
+    const dead = await closedPort();
+    const url = `redis+cluster://127.0.0.1:${dead},${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+    expect(await assertRedisReachable(url)).toEqual([
+      `Redis cluster node 127.0.0.1:${dead} does not answer (connection refused (is redis-server running on that port?)); the cluster is ok without it, going on`,
+    ]);
+  });
+});
 
 describe("the L1 tier's bus", () => {
   it('is subscribed again after its master failed over: a write in one process still evicts the copy of another', async () => {

@@ -59,10 +59,10 @@ describe('assertRedisReachable', () => {
   });
 
   it('succeeds on a reachable server, and with the right password', async () => {
-    await expect(assertRedisReachable(redisUrl())).resolves.toBeUndefined();
-    await expect(assertRedisReachable(plain.url)).resolves.toBeUndefined();
-    await expect(assertRedisReachable(`redis://:${PASSWORD}@127.0.0.1:${secured.port}`)).resolves.toBeUndefined();
-    await expect(assertRedisReachable(`redis://default:${PASSWORD}@127.0.0.1:${secured.port}/0`)).resolves.toBeUndefined();
+    await expect(assertRedisReachable(redisUrl())).resolves.toEqual([]);
+    await expect(assertRedisReachable(plain.url)).resolves.toEqual([]);
+    await expect(assertRedisReachable(`redis://:${PASSWORD}@127.0.0.1:${secured.port}`)).resolves.toEqual([]);
+    await expect(assertRedisReachable(`redis://default:${PASSWORD}@127.0.0.1:${secured.port}/0`)).resolves.toEqual([]);
   });
 
   it('a closed port: connection refused', async () => {

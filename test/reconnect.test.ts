@@ -4,7 +4,6 @@
  * and the value as soon as the subscriber is back, instead of sitting out the lock TTL. And no
  * waiter waits longer than its maxWaitMs, even when its SUBSCRIBE is never confirmed.
  */
-import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
@@ -13,6 +12,7 @@ import { acquireLock } from '../src/lock/redis-lock.js';
 import { captureLogger } from './support/log-capture.js';
 import { connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { closedPort } from './support/ports.js';
 
 const clients: Redis[] = [];
 const guards: StampedeGuard[] = [];
@@ -98,11 +98,3 @@ describe('the subscriber reconnects', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

@@ -35,8 +35,14 @@ export interface RunningWorker {
 /** Connect, check the queue's Redis, and start consuming get-value jobs. */
 export async function startWorker(options: WorkerRuntimeOptions): Promise<RunningWorker> {
   const { config, workerId, logger, say } = options;
-  await assertRedisReachable(config.queueRedisUrl, config.tls);
-  if (config.cacheRedisUrl !== config.queueRedisUrl) await assertRedisReachable(config.cacheRedisUrl, config.tls);
+  const warn = (warning: string) => {
+    logEvent(logger, 'warn', 'redis.warning', { warning });
+    say(`warning: ${warning}`);
+  };
+  for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) warn(warning);
+  if (config.cacheRedisUrl !== config.queueRedisUrl) {
+    for (const warning of await assertRedisReachable(config.cacheRedisUrl, config.tls)) warn(warning);
+  }
 
   const queueConnection = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache', config.tls);
@@ -49,10 +55,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   }
 
   const warning = await evictionPolicyWarning(queueConnection);
-  if (warning) {
-    logEvent(logger, 'warn', 'redis.warning', { warning });
-    say(`warning: ${warning}`);
-  }
+  if (warning) warn(warning);
 
   const guard: StampedeGuard = createGuard({
     redis: cacheConnection,

@@ -92,16 +92,19 @@ export async function masterNodes(client: RedisClient): Promise<Redis[]> {
 }
 
 /**
- * Connect to the cluster once, without retries: its slot map loads, CLUSTER INFO says `ok`, and
- * every master answers and runs Redis 7 or later (sharded pub/sub). Turns the usual mistakes
- * into one clear error naming the nodes and the cause, within a few seconds.
+ * Connect to the cluster once, without retries: one seed that answers is enough (the nodes are
+ * seeds, the client finds the rest), the cluster must say `cluster_state:ok`, and the masters
+ * that answer must run Redis 7 or later (sharded pub/sub). Seeds and masters that do not answer
+ * (a node that died and was failed over, a seed list that is out of date) do not stop anything:
+ * they come back as one warning line. Turns the usual mistakes into one clear error naming the
+ * nodes and the cause, within a few seconds.
  */
 export async function assertClusterReachable(
   url: string,
   tls: TlsSettings,
   timeoutMs: number,
   explain: (err: unknown) => string,
-): Promise<void> {
+): Promise<string[]> {
   const name = parseClusterUrl('url', url);
   const where = describeClusterUrl(url);
   // Each seed on its own first: ioredis's cluster client reports a seed it cannot use only as
@@ -117,14 +120,21 @@ export async function assertClusterReachable(
       `cannot use Redis ${where}: ${hostPort(single.node)} is a single Redis, not a cluster node (name it with redis://${hostPort(single.node)} instead)`,
     );
   }
+  const silent: { at: string; error: unknown }[] = seeds.flatMap((s) =>
+    s.error === undefined ? [] : [{ at: hostPort(s.node), error: s.error }],
+  );
 
-  const probe = new Cluster(name.nodes, {
-    lazyConnect: true,
-    clusterRetryStrategy: () => null,
-    slotsRefreshTimeout: timeoutMs,
-    // No ready check per node (an INFO): the version check below asks INFO itself.
-    redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, enableReadyCheck: false, ...credentials(name, tls) },
-  });
+  const probe = new Cluster(
+    answered.map((s) => s.node),
+    {
+      lazyConnect: true,
+      clusterRetryStrategy: () => null,
+      slotsRefreshTimeout: timeoutMs,
+      // No ready check per node (an INFO): the version check below asks INFO itself. The
+      // cluster's own ready check stays: it refuses a cluster whose CLUSTER INFO says fail.
+      redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, enableReadyCheck: false, ...credentials(name, tls) },
+    },
+  );
   // The real cause (ECONNREFUSED, WRONGPASS, "cluster support disabled") comes only as an event.
   let firstError: unknown;
   const keep = (err: unknown) => {
@@ -138,9 +148,17 @@ export async function assertClusterReachable(
       timer = setTimeout(() => reject(new Error(`connection timed out after ${timeoutMs} ms`)), timeoutMs * 2);
     });
     await Promise.race([probe.connect(), timeout]);
-    for (const node of probe.nodes('master')) {
-      const at = hostPort({ host: node.options.host ?? '?', port: node.options.port ?? 0 });
-      const version = /^redis_version:(\S+)/m.exec(await startupInfo(node, 'server', where))?.[1] ?? '0';
+    const masters = probe.nodes('master');
+    const infos = await Promise.allSettled(masters.map((node) => startupInfo(node, 'server', where)));
+    for (const [i, info] of infos.entries()) {
+      const at = hostPort({ host: masters[i]!.options.host ?? '?', port: masters[i]!.options.port ?? 0 });
+      if (info.status === 'rejected') {
+        // Refused INFO is a mistake to report; a master that does not answer is being failed over.
+        if (info.reason instanceof RedisConnectionError) throw info.reason;
+        if (!silent.some((s) => s.at === at)) silent.push({ at, error: info.reason });
+        continue;
+      }
+      const version = /^redis_version:(\S+)/m.exec(info.value)?.[1] ?? '0';
       if (Number(version.split('.')[0]) < MIN_CLUSTER_MAJOR) {
         throw new RedisConnectionError(
           `the Redis Cluster ${where} runs Redis ${version} on ${at}; notifications use sharded pub/sub, which needs Redis ${MIN_CLUSTER_MAJOR}.0 or later`,
@@ -159,6 +177,11 @@ export async function assertClusterReachable(
     clearTimeout(timer);
     probe.disconnect();
   }
+  if (silent.length === 0) return [];
+  const nodes = silent.map((s) => s.at).join(', ');
+  return [
+    `Redis cluster node${silent.length === 1 ? '' : 's'} ${nodes} ${silent.length === 1 ? 'does' : 'do'} not answer (${explain(silent[0]!.error)}); the cluster is ok without ${silent.length === 1 ? 'it' : 'them'}, going on`,
+  ];
 }
 
 /** Connect to one seed without retries: PING, and whether it runs in cluster mode. */

@@ -102,9 +102,11 @@ export function describeRedisUrl(url: string): string {
 /**
  * Connect once, without retries, and PING: turns "Redis is not there" or "wrong password"
  * into one clear error naming host and cause within a few seconds, instead of a client that
- * retries forever. Call it at start-up before creating the long-lived clients.
+ * retries forever. Call it at start-up before creating the long-lived clients. Resolves with
+ * what is worth a warning line but no refusal: a cluster's nodes that do not answer while the
+ * cluster is ok.
  */
-export async function assertRedisReachable(url: string, tls: TlsSettings = {}, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+export async function assertRedisReachable(url: string, tls: TlsSettings = {}, timeoutMs = CONNECT_TIMEOUT_MS): Promise<string[]> {
   if (isClusterUrl(url)) return assertClusterReachable(url, tls, timeoutMs, (err) => explainRedisError(err, url));
   const where = describeRedisUrl(url);
   try {
@@ -113,6 +115,7 @@ export async function assertRedisReachable(url: string, tls: TlsSettings = {}, t
     if (cause instanceof RedisConnectionError) throw cause;
     throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(cause, url)}`, { cause });
   }
+  return [];
 }
 
 /** A short human cause for the usual ways a connection to `url` fails. */
