@@ -29,6 +29,7 @@ export const EVENTS = {
   'script.not-cached': 'script not in redis script cache, sent with eval',
   'job.completed': 'job completed',
   'job.failed': 'job failed',
+  'job.retry': 'job attempt failed, to be tried again',
   'worker.started': 'worker started',
   'worker.stopping': 'worker stopping',
   'worker.stopped': 'worker stopped',

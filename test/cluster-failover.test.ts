@@ -7,6 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Cluster, type Redis } from 'ioredis';
+import { Job, Queue, Worker } from 'bullmq';
+import { createGetValueClient } from '../src/bullmq/client.js';
+import type { GetValueData } from '../src/bullmq/job-data.js';
+import { queuePrefix } from '../src/bullmq/names.js';
+import { createProcessor } from '../src/bullmq/processor.js';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { cacheKeys, l1BusChannel } from '../src/keys.js';
 import { killNode, planFailover, shardOf, waitForNewOwner, type Shard } from '../scripts/redis/cluster-failover.js';
@@ -174,6 +179,64 @@ describe('a script the new master has not cached', () => {
     expect(await guard.getOrCompute(key, async () => 'computed')).toEqual({ value: 'computed', source: 'computed' });
     expect(log.lines.filter((l) => l.event === 'script.not-cached').map((l) => l.script)).toContain('cache.claim');
   }, 90_000);
+});
+
+describe('get-value jobs (DEFAULT_JOB_OPTIONS)', () => {
+  it('a completion BullMQ could not record is retried and completes from the cache; a failed computation and bad data fail at once', async () => {
+    const prefix = uniquePrefix('jobs');
+    const queueName = `q-${prefix}`;
+    const log = captureLogger('info');
+    const guard = createGuard({ redis: connect(), keyPrefix: prefix, logger: log.logger });
+    guards.push(guard);
+    const workerConnection = createRedisClient(cluster.url, 'worker');
+    const producer = createRedisClient(cluster.url, 'producer');
+    opened.push(workerConnection, producer);
+    const processor = createProcessor({
+      guard,
+      logger: log.logger,
+      workerId: 'test-worker',
+      compute: (data) => async () => {
+        if (data.key === 'broken') throw new Error('the backend said no');
+        return `value of ${data.key}`;
+      },
+    });
+    const worker = new Worker(queueName, processor, { connection: workerConnection, prefix: queuePrefix(workerConnection) });
+    worker.on('error', () => {}); // the recording failure below is reported here too
+    const client = createGetValueClient({ connection: producer, queueName, timeoutMs: 60_000 });
+    // As when the queue's master fails over while the job ends: the processor returned, but
+    // BullMQ's move to completed fails (the error ioredis gave in the issue's run), once.
+    const moveToCompleted = Job.prototype.moveToCompleted;
+    let completions = 0;
+    Job.prototype.moveToCompleted = function (this: Job, ...args: Parameters<Job['moveToCompleted']>) {
+      if (this.data.key === 'unrecorded' && ++completions === 1) {
+        return Promise.reject(new Error('Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down'));
+      }
+      return moveToCompleted.apply(this, args);
+    } as Job['moveToCompleted'];
+    try {
+      expect(await client.get('unrecorded')).toMatchObject({ value: 'value of unrecorded', source: 'cache' });
+      expect(completions).toBe(2);
+      const broken = await client.get('broken').catch((err: unknown) => err);
+      expect(broken).toMatchObject({ code: 'E_JOB_FAILED', reason: 'the backend said no' });
+      const bad = await client.request({ key: 'x', strategy: 'nope' } as unknown as GetValueData).catch((err: unknown) => err);
+      expect(bad).toMatchObject({ code: 'E_JOB_DATA' });
+      const queue = new Queue(queueName, { connection: producer, prefix: queuePrefix(producer) });
+      const failed = await queue.getJobs(['failed']);
+      await queue.close();
+      expect(failed.map((job) => [job.data.key, job.attemptsMade])).toEqual([['broken', 1]]);
+    } finally {
+      Job.prototype.moveToCompleted = moveToCompleted;
+      await client.close();
+      await worker.close();
+    }
+    const events = (key: string) => log.lines.filter((l) => l.key === key).map((l) => l.event);
+    expect(events('unrecorded').filter((e) => e === 'recompute.start' || e === 'job.completed')).toEqual([
+      'recompute.start',
+      'job.completed',
+      'job.completed',
+    ]);
+    expect(events('broken').filter((e) => e?.startsWith('job.'))).toEqual(['job.failed']);
+  }, 60_000);
 });
 
 describe('a master killed (SIGKILL) while its key is computed', () => {

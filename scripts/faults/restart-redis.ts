@@ -16,7 +16,7 @@ export interface RestartRedisFacts {
   exits: Record<string, number | string>;
   /** `[ioredis] Unhandled error event` lines in the fleet's output (a connection without an error listener). */
   unhandledErrorLines: number;
-  /** job.failed lines in the workers' logs (attempts that failed, even if BullMQ re-ran the job). */
+  /** job.failed and job.retry lines in the workers' logs (attempts that failed, even if BullMQ re-ran the job). */
   failedAttempts: number;
   /** job.completed lines beyond the completions BullMQ recorded: jobs run twice. */
   reruns: number;
@@ -97,7 +97,9 @@ export async function restartRedis(options: FaultOptions = {}): Promise<FaultOut
     const lost = sum(lostJobs);
     // A job whose attempt failed in the outage and that BullMQ then re-ran (its lock expired too)
     // completes in the end; the worker's job.failed line still shows the attempt was lost.
-    const failedAttempts = records.filter((r) => r.event === 'job.failed' && runIds.includes(String(r.runId))).length;
+    const failedAttempts = records.filter(
+      (r) => (r.event === 'job.failed' || r.event === 'job.retry') && runIds.includes(String(r.runId)),
+    ).length;
     const reruns = records.filter((r) => r.event === 'job.completed' && runIds.includes(String(r.runId))).length - sum((s) => s.completed);
     const facts: RestartRedisFacts = {
       completedBeforeRestart,

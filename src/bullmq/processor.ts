@@ -3,6 +3,7 @@ import type { StampedeGuard } from '../cache/guard.js';
 import { InvalidJobDataError, errorMessage } from '../errors.js';
 import { jobLogger, logEvent, type Logger } from '../logger.js';
 import type { Compute } from '../cache/context.js';
+import { JobFailures } from './failures.js';
 import { parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
 
 /** Longest job-data string bound to a job's log lines (keys may be longer; the log needs no more). */
@@ -24,10 +25,12 @@ export interface ProcessorDeps {
 
 /**
  * The BullMQ processor of `get-value` jobs: validate, bind a child logger to the job's
- * correlation fields, run the guard, log the outcome. Invalid data fails the job at once
- * (UnrecoverableError: BullMQ does not retry it) and the worker goes on.
+ * correlation fields, run the guard, log the outcome. Invalid data and a failed computation fail
+ * the job for good (UnrecoverableError: BullMQ does not retry it); anything else, Redis out of
+ * reach above all, is left to the job's attempts (failures.ts). The worker goes on.
  */
 export function createProcessor(deps: ProcessorDeps) {
+  const failures = new JobFailures();
   return async (job: Job): Promise<GetValueResult> => {
     const raw = (job.data ?? {}) as Record<string, unknown>;
     // Bound before validation: these come from any producer, and every line of the job carries them.
@@ -51,14 +54,24 @@ export function createProcessor(deps: ProcessorDeps) {
     }
 
     try {
-      const { value, source } = await deps.guard.getOrCompute(data.key, deps.compute(data, job), { strategy: data.strategy, logger: log });
+      const compute = failures.watch(deps.compute(data, job));
+      const { value, source } = await deps.guard.getOrCompute(data.key, compute, { strategy: data.strategy, logger: log });
       logEvent(log, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });
       return { key: data.key, value, source, strategy: data.strategy, workerId: deps.workerId };
     } catch (err) {
-      logEvent(log, 'error', 'job.failed', { err, latencyMs: Date.now() - job.timestamp });
+      const attempt = job.attemptsMade + 1;
+      const final = failures.isFinal(err);
+      const retried = !final && attempt < (job.opts.attempts ?? 1);
+      logEvent(log, retried ? 'warn' : 'error', retried ? 'job.retry' : 'job.failed', {
+        err,
+        attempt,
+        latencyMs: Date.now() - job.timestamp,
+      });
       // BullMQ records `err.message` as the job's failed reason: a thrown string or object must
       // still leave one.
-      throw err instanceof Error ? err : new Error(errorMessage(err));
+      const message = errorMessage(err);
+      if (final) throw new UnrecoverableError(message);
+      throw err instanceof Error ? err : new Error(message);
     }
   };
 }
