@@ -120,9 +120,14 @@ export async function assertClusterReachable(
       `cannot use Redis ${where}: ${hostPort(single.node)} is a single Redis, not a cluster node (name it with redis://${hostPort(single.node)} instead)`,
     );
   }
-  const silent: { at: string; error: unknown }[] = seeds.flatMap((s) =>
-    s.error === undefined ? [] : [{ at: hostPort(s.node), error: s.error }],
-  );
+  // Each seed's own view: during a failover's election the cluster is down for a moment.
+  const down = answered.find((s) => s.state !== undefined && s.state !== 'ok');
+  if (down) {
+    throw new RedisConnectionError(
+      `cannot use Redis ${where}: the cluster is not ok (CLUSTER INFO on ${hostPort(down.node)} says cluster_state:${down.state})`,
+    );
+  }
+  const silent = seeds.flatMap((s) => (s.error === undefined ? [] : [{ at: hostPort(s.node), error: s.error }]));
 
   const probe = new Cluster(
     answered.map((s) => s.node),
@@ -130,8 +135,10 @@ export async function assertClusterReachable(
       lazyConnect: true,
       clusterRetryStrategy: () => null,
       slotsRefreshTimeout: timeoutMs,
-      // No ready check per node (an INFO): the version check below asks INFO itself. The
-      // cluster's own ready check stays: it refuses a cluster whose CLUSTER INFO says fail.
+      // No ready checks: the seeds' CLUSTER INFO was read above, and the version check below
+      // asks INFO itself. (The cluster's own ready check asks a random master, which may be a
+      // dead one still in the slot map, and then hangs until the timeout.)
+      enableReadyCheck: false,
       redisOptions: { connectTimeout: timeoutMs, maxRetriesPerRequest: 0, enableReadyCheck: false, ...credentials(name, tls) },
     },
   );
@@ -180,25 +187,40 @@ export async function assertClusterReachable(
   if (silent.length === 0) return [];
   const nodes = silent.map((s) => s.at).join(', ');
   return [
-    `Redis cluster node${silent.length === 1 ? '' : 's'} ${nodes} ${silent.length === 1 ? 'does' : 'do'} not answer (${explain(silent[0]!.error)}); the cluster is ok without ${silent.length === 1 ? 'it' : 'them'}, going on`,
+    `Redis cluster node${silent.length === 1 ? '' : 's'} ${nodes} ${silent.length === 1 ? 'does' : 'do'} not answer (${silence(silent[0]!.error, explain)}); the cluster is ok without ${silent.length === 1 ? 'it' : 'them'}, going on`,
   ];
 }
 
-/** Connect to one seed without retries: PING, and whether it runs in cluster mode. */
-async function probeSeed(
-  node: { host: string; port: number },
-  nodeOptions: RedisOptions,
-  timeoutMs: number,
-): Promise<{ node: { host: string; port: number }; error?: unknown; clusterEnabled?: boolean }> {
+interface Seed {
+  node: { host: string; port: number };
+  error?: unknown;
+  clusterEnabled?: boolean;
+  /** `cluster_state` as this node sees it; undefined when CLUSTER INFO was refused. */
+  state?: string;
+}
+
+/** Connect to one seed without retries: PING, whether it runs in cluster mode, and the cluster's state. */
+async function probeSeed(node: Seed['node'], nodeOptions: RedisOptions, timeoutMs: number): Promise<Seed> {
   try {
-    // Where INFO is refused, let the cluster connection decide (and the version check say so).
-    const clusterEnabled = await probeRedis({ ...node, ...nodeOptions }, timeoutMs, async (client) =>
-      /^cluster_enabled:1/m.test(await client.info('cluster').catch(() => 'cluster_enabled:1')),
-    );
-    return { node, clusterEnabled };
+    return await probeRedis({ ...node, ...nodeOptions }, timeoutMs, async (client) => {
+      // Where INFO is refused, let the cluster connection decide (and the version check say so).
+      const clusterEnabled = /^cluster_enabled:1/m.test(await client.info('cluster').catch(() => 'cluster_enabled:1'));
+      if (!clusterEnabled) return { node, clusterEnabled };
+      const info = await client.cluster('INFO').catch(() => '');
+      const state = /^cluster_state:(\w+)/m.exec(String(info))?.[1];
+      return { node, clusterEnabled, ...(state !== undefined && { state }) };
+    });
   } catch (error) {
     return { node, error };
   }
+}
+
+/** Why a node does not answer, in a word or two: it is gone, not misconfigured (so no hints). */
+function silence(err: unknown, explain: (err: unknown) => string): string {
+  const code = (err as { code?: string })?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ECONNRESET') return 'connection reset';
+  return explain(err);
 }
 
 /**
