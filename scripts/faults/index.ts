@@ -3,6 +3,7 @@ import { ConfigError } from '../common/errors.js';
 import { badInput } from './bad-input.js';
 import { computeFailure } from './compute-failure.js';
 import { evictingPolicy } from './evicting-policy.js';
+import { failover } from './failover.js';
 import { killHolder } from './kill-holder.js';
 import { pauseHolder } from './pause-holder.js';
 import { restartRedis } from './restart-redis.js';
@@ -29,6 +30,12 @@ export const FAULTS: readonly FaultScenario[] = [
   { id: 6, name: 'evicting-policy', title: "an evicting maxmemory-policy on the queue's Redis", run: evictingPolicy },
   { id: 7, name: 'compute-failure', title: 'a computation that throws, and one that hangs past its timeout', run: computeFailure },
   { id: 8, name: 'bad-input', title: 'bad job data, bad flags, bad environment', run: badInput },
+  {
+    id: 9,
+    name: 'failover',
+    title: "Redis Cluster failovers mid-burst: the queue's master and a cache master killed, a planned switch-over, a dead seed",
+    run: failover,
+  },
 ];
 
 export type FaultStatus = 'held' | 'broken' | 'pending' | 'error';

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { cacheKeys } from '../../src/keys.js';
 import type { BurstSummary } from '../burst/burst.js';
 import { scanKeys } from '../redis/scan.js';
@@ -24,7 +25,7 @@ export function lostJobs(summary: Pick<BurstSummary, 'enqueued' | 'completed' | 
 }
 
 /** The fence of the value stored for `key`, or null when none is stored. */
-export async function storedFence(redis: Redis, prefix: string, key: string): Promise<number | null> {
+export async function storedFence(redis: RedisClient, prefix: string, key: string): Promise<number | null> {
   const raw = await redis.hget(cacheKeys(prefix, key).value, 'fence');
   return raw === null ? null : Number(raw);
 }
@@ -43,7 +44,7 @@ export interface StaleOverwrites {
  */
 export async function staleOverwrites(
   records: readonly TailedRecord[],
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   runIds: readonly string[],
 ): Promise<StaleOverwrites> {
