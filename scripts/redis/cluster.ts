@@ -42,18 +42,19 @@ export function duplicateClusterFor(cluster: Cluster, role: RedisRole, nodeOptio
  * reconnects for the cache) does not carry over: a cluster client never reconnects to a lost
  * node, it retries the command elsewhere, and what bounds that is the redirection budget. A
  * master that dies is declared failed after `cluster-node-timeout`, then its replica is elected
- * and promoted; meanwhile commands for its slots meet a closed connection, then `CLUSTERDOWN`
- * (with `cluster-require-full-coverage yes`, the default, on every master). ioredis's defaults
- * (16 redirections, 100 ms apart) give up after about 1.6 s; a failover with a 2 s node timeout
- * takes 3.5-4 s, so jobs failed by the hundred (issue 17). Each retry here waits 200 ms and
- * refreshes the slot map, and 100 of them cover about 20 s: the failover of a cluster with a
- * node timeout up to about 15 s (Redis's default), and still a bound, so a cluster that stays
- * down fails a command instead of hanging it.
+ * and promoted; meanwhile commands for its slots meet a closed connection or a MOVED back to the
+ * dead node, then `CLUSTERDOWN` (with `cluster-require-full-coverage yes`, the default, on every
+ * master). ioredis's defaults (16 redirections, 100 ms apart) gave up after about 1.6 s, while a
+ * failover with a 2 s node timeout takes 3.5-4 s: jobs failed by the hundred (issue 17). Here a
+ * retry waits 200 ms and refreshes the slot map; a MOVED is retried at once, so 200 redirections
+ * come to about 26 s (measured: a master killed with no failover to come). That rides out the
+ * failover of a cluster with Redis's default 15 s node timeout (21 s on the loaded development
+ * machine) and still bounds it: a cluster that stays down fails a command instead of hanging it.
  */
 export const FAILOVER_RETRIES = {
   retryDelayOnFailover: 200,
   retryDelayOnClusterDown: 200,
-  maxRedirections: 100,
+  maxRedirections: 200,
 } as const satisfies ClusterOptions;
 
 function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOptions {
