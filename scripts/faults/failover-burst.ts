@@ -63,7 +63,7 @@ export function describeFailoverBurst(b: FailoverBurst, baselineMs: number): str
   const time =
     b.failoverMs === null
       ? seconds(b.elapsedMs)
-      : `${seconds(b.elapsedMs)} (${stall >= 0 ? '+' : ''}${seconds(stall)} on the baseline; failover ${seconds(b.failoverMs)})`;
+      : `${seconds(b.elapsedMs)} (${stall >= 0 ? '+' : ''}${seconds(stall)} on the baseline, failover ${seconds(b.failoverMs)})`;
   return (
     `${b.fault}: ${b.completed}/${b.jobs} completed, ${b.failed} failed, ${b.lost} lost, ` +
     `recomputations per key ${b.mostPerKey === 1 && b.keysRecomputedTwice.length === 0 ? '1' : `up to ${b.mostPerKey}`}, ${time}, ` +
