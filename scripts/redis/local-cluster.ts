@@ -19,7 +19,7 @@ import { isLoopback, localDir, serverStatus, startLocalServer, stopLocalServer, 
 const FIRST_DEFAULT_PORT = 7000;
 
 /** How many nodes a cluster of 3 masters with `replicas` replicas each has. */
-export function clusterSize(replicas: number): number {
+function clusterSize(replicas: number): number {
   return CLUSTER_MASTERS * (1 + replicas);
 }
 
@@ -111,13 +111,7 @@ export async function startLocalCluster(targets: readonly LocalTarget[], options
   const ok = states.every((info) => info.get('cluster_state') === 'ok' && Number(info.get('cluster_known_nodes')) >= targets.length);
   const alreadyRunning = started.every((s) => s.alreadyRunning) && ok;
   if (fresh.every(Boolean)) {
-    const replicas = options.replicas ?? 0;
-    if (targets.length < clusterSize(replicas)) {
-      throw new ConfigError(
-        `${targets.length} nodes cannot make 3 masters with ${replicas} replica(s) each: name ${clusterSize(replicas)}`,
-      );
-    }
-    await formCluster(targets, { ...(options.log && { log: options.log }), replicas });
+    await formCluster(targets, { ...(options.log && { log: options.log }), replicas: options.replicas ?? 0 });
   } else if (fresh.some(Boolean)) {
     const newNodes = targets.filter((_, i) => fresh[i]).map((t) => t.where);
     throw new RedisServerStartError(

@@ -215,7 +215,7 @@ export class Notifier {
     }
     // Whatever told us may have come before the subscriber's own slot map changed.
     await refreshSlotMap(this.subscriber as Cluster);
-    // Not a channel whose last waiter left meanwhile: its SSUNSUBSCRIBE is already on its way.
+    // Not a channel whose last waiter left meanwhile: its SUNSUBSCRIBE is already on its way.
     await Promise.all(channels.filter((channel) => this.channels.has(channel)).map((channel) => this.subscribe([channel])));
   }
 
