@@ -7,7 +7,7 @@ import { probeRedis } from './probe-client.js';
 import { explainTlsError, tlsConnectionOptions, usesTls, type TlsSettings } from './tls.js';
 
 /**
- * Redis connections by role. Whoever creates a client closes it.
+ * Redis connections by role, on one node. Whoever creates a client closes it.
  *
  * - `worker`: BullMQ's blocking worker connection. `maxRetriesPerRequest: null` is BullMQ's
  *   requirement: commands wait through a reconnect instead of failing the worker.
@@ -17,6 +17,10 @@ import { explainTlsError, tlsConnectionOptions, usesTls, type TlsSettings } from
  *   nothing), then fails so a job reports the problem instead of hanging.
  * - `subscriber`: the one pub/sub connection per process that waiters share; keeps retrying,
  *   no ready check (see below).
+ *
+ * On a Redis Cluster every role rides out a master's failover instead, for about 26 s, the
+ * producer too: a failover is routine there, not a Redis that is gone (cluster.ts,
+ * FAILOVER_RETRIES).
  */
 export type RedisRole = 'worker' | 'producer' | 'cache' | 'subscriber';
 
