@@ -145,7 +145,13 @@ export async function failover(options: FaultOptions = {}): Promise<FaultOutcome
         check(
           'no worker exited during the failovers; all stopped cleanly',
           Object.values(exits).every((code) => code === 0),
-          exits,
+          {
+            exits,
+            output: outputOf(
+              rig,
+              Object.keys(exits).filter((name) => exits[name] !== 0),
+            ),
+          },
         ),
         check('0 stale overwrites', stale.count === 0, stale.keys),
       ],
@@ -215,4 +221,10 @@ function emptySummary(runId: string): BurstSummary {
     elapsedMs: 0,
     timedOut: false,
   };
+}
+
+/** The last lines a worker printed (concurrently prefixes them with `[name]`), to say why it exited. */
+function outputOf(rig: ClusterRig, workers: readonly string[]): string[] {
+  const lines = rig.output().split('\n');
+  return workers.flatMap((name) => lines.filter((line) => line.startsWith(`[${name}]`)).slice(-20));
 }
