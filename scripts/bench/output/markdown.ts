@@ -181,11 +181,17 @@ export function formatMarkdown(
       s.label,
       num(rows.get(HITS, s.id, 'jobs/s'), 0),
       s.id === 'raw' ? '1.00x' : x(rows.get(HITS, s.id, 'vs raw')),
+      num(rows.get(HITS, s.id, 'cpu/job'), 1),
       int(rows.get(HITS, s.id, 'failed')),
     ]);
-    out.push(table(['system', 'jobs/s', 'vs raw', 'failed'], body), '');
+    out.push(table(['system', 'jobs/s', 'vs raw', 'worker CPU µs/job', 'failed'], body), '');
+    const metricsCost = rows.get(HITS, 'get-value-metrics', 'vs metrics off');
+    const metricsCpu = rows.get(HITS, 'get-value-metrics', 'cpu/job vs metrics off');
     out.push(
-      'Each slice: the queue paused and filled, then resumed; timed from the resume to the last job of the slice finished. Systems take turns slice by slice (after one warm-up slice each); jobs/s: median of slices; ratios: median of per-cycle ratios.',
+      'Each slice: the queue paused and filled, then resumed; timed from the resume to the last job of the slice finished. Systems take turns slice by slice (after one warm-up slice each); jobs/s: median of slices; ratios: median of per-cycle ratios; worker CPU: user + system time of the worker process over the slice, per job.' +
+        (metricsCost === undefined || metricsCpu === undefined
+          ? ''
+          : ` The metrics' cost: the worker with metrics ran at ${x(metricsCost)} of its jobs/s without them, and spent ${num(metricsCpu, 1)} µs more CPU per job (medians of per-cycle figures); on a shared machine the CPU per job is the steadier figure.`),
       '',
     );
   }
