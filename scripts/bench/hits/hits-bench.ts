@@ -11,6 +11,7 @@ import { benchFile, expectType, spawnReady, type BenchChild } from '../child-pro
 import { rotate, type BenchOptions } from '../options.js';
 import { median, type Rows } from '../rows.js';
 import type { HitsChildConfig, HitsChildReport, HitsMode } from './worker-child.js';
+import { runProcessorCost } from './processor-cost.js';
 
 /**
  * Scenario 3: cache-hit get-value jobs through BullMQ vs raw BullMQ jobs with a no-op
@@ -31,7 +32,6 @@ export const HITS_SYSTEMS: Array<{ id: HitsMode; label: string }> = [
     id: 'get-value-metrics',
     label: 'get-value processor, cache hit, info log to file and Prometheus metrics (the worker, --metrics-port)',
   },
-  { id: 'get-value-logger', label: "get-value processor, cache hit, info log to file through the guard's logger, no event subscriber" },
   { id: 'get-value-silent', label: 'get-value processor, cache hit, no log, no event subscriber' },
   { id: 'get-value-l1', label: 'get-value processor, cache hit from the L1 tier, info log to file (lines from the events)' },
 ];
@@ -88,6 +88,7 @@ export async function runHitsBench(
         results.get(system.id)!.push(report);
       }
     }
+    await runProcessorCost(options, redisUrl, rows, progress);
   } finally {
     await Promise.all([...runners.values()].map((r) => r.child.finish()));
     for (const { queue } of runners.values()) await queue.close();

@@ -5,8 +5,6 @@
  *   runs it: the log lines (info, to an NDJSON file) written from the guard's events;
  * - `get-value-metrics`: as `get-value`, also counting the Prometheus metrics from the same
  *   events, as `npm run worker -- --metrics-port P` does;
- * - `get-value-logger`: the processor and guard writing to the file through their `logger`
- *   option, with nobody subscribed to the events (a library user's pino);
  * - `get-value-silent`: no logger and nobody subscribed (the guard reporting to no one);
  * - `get-value-l1`: as `get-value`, with the guard's L1 tier (L1_MAX_ENTRIES in a fleet).
  * Same Worker options in every mode (those of workers/runtime.ts). The parent keeps
@@ -25,7 +23,7 @@ import { simulatedCompute } from '../../../workers/simulated-compute.js';
 import { createRedis } from '../../redis/connection.js';
 import { commands, failChild, peakRssMb, say } from '../child-protocol.js';
 
-export type HitsMode = 'raw' | 'get-value' | 'get-value-metrics' | 'get-value-logger' | 'get-value-silent' | 'get-value-l1';
+export type HitsMode = 'raw' | 'get-value' | 'get-value-metrics' | 'get-value-silent' | 'get-value-l1';
 
 export interface HitsChildConfig {
   redisUrl: string;
@@ -58,17 +56,13 @@ try {
     config.mode === 'raw' || config.mode === 'get-value-silent'
       ? undefined
       : createFileLogger(config.logDir, workerId, 'info', { workerId });
-  // Through the option (a library user's pino), or from the events (the lab's worker).
-  const logger = config.mode === 'get-value-logger' ? fileLog?.logger : undefined;
+  // As the lab's worker: the lines (and the metrics) from the guard's events.
   const stopObserving =
-    fileLog && !logger
-      ? observeGuardEvents(fileLog.logger, config.mode === 'get-value-metrics' ? createGuardMetrics() : undefined)
-      : undefined;
+    fileLog && observeGuardEvents(fileLog.logger, config.mode === 'get-value-metrics' ? createGuardMetrics() : undefined);
   const guard = createGuard({
     redis: cache,
     keyPrefix: config.keyPrefix,
     ...(config.mode === 'get-value-l1' && { l1: { maxEntries: 1000 } }),
-    ...(logger && { logger }),
   });
 
   const processor =
@@ -76,7 +70,6 @@ try {
       ? async (_job: Job) => undefined
       : createProcessor({
           guard,
-          ...(logger && { logger }),
           workerId,
           compute: (data) => simulatedCompute(workerId, data.computeMs ?? 1000, data.simulate),
           acceptsSimulation: true,

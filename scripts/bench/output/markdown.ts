@@ -1,6 +1,7 @@
 import { COLD, CRITICAL, CRITICAL_COMPUTE_MS } from '../cold/cold-burst.js';
 import { L1 } from '../l1/l1-bench.js';
 import { HIT_SLICE_JOBS, HITS, HITS_SYSTEMS, hitSlices } from '../hits/hits-bench.js';
+import { PROCESSOR_COST, PROCESSOR_COST_LABELS, PROCESSOR_COST_MODES, processorCostSlices } from '../hits/processor-cost.js';
 import { LOCK_CASES, LOCK_SYSTEMS, SLICE_MS, lockScenario } from '../locks/lock-bench.js';
 import { MEMORY } from '../memory/memory-bench.js';
 import type { BenchOptions } from '../options.js';
@@ -196,6 +197,24 @@ export function formatMarkdown(
     );
   }
 
+  if (rows.systems(PROCESSOR_COST).length > 0) {
+    const { slices, jobsPerSlice } = processorCostSlices(options);
+    out.push(
+      `### 3b. The processor's own CPU per cache hit: one process, L1 hits, ${slices} slices of ${jobsPerSlice} jobs per mode taken in turns`,
+      '',
+    );
+    const body = PROCESSOR_COST_MODES.map((mode) => [
+      PROCESSOR_COST_LABELS[mode],
+      num(rows.get(PROCESSOR_COST, mode, 'cpu/job'), 2),
+      mode === 'events' ? '-' : signed(rows.get(PROCESSOR_COST, mode, 'cpu/job vs events')),
+    ]);
+    out.push(table(['mode', 'CPU µs per job', 'vs the worker without metrics, µs'], body), '');
+    out.push(
+      "Each job an L1 hit through createProcessor (no Redis command, no BullMQ), its log lines serialized by the worker's pino setup into a null destination: what is left is the code a hit runs. CPU: user + system time of the process per job, median of slices; differences: median of per-slice differences.",
+      '',
+    );
+  }
+
   if (rows.systems(MEMORY).length > 0) {
     out.push(
       `### 4. Memory: ${options.processes} worker processes (workers/worker.ts), one cold burst of ${options.processes * options.concurrency} get-value jobs`,
@@ -298,4 +317,7 @@ function ms(v: number | undefined, digits = 0): string {
 }
 function x(v: number | undefined): string {
   return v === undefined || Number.isNaN(v) ? missing : `${v.toFixed(2)}x`;
+}
+function signed(v: number | undefined): string {
+  return v === undefined || Number.isNaN(v) ? missing : `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
 }
