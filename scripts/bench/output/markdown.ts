@@ -200,7 +200,7 @@ export function formatMarkdown(
   if (rows.systems(PROCESSOR_COST).length > 0) {
     const { slices, jobsPerSlice } = processorCostSlices(options);
     out.push(
-      `### 3b. The processor's own CPU per cache hit: one process, L1 hits, ${slices} slices of ${jobsPerSlice} jobs per mode taken in turns`,
+      `### 3b. The processor's own CPU per cache hit: one process per mode, L1 hits, ${slices} slices of ${jobsPerSlice} jobs per mode taken in turns`,
       '',
     );
     const body = PROCESSOR_COST_MODES.map((mode) => [
