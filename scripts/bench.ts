@@ -42,9 +42,9 @@ await runCli(async () => {
         'The markdown table goes to stdout, progress lines to stderr. Scenarios: cold (P processes x C',
         'requests for one cold key, every system), critical (the same with a 5 ms computation: what the',
         "guard adds), l1 (commands per read with the L1 tier; a write reaching another process's tier),",
-        'locks (acquire+release ops/s), hits (cache-hit jobs through BullMQ vs raw), memory (RSS of real',
-        'worker processes under the cold burst); on request only: soak (heap after GC over 20,000',
-        'recomputations, and the keys left once they expired).',
+        'locks (acquire+release ops/s), hits (cache-hit jobs through BullMQ vs raw, the worker with and',
+        'without its Prometheus metrics), memory (RSS of real worker processes under the cold burst); on',
+        'request only: soak (heap after GC over 20,000 recomputations, and the keys left once they expired).',
         'Example: npm run bench -- --json bench/results.json   (chart: bench/results.svg)',
       ].join('\n'),
     )

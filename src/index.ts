@@ -7,6 +7,15 @@ export type { Compute, ComputeContext, GuardResult } from './cache/context.js';
 export { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy, type ValueSource } from './cache/strategy.js';
 export { EVENTS, type EventName, type Logger } from './logger.js';
 export {
+  EVENTS_CHANNEL,
+  subscribeEvents,
+  type EventContext,
+  type EventFields,
+  type GuardEvent,
+  type GuardEventName,
+  type WaitOutcomeName,
+} from './events.js';
+export {
   ComputeError,
   ComputeTimeoutError,
   GuardClosedError,

@@ -3,7 +3,8 @@ import { hideCredentials } from './redis/credentials.js';
 /**
  * The closed set of log events. Every machine-readable line has one of these as `event`,
  * and a fixed lowercase `msg` for humans. The log report counts these, so adding an event
- * means documenting it in docs/log-contract.md.
+ * means documenting it in docs/log-contract.md. The library's own are also typed events, with
+ * their fields (events.ts); the rest are the lab worker's.
  */
 export const EVENTS = {
   'cache.hit': 'cache hit',
@@ -69,7 +70,8 @@ export type CorrelationFields = {
 
 /**
  * Write one event line: `{ event, msg, ...fields }`. Errors go under `err` (pino's serializer),
- * without the password of a failed AUTH (redis/credentials.ts).
+ * without the password of a failed AUTH (redis/credentials.ts). The library reports through
+ * `emitEvent` (events.ts), which writes its line here.
  */
 export function logEvent(logger: Logger, level: Level, event: EventName, fields: Record<string, unknown> = {}): void {
   if (logger.isLevelEnabled && !logger.isLevelEnabled(level)) return;

@@ -1,8 +1,8 @@
 /**
  * Smoke test of `npm run bench` (benchmarks are not tests: this only checks the bench still
- * works). Its quickest form: the cold burst, 2 processes x 10 requests, one round, and a short
- * soak. The
- * bench starts its own redis-server (INFO commandstats must see only its traffic).
+ * works). Its quickest form: the cold burst, 2 processes x 10 requests, one round, a short
+ * soak, and one slice of cache-hit jobs per system (with and without metrics). The bench starts
+ * its own redis-server (INFO commandstats must see only its traffic).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -27,9 +27,11 @@ describe('npm run bench (smoke)', () => {
     const args = [
       '--quick',
       '--scenarios',
-      'cold,soak',
+      'cold,soak,hits',
       '--soak-recomputations',
       '500',
+      '--hit-jobs',
+      '1000',
       '--processes',
       '2',
       '--concurrency',
@@ -46,7 +48,7 @@ describe('npm run bench (smoke)', () => {
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     code = await new Promise((resolve) => child.once('exit', resolve));
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -93,6 +95,19 @@ describe('npm run bench (smoke)', () => {
     expect(soak('keys.left')).toBe(0);
     expect(soak('heap.growth')).toBeTypeOf('number');
     expect(stdout).toContain('### 5. Soak: one process, 500 recomputations');
+  });
+
+  it('runs cache-hit jobs through BullMQ for every system, and the processor with and without metrics', async () => {
+    const result = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as Omit<BenchResult, 'markdown' | 'svg'>;
+    const value = (scenario: string, system: string, metric: string) =>
+      result.rows.find((r) => r.scenario === scenario && r.system === system && r.metric === metric)?.value;
+    for (const system of ['raw', 'get-value', 'get-value-metrics', 'get-value-silent', 'get-value-l1']) {
+      expect(value('hits', system, 'jobs/s'), system).toBeGreaterThan(0);
+      expect(value('hits', system, 'failed'), system).toBe(0);
+    }
+    expect(value('hits', 'get-value-metrics', 'vs metrics off')).toBeGreaterThan(0);
+    for (const mode of ['silent', 'logger', 'events', 'metrics']) expect(value('hits/processor', mode, 'cpu/job'), mode).toBeGreaterThan(0);
+    expect(stdout).toContain("### 3b. The processor's own CPU per cache hit");
   });
 
   it('writes the cold-burst chart next to the JSON', async () => {

@@ -56,6 +56,19 @@ describe.concurrent('bad flags: one error line, exit 2', { timeout: 120_000 }, (
     ['logs --by nope', LOGS, ['--by', 'nope'], /--by.*'nope'.*strategy, key, run, worker/],
     ['logs --run ""', LOGS, ['--run', ''], /--run.*empty/],
     ['worker --concurrency 0', WORKER, ['--concurrency', '0'], /--concurrency.*'0'.*1 to 10000/],
+    ['worker --metrics-port 70000', WORKER, ['--metrics-port', '70000'], /--metrics-port.*'70000'.*0 to 65535/],
+    [
+      'fleet --workers 3 --metrics-port 65534',
+      FLEET,
+      ['--workers', '3', '--metrics-port', '65534'],
+      /ports up to 65536; the last port is 65535/,
+    ],
+    [
+      'worker --metrics-host 192.0.2.1 (not an address of this machine)',
+      WORKER,
+      ['--metrics-port', '0', '--metrics-host', '192.0.2.1'],
+      /cannot serve metrics on 192\.0\.2\.1: not an address of this machine/,
+    ],
   ];
   for (const [name, entry, args, names] of cases) {
     it(name, async () => expectUsageError(await run(entry, args), names));
@@ -77,6 +90,15 @@ describe.concurrent('bad environment: one error line, exit 2', { timeout: 120_00
   });
   it('fleet with REDIS_URL that is not a URL', async () => {
     expectUsageError(await run(FLEET, [], { REDIS_URL: 'not a url' }), /REDIS_URL is not a valid URL/);
+  });
+  it('worker with METRICS_PORT=abc', async () => {
+    expectUsageError(await run(WORKER, [], { METRICS_PORT: 'abc' }), /METRICS_PORT must be a whole number, got "abc"/);
+  });
+  it('fleet with METRICS_HOST that is not a host', async () => {
+    expectUsageError(
+      await run(FLEET, ['--metrics-port', '0'], { METRICS_HOST: 'a b' }),
+      /METRICS_HOST must be a host name or an IP address/,
+    );
   });
   it('burst with LOG_LEVEL=loud', async () => {
     expectUsageError(await run(BURST, [], { LOG_LEVEL: 'loud' }), /LOG_LEVEL must be one of .*"loud"/);

@@ -28,6 +28,7 @@ const LAB_TOOLING = [
   'playwright-core',
   'pino',
   'pino-pretty',
+  'prom-client',
   'hdr-histogram-js',
   'esbuild',
   'typescript',
@@ -71,15 +72,18 @@ describe('the packed package', () => {
     expect(installed.filter((name) => LAB_TOOLING.includes(name))).toEqual([]);
   });
 
-  it('runs getOrCompute, the lock subpath and the errors with plain node', async () => {
+  it('runs getOrCompute, its events, the lock subpath and the errors with plain node', async () => {
     const script = `
       import { Redis } from 'ioredis';
-      import { createGuard, OptionsError } from 'cache-stampede';
+      import { createGuard, OptionsError, subscribeEvents } from 'cache-stampede';
       import { acquireLock, releaseLock, cacheKeys } from 'cache-stampede/lock';
       const redis = new Redis(process.env.REDIS_URL);
       const guard = createGuard({ redis, keyPrefix: process.env.PREFIX });
-      const first = await guard.getOrCompute('k', async () => ({ answer: 42 }));
-      const second = await guard.getOrCompute('k', async () => ({ answer: 0 }));
+      const events = [];
+      const unsubscribe = subscribeEvents((e) => e.event !== 'script.not-cached' && events.push([e.event, e.context.id]));
+      const first = await guard.getOrCompute('k', async () => ({ answer: 42 }), { context: { id: 1 } });
+      const second = await guard.getOrCompute('k', async () => ({ answer: 0 }), { context: { id: 2 } });
+      unsubscribe();
       const keys = cacheKeys(process.env.PREFIX, 'lock-me');
       const lease = await acquireLock(redis, keys, 1000);
       const released = await releaseLock(redis, keys, lease);
@@ -87,7 +91,7 @@ describe('the packed package', () => {
       try { createGuard({ redis, lockTtlMs: -1 }); } catch (err) { code = err instanceof OptionsError && err.code; }
       await guard.close();
       await redis.quit();
-      console.log(JSON.stringify({ first, second, fence: typeof lease.fence, released, code }));
+      console.log(JSON.stringify({ first, second, events, fence: typeof lease.fence, released, code }));
     `;
     await writeFile(path.join(dir, 'consumer.mjs'), script);
     const { stdout } = await run(process.execPath, ['consumer.mjs'], {
@@ -97,6 +101,15 @@ describe('the packed package', () => {
     expect(JSON.parse(stdout)).toEqual({
       first: { value: { answer: 42 }, source: 'computed' },
       second: { value: { answer: 42 }, source: 'cache' },
+      events: [
+        ['cache.miss', 1],
+        ['lock.acquired', 1],
+        ['recompute.start', 1],
+        ['recompute.end', 1],
+        ['cache.write', 1],
+        ['lock.released', 1],
+        ['cache.hit', 2],
+      ],
       fence: 'number',
       released: true,
       code: 'E_OPTIONS',
@@ -121,11 +134,19 @@ describe('the packed package', () => {
     );
     const consumer = `
       import { Redis } from 'ioredis';
-      import { createGuard, type GuardOptions, type GuardResult } from 'cache-stampede';
+      import { createGuard, subscribeEvents, type GuardEvent, type GuardOptions, type GuardResult } from 'cache-stampede';
       const options: GuardOptions = { redis: new Redis(), strategy: 'swr', valueTtlMs: 1000 };
       const guard = createGuard(options);
-      const result: Promise<GuardResult<number>> = guard.getOrCompute('k', async ({ signal }) => (signal.aborted ? 0 : 1));
+      const result: Promise<GuardResult<number>> = guard.getOrCompute('k', async ({ signal }) => (signal.aborted ? 0 : 1), {
+        context: { requestId: 'r-1' },
+      });
       void result;
+      subscribeEvents((e: GuardEvent) => {
+        if (e.event === 'recompute.end') {
+          const seconds: number = e.fields.durationMs / 1000;
+          void seconds;
+        }
+      });
     `;
     await writeFile(path.join(dir, 'consumer.ts'), consumer);
     const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');

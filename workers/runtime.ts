@@ -11,12 +11,16 @@ import { simulatedCompute } from './simulated-compute.js';
 import type { GetValueData, GetValueResult } from '../src/bullmq/job-data.js';
 import type { ComputeModule } from './compute-module.js';
 import { moduleCompute } from './module-compute.js';
+import { observeGuardEvents } from './guard-events.js';
+import type { GuardMetrics } from './metrics/guard-metrics.js';
 
 export interface WorkerRuntimeOptions {
   config: Config;
   workerId: string;
   /** NDJSON logger (to the worker's log file). */
   logger: Logger;
+  /** Prometheus metrics to count the guard's events in; absent: none. */
+  metrics?: GuardMetrics;
   /** Short human lines (stdout). */
   say: (line: string) => void;
   /** The user's computation; absent: the simulated one. */
@@ -57,6 +61,9 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   const warning = await evictionPolicyWarning(queueConnection);
   if (warning) warn(warning);
 
+  // The guard's and the processor's steps reach the log (and the metrics) as events, from one
+  // subscriber: neither gets a logger of its own.
+  const stopObserving = observeGuardEvents(logger, options.metrics);
   const guard: StampedeGuard = createGuard({
     redis: cacheConnection,
     keyPrefix: config.keyPrefix,
@@ -69,20 +76,15 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     failureBackoffMs: config.failureBackoffMs,
     ...(config.l1 && { l1: config.l1 }),
     xfetchBeta: config.xfetchBeta,
-    logger,
   });
-  const worker = new Worker<unknown, GetValueResult>(
-    config.queueName,
-    createProcessor({ guard, logger, workerId, ...computation(options) }),
-    {
-      connection: queueConnection,
-      prefix: queuePrefix(queueConnection),
-      concurrency: config.concurrency,
-      name: workerId,
-      ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),
-      ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
-    },
-  );
+  const worker = new Worker<unknown, GetValueResult>(config.queueName, createProcessor({ guard, workerId, ...computation(options) }), {
+    connection: queueConnection,
+    prefix: queuePrefix(queueConnection),
+    concurrency: config.concurrency,
+    name: workerId,
+    ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),
+    ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
+  });
   worker.on('error', (err) => logEvent(logger, 'error', 'worker.error', { err }));
   await worker.waitUntilReady();
 
@@ -109,6 +111,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
         await worker.close(); // waits for the jobs in flight; they release their own locks
         await guard.close();
         await Promise.all(closeables.map((c) => c.quit().catch(() => c.disconnect())));
+        stopObserving();
         logEvent(logger, 'info', 'worker.stopped');
       })();
       return stopping;

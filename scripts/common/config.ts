@@ -68,6 +68,13 @@ export interface Config {
   readonly lockTtlMs: number;
   /** Strategy when a command does not say. @default 'redis-lock' (env STRATEGY) */
   readonly strategy: Strategy;
+  /**
+   * Serve Prometheus metrics on this port (a fleet: its first worker's; 0: a free port each);
+   * absent: no endpoint. (env METRICS_PORT)
+   */
+  readonly metricsPort: number | undefined;
+  /** The address the metrics endpoint listens on. @default '127.0.0.1' (env METRICS_HOST) */
+  readonly metricsHost: string;
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -127,6 +134,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     xfetchBeta: guardOption('XFETCH_BETA', 'xfetchBeta'),
     l1: l1FromEnv(overrides.l1, given('L1_MAX_ENTRIES'), given('L1_MAX_BYTES')),
     strategy: guardOption('STRATEGY', 'strategy'),
+    metricsPort: optionalInt('METRICS_PORT', overrides.metricsPort, given('METRICS_PORT'), 0, 65_535),
+    metricsHost: checkHost('METRICS_HOST', overrides.metricsHost ?? given('METRICS_HOST') ?? '127.0.0.1'),
   };
   return Object.freeze(config);
 }
@@ -162,6 +171,19 @@ function fromEnv(name: string, raw: string | undefined, type: string): unknown {
 /** An integer setting from a flag (already a number) or the environment, range-checked either way. */
 function int(name: string, override: number | undefined, raw: string | undefined, fallback: number, min: number, max: number): number {
   return checkInt(name, override !== undefined ? String(override) : raw, fallback, min, max);
+}
+
+/** An integer setting that may be absent. */
+function optionalInt(name: string, override: number | undefined, raw: string | undefined, min: number, max: number): number | undefined {
+  if (override === undefined && raw === undefined) return undefined;
+  return int(name, override, raw, 0, min, max);
+}
+
+/** A host name or an IP address to listen on (an IPv6 one with or without brackets). */
+function checkHost(name: string, raw: string): string {
+  const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+  if (/^[A-Za-z0-9.:%_-]{1,253}$/.test(host)) return host;
+  throw new ConfigError(`${name} must be a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0; got "${raw}"`);
 }
 
 /** Parse an integer flag or variable, naming it in the error. */

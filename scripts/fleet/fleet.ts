@@ -13,6 +13,11 @@ export interface FleetOptions {
   computeModule?: string;
   /** Extra command-line arguments for every worker. */
   workerArgs?: string[];
+  /**
+   * Prometheus metrics: worker i serves them on `port + i - 1` (every worker on a free port of
+   * its own when `port` is 0); absent: none.
+   */
+  metrics?: { port: number; host: string };
   /** Where the prefixed worker output goes. @default process.stdout */
   outputStream?: Writable;
 }
@@ -57,10 +62,14 @@ export function startFleet(options: FleetOptions): Fleet {
         '--worker-id',
         `worker-${i + 1}`,
         ...args.map(quote),
+        ...(options.metrics
+          ? ['--metrics-port', String(metricsPort(options.metrics.port, i + 1)), '--metrics-host', quote(options.metrics.host)]
+          : []),
       ].join(' '),
-      // COMPUTE_MODULE blanked: a fleet runs the module it was given (--compute), else the
-      // simulation, never one inherited from the caller's environment.
-      env: { ...options.env, COMPUTE_MODULE: '', FORCE_COLOR: '0' },
+      // COMPUTE_MODULE and METRICS_PORT blanked: a fleet runs the module it was given (--compute),
+      // else the simulation, and serves metrics when it was told to, never because of the
+      // caller's environment (every worker would try the same port).
+      env: { ...options.env, COMPUTE_MODULE: '', METRICS_PORT: '', FORCE_COLOR: '0' },
     })),
     {
       prefix: 'name',
@@ -99,6 +108,11 @@ export function startFleet(options: FleetOptions): Fleet {
       return exited;
     },
   };
+}
+
+/** Worker n's metrics port (n from 1): one port each from `first` on; 0 stays 0 (a free port each). */
+export function metricsPort(first: number, n: number): number {
+  return first === 0 ? 0 : first + n - 1;
 }
 
 function watchLines(command: Command, onLine: (line: string) => void): void {

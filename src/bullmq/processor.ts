@@ -1,7 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { StampedeGuard } from '../cache/guard.js';
 import { InvalidJobDataError, errorMessage } from '../errors.js';
-import { jobLogger, logEvent, type Logger } from '../logger.js';
+import { emitEvent, type EventSource } from '../events.js';
+import { jobLogger, silentLogger, type Logger } from '../logger.js';
 import type { Compute } from '../cache/context.js';
 import { JobFailures } from './failures.js';
 import { parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
@@ -11,7 +12,11 @@ const MAX_BOUND_LENGTH = 200;
 
 export interface ProcessorDeps {
   guard: StampedeGuard;
-  logger: Logger;
+  /**
+   * Where each job's lines go, through a child bound to its correlation fields. @default silent
+   * (a worker that writes its lines from the events, `subscribeEvents`, passes none)
+   */
+  logger?: Logger;
   workerId: string;
   /** The computation a job runs on a miss, from its validated data (and the BullMQ job, for its id). */
   compute: (data: GetValueData, job: Job) => Compute<unknown>;
@@ -25,23 +30,31 @@ export interface ProcessorDeps {
 
 /**
  * The BullMQ processor of `get-value` jobs: validate, bind a child logger to the job's
- * correlation fields, run the guard, log the outcome. Invalid data and a failed computation fail
+ * correlation fields, run the guard, report the outcome. Invalid data and a failed computation fail
  * the job for good (UnrecoverableError: BullMQ does not retry it); anything else, Redis out of
  * reach above all, is left to the job's attempts (failures.ts). The worker goes on.
+ *
+ * Every event of a job, the guard's and `job.completed`/`job.failed`/`job.retry`, carries the
+ * job's `{ runId, jobId, workerId }` as its context, with the job's strategy and key.
  */
 export function createProcessor(deps: ProcessorDeps) {
   const failures = new JobFailures();
+  const logger = deps.logger ?? silentLogger;
+  // The worker's logger usually binds its id already; a line must not carry it twice.
+  const bindWorkerId = logger.bindings?.().workerId === undefined;
   return async (job: Job): Promise<GetValueResult> => {
     const raw = (job.data ?? {}) as Record<string, unknown>;
     // Bound before validation: these come from any producer, and every line of the job carries them.
-    const log = jobLogger(deps.logger, {
-      runId: typeof raw.runId === 'string' ? raw.runId.slice(0, MAX_BOUND_LENGTH) : 'none',
-      jobId: job.id ?? 'unknown',
-      strategy: typeof raw.strategy === 'string' ? raw.strategy.slice(0, 32) : 'invalid',
-      key: typeof raw.key === 'string' ? raw.key.slice(0, MAX_BOUND_LENGTH) : 'invalid',
-      // The worker's logger usually binds its id already; a line must not carry it twice.
-      ...(deps.logger.bindings?.().workerId === undefined && { workerId: deps.workerId }),
-    });
+    const runId = typeof raw.runId === 'string' ? raw.runId.slice(0, MAX_BOUND_LENGTH) : 'none';
+    const jobId = job.id ?? 'unknown';
+    const strategy = typeof raw.strategy === 'string' ? raw.strategy.slice(0, 32) : 'invalid';
+    const key = typeof raw.key === 'string' ? raw.key.slice(0, MAX_BOUND_LENGTH) : 'invalid';
+    const log =
+      logger === silentLogger
+        ? logger
+        : jobLogger(logger, { runId, jobId, strategy, key, ...(bindWorkerId && { workerId: deps.workerId }) });
+    const context = { runId, jobId, workerId: deps.workerId };
+    const events: EventSource = { log, key, strategy, context };
 
     let data: GetValueData;
     try {
@@ -49,20 +62,24 @@ export function createProcessor(deps: ProcessorDeps) {
       if (!deps.acceptsSimulation) rejectSimulation(data);
     } catch (err) {
       if (!(err instanceof InvalidJobDataError)) throw err;
-      logEvent(log, 'warn', 'job.failed', { reason: err.message, code: err.code, latencyMs: Date.now() - job.timestamp });
+      emitEvent(events, 'warn', 'job.failed', { reason: err.message, code: err.code, latencyMs: Date.now() - job.timestamp });
       throw new UnrecoverableError(`invalid job data: ${err.message}`);
     }
 
     try {
       const compute = failures.watch(deps.compute(data, job));
-      const { value, source } = await deps.guard.getOrCompute(data.key, compute, { strategy: data.strategy, logger: log });
-      logEvent(log, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });
+      const { value, source } = await deps.guard.getOrCompute(data.key, compute, {
+        strategy: data.strategy,
+        logger: log,
+        context,
+      });
+      emitEvent(events, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });
       return { key: data.key, value, source, strategy: data.strategy, workerId: deps.workerId };
     } catch (err) {
       const attempt = job.attemptsMade + 1;
       const final = failures.isFinal(err);
       const retried = !final && attempt < (job.opts.attempts ?? 1);
-      logEvent(log, retried ? 'warn' : 'error', retried ? 'job.retry' : 'job.failed', {
+      emitEvent(events, retried ? 'warn' : 'error', retried ? 'job.retry' : 'job.failed', {
         err,
         attempt,
         latencyMs: Date.now() - job.timestamp,

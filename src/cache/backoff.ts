@@ -1,5 +1,5 @@
 import type { CacheKeys } from '../keys.js';
-import { logEvent } from '../logger.js';
+import { emitEvent } from '../events.js';
 import type { Call, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
 import { recordBackoff } from './store.js';
@@ -16,7 +16,7 @@ export async function startBackoff(call: Call<unknown>, deps: StrategyDeps, keys
   if (deps.failureBackoffMs === 0) return;
   const until = Date.now() + deps.failureBackoffMs;
   // Best effort: without it the next call simply tries the computation again.
-  if (await recordBackoff(deps.redis, keys, served, until, call.log).catch(() => false)) {
-    logEvent(call.log, 'warn', 'backoff.start', { backoffMs: deps.failureBackoffMs, computedAt: served.computedAt });
+  if (await recordBackoff(deps.redis, keys, served, until, call).catch(() => false)) {
+    emitEvent(call, 'warn', 'backoff.start', { backoffMs: deps.failureBackoffMs, computedAt: served.computedAt });
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CacheKeys } from '../keys.js';
-import type { Logger } from '../logger.js';
+import type { EventSource } from '../events.js';
 import { takeLockLua, type LockLease } from '../lock/redis-lock.js';
 import type { RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/script.js';
@@ -69,9 +69,9 @@ export async function claim<T>(
   keys: CacheKeys,
   ttlMs: number,
   options: ClaimOptions,
-  logger?: Logger,
+  source?: EventSource,
 ): Promise<Claim<T>> {
-  return claimOnce<T>(redis, keys, ttlMs, options, true, logger);
+  return claimOnce<T>(redis, keys, ttlMs, options, true, source);
 }
 
 async function claimOnce<T>(
@@ -80,7 +80,7 @@ async function claimOnce<T>(
   ttlMs: number,
   options: ClaimOptions,
   readValue: boolean,
-  logger?: Logger,
+  source?: EventSource,
 ): Promise<Claim<T>> {
   const token = randomUUID();
   const args = [
@@ -91,12 +91,12 @@ async function claimOnce<T>(
     options.serveStale ? 'serve' : 'wait',
     options.honourBackoff ? '1' : '0',
   ];
-  const [kind, first, second] = await CLAIM.run(redis, [keys.lock, keys.lease, keys.value], args, logger);
+  const [kind, first, second] = await CLAIM.run(redis, [keys.lock, keys.lease, keys.value], args, source);
   const stored = kind === 'lock' ? second : first;
   const envelope = decodeEnvelope<T>(stored ?? null);
   // An unreadable value (not written by the guard) counts as a miss, as on every read: take the
   // lock without looking at it (a stored value that cannot be decoded is not worth waiting for).
-  if (stored && !envelope) return claimOnce<T>(redis, keys, ttlMs, options, false, logger);
+  if (stored && !envelope) return claimOnce<T>(redis, keys, ttlMs, options, false, source);
   switch (kind) {
     case 'value':
       return { kind, envelope: envelope! };

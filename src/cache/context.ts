@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/client.js';
+import type { EventContext, EventSource } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
@@ -7,7 +8,7 @@ import type { CacheKeys } from '../keys.js';
 import type { Envelope } from './envelope.js';
 import type { L1Tier } from './l1-tier.js';
 import type { ResolvedGuardOptions } from './options.js';
-import type { ValueSource } from './strategy.js';
+import type { Strategy, ValueSource } from './strategy.js';
 
 /** What the caller's computation receives. `signal` aborts when the guard gives the work up. */
 export interface ComputeContext {
@@ -46,10 +47,16 @@ export interface StrategyDeps extends ResolvedGuardOptions {
   refreshing: Map<string, Promise<void>>;
 }
 
-/** One call: the key, its computation, the logger bound to the caller's correlation fields. */
-export interface Call<T> {
-  key: string;
-  compute: Compute<T>;
-  log: Logger;
-  ttlMs: number;
+/**
+ * One call: the key, its computation, its strategy, and what its events carry (the caller's
+ * context, and the logger bound to the caller's correlation fields). A call is the source of
+ * every event it reports (events.ts).
+ */
+export interface Call<T> extends EventSource {
+  readonly key: string;
+  readonly strategy: Strategy;
+  readonly compute: Compute<T>;
+  readonly log: Logger;
+  readonly context: EventContext | undefined;
+  readonly ttlMs: number;
 }

@@ -1,6 +1,6 @@
 import { ComputeError, LockLostError, WaitTimeoutError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
-import { logEvent } from '../logger.js';
+import { emitEvent } from '../events.js';
 import { startBackoff } from './backoff.js';
 import { claim, type Claim } from './claim.js';
 import type { Call, Answer, StrategyDeps } from './context.js';
@@ -30,14 +30,14 @@ export async function fill<T>(
     if (claimed.kind === 'value') return { value: claimed.envelope.value, source: waited ? 'waited' : 'cache', envelope: claimed.envelope };
     if (claimed.kind === 'lock') {
       const { lease } = claimed;
-      logEvent(call.log, 'info', 'lock.acquired', { fence: lease.fence });
+      emitEvent(call, 'info', 'lock.acquired', { fence: lease.fence });
       try {
         const envelope = await computeAsHolder(call, deps, keys, lease);
         return { value: envelope.value, source: 'computed', envelope };
       } catch (err) {
         // Our lock is someone else's now: wait for that holder's value, like any waiter.
         if (err instanceof LockLostError) {
-          claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call.log);
+          claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call);
           continue;
         }
         // The holder's own caller gets its error (or the stale value); a retry is for a new holder.
@@ -45,7 +45,7 @@ export async function fill<T>(
       }
     }
 
-    logEvent(call.log, 'info', 'lock.busy');
+    emitEvent(call, 'info', 'lock.busy');
     const remaining = giveUpAt - Date.now();
     if (remaining <= 0) throw new WaitTimeoutError(call.key, `gave up waiting for key "${call.key}" after ${deps.maxWaitMs} ms`);
     const outcome = await waitForHolder(call as Call<unknown>, deps, keys, Math.min(deps.lockTtlMs, remaining));
@@ -61,7 +61,7 @@ export async function fill<T>(
       return fallBack(call, deps, keys, stale, failure, false);
     }
     // A timeout (the holder's lock outlived our wait), or `retry` after a failure: claim again.
-    claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call.log);
+    claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call);
   }
 }
 
@@ -78,7 +78,7 @@ async function fallBack<T>(
   holder: boolean,
 ): Promise<Answer<T>> {
   if (deps.failurePolicy !== 'stale' || !stale) throw err;
-  logEvent(call.log, 'warn', 'stale.served', { reason: 'compute-failed', computedAt: stale.computedAt });
+  emitEvent(call, 'warn', 'stale.served', { reason: 'compute-failed', computedAt: stale.computedAt });
   if (holder) await startBackoff(call as Call<unknown>, deps, keys, stale);
   return { value: stale.value, source: 'stale' };
 }

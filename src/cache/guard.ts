@@ -4,7 +4,8 @@ import type { RedisClient } from '../redis/client.js';
 import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
 import { MAX_KEY_LENGTH, cacheKeys, l1BusChannel, lockKeys } from '../keys.js';
 import { FairLocks, type HeldLock, type LockOptions } from '../lock/fair-lock.js';
-import { logEvent, silentLogger, type Logger } from '../logger.js';
+import { emitEvent, type EventContext, type EventSource } from '../events.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import type { Envelope } from './envelope.js';
 import { deleteValue, setValue } from './set-delete.js';
@@ -35,16 +36,26 @@ export interface CallOptions {
   ttlMs?: number;
   /** Logger bound to the caller's correlation fields (e.g. a job's child logger). */
   logger?: Logger;
+  /**
+   * Correlation fields (e.g. `{ runId, jobId, workerId }`) that every event of this call carries,
+   * untouched, for subscribers of the events (`subscribeEvents`). Not written to log lines: bind
+   * those to `logger`.
+   */
+  context?: EventContext;
 }
 
 export interface SetOptions {
   /** Fresh time of this value, ms. @default the guard's valueTtlMs */
   ttlMs?: number;
   logger?: Logger;
+  /** Correlation fields for this call's events (see CallOptions). */
+  context?: EventContext;
 }
 
 export interface DeleteOptions {
   logger?: Logger;
+  /** Correlation fields for this call's events (see CallOptions). */
+  context?: EventContext;
 }
 
 export interface StampedeGuard {
@@ -93,6 +104,8 @@ const RUNNERS = new Map<string, Runner>([
 export function createGuard(options: GuardOptions): StampedeGuard {
   const resolved = resolveGuardOptions(options);
   const defaultLogger = options.logger ?? silentLogger;
+  /** The source of the guard's own events (its connections), which belong to no call. */
+  const guardEvents: EventSource = { log: defaultLogger };
   const aborter = new AbortController();
   // Every running computation listens on this one signal (and stops listening when it ends);
   // hundreds at once is normal, not a leak.
@@ -110,7 +123,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     signal: aborter.signal,
     refreshing: new Map(),
     l1: resolved.l1Options
-      ? new L1Tier(resolved.l1Options, options.redis, l1BusChannel(resolved.keyPrefix, db), randomUUID(), defaultLogger)
+      ? new L1Tier(resolved.l1Options, options.redis, l1BusChannel(resolved.keyPrefix, db), randomUUID(), guardEvents)
       : null,
     // Created on first wait (or at once, for the L1 tier's bus): processes that never wait never open a pub/sub connection.
     notifier: () => {
@@ -120,7 +133,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
           ownSubscriber = duplicateAsSubscriber(options.redis);
           // It reconnects by itself; without a listener an error event (a cluster's sharded
           // subscriber that failed to connect, say) would crash the process.
-          ownSubscriber.on('error', (err: unknown) => logEvent(defaultLogger, 'warn', 'redis.error', { role: 'subscriber', err }));
+          ownSubscriber.on('error', (err: unknown) => emitEvent(guardEvents, 'warn', 'redis.error', { role: 'subscriber', err }));
           subscriber = ownSubscriber;
         }
         notifier = new Notifier(subscriber);
@@ -139,7 +152,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
   });
 
   // The tier answers once its bus is live; until then (and if subscribing fails) reads go to Redis.
-  deps.l1?.start(deps.notifier()).catch((err: unknown) => logEvent(defaultLogger, 'warn', 'redis.error', { role: 'l1-bus', err }));
+  deps.l1?.start(deps.notifier()).catch((err: unknown) => emitEvent(guardEvents, 'warn', 'redis.error', { role: 'l1-bus', err }));
 
   const start = (key: unknown, logger: Logger | undefined) => {
     checkKey(key);
@@ -154,13 +167,13 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       if (!run) throw new UnknownStrategyError(strategy);
       const { keys, log } = start(key, call.logger);
       const ttlMs = checkCallTtl(call.ttlMs ?? resolved.valueTtlMs);
-      const request = { key, compute, log, ttlMs } as Call<unknown>;
+      const request: Call<unknown> = { key, strategy, compute: compute as Compute<unknown>, log, context: call.context, ttlMs };
       const { l1 } = deps;
       if (!l1) return strip(await run(request, deps)) as GuardResult<T>;
 
       const near = l1.read(key);
       if (near) {
-        logEvent(log, 'info', 'cache.hit', { tier: 'l1' });
+        emitEvent(request, 'info', 'cache.hit', { tier: 'l1' });
         if (strategy === 'xfetch' && shouldRefreshEarly(near, Date.now(), resolved.xfetchBeta, resolved.random())) {
           refreshInBackground(request, deps, keys, near);
         }
@@ -177,20 +190,22 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     },
     async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
       const { keys, log } = start(key, options.logger);
+      const source: EventSource = { log, key, context: options.context };
       checkValue(key, value);
       const ttlMs = Math.max(1, Math.round(checkCallTtl(options.ttlMs ?? resolved.valueTtlMs)));
       const now = Date.now();
       const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
-      const fence = await setValue(deps.redis, keys, envelope, resolved.graceMs, log);
-      logEvent(log, 'info', 'cache.write', { fence, set: true });
+      const fence = await setValue(deps.redis, keys, envelope, resolved.graceMs, source);
+      emitEvent(source, 'info', 'cache.write', { fence, set: true });
       deps.l1?.written(key, { ...envelope, fence });
     },
     async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
       const { keys, log } = start(key, options.logger);
+      const source: EventSource = { log, key, context: options.context };
       // Long enough that no holder which started before the delete can still write after it.
       const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
-      const existed = await deleteValue(deps.redis, keys, tombstoneMs, log);
-      logEvent(log, 'info', 'cache.delete', { existed });
+      const existed = await deleteValue(deps.redis, keys, tombstoneMs, source);
+      emitEvent(source, 'info', 'cache.delete', { existed });
       deps.l1?.deleted(key);
       return existed;
     },

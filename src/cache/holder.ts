@@ -1,7 +1,7 @@
 import { LockLostError, errorMessage } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
-import { logEvent } from '../logger.js';
-import { releaseLock, type LockLease } from '../lock/redis-lock.js';
+import { emitEvent } from '../events.js';
+import { releaseLockFor, type LockLease } from '../lock/redis-lock.js';
 import { startWatchdog } from '../lock/watchdog.js';
 import type { Call, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
@@ -25,9 +25,9 @@ const MAX_REASON = 200;
 export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, lease: LockLease): Promise<Envelope<T>> {
   const lost = new AbortController();
   const stopWatchdog = startWatchdog(deps.redis, keys, lease, {
-    onExtended: () => logEvent(call.log, 'debug', 'lock.extended', { fence: lease.fence }),
+    onExtended: () => emitEvent(call, 'debug', 'lock.extended', { fence: lease.fence }),
     onLost: () => {
-      logEvent(call.log, 'warn', 'lock.lost', { fence: lease.fence, during: 'compute' });
+      emitEvent(call, 'warn', 'lock.lost', { fence: lease.fence, during: 'compute' });
       lost.abort(new LockLostError(call.key, `lost the lock of "${call.key}" while computing`));
     },
   });
@@ -44,13 +44,13 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
     stopWatchdog();
   }
 
-  const outcome = await writeEnvelope(deps.redis, keys, envelope, lease, deps.graceMs, call.log);
+  const outcome = await writeEnvelope(deps.redis, keys, envelope, lease, deps.graceMs, call);
   if (outcome.written) {
-    logEvent(call.log, 'info', 'cache.write', { fence: lease.fence });
+    emitEvent(call, 'info', 'cache.write', { fence: lease.fence });
     deps.l1?.written(call.key, envelope);
-  } else logEvent(call.log, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
-  if (outcome.released) logEvent(call.log, 'info', 'lock.released', { fence: lease.fence });
-  else if (!lost.signal.aborted) logEvent(call.log, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
+  } else emitEvent(call, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
+  if (outcome.released) emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
+  else if (!lost.signal.aborted) emitEvent(call, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
   return envelope;
 }
 
@@ -62,9 +62,9 @@ export async function releaseAsHolder(
   lease: LockLease,
   notification = 'released',
 ): Promise<void> {
-  if (await releaseLock(deps.redis, keys, lease, call.log, notification)) {
-    logEvent(call.log, 'info', 'lock.released', { fence: lease.fence });
+  if (await releaseLockFor(call, deps.redis, keys, lease, notification)) {
+    emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
   } else {
-    logEvent(call.log, 'warn', 'lock.lost', { fence: lease.fence, during: 'release' });
+    emitEvent(call, 'warn', 'lock.lost', { fence: lease.fence, during: 'release' });
   }
 }

@@ -1,4 +1,4 @@
-import { logEvent, type Logger } from '../logger.js';
+import { emitEvent, type EventSource } from '../events.js';
 import { isCluster, type RedisClient } from '../redis/client.js';
 import type { Notifier } from '../redis/notifier.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
@@ -31,7 +31,8 @@ export class L1Tier {
     private readonly bus: string,
     /** This guard's id, so it ignores its own announcements. */
     private readonly origin: string,
-    private readonly log: Logger,
+    /** The guard's own events (a failed announcement). */
+    private readonly events: EventSource,
   ) {
     this.store = new L1Store(options);
   }
@@ -82,7 +83,7 @@ export class L1Tier {
     const message = JSON.stringify([this.origin, key]);
     const sent = isCluster(this.redis) ? this.redis.spublish(this.bus, message) : this.redis.publish(this.bus, message);
     // Best effort, like any pub/sub: the others' copies still end at their fresh time.
-    sent.catch((err: unknown) => logEvent(this.log, 'warn', 'redis.error', { role: 'l1-bus', err }));
+    sent.catch((err: unknown) => emitEvent(this.events, 'warn', 'redis.error', { role: 'l1-bus', err }));
   }
 
   private onAnnouncement(message: string): void {

@@ -1,6 +1,6 @@
 import { ComputeTimeoutError, InvalidValueError } from '../errors.js';
 import { toJson } from '../json-value.js';
-import { logEvent } from '../logger.js';
+import { emitEvent } from '../events.js';
 import { onAbort, unrefTimeout } from '../timers.js';
 import type { Envelope } from './envelope.js';
 import type { Call, StrategyDeps } from './context.js';
@@ -38,7 +38,7 @@ export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: num
         )
       : undefined;
 
-  logEvent(call.log, 'info', 'recompute.start', { fence });
+  emitEvent(call, 'info', 'recompute.start', { fence });
   let value: T;
   try {
     value = await Promise.race([call.compute({ key: call.key, signal: controller.signal }), givenUp]);
@@ -46,14 +46,14 @@ export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: num
     // would read something else (or, for undefined, nothing, and compute again).
     checkValue(call.key, value);
   } catch (err) {
-    logEvent(call.log, 'error', 'recompute.failed', { durationMs: elapsed(started), fence, err });
+    emitEvent(call, 'error', 'recompute.failed', { durationMs: elapsed(started), fence, err });
     throw err;
   } finally {
     clearTimeout(timer);
     for (const off of detach) off();
   }
   const computeMs = elapsed(started);
-  logEvent(call.log, 'info', 'recompute.end', { durationMs: computeMs, fence });
+  emitEvent(call, 'info', 'recompute.end', { durationMs: computeMs, fence });
   const now = Date.now();
   // Jitter shortens the fresh time at random, so keys written together do not expire together.
   const ttlMs = Math.max(1, Math.round(call.ttlMs * (1 - deps.ttlJitter * deps.random())));

@@ -1,7 +1,7 @@
 import { LockLostError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
-import { logEvent } from '../logger.js';
+import { emitEvent } from '../events.js';
 import { startBackoff } from './backoff.js';
 import { claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
@@ -20,9 +20,9 @@ export type RefreshReason = 'stale' | 'early';
 export function refreshInBackground(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, seen: Envelope): void {
   if (deps.refreshing.has(call.key) || deps.signal.aborted) return;
   track(call, deps, async () => {
-    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, { seen }, call.log);
+    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, { seen }, call);
     if (claimed.kind === 'lock') await refresh(call, deps, keys, claimed.lease, 'early', seen);
-    else if (claimed.kind !== 'value') logEvent(call.log, 'debug', 'lock.busy', { refresh: 'early' });
+    else if (claimed.kind !== 'value') emitEvent(call, 'debug', 'lock.busy', { refresh: 'early' });
   });
 }
 
@@ -54,8 +54,8 @@ async function refresh(
   seen: Envelope,
 ): Promise<void> {
   const started = performance.now();
-  logEvent(call.log, 'info', 'lock.acquired', { fence: lease.fence });
-  logEvent(call.log, 'info', 'refresh.start', { reason, fence: lease.fence });
+  emitEvent(call, 'info', 'lock.acquired', { fence: lease.fence });
+  emitEvent(call, 'info', 'refresh.start', { reason, fence: lease.fence });
   let ok = false;
   try {
     await computeAsHolder(call, deps, keys, lease);
@@ -65,6 +65,6 @@ async function refresh(
     if (reason === 'stale' && !deps.signal.aborted && !(err instanceof LockLostError)) await startBackoff(call, deps, keys, seen);
     throw err;
   } finally {
-    logEvent(call.log, 'info', 'refresh.end', { reason, fence: lease.fence, ok, durationMs: elapsed(started) });
+    emitEvent(call, 'info', 'refresh.end', { reason, fence: lease.fence, ok, durationMs: elapsed(started) });
   }
 }

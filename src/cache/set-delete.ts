@@ -1,5 +1,5 @@
 import type { CacheKeys } from '../keys.js';
-import type { Logger } from '../logger.js';
+import type { EventSource } from '../events.js';
 import { nextFenceLua } from '../lock/redis-lock.js';
 import type { RedisClient } from '../redis/client.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
@@ -52,7 +52,13 @@ return existed
 );
 
 /** Store `envelope` above every fence so far; returns its fence. The key lives its fresh time plus `graceMs`. */
-export async function setValue(redis: RedisClient, keys: CacheKeys, envelope: Envelope, graceMs: number, logger?: Logger): Promise<number> {
+export async function setValue(
+  redis: RedisClient,
+  keys: CacheKeys,
+  envelope: Envelope,
+  graceMs: number,
+  source?: EventSource,
+): Promise<number> {
   const keyTtlMs = Math.max(1, envelope.freshUntil - Date.now() + graceMs);
   const fence = await SET_VALUE.run(
     redis,
@@ -66,7 +72,7 @@ export async function setValue(redis: RedisClient, keys: CacheKeys, envelope: En
       shardedPublishArg(redis),
       NOTIFY_VALUE_MAX_BYTES,
     ],
-    logger,
+    source,
   );
   return Number(fence);
 }
@@ -76,12 +82,12 @@ export async function setValue(redis: RedisClient, keys: CacheKeys, envelope: En
  * that started before may still write (its compute timeout, plus a lock TTL). True when there
  * was a value.
  */
-export async function deleteValue(redis: RedisClient, keys: CacheKeys, tombstoneMs: number, logger?: Logger): Promise<boolean> {
+export async function deleteValue(redis: RedisClient, keys: CacheKeys, tombstoneMs: number, source?: EventSource): Promise<boolean> {
   const existed = await DELETE_VALUE.run(
     redis,
     [keys.lock, keys.lease, keys.value],
     [tombstoneMs, keys.channel, shardedPublishArg(redis)],
-    logger,
+    source,
   );
   return existed === 1;
 }

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/client.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
-import type { Logger } from '../logger.js';
+import type { EventSource } from '../events.js';
 import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
@@ -101,9 +101,9 @@ export async function recordBackoff(
   keys: CacheKeys,
   served: Envelope,
   until: number,
-  logger?: Logger,
+  source?: EventSource,
 ): Promise<boolean> {
-  return (await RECORD_BACKOFF.run(redis, [keys.value], [until, served.computedAt], logger)) === 1;
+  return (await RECORD_BACKOFF.run(redis, [keys.value], [until, served.computedAt], source)) === 1;
 }
 
 /**
@@ -116,7 +116,7 @@ export async function writeEnvelope(
   envelope: Envelope,
   lease: LockLease | null,
   graceMs: number,
-  logger?: Logger,
+  source?: EventSource,
 ): Promise<WriteOutcome> {
   const keyTtlMs = Math.max(1, envelope.freshUntil - Date.now() + graceMs);
   const [written, released, storedFence] = await FENCED_WRITE.run(
@@ -133,7 +133,7 @@ export async function writeEnvelope(
       envelope.computedAt,
       NOTIFY_VALUE_MAX_BYTES,
     ],
-    logger,
+    source,
   );
   return { written: written === 1, released: released === 1, storedFence: Number(storedFence) };
 }

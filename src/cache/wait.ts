@@ -1,6 +1,6 @@
 import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
-import { logEvent } from '../logger.js';
+import { emitEvent } from '../events.js';
 import { claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
 import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
@@ -29,7 +29,7 @@ const LOGGED = { value: 'value', lock: 'released', failed: 'failed', timeout: 't
 export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, timeoutMs: number): Promise<WaitOutcome> {
   const started = performance.now();
   const deadline = Date.now() + timeoutMs;
-  logEvent(call.log, 'info', 'wait.start', { timeoutMs });
+  emitEvent(call, 'info', 'wait.start', { timeoutMs });
   let outcome: WaitOutcome = { kind: 'timeout' };
   const subscription = await deps.notifier().listen(keys.channel, timeoutMs);
   try {
@@ -37,7 +37,7 @@ export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, key
     return outcome;
   } finally {
     if (subscription !== 'timeout') subscription.close();
-    logEvent(call.log, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: LOGGED[outcome.kind] });
+    emitEvent(call, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: LOGGED[outcome.kind] });
   }
 }
 
@@ -49,7 +49,7 @@ async function nextOutcome(
   deadline: number,
 ): Promise<WaitOutcome> {
   for (;;) {
-    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, {}, call.log);
+    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, {}, call);
     if (claimed.kind === 'value') return { kind: 'value', envelope: claimed.envelope };
     if (claimed.kind === 'lock') return { kind: 'lock', lease: claimed.lease, stale: claimed.stale };
     const wakeup = await subscription.next(deadline - Date.now());

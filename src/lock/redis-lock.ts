@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis/client.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
+import type { EventSource } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { CacheKeys } from '../keys.js';
 import { OptionsError } from '../errors.js';
@@ -113,7 +114,7 @@ export interface LockLease {
 export async function acquireLock(redis: RedisClient, keys: CacheKeys, ttlMs: number, logger?: Logger): Promise<LockLease | null> {
   checkTtl(ttlMs);
   const token = randomUUID();
-  const [outcome, fence] = await ACQUIRE.run(redis, [keys.lock, keys.lease, keys.value], [token, ttlMs], logger);
+  const [outcome, fence] = await ACQUIRE.run(redis, [keys.lock, keys.lease, keys.value], [token, ttlMs], asSource(logger));
   return outcome === 'lock' ? { token, fence: Number(fence), ttlMs } : null;
 }
 
@@ -128,7 +129,18 @@ export async function releaseLock(
   logger?: Logger,
   notification = 'released',
 ): Promise<boolean> {
-  return (await RELEASE.run(redis, [keys.lock], [lease.token, keys.channel, notification, shardedPublishArg(redis)], logger)) === 1;
+  return releaseLockFor(asSource(logger), redis, keys, lease, notification);
+}
+
+/** releaseLock for the guard's holder: a script sent again is reported as an event of its call. */
+export async function releaseLockFor(
+  source: EventSource | undefined,
+  redis: RedisClient,
+  keys: CacheKeys,
+  lease: LockLease,
+  notification: string,
+): Promise<boolean> {
+  return (await RELEASE.run(redis, [keys.lock], [lease.token, keys.channel, notification, shardedPublishArg(redis)], source)) === 1;
 }
 
 /** Compare-and-PEXPIRE: true when the lease still held the lock and now has `ttlMs` again. */
@@ -140,7 +152,7 @@ export async function extendLock(
   logger?: Logger,
 ): Promise<boolean> {
   checkTtl(ttlMs);
-  return (await EXTEND.run(redis, [keys.lock, keys.lease], [lease.token, ttlMs], logger)) === 1;
+  return (await EXTEND.run(redis, [keys.lock, keys.lease], [lease.token, ttlMs], asSource(logger))) === 1;
 }
 
 /**
@@ -151,4 +163,9 @@ export function checkTtl(ttlMs: number): void {
   if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TIMER_MS) {
     throw new OptionsError('ttlMs', `ttlMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${ttlMs}`);
   }
+}
+
+/** A primitive's optional logger as the source of its `script.not-cached` event. */
+function asSource(logger: Logger | undefined): EventSource | undefined {
+  return logger && { log: logger };
 }

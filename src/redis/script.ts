@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from './client.js';
-import { logEvent, type Logger } from '../logger.js';
+import { emitEvent, type EventSource } from '../events.js';
 
 type Arg = string | number;
 
@@ -31,7 +31,7 @@ export class LuaScript<Result = unknown> {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: RedisClient, keys: readonly string[], args: readonly Arg[], logger?: Logger): Promise<Result> {
+  async run(redis: RedisClient, keys: readonly string[], args: readonly Arg[], source?: EventSource): Promise<Result> {
     if (keys.length !== this.numberOfKeys) {
       throw new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     }
@@ -42,7 +42,7 @@ export class LuaScript<Result = unknown> {
       if (!isNoScript(err)) throw err;
       if (seq > this.coveredThrough && this.reloading === 0) {
         this.coveredThrough = this.started;
-        if (logger) logEvent(logger, 'warn', 'script.not-cached', { script: this.name });
+        if (source) emitEvent(source, 'warn', 'script.not-cached', { script: this.name });
       }
       this.reloading += 1;
       try {

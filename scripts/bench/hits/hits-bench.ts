@@ -11,6 +11,7 @@ import { benchFile, expectType, spawnReady, type BenchChild } from '../child-pro
 import { rotate, type BenchOptions } from '../options.js';
 import { median, type Rows } from '../rows.js';
 import type { HitsChildConfig, HitsChildReport, HitsMode } from './worker-child.js';
+import { runProcessorCost } from './processor-cost.js';
 
 /**
  * Scenario 3: cache-hit get-value jobs through BullMQ vs raw BullMQ jobs with a no-op
@@ -26,9 +27,13 @@ export const HIT_SLICE_JOBS = 1000;
 
 export const HITS_SYSTEMS: Array<{ id: HitsMode; label: string }> = [
   { id: 'raw', label: 'raw BullMQ, no-op processor' },
-  { id: 'get-value', label: 'get-value processor, cache hit, info log to file' },
-  { id: 'get-value-silent', label: 'get-value processor, cache hit, silent log' },
-  { id: 'get-value-l1', label: 'get-value processor, cache hit from the L1 tier, info log to file' },
+  { id: 'get-value', label: 'get-value processor, cache hit, info log to file (the worker: lines from the events)' },
+  {
+    id: 'get-value-metrics',
+    label: 'get-value processor, cache hit, info log to file and Prometheus metrics (the worker, --metrics-port)',
+  },
+  { id: 'get-value-silent', label: 'get-value processor, cache hit, no log, no event subscriber' },
+  { id: 'get-value-l1', label: 'get-value processor, cache hit from the L1 tier, info log to file (lines from the events)' },
 ];
 
 export function hitSlices(options: BenchOptions): number {
@@ -83,6 +88,7 @@ export async function runHitsBench(
         results.get(system.id)!.push(report);
       }
     }
+    await runProcessorCost(options, redisUrl, rows, progress);
   } finally {
     await Promise.all([...runners.values()].map((r) => r.child.finish()));
     for (const { queue } of runners.values()) await queue.close();
@@ -92,11 +98,14 @@ export async function runHitsBench(
   }
 
   const rate = (r: HitsChildReport) => (r.completed + r.failed) / (r.elapsedMs / 1000);
+  const cpuPerJob = (r: HitsChildReport) => r.cpuUs / (r.completed + r.failed);
   const raw = results.get('raw')!.map(rate);
+  const metricsOff = results.get('get-value')!;
   for (const system of HITS_SYSTEMS) {
     const reports = results.get(system.id)!;
     const rates = reports.map(rate);
     rows.add(HITS, system.id, 'jobs/s', median(rates), 'jobs per second (median of slices)');
+    rows.add(HITS, system.id, 'cpu/job', median(reports.map(cpuPerJob)), 'µs of the worker process CPU per job (median of slices)');
     rows.add(
       HITS,
       system.id,
@@ -107,6 +116,23 @@ export async function runHitsBench(
     rows.add(HITS, system.id, 'peak.rss', Math.max(...reports.map((r) => r.peakRssMb)), 'MB (worker process)');
     if (system.id !== 'raw')
       rows.add(HITS, system.id, 'vs raw', median(rates.map((v, i) => v / raw[i]!)), 'ratio (median of per-cycle ratios)');
+    // The cost of the metrics: the same worker with and without them, slice by slice.
+    if (system.id === 'get-value-metrics') {
+      rows.add(
+        HITS,
+        system.id,
+        'vs metrics off',
+        median(rates.map((v, i) => v / rate(metricsOff[i]!))),
+        'ratio (median of per-cycle ratios)',
+      );
+      rows.add(
+        HITS,
+        system.id,
+        'cpu/job vs metrics off',
+        median(reports.map((r, i) => cpuPerJob(r) - cpuPerJob(metricsOff[i]!))),
+        'µs of CPU per job more than without metrics (median of per-cycle differences)',
+      );
+    }
   }
 }
 

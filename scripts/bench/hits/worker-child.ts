@@ -1,9 +1,11 @@
 /**
  * A BullMQ worker for the hits benchmark, on a queue of its own. Env BENCH_HITS (JSON). Modes:
  * - `raw`: a no-op processor;
- * - `get-value`: this project's processor (createProcessor) with its guard, logging at info
- *   to an NDJSON file as a worker does;
- * - `get-value-silent`: the same processor with a silent logger (the guard without logging);
+ * - `get-value`: this project's processor (createProcessor) with its guard, as `npm run worker`
+ *   runs it: the log lines (info, to an NDJSON file) written from the guard's events;
+ * - `get-value-metrics`: as `get-value`, also counting the Prometheus metrics from the same
+ *   events, as `npm run worker -- --metrics-port P` does;
+ * - `get-value-silent`: no logger and nobody subscribed (the guard reporting to no one);
  * - `get-value-l1`: as `get-value`, with the guard's L1 tier (L1_MAX_ENTRIES in a fleet).
  * Same Worker options in every mode (those of workers/runtime.ts). The parent keeps
  * the queue paused while it fills it; on `run <n>` this process resumes the queue and
@@ -13,14 +15,15 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { createGuard } from '../../../src/cache/guard.js';
 import { createFileLogger } from '../../../workers/file-logger.js';
-import { silentLogger } from '../../../src/logger.js';
+import { observeGuardEvents } from '../../../workers/guard-events.js';
+import { createGuardMetrics } from '../../../workers/metrics/guard-metrics.js';
 import { QUEUE_PREFIX } from '../../../src/bullmq/names.js';
 import { createProcessor } from '../../../src/bullmq/processor.js';
 import { simulatedCompute } from '../../../workers/simulated-compute.js';
 import { createRedis } from '../../redis/connection.js';
 import { commands, failChild, peakRssMb, say } from '../child-protocol.js';
 
-export type HitsMode = 'raw' | 'get-value' | 'get-value-silent' | 'get-value-l1';
+export type HitsMode = 'raw' | 'get-value' | 'get-value-metrics' | 'get-value-silent' | 'get-value-l1';
 
 export interface HitsChildConfig {
   redisUrl: string;
@@ -35,6 +38,8 @@ export interface HitsChildConfig {
 export interface HitsChildReport {
   type: 'report';
   elapsedMs: number;
+  /** CPU time this process spent on the slice (user + system), µs: its cost, whatever else runs on the machine. */
+  cpuUs: number;
   completed: number;
   failed: number;
   sources: Record<string, number>;
@@ -47,23 +52,24 @@ try {
   const connection = createRedis(config.redisUrl, 'worker');
   const cache = createRedis(config.redisUrl, 'cache');
   const control = createRedis(config.redisUrl, 'producer');
+  const fileLog =
+    config.mode === 'raw' || config.mode === 'get-value-silent'
+      ? undefined
+      : createFileLogger(config.logDir, workerId, 'info', { workerId });
+  // As the lab's worker: the lines (and the metrics) from the guard's events.
+  const stopObserving =
+    fileLog && observeGuardEvents(fileLog.logger, config.mode === 'get-value-metrics' ? createGuardMetrics() : undefined);
   const guard = createGuard({
     redis: cache,
     keyPrefix: config.keyPrefix,
     ...(config.mode === 'get-value-l1' && { l1: { maxEntries: 1000 } }),
   });
-  const fileLog =
-    config.mode === 'get-value' || config.mode === 'get-value-l1'
-      ? createFileLogger(config.logDir, workerId, 'info', { workerId })
-      : undefined;
-  const logger = fileLog?.logger ?? silentLogger;
 
   const processor =
     config.mode === 'raw'
       ? async (_job: Job) => undefined
       : createProcessor({
           guard,
-          logger,
           workerId,
           compute: (data) => simulatedCompute(workerId, data.computeMs ?? 1000, data.simulate),
           acceptsSimulation: true,
@@ -113,11 +119,13 @@ try {
     target = Number(match[1]);
     const finished = new Promise<void>((resolve) => (reached = resolve));
     const started = performance.now();
+    const cpuAtStart = process.cpuUsage();
     await queue.resume();
     await finished;
     const report: HitsChildReport = {
       type: 'report',
       elapsedMs: performance.now() - started,
+      cpuUs: cpuSpent(process.cpuUsage(cpuAtStart)),
       completed,
       failed,
       sources,
@@ -129,9 +137,14 @@ try {
   await worker.close();
   await queue.close();
   await guard.close();
+  stopObserving?.();
   await fileLog?.close();
   await Promise.all([connection.quit(), cache.quit(), control.quit()]);
   process.exit(0);
 } catch (err) {
   failChild(err);
+}
+
+function cpuSpent({ user, system }: NodeJS.CpuUsage): number {
+  return user + system;
 }

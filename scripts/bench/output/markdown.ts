@@ -1,6 +1,7 @@
 import { COLD, CRITICAL, CRITICAL_COMPUTE_MS } from '../cold/cold-burst.js';
 import { L1 } from '../l1/l1-bench.js';
 import { HIT_SLICE_JOBS, HITS, HITS_SYSTEMS, hitSlices } from '../hits/hits-bench.js';
+import { PROCESSOR_COST, PROCESSOR_COST_LABELS, PROCESSOR_COST_MODES, processorCostSlices } from '../hits/processor-cost.js';
 import { LOCK_CASES, LOCK_SYSTEMS, SLICE_MS, lockScenario } from '../locks/lock-bench.js';
 import { MEMORY } from '../memory/memory-bench.js';
 import type { BenchOptions } from '../options.js';
@@ -181,11 +182,35 @@ export function formatMarkdown(
       s.label,
       num(rows.get(HITS, s.id, 'jobs/s'), 0),
       s.id === 'raw' ? '1.00x' : x(rows.get(HITS, s.id, 'vs raw')),
+      num(rows.get(HITS, s.id, 'cpu/job'), 1),
       int(rows.get(HITS, s.id, 'failed')),
     ]);
-    out.push(table(['system', 'jobs/s', 'vs raw', 'failed'], body), '');
+    out.push(table(['system', 'jobs/s', 'vs raw', 'worker CPU µs/job', 'failed'], body), '');
+    const metricsCost = rows.get(HITS, 'get-value-metrics', 'vs metrics off');
+    const metricsCpu = rows.get(HITS, 'get-value-metrics', 'cpu/job vs metrics off');
     out.push(
-      'Each slice: the queue paused and filled, then resumed; timed from the resume to the last job of the slice finished. Systems take turns slice by slice (after one warm-up slice each); jobs/s: median of slices; ratios: median of per-cycle ratios.',
+      'Each slice: the queue paused and filled, then resumed; timed from the resume to the last job of the slice finished. Systems take turns slice by slice (after one warm-up slice each); jobs/s: median of slices; ratios: median of per-cycle ratios; worker CPU: user + system time of the worker process over the slice, per job.' +
+        (metricsCost === undefined || metricsCpu === undefined
+          ? ''
+          : ` The metrics' cost: the worker with metrics ran at ${x(metricsCost)} of its jobs/s without them, and spent ${num(metricsCpu, 1)} µs more CPU per job (medians of per-cycle figures); on a shared machine the CPU per job is the steadier figure.`),
+      '',
+    );
+  }
+
+  if (rows.systems(PROCESSOR_COST).length > 0) {
+    const { slices, jobsPerSlice } = processorCostSlices(options);
+    out.push(
+      `### 3b. The processor's own CPU per cache hit: one process per mode, L1 hits, ${slices} slices of ${jobsPerSlice} jobs per mode taken in turns`,
+      '',
+    );
+    const body = PROCESSOR_COST_MODES.map((mode) => [
+      PROCESSOR_COST_LABELS[mode],
+      num(rows.get(PROCESSOR_COST, mode, 'cpu/job'), 2),
+      mode === 'events' ? '-' : signed(rows.get(PROCESSOR_COST, mode, 'cpu/job vs events')),
+    ]);
+    out.push(table(['mode', 'CPU µs per job', 'vs the worker without metrics, µs'], body), '');
+    out.push(
+      "Each job an L1 hit through createProcessor (no Redis command, no BullMQ), its log lines serialized by the worker's pino setup into a null destination: what is left is the code a hit runs. CPU: user + system time of the process per job, median of slices; differences: median of per-slice differences.",
       '',
     );
   }
@@ -292,4 +317,7 @@ function ms(v: number | undefined, digits = 0): string {
 }
 function x(v: number | undefined): string {
   return v === undefined || Number.isNaN(v) ? missing : `${v.toFixed(2)}x`;
+}
+function signed(v: number | undefined): string {
+  return v === undefined || Number.isNaN(v) ? missing : `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
 }

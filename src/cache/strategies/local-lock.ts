@@ -1,4 +1,4 @@
-import { logEvent } from '../../logger.js';
+import { emitEvent } from '../../events.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh } from '../envelope.js';
 import { readEnvelope } from '../store.js';
@@ -13,7 +13,7 @@ export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Pr
   const keys = deps.keys(call.key);
   const hit = freshHit(call, await readEnvelope<T>(deps.redis, keys));
   if (hit) return hit;
-  logEvent(call.log, 'info', 'cache.miss');
+  emitEvent(call, 'info', 'cache.miss');
 
   return deps.mutex.runExclusive(call.key, async (waited) => {
     // Double-checked locking: whoever held the mutex before us has probably filled the cache

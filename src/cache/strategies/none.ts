@@ -1,4 +1,4 @@
-import { logEvent } from '../../logger.js';
+import { emitEvent } from '../../events.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { readEnvelope } from '../store.js';
 import { computeUnlocked, freshHit } from './steps.js';
@@ -8,6 +8,6 @@ export async function getWithoutProtection<T>(call: Call<T>, deps: StrategyDeps)
   const keys = deps.keys(call.key);
   const hit = freshHit(call, await readEnvelope<T>(deps.redis, keys));
   if (hit) return hit;
-  logEvent(call.log, 'info', 'cache.miss');
+  emitEvent(call, 'info', 'cache.miss');
   return computeUnlocked(call, deps, keys);
 }

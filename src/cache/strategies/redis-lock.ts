@@ -1,4 +1,4 @@
-import { logEvent } from '../../logger.js';
+import { emitEvent } from '../../events.js';
 import { claim } from '../claim.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { fill } from '../fill.js';
@@ -15,20 +15,20 @@ import { hit } from './steps.js';
 export function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('redis-lock', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { honourBackoff: deps.failurePolicy === 'stale' }, call.log);
+    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { honourBackoff: deps.failurePolicy === 'stale' }, call);
     if (claimed.kind === 'value') return hit(call, claimed.envelope);
     if (claimed.kind === 'stale') {
       // A failure back-off: the stale value, without a computation (see backoff.ts).
       const { envelope } = claimed;
-      logEvent(call.log, 'info', 'cache.miss', { stale: true });
-      logEvent(call.log, 'info', 'stale.served', {
+      emitEvent(call, 'info', 'cache.miss', { stale: true });
+      emitEvent(call, 'info', 'stale.served', {
         reason: 'backoff',
         computedAt: envelope.computedAt,
         backoffUntil: envelope.backoffUntil,
       });
       return { value: envelope.value, source: 'stale' };
     }
-    logEvent(call.log, 'info', 'cache.miss', claimed.stale ? { stale: true } : {});
+    emitEvent(call, 'info', 'cache.miss', claimed.stale ? { stale: true } : {});
     return fill(call, deps, keys, claimed);
   });
 }

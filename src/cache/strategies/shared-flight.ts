@@ -1,4 +1,4 @@
-import { logEvent } from '../../logger.js';
+import { emitEvent } from '../../events.js';
 import type { Answer, Call, StrategyDeps } from '../context.js';
 import type { Envelope } from '../envelope.js';
 
@@ -20,8 +20,8 @@ export async function shareFlight<T>(
   // A computation this caller did not run is one it waited for; hits and stale stay as they were.
   const source = result.source === 'computed' ? 'waited' : result.source;
   const hit = source === 'cache' || source === 'stale';
-  logEvent(call.log, 'info', hit ? 'cache.hit' : 'cache.miss', hit ? { coalesced: true, tier: 'redis' } : { coalesced: true });
-  if (source === 'stale') logEvent(call.log, 'info', 'stale.served', { coalesced: true });
-  logEvent(call.log, 'info', 'flight.joined');
+  emitEvent(call, 'info', hit ? 'cache.hit' : 'cache.miss', hit ? { coalesced: true, tier: 'redis' } : { coalesced: true });
+  if (source === 'stale') emitEvent(call, 'info', 'stale.served', { coalesced: true });
+  emitEvent(call, 'info', 'flight.joined');
   return { value: result.value as T, source, ...(result.envelope && { envelope: result.envelope as Envelope<T> }) };
 }

@@ -1,5 +1,5 @@
 import type { CacheKeys } from '../../keys.js';
-import { logEvent } from '../../logger.js';
+import { emitEvent } from '../../events.js';
 import type { Claim } from '../claim.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh, type Envelope } from '../envelope.js';
@@ -12,7 +12,7 @@ import { writeEnvelope } from '../store.js';
 
 /** A fresh value is a hit: log it and return it. */
 export function hit<T>(call: Call<T>, envelope: Envelope<T>): Answer<T> {
-  logEvent(call.log, 'info', 'cache.hit', { tier: 'redis' });
+  emitEvent(call, 'info', 'cache.hit', { tier: 'redis' });
   return { value: envelope.value, source: 'cache', envelope };
 }
 
@@ -24,9 +24,9 @@ export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): Answer<T
 /** Compute and store without a Redis lock (`none`, `local-lock`): an unfenced write (fence 0). */
 export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys): Promise<Answer<T>> {
   const envelope = await recompute(call, deps, 0);
-  const outcome = await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call.log);
+  const outcome = await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call);
   if (outcome.written) {
-    logEvent(call.log, 'info', 'cache.write', { fence: 0 });
+    emitEvent(call, 'info', 'cache.write', { fence: 0 });
     deps.l1?.written(call.key, envelope);
   }
   return { value: envelope.value, source: 'computed', envelope };
@@ -47,8 +47,8 @@ export function serveStaleOrFill<T>(
   if (claimed.kind === 'stale' || (claimed.kind === 'lock' && claimed.stale)) {
     const stale = claimed.kind === 'stale' ? claimed.envelope : claimed.stale!;
     const backoffUntil = claimed.kind === 'stale' ? claimed.envelope.backoffUntil : undefined;
-    logEvent(call.log, 'info', 'cache.hit', { stale: true });
-    logEvent(call.log, 'info', 'stale.served', {
+    emitEvent(call, 'info', 'cache.hit', { stale: true });
+    emitEvent(call, 'info', 'stale.served', {
       reason: backoffUntil === undefined ? 'refreshing' : 'backoff',
       computedAt: stale.computedAt,
       ...(backoffUntil !== undefined && { backoffUntil }),
@@ -56,6 +56,6 @@ export function serveStaleOrFill<T>(
     if (claimed.kind === 'lock') refreshWithLease(call as Call<unknown>, deps, keys, claimed.lease, stale);
     return { value: stale.value, source: 'stale' };
   }
-  logEvent(call.log, 'info', 'cache.miss');
+  emitEvent(call, 'info', 'cache.miss');
   return fill(call, deps, keys, claimed);
 }

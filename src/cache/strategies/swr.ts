@@ -12,7 +12,7 @@ import { hit, serveStaleOrFill } from './steps.js';
 export function getWithSwr<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('swr', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call.log);
+    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call);
     return claimed.kind === 'value' ? hit(call, claimed.envelope) : serveStaleOrFill(call, deps, keys, claimed);
   });
 }

@@ -18,7 +18,7 @@ import { hit, serveStaleOrFill } from './steps.js';
 export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('xfetch', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call.log);
+    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call);
     if (claimed.kind !== 'value') return serveStaleOrFill(call, deps, keys, claimed);
     if (shouldRefreshEarly(claimed.envelope, Date.now(), deps.xfetchBeta, deps.random())) {
       refreshInBackground(call as Call<unknown>, deps, keys, claimed.envelope);
