@@ -23,6 +23,7 @@ export default defineConfig({
       'test/l1.test.ts',
       'test/notified-value.test.ts',
       'test/notifier.test.ts',
+      'test/options-bounds.test.ts',
       'test/options.test.ts',
       'test/reconnect.test.ts',
       'test/redis-lock.test.ts',
