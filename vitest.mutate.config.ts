@@ -21,6 +21,7 @@ export default defineConfig({
       'test/keys-expire.test.ts',
       'test/keys.test.ts',
       'test/l1.test.ts',
+      'test/log-events.test.ts',
       'test/notified-value.test.ts',
       'test/notifier.test.ts',
       'test/options-bounds.test.ts',
