@@ -36,11 +36,11 @@ function runDemo(args: string[], env: Record<string, string>): Promise<{ code: n
   });
 }
 
-/** The table's rows by strategy, cells by header (headers are separated by two or more spaces). */
-function parseTable(stdout: string): Map<string, Record<string, string>> {
+/** The nth table's rows by strategy, cells by header (headers are separated by two or more spaces). */
+function parseTable(stdout: string, nth = 0): Map<string, Record<string, string>> {
   const lines = stdout.split('\n');
-  const headerAt = lines.findIndex((line) => /^strategy\s{2,}/.test(line));
-  if (headerAt === -1) throw new Error(`no table in:\n${stdout}`);
+  const headerAt = lines.map((line, i) => (/^strategy\s{2,}/.test(line) ? i : -1)).filter((i) => i >= 0)[nth] ?? -1;
+  if (headerAt === -1) throw new Error(`no table ${nth + 1} in:\n${stdout}`);
   const headers = lines[headerAt]!.trim().split(/\s{2,}/);
   const rows = new Map<string, Record<string, string>>();
   for (const line of lines.slice(headerAt + 1)) {
@@ -85,6 +85,18 @@ describe('npm run demo', () => {
     expect(local).toBeGreaterThanOrEqual(1);
     expect(local).toBeLessThanOrEqual(WORKERS);
     expect(Number(rows.get('none')!.recomputations)).toBeGreaterThan(1);
+
+    // The warm key under steady load: every job completes; swr and xfetch make nobody wait for a
+    // computation, redis-lock does (the requests that arrive during its recomputation).
+    const warm = parseTable(result.stdout, 1);
+    expect([...warm.keys()], context).toEqual(['redis-lock', 'swr', 'xfetch']);
+    for (const [strategy, row] of warm) {
+      expect({ strategy, completed: row.completed }).toEqual({ strategy, completed: row.jobs });
+      expect(Number(row.recomputations), strategy).toBeGreaterThanOrEqual(1);
+    }
+    expect(Number(warm.get('redis-lock')!['waited on a compute']), context).toBeGreaterThan(0);
+    expect(warm.get('swr')!['waited on a compute'], context).toBe('0');
+    expect(warm.get('xfetch')!['waited on a compute'], context).toBe('0');
 
     // It says where the logs are, and they are there, under LOG_DIR.
     const named = /^logs: (\S+?)\/? /m.exec(result.stdout);

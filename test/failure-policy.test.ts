@@ -118,4 +118,57 @@ describe('when the holder computation fails', () => {
     expect(await observer.exists(keys.lock)).toBe(0);
     await closeAll(observer);
   });
+
+  it('swr, cold: the error policy fails holder and waiter, the retry policy has a second holder compute', async () => {
+    const failing = async (): Promise<string> => Promise.reject(new Error('backend down'));
+    const cold = await holderAndWaiter('error', 'swr');
+    await expect(cold.a.guard.getOrCompute('k', failing, { strategy: 'swr' })).rejects.toThrow('backend down');
+
+    const retry = await holderAndWaiter('retry', 'swr');
+    const computing = deferred();
+    const failure = deferred<string>();
+    const holder = settle(
+      retry.a.guard.getOrCompute(
+        'k',
+        () => {
+          computing.resolve();
+          return failure.promise;
+        },
+        { strategy: 'swr' },
+      ),
+    );
+    await computing.promise;
+    const waiter = settle(retry.b.guard.getOrCompute('k', async () => 'second attempt', { strategy: 'swr' }));
+    await waiterSubscribed(retry.observer, retry.keys.channel);
+    failure.reject(new Error('first attempt failed'));
+    expect(await holder).toMatchObject({ message: 'first attempt failed' });
+    expect(await waiter).toEqual({ value: 'second attempt', source: 'computed' });
+    await closeAll(cold.observer, retry.observer);
+  });
+
+  it('retry policy, when the retry fails too: the waiter gets that error', async () => {
+    const { a, b, observer, keys } = await holderAndWaiter('retry');
+    const computing = deferred();
+    const failure = deferred<string>();
+    const holder = settle(
+      a.guard.getOrCompute('k', () => {
+        computing.resolve();
+        return failure.promise;
+      }),
+    );
+    await computing.promise;
+    let retries = 0;
+    const waiter = settle(
+      b.guard.getOrCompute('k', async () => {
+        retries += 1;
+        throw new Error('the retry failed too');
+      }),
+    );
+    await waiterSubscribed(observer, keys.channel);
+    failure.reject(new Error('first failure'));
+    expect(await holder).toMatchObject({ message: 'first failure' });
+    expect(await waiter).toMatchObject({ message: 'the retry failed too' });
+    expect(retries).toBe(1);
+    await closeAll(observer);
+  });
 });

@@ -156,3 +156,30 @@ describe('L1Store', () => {
     expect(store.size).toBe(0);
   });
 });
+
+describe('L1Store accounting', () => {
+  const envelope = (value: string) => ({
+    value,
+    fence: 1,
+    computedAt: Date.now(),
+    computeMs: 1,
+    ttlMs: 60_000,
+    freshUntil: Date.now() + 60_000,
+  });
+
+  it('replacing, deleting and expiring an entry give its bytes back', () => {
+    const store = new L1Store({ maxEntries: 10, maxBytes: 100 });
+    store.set('a', envelope('a1'), 60);
+    store.set('a', envelope('a2'), 60); // a replacement, not a second 60 bytes
+    store.set('b', envelope('b'), 40);
+    expect(store.size).toBe(2);
+    store.delete('a');
+    store.set('c', envelope('c'), 60); // fits only if a's bytes came back
+    expect(store.get('b')?.value).toBe('b');
+    expect(store.get('c')?.value).toBe('c');
+    store.clear();
+    expect(store.size).toBe(0);
+    store.set('d', envelope('d'), 100);
+    expect(store.get('d')?.value).toBe('d');
+  });
+});

@@ -59,7 +59,7 @@ const COUNTER_OF: Record<string, keyof GroupSummary> = {
 
 interface Tally {
   counts: Record<string, number>;
-  sources: { cache: number; computed: number; waited: number };
+  sources: { cache: number; computed: number; waited: number; stale: number };
   latencies: number[];
   keys: Set<string>;
   runs: Set<string>;
@@ -84,7 +84,7 @@ interface Generated {
 function newTally(): Tally {
   return {
     counts: {},
-    sources: { cache: 0, computed: 0, waited: 0 },
+    sources: { cache: 0, computed: 0, waited: 0, stale: 0 },
     latencies: [],
     keys: new Set(),
     runs: new Set(),
@@ -103,7 +103,7 @@ function addToTally(t: Tally, record: Record<string, unknown>): void {
   t.workers.add(record.workerId as string);
   if (event === 'job.completed') {
     const source = record.source as string;
-    if (source === 'cache' || source === 'computed' || source === 'waited') t.sources[source]++;
+    if (source === 'cache' || source === 'computed' || source === 'waited' || source === 'stale') t.sources[source]++;
     t.latencies.push(record.latencyMs as number);
   }
 }
@@ -514,6 +514,16 @@ describe('summarize', () => {
     const records = ['k10', 'k2', 'k1'].map((key) => line('cache.miss', { runId: 'r', key, strategy: 'none' }));
     const keys = summarize(records, { by: ['key'] }).groups.map((g) => g.key);
     expect(keys).toEqual(['k1', 'k2', 'k10']);
+  });
+
+  it('tallies every source of a completed job, stale too: the sources add up to the completed jobs', () => {
+    const fields = { runId: 'r', key: 'k', strategy: 'swr' };
+    const done = (source: string) => ({ ...line('job.completed', fields), source, latencyMs: 5 });
+    const records = [done('cache'), done('stale'), done('stale'), done('computed'), done('waited')];
+    const [group] = summarize(records).groups;
+    expect(group!.sources).toEqual({ cache: 1, computed: 1, waited: 1, stale: 2 });
+    const { cache, computed, waited, stale } = group!.sources;
+    expect(cache + computed + waited + stale).toBe(group!.completed);
   });
 
   it('counts the hits the L1 tier answered apart, among all hits', () => {

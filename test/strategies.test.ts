@@ -79,7 +79,9 @@ describe('strategies in one process', () => {
 });
 
 describe('strategies across 4 processes x 50 calls', () => {
-  const base = { REDIS_URL: '', CALLS: '50', COMPUTE_MS: '300' };
+  // A computation long enough that every process's first call misses before any value is
+  // written, even when a loaded machine starts one child late.
+  const base = { REDIS_URL: '', CALLS: '50', COMPUTE_MS: '1500' };
 
   it('local-lock computes once per process', async () => {
     const reports = await runGuardChildren(4, {

@@ -71,6 +71,29 @@ describe('xfetch: probabilistic early refresh', () => {
     expect(shouldRefreshEarly(envelope(now + 80, 100), now, 1, 0)).toBe(false);
   });
 
+  it('with random() pinned, a read near expiry refreshes early: no read is served stale, the refresh says early', async () => {
+    const prefix = uniquePrefix('xfetch-pinned');
+    // -ln(0.1) * 200 ms computation = 460 ms: reads in the last 460 ms of the fresh time refresh,
+    // early enough for a 200 ms refresh to land before the value goes stale.
+    const { guard, capture } = processGuard({ keyPrefix: prefix, valueTtlMs: 1000, graceMs: 60_000, random: () => 0.1 });
+    const compute = async () => {
+      await sleep(200);
+      return `v${Date.now()}`;
+    };
+    const first = await guard.getOrCompute('k', compute, { strategy: 'xfetch' });
+    await sleep(300); // well before the refresh window: a plain hit
+    expect(await guard.getOrCompute('k', compute, { strategy: 'xfetch' })).toEqual({ value: first.value, source: 'cache' });
+    expect(capture.count('refresh.start')).toBe(0);
+    await sleep(400); // inside the window (about 700 ms of 1000)
+    expect(await guard.getOrCompute('k', compute, { strategy: 'xfetch' })).toEqual({ value: first.value, source: 'cache' });
+    await waitUntil(
+      'the early refresh wrote',
+      async () => (await guard.getOrCompute('k', compute, { strategy: 'xfetch' })).value !== first.value,
+    );
+    expect(capture.lines.filter((l) => l.event === 'refresh.start').map((l) => l.reason)).toEqual(['early']);
+    expect(capture.count('stale.served')).toBe(0);
+  });
+
   it('steady reads across several expiry windows: no request misses or waits, at most one refresh at a time', async () => {
     const prefix = uniquePrefix('xfetch-steady');
     const valueTtlMs = 400;

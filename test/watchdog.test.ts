@@ -1,9 +1,13 @@
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LockLostError } from '../src/errors.js';
 import { cacheKeys } from '../src/keys.js';
 import { readEnvelope } from '../src/cache/store.js';
+import { acquireLock } from '../src/lock/redis-lock.js';
+import { startWatchdog } from '../src/lock/watchdog.js';
 import { closeGuards, processGuard } from './support/guards.js';
-import { uniquePrefix } from './support/redis.js';
+import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
+import { startTcpProxy } from './support/tcp-proxy.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';
 
 afterEach(closeGuards);
@@ -11,7 +15,9 @@ afterEach(closeGuards);
 describe('the lock watchdog', () => {
   it('a computation three times longer than the lock TTL keeps its lock: one recomputation, lock extended', async () => {
     const prefix = uniquePrefix('watchdog-long');
-    const lockTtlMs = 400;
+    // Long enough that a stall of the event loop on a loaded machine (up to about 2/3 of it) does not
+    // lose the lock between two extensions; the computation still lasts three TTLs.
+    const lockTtlMs = 1200;
     const fleet = [0, 1, 2].map(() => processGuard({ keyPrefix: prefix, lockTtlMs, maxWaitMs: 60_000 }));
     let computations = 0;
     const results = await Promise.all(
@@ -55,5 +61,33 @@ describe('the lock watchdog', () => {
     await callA;
     expect(a.capture.count('cache.write.rejected')).toBe(1);
     expect((await readEnvelope<string>(b.redis, keys))?.value).toBe('from-B');
+  });
+});
+
+describe('the watchdog on a flaky connection', () => {
+  it('a failed extension is "try again", not a lost lock: the next one keeps the lock', async () => {
+    const target = new URL(redisUrl());
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    // No retries: a command under way when the connection drops fails at once.
+    const redis = new Redis(proxy.url, { maxRetriesPerRequest: 0, retryStrategy: () => 20 });
+    redis.on('error', () => {});
+    const admin = connect();
+    try {
+      const keys = cacheKeys(uniquePrefix('watchdog-flaky'), 'k');
+      const lease = (await acquireLock(redis, keys, 600))!;
+      let lost = 0;
+      let extended = 0;
+      const dropped = proxy.dropReplyTo(keys.lock); // the first extension's reply is lost
+      const stop = startWatchdog(redis, keys, lease, { onExtended: () => extended++, onLost: () => lost++ });
+      await dropped;
+      await waitUntil('a later extension succeeded (or the lock was reported lost)', () => extended >= 2 || lost > 0);
+      stop();
+      expect(lost).toBe(0);
+      expect(await admin.get(keys.lock)).toBe(lease.token);
+    } finally {
+      redis.disconnect();
+      await closeAll(admin);
+      await proxy.close();
+    }
   });
 });

@@ -26,11 +26,15 @@ export interface SummarizeOptions {
 }
 
 /** Where completed jobs got their value (`job.completed` `source`). */
+/** Where each completed job's value came from (`job.completed`'s `source`): they add up to `completed`. */
 export interface SourceCounts {
   cache: number;
   computed: number;
   waited: number;
+  stale: number;
 }
+
+const SOURCES: ReadonlySet<string> = new Set<keyof SourceCounts>(['cache', 'computed', 'waited', 'stale']);
 
 /** Nearest-rank percentiles of `job.completed` `latencyMs`; `null` when no job completed. */
 export interface LatencySummary {
@@ -240,7 +244,7 @@ class GroupAccumulator {
     lostLocks: 0,
   };
   private l1Hits = 0;
-  private readonly sources: SourceCounts = { cache: 0, computed: 0, waited: 0 };
+  private readonly sources: SourceCounts = { cache: 0, computed: 0, waited: 0, stale: 0 };
   private readonly latencies: number[] = [];
   private readonly keys = new Set<string>();
   private readonly runs = new Set<string>();
@@ -262,7 +266,7 @@ class GroupAccumulator {
     if (event === 'cache.hit' && record.tier === 'l1') this.l1Hits++;
     if (event === 'job.completed') {
       const source = record.source;
-      if (source === 'cache' || source === 'computed' || source === 'waited') this.sources[source]++;
+      if (typeof source === 'string' && SOURCES.has(source)) this.sources[source as keyof SourceCounts]++;
       const latency = record.latencyMs;
       if (typeof latency === 'number' && Number.isFinite(latency)) this.latencies.push(latency);
     }

@@ -26,13 +26,4 @@ export class SingleFlight<T> {
     this.inFlight.set(key, flight);
     return { value: await flight, shared: false };
   }
-
-  /** True while a call for `key` runs in this process. */
-  has(key: string): boolean {
-    return this.inFlight.has(key);
-  }
-
-  get size(): number {
-    return this.inFlight.size;
-  }
 }

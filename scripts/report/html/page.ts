@@ -152,7 +152,11 @@ const COLUMNS: Column[] = [
   { header: 'writes', value: (g) => String(g.writes), numeric: true },
   { header: 'rejected', value: (g) => String(g.rejectedWrites), numeric: true },
   { header: 'lost', value: (g) => String(g.lostLocks), numeric: true },
-  { header: 'cache/computed/waited', value: (g) => `${g.sources.cache}/${g.sources.computed}/${g.sources.waited}`, numeric: true },
+  {
+    header: 'cache/computed/waited/stale',
+    value: (g) => `${g.sources.cache}/${g.sources.computed}/${g.sources.waited}/${g.sources.stale}`,
+    numeric: true,
+  },
   { header: 'p50 ms', value: (g) => ms(g.latencyMs.p50), numeric: true },
   { header: 'p99 ms', value: (g) => ms(g.latencyMs.p99), numeric: true },
   { header: 'max ms', value: (g) => ms(g.latencyMs.max), numeric: true },

@@ -1,0 +1,136 @@
+/**
+ * Behaviours the other files do not pin down, each with a test that fails when the code is
+ * wrong: the wait's deadline, close(), jitter, a corrupt value, a failed background refresh, a
+ * throwing computation under local-lock, an unfenced write.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { Envelope } from '../src/cache/envelope.js';
+import { readEnvelope, writeEnvelope } from '../src/cache/store.js';
+import { cacheKeys } from '../src/keys.js';
+import { acquireLock } from '../src/lock/redis-lock.js';
+import { closeGuards, processGuard } from './support/guards.js';
+import { closeAll, connect, uniquePrefix } from './support/redis.js';
+import { deferred, sleep, waitUntil } from './support/wait.js';
+
+let admin: Redis;
+beforeAll(() => {
+  admin = connect();
+});
+afterEach(closeGuards);
+afterAll(async () => {
+  await closeAll(admin);
+});
+
+function envelope(value: string, fence: number, freshForMs = 60_000): Envelope<string> {
+  const now = Date.now();
+  return { value, fence, computedAt: now - 1, computeMs: 5, ttlMs: freshForMs, freshUntil: now + freshForMs };
+}
+
+describe('the wait and its deadline', () => {
+  it('maxWaitMs: a caller whose holder never finishes gives up with WaitTimeoutError, naming the key', async () => {
+    const prefix = uniquePrefix('max-wait');
+    expect(await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never writes
+    const { guard } = processGuard({ keyPrefix: prefix, lockTtlMs: 200, maxWaitMs: 600 });
+    const started = Date.now();
+    await expect(guard.getOrCompute('k', async () => 'never')).rejects.toMatchObject({ code: 'E_WAIT_TIMEOUT', key: 'k' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(590);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('close()', () => {
+  it('aborts the signal of a computation in flight, and its caller gets E_CLOSED', async () => {
+    const { guard } = processGuard({ keyPrefix: uniquePrefix('close-abort') });
+    let signal: AbortSignal | undefined;
+    const call = guard.getOrCompute('k', ({ signal: s }) => {
+      signal = s;
+      return new Promise<string>(() => {});
+    });
+    await waitUntil('computing', () => signal !== undefined);
+    await guard.close();
+    await expect(call).rejects.toMatchObject({ code: 'E_CLOSED' });
+    expect(signal!.aborted).toBe(true);
+    await expect(guard.getOrCompute('k', async () => 'after')).rejects.toMatchObject({ code: 'E_CLOSED' });
+  });
+
+  it('waits for a background refresh to finish, and starts none after', async () => {
+    const prefix = uniquePrefix('close-refresh');
+    await writeEnvelope(admin, cacheKeys(prefix, 'k'), envelope('stale', 0, -1000), null, 60_000);
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const gate = deferred<string>();
+    let closedYet = false;
+    expect(await guard.getOrCompute('k', () => gate.promise, { strategy: 'swr' })).toEqual({ value: 'stale', source: 'stale' });
+    const closed = guard.close().then(() => (closedYet = true));
+    await sleep(50);
+    expect(closedYet).toBe(false); // close() is waiting for the refresh
+    gate.resolve('fresh');
+    await closed;
+    expect((await readEnvelope(admin, cacheKeys(prefix, 'k')))?.value).toBe('fresh');
+  });
+});
+
+describe('values', () => {
+  it('ttlJitter shortens the fresh time by the random fraction', async () => {
+    const prefix = uniquePrefix('jitter');
+    const { guard } = processGuard({ keyPrefix: prefix, valueTtlMs: 1000, ttlJitter: 0.5, random: () => 0.5 });
+    await guard.getOrCompute('k', async () => 'v');
+    const stored = (await readEnvelope(admin, cacheKeys(prefix, 'k')))!;
+    expect(stored.ttlMs).toBe(750);
+    expect(stored.freshUntil - stored.computedAt).toBe(750);
+  });
+
+  for (const strategy of ['redis-lock', 'none', 'swr'] as const) {
+    it(`${strategy}: a corrupt stored value reads as a miss, and is replaced`, async () => {
+      const prefix = uniquePrefix(`corrupt-${strategy}`);
+      const keys = cacheKeys(prefix, 'k');
+      await admin.hset(keys.value, 'envelope', '{not json', 'freshUntil', String(Date.now() + 60_000), 'fence', '1');
+      await admin.pexpire(keys.value, 60_000);
+      const { guard } = processGuard({ keyPrefix: prefix });
+      expect(await guard.getOrCompute('k', async () => 'recomputed', { strategy })).toEqual({ value: 'recomputed', source: 'computed' });
+      expect((await readEnvelope(admin, keys))?.value).toBe('recomputed');
+    });
+  }
+
+  it('a failed background refresh keeps the stale value as it was', async () => {
+    const prefix = uniquePrefix('failed-refresh');
+    const keys = cacheKeys(prefix, 'k');
+    const stale = envelope('stale', 0, -1000);
+    await writeEnvelope(admin, keys, stale, null, 60_000);
+    const { guard, capture } = processGuard({ keyPrefix: prefix, failureBackoffMs: 0 });
+    expect(await guard.getOrCompute('k', async () => Promise.reject(new Error('boom')), { strategy: 'swr' })).toEqual({
+      value: 'stale',
+      source: 'stale',
+    });
+    await waitUntil('the refresh ended', () => capture.count('refresh.end') === 1);
+    expect(capture.lines.find((l) => l.event === 'refresh.end')).toMatchObject({ ok: false });
+    expect(await readEnvelope(admin, keys)).toMatchObject({ value: 'stale', computedAt: stale.computedAt });
+    expect(await admin.exists(keys.lock)).toBe(0); // released at once
+  });
+
+  it('local-lock: a computation that throws does not keep the key locked for the next caller', async () => {
+    const { guard } = processGuard({ keyPrefix: uniquePrefix('local-throw') });
+    await expect(guard.getOrCompute('k', async () => Promise.reject(new Error('first')), { strategy: 'local-lock' })).rejects.toThrow(
+      'first',
+    );
+    const started = Date.now();
+    expect(await guard.getOrCompute('k', async () => 'second', { strategy: 'local-lock' })).toEqual({
+      value: 'second',
+      source: 'computed',
+    });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('the fenced write, unfenced', () => {
+  it('a write without a lock (fence 0) stores its value and keeps the stored fence', async () => {
+    const keys = cacheKeys(uniquePrefix('unfenced'), 'k');
+    const lease = (await acquireLock(admin, keys, 30_000))!;
+    await writeEnvelope(admin, keys, envelope('locked', lease.fence), lease, 60_000);
+    const outcome = await writeEnvelope(admin, keys, envelope('unlocked', 0), null, 60_000);
+    expect(outcome).toEqual({ written: true, released: false, storedFence: lease.fence });
+    expect(await readEnvelope(admin, keys)).toMatchObject({ value: 'unlocked', fence: lease.fence });
+    // A holder older than the stored fence is still refused after the unfenced write.
+    expect((await writeEnvelope(admin, keys, envelope('older', lease.fence - 1), null, 60_000)).written).toBe(false);
+  });
+});
