@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FailurePolicy } from '../src/cache/strategy.js';
 import { ComputeError, ComputeTimeoutError } from '../src/errors.js';
 import { cacheKeys } from '../src/keys.js';
+import { afterScripts } from './support/parked.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { connect, closeAll, uniquePrefix } from './support/redis.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';
@@ -47,13 +48,14 @@ describe('when the holder computation fails', () => {
     );
     await computing.promise;
     let waiterComputed = 0;
+    const parked = await afterScripts(b.redis, 2);
     const waiter = settle(
       b.guard.getOrCompute('k', async () => {
         waiterComputed++;
         return 'no';
       }),
     );
-    await waiterSubscribed(observer, keys.channel);
+    await parked();
     failure.reject(new Error('database is down'));
 
     expect(await holder).toMatchObject({ message: 'database is down' });
@@ -79,8 +81,9 @@ describe('when the holder computation fails', () => {
       }),
     );
     await computing.promise;
+    const parked = await afterScripts(b.redis, 2);
     const waiter = settle(b.guard.getOrCompute('k', async () => 'no'));
-    await waiterSubscribed(observer, keys.channel);
+    await parked();
     failure.reject(new Error('upstream 500'));
 
     expect(await holder).toEqual({ value: 'old', source: 'stale' });
@@ -138,8 +141,9 @@ describe('when the holder computation fails', () => {
       ),
     );
     await computing.promise;
+    const parked = await afterScripts(retry.b.redis, 2);
     const waiter = settle(retry.b.guard.getOrCompute('k', async () => 'second attempt', { strategy: 'swr' }));
-    await waiterSubscribed(retry.observer, retry.keys.channel);
+    await parked();
     failure.reject(new Error('first attempt failed'));
     expect(await holder).toMatchObject({ message: 'first attempt failed' });
     expect(await waiter).toEqual({ value: 'second attempt', source: 'computed' });
@@ -158,13 +162,14 @@ describe('when the holder computation fails', () => {
     );
     await computing.promise;
     let retries = 0;
+    const parked = await afterScripts(b.redis, 2);
     const waiter = settle(
       b.guard.getOrCompute('k', async () => {
         retries += 1;
         throw new Error('the retry failed too');
       }),
     );
-    await waiterSubscribed(observer, keys.channel);
+    await parked();
     failure.reject(new Error('first failure'));
     expect(await holder).toMatchObject({ message: 'first failure' });
     expect(await waiter).toMatchObject({ message: 'the retry failed too' });

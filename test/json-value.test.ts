@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ComputeError, InvalidValueError } from '../src/errors.js';
 import { toJson } from '../src/json-value.js';
 import { cacheKeys } from '../src/keys.js';
+import { afterScripts } from './support/parked.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
@@ -82,11 +83,9 @@ describe('the guard and values that do not survive JSON', () => {
       })
       .catch((err: unknown) => err);
     await computing.promise;
+    const parked = await afterScripts(b.redis, 2);
     const waiter = b.guard.getOrCompute('k', async () => 'not me').catch((err: unknown) => err);
-    await waitUntil(
-      'the waiter subscribes',
-      async () => Number(((await observer.pubsub('NUMSUB', keys.channel)) as [string, number])[1]) >= 1,
-    );
+    await parked();
     release.resolve(undefined);
 
     const holderErr = await holder;
