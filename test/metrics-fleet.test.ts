@@ -123,6 +123,7 @@ describe(`npm run fleet -- --workers ${WORKERS} --metrics-port P: the workers' m
         cache: count('jobs_total', { source: 'cache' }),
         computed: count('jobs_total', { source: 'computed' }),
         waited: count('jobs_total', { source: 'waited' }),
+        stale: count('jobs_total', { source: 'stale' }),
       },
     };
   }
