@@ -24,6 +24,7 @@ export default {
   // ours needs no rewriting (nothing outside the sandbox), so point it at a file that is not there.
   tsconfigFile: 'tsconfig.stryker-does-not-rewrite.json',
   concurrency: 2,
-  timeoutMS: 20_000,
+  // A mutant that hangs a wait is killed by its timeout: the covering tests' own time x 1.5 plus this.
+  timeoutMS: 10_000,
   thresholds: { high: 90, low: 80, break: null },
 };

@@ -11,6 +11,7 @@ export default defineConfig({
     include: [
       'test/acquire-resend.test.ts',
       'test/databases.test.ts',
+      'test/events.test.ts',
       'test/failure-backoff.test.ts',
       'test/failure-policy.test.ts',
       'test/fair-lock.test.ts',
@@ -36,7 +37,6 @@ export default defineConfig({
       'test/wait-missed-failure.test.ts',
       'test/waiting.test.ts',
       'test/watchdog.test.ts',
-      'test/mutation/**/*.test.ts',
     ],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
