@@ -36,7 +36,7 @@ async function waiterSubscribed(observer: ReturnType<typeof connect>, channel: s
 
 describe('when the holder computation fails', () => {
   it('error policy: the waiter gets the error at once, and does not recompute', async () => {
-    const { a, b, observer, keys } = await holderAndWaiter('error');
+    const { a, b, observer } = await holderAndWaiter('error');
     const started = performance.now();
     const computing = deferred();
     const failure = deferred<string>();
@@ -68,7 +68,7 @@ describe('when the holder computation fails', () => {
   });
 
   it('stale policy: holder and waiter both get the stale value while it is within its grace', async () => {
-    const { a, b, observer, keys } = await holderAndWaiter('stale', 'redis-lock', { valueTtlMs: 200, graceMs: 60_000 });
+    const { a, b, observer } = await holderAndWaiter('stale', 'redis-lock', { valueTtlMs: 200, graceMs: 60_000 });
     await a.guard.getOrCompute('k', async () => 'old');
     await sleep(250); // now stale, still within its grace
 
@@ -151,7 +151,7 @@ describe('when the holder computation fails', () => {
   });
 
   it('retry policy, when the retry fails too: the waiter gets that error', async () => {
-    const { a, b, observer, keys } = await holderAndWaiter('retry');
+    const { a, b, observer } = await holderAndWaiter('retry');
     const computing = deferred();
     const failure = deferred<string>();
     const holder = settle(
