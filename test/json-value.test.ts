@@ -11,7 +11,7 @@ import { cacheKeys } from '../src/keys.js';
 import { afterScripts } from './support/parked.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
-import { deferred, } from './support/wait.js';
+import { deferred } from './support/wait.js';
 
 describe('toJson', () => {
   const cyclic: Record<string, unknown> = { a: { b: {} } };
