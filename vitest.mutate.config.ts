@@ -11,6 +11,7 @@ export default defineConfig({
     include: [
       'test/acquire-resend.test.ts',
       'test/databases.test.ts',
+      'test/envelope.test.ts',
       'test/events.test.ts',
       'test/failure-backoff.test.ts',
       'test/failure-policy.test.ts',

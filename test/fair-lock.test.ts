@@ -4,12 +4,13 @@
  * processes, mutual exclusion across the fleet, and nothing left behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import { createGuard } from '../src/cache/guard.js';
 import { lockKeys } from '../src/keys.js';
 import { FairLocks } from '../src/lock/fair-lock.js';
 import { Notifier } from '../src/redis/notifier.js';
 import { closeGuards, processGuard } from './support/guards.js';
-import { closeAll, connect, uniquePrefix } from './support/redis.js';
+import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { sleep, waitUntil } from './support/wait.js';
 
 let admin: Redis;
@@ -99,6 +100,37 @@ describe('guard.lock inside one process', () => {
     await admin.del(lockKeys(prefix, 'job').lock); // taken away (an operator, an expiry during a pause)
     await waitUntil('the watchdog noticed', () => lost.signal.aborted);
     expect(await lost.release()).toBe(false);
+  });
+});
+
+describe('guard.lock: extending, and Redis errors', () => {
+  it('extend() gives the lock its TTL again while it is ours; once taken away it says false and the signal aborts', async () => {
+    const prefix = uniquePrefix('fair-extend');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const held = await guard.lock('job', { ttlMs: 1000 });
+    const key = lockKeys(prefix, 'job').lock;
+    expect(await held.extend(20_000)).toBe(true);
+    expect(await admin.pttl(key)).toBeGreaterThan(10_000);
+    expect(held.signal.aborted).toBe(false);
+    await admin.del(key);
+    expect(await held.extend()).toBe(false);
+    expect(held.signal.aborted).toBe(true);
+    expect(held.signal.reason).toMatchObject({ message: 'lost the lock "job"' });
+  });
+
+  it('a Redis error while taking the lock reaches each contender in turn and frees the line: nobody is left waiting', async () => {
+    const offline = new Redis(redisUrl(), { lazyConnect: true, enableOfflineQueue: false });
+    const guard = createGuard({ redis: offline, keyPrefix: uniquePrefix('fair-error') });
+    // The second waits in line behind the first, leads when the first fails, and fails alike;
+    // a line left behind would keep the third waiting until its waitMs.
+    const contenders = await Promise.allSettled([guard.lock('job', { waitMs: 5000 }), guard.lock('job', { waitMs: 5000 })]);
+    expect(contenders.map((c) => c.status === 'rejected' && String(c.reason))).toEqual([
+      expect.stringMatching(/writeable/),
+      expect.stringMatching(/writeable/),
+    ]);
+    await expect(guard.lock('job', { waitMs: 5000 })).rejects.toThrow(/writeable/);
+    await guard.close();
+    offline.disconnect();
   });
 });
 

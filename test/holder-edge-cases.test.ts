@@ -84,6 +84,24 @@ describe('holder edge cases', () => {
     expect(await call).toEqual({ value: 'from-the-new-holder', source: 'waited' });
   });
 
+  it('a holder whose computation fails after its lock was taken away says so at release, and leaves the new lock alone', async () => {
+    const prefix = uniquePrefix('lost-at-release');
+    const keys = cacheKeys(prefix, 'k');
+    // A long TTL: the watchdog does not look before the computation ends.
+    const a = guard({ keyPrefix: prefix, lockTtlMs: 30_000, failurePolicy: 'error' });
+    const err = await a.guard
+      .getOrCompute('k', async () => {
+        await admin.del(keys.lock); // expired during a pause, say
+        await acquireLock(admin, keys, 30_000); // someone else holds it now
+        throw new Error('backend down');
+      })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ message: 'backend down' });
+    expect(a.log.lines.filter((l) => l.event === 'lock.lost').map((l) => l.during)).toEqual(['release']);
+    expect(a.log.count('lock.released')).toBe(0);
+    expect(await admin.exists(keys.lock)).toBe(1);
+  });
+
   it("closing a holder's guard lets the fleet's waiters contend again instead of failing them", async () => {
     const prefix = uniquePrefix('close-holder');
     const a = guard({ keyPrefix: prefix, lockTtlMs: 30_000 });

@@ -94,6 +94,26 @@ describe('the L1 tier', () => {
     expect(await guard.getOrCompute('k', async () => 'second')).toEqual({ value: 'second', source: 'computed' });
   });
 
+  it('an L1 hit near expiry refreshes early under xfetch, as a Redis hit does', async () => {
+    const prefix = uniquePrefix('l1-xfetch');
+    // -ln(0.1) x 200 ms computation = 460 ms: reads in the last 460 ms of the fresh time refresh.
+    const { guard, log } = await process(prefix, { valueTtlMs: 1000, graceMs: 60_000, random: () => 0.1 });
+    const compute = async () => {
+      await sleep(200);
+      return `v${Date.now()}`;
+    };
+    const first = await guard.getOrCompute('k', compute, { strategy: 'xfetch' });
+    await sleep(700);
+    expect(await guard.getOrCompute('k', compute, { strategy: 'xfetch' })).toEqual({ value: first.value, source: 'cache' });
+    expect(log.lines.filter((l) => l.event === 'cache.hit').map((l) => l.tier)).toEqual(['l1']);
+    await waitUntil(
+      'the early refresh wrote',
+      async () => (await guard.getOrCompute('k', compute, { strategy: 'xfetch' })).value !== first.value,
+    );
+    expect(log.lines.filter((l) => l.event === 'refresh.start').map((l) => l.reason)).toEqual(['early']);
+    expect(log.count('stale.served')).toBe(0);
+  });
+
   it('a dropped bus connection clears the tier; a set during the outage is seen once it is back', async () => {
     const prefix = uniquePrefix('l1-drop');
     const a = await process(prefix);

@@ -72,6 +72,11 @@ describe('option bounds, both sides', () => {
       'lockTtlMs must be a whole number of ms from 100 to 2147483647, got 5',
     );
     expect(() => resolveGuardOptions({ redis, keyPrefix: `${'x'.repeat(50)}{` })).toThrow(/got "x{40}\.\.\."/);
+    expect(() => resolveGuardOptions({ redis, valueTtlMs: true as never })).toThrow(/, got true$/);
+    expect(() => resolveGuardOptions({ redis, l1: {} as never })).toThrow(/, got undefined$/);
+    expect(() => resolveGuardOptions({ redis, xfetchBeta: 'x' as never })).toThrow(/, got "x"$/);
+    expect(() => resolveGuardOptions({ redis, maxWaitMs: [1] as never })).toThrow(/, got a object$/);
+    expect(() => resolveGuardOptions({ redis, random: 5 as never })).toThrow('random must be a function, got 5');
     expect(() => resolveGuardOptions({ redis: {} as never })).toThrow('redis must be an ioredis client');
     expect(() => resolveGuardOptions({ redis, subscriber: {} as never })).toThrow('subscriber must be an ioredis client');
     expect(() => resolveGuardOptions({ redis, logger: { info() {} } as never })).toThrow('logger must be a pino logger');

@@ -138,6 +138,12 @@ describe('guard options: one validator', () => {
     const guard = createGuard({ redis, keyPrefix: uniquePrefix('ttl0') });
     expect(await guard.getOrCompute('k', async () => 'v', { ttlMs: 0 })).toEqual({ value: 'v', source: 'computed' });
     expect(await guard.getOrCompute('k2', async () => 'v', { ttlMs: -5 })).toEqual({ value: 'v', source: 'computed' });
+    for (const ttlMs of [Number.NaN, '60' as never]) {
+      await expect(guard.getOrCompute('k3', async () => 'v', { ttlMs })).rejects.toMatchObject({
+        code: 'E_OPTIONS',
+        message: `ttlMs must be a number of ms, got ${String(ttlMs)}`,
+      });
+    }
     await guard.close();
   });
 });

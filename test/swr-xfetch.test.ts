@@ -4,7 +4,7 @@ import type { Envelope } from '../src/cache/envelope.js';
 import { runGuardChildren } from './support/children.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { redisUrl, uniquePrefix } from './support/redis.js';
-import { sleep, waitUntil } from './support/wait.js';
+import { deferred, sleep, waitUntil } from './support/wait.js';
 
 afterEach(closeGuards);
 
@@ -48,6 +48,36 @@ describe('swr: stale-while-revalidate', () => {
     );
     expect(computations).toBe(1);
     expect(results.filter((r) => r.source === 'computed')).toHaveLength(1);
+  });
+
+  it('a stale key another process is refreshing is served stale at once, never waited for; callers sharing the flight are told so', async () => {
+    const prefix = uniquePrefix('swr-busy');
+    const a = processGuard({ keyPrefix: prefix, valueTtlMs: 100, graceMs: 60_000 });
+    const b = processGuard({ keyPrefix: prefix, valueTtlMs: 100, graceMs: 60_000 });
+    await a.guard.getOrCompute('k', async () => 'old', { strategy: 'swr' });
+    await sleep(150); // stale, within its grace
+    const refresh = deferred<string>();
+    // A's read takes the lock and refreshes in the background, until the test lets it finish
+    // (the new value stays fresh for the rest of the test).
+    expect(await a.guard.getOrCompute('k', () => refresh.promise, { strategy: 'swr', ttlMs: 60_000 })).toEqual({
+      value: 'old',
+      source: 'stale',
+    });
+
+    const results = await Promise.all([1, 2, 3].map(() => b.guard.getOrCompute('k', async () => 'never', { strategy: 'swr' })));
+    expect(results).toEqual([1, 2, 3].map(() => ({ value: 'old', source: 'stale' })));
+    expect(b.capture.count('wait.start')).toBe(0);
+    expect(b.capture.lines.filter((l) => l.event === 'stale.served').map((l) => l.reason ?? (l.coalesced && 'coalesced'))).toEqual([
+      'refreshing',
+      'coalesced',
+      'coalesced',
+    ]);
+    refresh.resolve('new');
+    await waitUntil(
+      'the refresh wrote',
+      async () => (await b.guard.getOrCompute('k', async () => 'never', { strategy: 'swr' })).value === 'new',
+    );
+    expect(a.capture.count('recompute.start') + b.capture.count('recompute.start')).toBe(2);
   });
 });
 

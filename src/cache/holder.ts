@@ -60,7 +60,7 @@ export async function releaseAsHolder(
   deps: StrategyDeps,
   keys: CacheKeys,
   lease: LockLease,
-  notification = 'released',
+  notification: string,
 ): Promise<void> {
   if (await releaseLockFor(call, deps.redis, keys, lease, notification)) {
     emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
