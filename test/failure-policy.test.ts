@@ -89,6 +89,19 @@ describe('when the holder computation fails', () => {
     expect(await holder).toEqual({ value: 'old', source: 'stale' });
     expect(await waiter).toEqual({ value: 'old', source: 'stale' });
     expect(a.capture.count('stale.served') + b.capture.count('stale.served')).toBe(2);
+    // The holder whose computation failed starts the fleet's back-off; its waiter does not.
+    expect([a.capture.count('backoff.start'), b.capture.count('backoff.start')]).toEqual([1, 0]);
+    await closeAll(observer);
+  });
+
+  it('error policy with a stale value at hand: the holder still gets the error', async () => {
+    const { a, observer } = await holderAndWaiter('error', 'redis-lock', { valueTtlMs: 100, graceMs: 60_000 });
+    await a.guard.getOrCompute('k', async () => 'old');
+    await sleep(150); // stale, within its grace
+    expect(await settle(a.guard.getOrCompute('k', async () => Promise.reject(new Error('upstream 500'))))).toMatchObject({
+      message: 'upstream 500',
+    });
+    expect(a.capture.count('stale.served')).toBe(0);
     await closeAll(observer);
   });
 
@@ -148,6 +161,51 @@ describe('when the holder computation fails', () => {
     expect(await holder).toMatchObject({ message: 'first attempt failed' });
     expect(await waiter).toEqual({ value: 'second attempt', source: 'computed' });
     await closeAll(cold.observer, retry.observer);
+  });
+
+  it('retry policy: a waiter that hears of a second failure (its retry done by another) gets ComputeError, and computes nothing', async () => {
+    const { prefix, a, b, observer } = await holderAndWaiter('retry');
+    const c = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy: 'retry' });
+    const computing = deferred();
+    const failure = deferred<string>();
+    const holder = settle(
+      a.guard.getOrCompute('k', () => {
+        computing.resolve();
+        return failure.promise;
+      }),
+    );
+    await computing.promise;
+    // The retry waits until the other waiter is parked again (its 4th script: the claim after
+    // the failure, then the claim after subscribing), so the second failure is one it hears of.
+    let retries = 0;
+    const retrying = deferred<'b' | 'c'>();
+    const retryFails = deferred();
+    const failingRetry = (who: 'b' | 'c') => async (): Promise<string> => {
+      retries += 1;
+      retrying.resolve(who);
+      await retryFails.promise;
+      throw new Error('the retry failed too');
+    };
+    const parked = { b: await afterScripts(b.redis, 2), c: await afterScripts(c.redis, 2) };
+    const parkedAgain = { b: await afterScripts(b.redis, 4), c: await afterScripts(c.redis, 4) };
+    const waiters = [settle(b.guard.getOrCompute('k', failingRetry('b'))), settle(c.guard.getOrCompute('k', failingRetry('c')))];
+    await parked.b();
+    await parked.c();
+    failure.reject(new Error('first failure'));
+    expect(await holder).toMatchObject({ message: 'first failure' });
+    const retrier = await retrying.promise;
+    const other = retrier === 'b' ? 'c' : 'b';
+    parkedAgain[retrier].stop();
+    await parkedAgain[other]();
+    retryFails.resolve();
+    // One of them retried and got its own error; the other heard of that failure too.
+    const outcomes = await Promise.all(waiters);
+    expect(retries).toBe(1);
+    expect(outcomes.map((e) => (e instanceof ComputeError ? 'heard' : (e as Error).message)).sort()).toEqual([
+      'heard',
+      'the retry failed too',
+    ]);
+    await closeAll(observer);
   });
 
   it('retry policy, when the retry fails too: the waiter gets that error', async () => {

@@ -5,11 +5,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import type { Envelope } from '../src/cache/envelope.js';
+import { encodeEnvelope, type Envelope } from '../src/cache/envelope.js';
 import { readEnvelope, writeEnvelope } from '../src/cache/store.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock } from '../src/lock/redis-lock.js';
 import { closeGuards, processGuard } from './support/guards.js';
+import { afterScripts } from './support/parked.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';
 
@@ -27,7 +28,51 @@ function envelope(value: string, fence: number, freshForMs = 60_000): Envelope<s
   return { value, fence, computedAt: now - 1, computeMs: 5, ttlMs: freshForMs, freshUntil: now + freshForMs };
 }
 
+/** Store a value as a holder's write would, but with no notification (one lost, say). */
+async function storeQuietly(prefix: string, value: Envelope<string>): Promise<void> {
+  const keys = cacheKeys(prefix, 'k');
+  await admin
+    .multi()
+    .hset(keys.value, { fence: value.fence, envelope: encodeEnvelope(value), freshUntil: value.freshUntil, computedAt: value.computedAt })
+    .pexpire(keys.value, 120_000)
+    .exec();
+}
+
 describe('the wait and its deadline', () => {
+  it('a wait that ends without news reads again, and a value that appeared meanwhile is one it waited for', async () => {
+    const prefix = uniquePrefix('wait-quiet');
+    expect(await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never notifies
+    const { guard, redis, capture } = processGuard({ keyPrefix: prefix, lockTtlMs: 500, maxWaitMs: 10_000 });
+    const parked = await afterScripts(redis, 2);
+    const call = guard.getOrCompute('k', async () => 'never');
+    await parked();
+    await storeQuietly(prefix, envelope('quiet', 0));
+    expect(await call).toEqual({ value: 'quiet', source: 'waited' });
+    expect(capture.lines.filter((l) => l.event === 'wait.end').map((l) => l.outcome)).toEqual(['timeout']);
+  });
+
+  it("a holder that lost its lock and finds the new holder's value already stored takes it as a read, without waiting", async () => {
+    const prefix = uniquePrefix('lost-value-there');
+    const keys = cacheKeys(prefix, 'k');
+    // The watchdog first looks after a third of the TTL (1 s): long after the test's two steps.
+    const { guard, capture } = processGuard({ keyPrefix: prefix, lockTtlMs: 3000 });
+    const computing = deferred();
+    const call = guard.getOrCompute(
+      'k',
+      ({ signal }) =>
+        new Promise<string>((_resolve, reject) => {
+          computing.resolve();
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    );
+    await computing.promise;
+    await admin.del(keys.lock);
+    await storeQuietly(prefix, envelope('theirs', Date.now() * 1000));
+    expect(await call).toEqual({ value: 'theirs', source: 'cache' });
+    expect(capture.lines.filter((l) => l.event === 'lock.lost').map((l) => l.during)).toEqual(['compute']);
+    expect(capture.count('wait.start')).toBe(0);
+  });
+
   it('maxWaitMs: a caller whose holder never finishes gives up with WaitTimeoutError, naming the key', async () => {
     const prefix = uniquePrefix('max-wait');
     expect(await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never writes
@@ -40,6 +85,14 @@ describe('the wait and its deadline', () => {
 });
 
 describe('close()', () => {
+  it('refuses guard.lock after close, taking no lock', async () => {
+    const prefix = uniquePrefix('close-lock');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    await guard.close();
+    await expect(guard.lock('job')).rejects.toMatchObject({ code: 'E_CLOSED' });
+    expect(await admin.keys(`${prefix}*`)).toEqual([]);
+  });
+
   it('aborts the signal of a computation in flight, and its caller gets E_CLOSED', async () => {
     const { guard } = processGuard({ keyPrefix: uniquePrefix('close-abort') });
     let signal: AbortSignal | undefined;

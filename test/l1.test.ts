@@ -11,7 +11,7 @@ import { createRedis } from '../scripts/redis/connection.js';
 import { captureLogger } from './support/log-capture.js';
 import { redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
-import { sleep, waitUntil } from './support/wait.js';
+import { deferred, sleep, waitUntil } from './support/wait.js';
 
 let proxy: TcpProxy;
 const clients: Redis[] = [];
@@ -112,6 +112,19 @@ describe('the L1 tier', () => {
     );
     expect(log.lines.filter((l) => l.event === 'refresh.start').map((l) => l.reason)).toEqual(['early']);
     expect(log.count('stale.served')).toBe(0);
+  });
+
+  it('keeps no stale value: a stale value served under swr comes from Redis each time, never from the tier', async () => {
+    const prefix = uniquePrefix('l1-swr');
+    const { guard, log } = await process(prefix, { valueTtlMs: 100, graceMs: 60_000 });
+    await guard.getOrCompute('k', async () => 'old', { strategy: 'swr' });
+    await sleep(150); // stale, within its grace
+    const refresh = deferred<string>(); // the refresh lasts until the reads are done
+    for (let i = 0; i < 2; i++) {
+      expect(await guard.getOrCompute('k', () => refresh.promise, { strategy: 'swr' })).toEqual({ value: 'old', source: 'stale' });
+    }
+    expect(log.lines.filter((l) => l.event === 'cache.hit').map((l) => l.tier ?? 'redis')).toEqual(['redis', 'redis']);
+    refresh.resolve('new');
   });
 
   it('a dropped bus connection clears the tier; a set during the outage is seen once it is back', async () => {
