@@ -50,6 +50,26 @@ async function subscriberCount(prefix: string): Promise<number> {
   }
 }
 
+/**
+ * A tap on a prefix's bus. `handled(n, ...processes)` resolves once n announcements were published
+ * and each process's bus subscriber has handled them: its PING is answered after every message
+ * Redis sent it before. (L1 hits resolve without I/O, so a loop of them never lets an
+ * announcement in: a test must wait for it.)
+ */
+async function busTap(prefix: string) {
+  const tap = new Redis(redisUrl());
+  clients.push(tap);
+  let published = 0;
+  tap.on('message', () => published++);
+  await tap.subscribe(`${prefix}:{!l1}:db0:written`);
+  return {
+    async handled(n: number, ...processes: { subscriber: Redis }[]) {
+      await waitUntil(`${n} announcements`, () => published >= n);
+      await Promise.all(processes.map((p) => p.subscriber.ping()));
+    },
+  };
+}
+
 const never = async (): Promise<string> => {
   throw new Error('should not compute');
 };
@@ -57,8 +77,11 @@ const never = async (): Promise<string> => {
 describe('the L1 tier', () => {
   it('answers repeated reads in-process: no Redis command, source cache, logged with tier l1', async () => {
     const prefix = uniquePrefix('l1-hits');
-    const { guard, log } = await process(prefix);
+    const bus = await busTap(prefix);
+    const a = await process(prefix);
+    const { guard, log } = a;
     expect(await guard.getOrCompute('k', async () => 'v')).toEqual({ value: 'v', source: 'computed' });
+    await bus.handled(1, a); // its own announcement of the value does not drop its own copy
     const before = proxy.requests;
     for (let i = 0; i < 100; i++) expect(await guard.getOrCompute('k', never)).toEqual({ value: 'v', source: 'cache' });
     expect(proxy.requests - before).toBe(0);
@@ -83,6 +106,38 @@ describe('the L1 tier', () => {
     await b.guard.delete('k');
     await waitUntil('a recomputes', async () => (await a.guard.getOrCompute('k', async () => 'v4')).value === 'v4');
     await waitUntil('b sees the recomputation', async () => (await b.guard.getOrCompute('k', never)).value === 'v4');
+  });
+
+  it('a read under way when its key is announced keeps nothing: a late result cannot bring back a replaced value', async () => {
+    const prefix = uniquePrefix('l1-late');
+    const bus = await busTap(prefix);
+    const a = await process(prefix, { valueTtlMs: 60_000 });
+    const b = await process(prefix, { valueTtlMs: 60_000 });
+    const computing = deferred();
+    const finish = deferred<string>();
+    const late = b.guard.getOrCompute('k', () => {
+      computing.resolve();
+      return finish.promise;
+    });
+    await computing.promise;
+    await a.guard.set('k', 'from-a'); // newer than b's lock: b's write will be refused
+    await bus.handled(1, b);
+    finish.resolve('b-computed');
+    expect(await late).toEqual({ value: 'b-computed', source: 'computed' });
+    expect(b.log.count('cache.write.rejected')).toBe(1);
+    expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'from-a', source: 'cache' });
+  });
+
+  it('with maxBytes, a value larger than that is served from Redis, never kept in the tier', async () => {
+    const prefix = uniquePrefix('l1-bytes');
+    const { guard } = await process(prefix, { l1: { maxEntries: 100, maxBytes: 500 } });
+    await guard.getOrCompute('small', async () => 'v');
+    await guard.getOrCompute('large', async () => 'x'.repeat(1000));
+    const before = proxy.requests;
+    expect(await guard.getOrCompute('small', never)).toEqual({ value: 'v', source: 'cache' });
+    expect(proxy.requests).toBe(before);
+    expect(await guard.getOrCompute('large', never)).toEqual({ value: 'x'.repeat(1000), source: 'cache' });
+    expect(proxy.requests).toBeGreaterThan(before);
   });
 
   it('never answers with a value past its fresh time', async () => {
@@ -129,10 +184,15 @@ describe('the L1 tier', () => {
 
   it('a dropped bus connection clears the tier; a set during the outage is seen once it is back', async () => {
     const prefix = uniquePrefix('l1-drop');
+    const bus = await busTap(prefix);
     const a = await process(prefix);
     const b = await process(prefix);
     await a.guard.getOrCompute('k', async () => 'v1');
+    await bus.handled(1, b);
     expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'v1', source: 'cache' });
+    const inTier = proxy.requests;
+    expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'v1', source: 'cache' });
+    expect(proxy.requests).toBe(inTier); // b's tier has v1 when its bus drops
 
     const admin = new Redis(redisUrl());
     clients.push(admin);
@@ -180,6 +240,23 @@ describe('L1Store', () => {
     for (const k of ['a', 'b', 'c']) store.set(k, envelope(k), 40);
     expect(store.size).toBe(2);
     expect(store.get('a')).toBeNull();
+  });
+
+  it('a value larger than maxBytes is refused without evicting anything', () => {
+    const store = new L1Store({ maxEntries: 100, maxBytes: 100 });
+    store.set('a', envelope('a'), 40);
+    store.set('big', envelope('big'), 101);
+    expect(store.get('big')).toBeNull();
+    expect(store.get('a')?.value).toBe('a');
+  });
+
+  it('a value found past its fresh time gives its bytes back', () => {
+    const store = new L1Store({ maxEntries: 100, maxBytes: 100 });
+    store.set('old', { ...envelope('old'), freshUntil: Date.now() + 20 }, 60);
+    expect(store.get('old', Date.now() + 1000)).toBeNull();
+    store.set('a', envelope('a'), 60);
+    store.set('b', envelope('b'), 40);
+    expect([store.get('a')?.value, store.get('b')?.value]).toEqual(['a', 'b']);
   });
 
   it('drops a value once it is past its fresh time', () => {
