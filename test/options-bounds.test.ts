@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createGuard, type GuardOptions } from '../src/cache/guard.js';
-import { GUARD_DEFAULTS, resolveGuardOptions } from '../src/cache/options.js';
+import { GUARD_DEFAULTS, checkL1, resolveGuardOptions } from '../src/cache/options.js';
 import { MAX_TIMER_MS } from '../src/timers.js';
 import { readEnvelope } from '../src/cache/store.js';
 import { cacheKeys } from '../src/keys.js';
@@ -115,5 +115,44 @@ describe('defaults', () => {
     // The key lives the fresh time plus the 60 s grace.
     expect(await redis.pttl(cacheKeys(prefix, 'k').value)).toBeGreaterThan(110_000);
     await guard.close();
+  });
+});
+
+describe('what a refusal says', () => {
+  const refusal = (options: unknown) => {
+    try {
+      resolveGuardOptions(options as GuardOptions);
+    } catch (err) {
+      return { option: (err as { option?: string }).option, message: (err as Error).message };
+    }
+    return null;
+  };
+
+  it('names the option and says what it must be, for every kind of rule', () => {
+    const plainTtl = `a whole number of ms from 1 to ${MAX_TIMER_MS}`;
+    const cases: [unknown, string, string][] = [
+      [null, 'options', 'createGuard needs an options object with `redis`'],
+      [{ redis: 1 }, 'redis', 'redis must be an ioredis client (Redis or Cluster)'],
+      [{ redis, subscriber: 1 }, 'subscriber', 'subscriber must be an ioredis client (Redis or Cluster)'],
+      [{ redis, random: 'x' }, 'random', 'random must be a function, got "x"'],
+      [{ redis, logger: null }, 'logger', 'logger must be a pino logger (or have its shape)'],
+      [{ redis, keyPrefix: 'a{b' }, 'keyPrefix', `keyPrefix must be 1-64 letters, digits, '_', '.', ':' or '-', got "a{b"`],
+      [{ redis, keyPrefix: `${'x'.repeat(39)}{` }, 'keyPrefix', expect.stringMatching(/, got "x{39}\{"$/) as never],
+      [{ redis, valueTtlMs: 0 }, 'valueTtlMs', `valueTtlMs must be ${plainTtl}, got 0`],
+      [{ redis, ttlJitter: 2 }, 'ttlJitter', 'ttlJitter must be a number from 0 to 1, got 2'],
+      [{ redis, strategy: 'fast' }, 'strategy', 'strategy must be one of none, local-lock, redis-lock, swr, xfetch, got "fast"'],
+      [{ redis, l1: { maxEntries: 0 } }, 'l1', 'l1.maxEntries must be a whole number from 1 to 10000000, got 0'],
+      [{ redis, l1: { maxEntries: 1, maxBytes: 0 } }, 'l1', 'l1.maxBytes must be a whole number of bytes, got 0'],
+      [{ redis, l1: { maxEntries: 1, ttl: 5 } }, 'l1', 'unknown option l1.ttl'],
+    ];
+    for (const [options, option, message] of cases) expect(refusal(options), message).toEqual({ option, message });
+  });
+
+  it('bounds the L1 tier on both sides, and keeps only the bounds given', () => {
+    expect(checkL1({ maxEntries: 1 })).toStrictEqual({ maxEntries: 1 });
+    expect(checkL1({ maxEntries: 10_000_000, maxBytes: 1 })).toStrictEqual({ maxEntries: 10_000_000, maxBytes: 1 });
+    expect(() => checkL1({ maxEntries: 10_000_001 })).toThrow('l1.maxEntries must be');
+    expect(() => checkL1({ maxEntries: 1.5 })).toThrow('l1.maxEntries must be');
+    expect(() => checkL1('5', 'L1')).toThrow('L1.maxEntries must be a whole number from 1 to 10000000, got undefined');
   });
 });
