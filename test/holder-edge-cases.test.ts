@@ -14,6 +14,7 @@ import { acquireLock } from '../src/lock/redis-lock.js';
 import { createRedis } from '../scripts/redis/connection.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
+import { afterScripts } from './support/parked.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 import { deferred, waitUntil } from './support/wait.js';
 
@@ -102,18 +103,46 @@ describe('holder edge cases', () => {
     expect(await admin.exists(keys.lock)).toBe(1);
   });
 
+  it("a long failure reaches waiters cut to 200 characters; the holder's caller gets it whole", async () => {
+    const prefix = uniquePrefix('long-reason');
+    const bRedis = connect();
+    const a = guard({ keyPrefix: prefix, lockTtlMs: 30_000, failurePolicy: 'error' });
+    const b = guard({ keyPrefix: prefix, lockTtlMs: 30_000, failurePolicy: 'error' }, bRedis);
+    const computing = deferred();
+    const fail = deferred();
+    const reason = `${'r'.repeat(199)}XY${'z'.repeat(300)}`;
+    const held = a.guard
+      .getOrCompute('k', async () => {
+        computing.resolve();
+        await fail.promise;
+        throw new Error(reason);
+      })
+      .catch((e: unknown) => e);
+    await computing.promise;
+    const parked = await afterScripts(bRedis, 2);
+    const waited = b.guard.getOrCompute('k', async () => 'never').catch((e: unknown) => e);
+    await parked();
+    fail.resolve();
+    expect(await held).toMatchObject({ message: reason });
+    const heard = (await waited) as Error;
+    expect(heard.message).toContain(`${'r'.repeat(199)}X`);
+    expect(heard.message).not.toContain('XY');
+  });
+
   it("closing a holder's guard lets the fleet's waiters contend again instead of failing them", async () => {
     const prefix = uniquePrefix('close-holder');
     const a = guard({ keyPrefix: prefix, lockTtlMs: 30_000 });
-    const b = guard({ keyPrefix: prefix, lockTtlMs: 30_000, failurePolicy: 'error' });
+    const bRedis = connect();
+    const b = guard({ keyPrefix: prefix, lockTtlMs: 30_000, failurePolicy: 'error' }, bRedis);
     const computing = deferred();
     const held = a.guard.getOrCompute(
       'k',
       honouringSignal(() => computing.resolve()),
     );
     await computing.promise;
+    const parked = await afterScripts(bRedis, 2);
     const waited = b.guard.getOrCompute('k', async () => 'computed-by-b');
-    await waitUntil('b waits', () => b.log.count('wait.start') === 1);
+    await parked(); // b hears what a's close says, rather than finding the lock free
 
     await a.guard.close();
     await expect(held).rejects.toMatchObject({ code: 'E_CLOSED' });

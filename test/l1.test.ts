@@ -124,7 +124,9 @@ describe('the L1 tier', () => {
     await bus.handled(1, b);
     finish.resolve('b-computed');
     expect(await late).toEqual({ value: 'b-computed', source: 'computed' });
-    expect(b.log.count('cache.write.rejected')).toBe(1);
+    const rejected = b.log.lines.filter((l) => l.event === 'cache.write.rejected');
+    expect(rejected).toHaveLength(1);
+    expect(Number(rejected[0]?.storedFence)).toBeGreaterThan(Number(rejected[0]?.fence));
     expect(await b.guard.getOrCompute('k', never)).toEqual({ value: 'from-a', source: 'cache' });
   });
 
