@@ -4,14 +4,17 @@
  * throwing computation under local-lock, an unfenced write.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { encodeEnvelope, type Envelope } from '../src/cache/envelope.js';
 import { readEnvelope, writeEnvelope } from '../src/cache/store.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock } from '../src/lock/redis-lock.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { afterScripts } from './support/parked.js';
-import { closeAll, connect, uniquePrefix } from './support/redis.js';
+import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
+import { startTcpProxy } from './support/tcp-proxy.js';
+import { createGuard } from '../src/cache/guard.js';
+import { captureLogger } from './support/log-capture.js';
+import { Redis } from 'ioredis';
 import { deferred, sleep, waitUntil } from './support/wait.js';
 
 let admin: Redis;
@@ -185,5 +188,29 @@ describe('the fenced write, unfenced', () => {
     expect(await readEnvelope(admin, keys)).toMatchObject({ value: 'unlocked', fence: lease.fence });
     // A holder older than the stored fence is still refused after the unfenced write.
     expect((await writeEnvelope(admin, keys, envelope('older', lease.fence - 1), null, 60_000)).written).toBe(false);
+  });
+});
+
+describe('the subscriber', () => {
+  it('is one connection for every wait of a guard, and its errors are reported as redis.error', async () => {
+    const target = new URL(redisUrl());
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    const prefix = uniquePrefix('one-subscriber');
+    const redis = new Redis(proxy.url, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    const log = captureLogger();
+    const guard = createGuard({ redis, keyPrefix: prefix, lockTtlMs: 200, maxWaitMs: 200, logger: log.logger });
+    await redis.ping();
+    for (const key of ['a', 'b', 'c']) {
+      expect(await acquireLock(admin, cacheKeys(prefix, key), 30_000)).not.toBeNull(); // held elsewhere
+      await expect(guard.getOrCompute(key, async () => 'never')).rejects.toMatchObject({ code: 'E_WAIT_TIMEOUT' });
+    }
+    expect(proxy.accepted).toBe(2); // the guard's client and its subscriber
+
+    await proxy.close(); // the subscriber's reconnects are refused now
+    await waitUntil('the subscriber reported an error', () => log.lines.some((l) => l.event === 'redis.error'));
+    expect(log.lines.find((l) => l.event === 'redis.error')).toMatchObject({ role: 'subscriber' });
+    await guard.close();
+    redis.disconnect();
   });
 });
