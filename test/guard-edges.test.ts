@@ -81,7 +81,11 @@ describe('the wait and its deadline', () => {
     expect(await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never writes
     const { guard } = processGuard({ keyPrefix: prefix, lockTtlMs: 200, maxWaitMs: 600 });
     const started = Date.now();
-    await expect(guard.getOrCompute('k', async () => 'never')).rejects.toMatchObject({ code: 'E_WAIT_TIMEOUT', key: 'k' });
+    await expect(guard.getOrCompute('k', async () => 'never')).rejects.toMatchObject({
+      code: 'E_WAIT_TIMEOUT',
+      key: 'k',
+      message: 'gave up waiting for key "k" after 600 ms',
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(590);
     expect(Date.now() - started).toBeLessThan(5000);
   });
