@@ -4,9 +4,9 @@
  * waited on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { Notifier, type Subscription } from '../src/redis/notifier.js';
-import { closeAll, connect, uniquePrefix } from './support/redis.js';
+import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { waitUntil } from './support/wait.js';
 
 let subscriber: Redis;
@@ -50,5 +50,28 @@ describe('Notifier', () => {
     notifier.close();
     expect(subscriber.listenerCount('message')).toBe(before);
     await waitUntil('unsubscribed', async () => (await numsub(channel)) === 0);
+  });
+
+  it('a SUBSCRIBE that Redis refuses (an ACL) fails its waiters, and is not remembered: once permitted, the next waiter subscribes', async () => {
+    const prefix = uniquePrefix('notifier-acl');
+    const user = `${prefix}-user`;
+    const channel = `${prefix}:{k}:db0:ready`;
+    await admin.acl('SETUSER', user, 'on', '>pw', '~*', 'resetchannels', '+@all');
+    const url = new URL(redisUrl());
+    const limited = new Redis({ host: url.hostname, port: Number(url.port), username: user, password: 'pw' });
+    try {
+      const notifier = new Notifier(limited);
+      await expect(notifier.listen(channel, 5000)).rejects.toThrow(/NOPERM/);
+      expect(notifier.activeChannels).toBe(0);
+      await admin.acl('SETUSER', user, `&${prefix}:*`);
+      const waiter = (await notifier.listen(channel, 5000)) as Subscription;
+      await admin.publish(channel, 'written');
+      expect(await waiter.next(5000)).toEqual({ kind: 'message', message: 'written' });
+      waiter.close();
+      notifier.close();
+    } finally {
+      limited.disconnect();
+      await admin.acl('DELUSER', user);
+    }
   });
 });
