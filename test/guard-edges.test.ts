@@ -182,6 +182,37 @@ describe('values', () => {
   });
 });
 
+describe('hits and the unlocked strategies', () => {
+  for (const strategy of ['none', 'local-lock'] as const) {
+    it(`${strategy}: a hit is one read, logged as a hit and nothing else`, async () => {
+      const { guard, capture } = processGuard({ keyPrefix: uniquePrefix(`hit-${strategy}`) });
+      await guard.getOrCompute('k', async () => 'v', { strategy });
+      const before = capture.lines.length;
+      expect(await guard.getOrCompute('k', async () => 'never', { strategy })).toEqual({ value: 'v', source: 'cache' });
+      expect(capture.lines.slice(before).map((l) => l.event)).toEqual(['cache.hit']);
+    });
+  }
+
+  it('local-lock: callers that queued behind the computation get its value as waited', async () => {
+    const { guard } = processGuard({ keyPrefix: uniquePrefix('local-waited') });
+    const compute = async () => {
+      await sleep(50);
+      return 'v';
+    };
+    const results = await Promise.all([1, 2, 3].map(() => guard.getOrCompute('k', compute, { strategy: 'local-lock' })));
+    expect(results.map((r) => r.source).sort()).toEqual(['computed', 'waited', 'waited']);
+  });
+
+  it('computeTimeoutMs 0 means no time limit', async () => {
+    const { guard } = processGuard({ keyPrefix: uniquePrefix('no-timeout'), computeTimeoutMs: 0 });
+    const slow = async () => {
+      await sleep(50);
+      return 'v';
+    };
+    expect(await guard.getOrCompute('k', slow)).toEqual({ value: 'v', source: 'computed' });
+  });
+});
+
 describe('the fenced write, unfenced', () => {
   it('a write without a lock (fence 0) stores its value and keeps the stored fence', async () => {
     const keys = cacheKeys(uniquePrefix('unfenced'), 'k');

@@ -1,12 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { shouldRefreshEarly } from '../src/cache/strategies/xfetch.js';
 import type { Envelope } from '../src/cache/envelope.js';
+import { cacheKeys } from '../src/keys.js';
+import { acquireLock, releaseLock } from '../src/lock/redis-lock.js';
 import { runGuardChildren } from './support/children.js';
 import { closeGuards, processGuard } from './support/guards.js';
-import { redisUrl, uniquePrefix } from './support/redis.js';
+import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';
 
 afterEach(closeGuards);
+const admin = connect();
+afterAll(() => closeAll(admin));
+
+const never = async (): Promise<string> => {
+  throw new Error('the backend is down');
+};
 
 describe('swr: stale-while-revalidate', () => {
   it('a warm key past its soft expiry, 4 processes x 50 calls: all served at once, the fleet refreshes exactly once', async () => {
@@ -122,6 +130,46 @@ describe('xfetch: probabilistic early refresh', () => {
     );
     expect(capture.lines.filter((l) => l.event === 'refresh.start').map((l) => l.reason)).toEqual(['early']);
     expect(capture.count('stale.served')).toBe(0);
+    // Reads while it ran started no second refresh (nor a claim that found the lock busy).
+    expect(capture.count('lock.busy')).toBe(0);
+
+    // The next window refreshes early again: the first refresh left nothing behind.
+    const second = (await guard.getOrCompute('k', compute, { strategy: 'xfetch' })).value;
+    await sleep(700);
+    await guard.getOrCompute('k', compute, { strategy: 'xfetch' });
+    await waitUntil(
+      'the second early refresh wrote',
+      async () => (await guard.getOrCompute('k', compute, { strategy: 'xfetch' })).value !== second,
+    );
+    expect(capture.lines.filter((l) => l.event === 'refresh.start').map((l) => l.reason)).toEqual(['early', 'early']);
+  });
+
+  it('an early refresh that finds another holder leaves it be; one that fails keeps the fresh value and starts no back-off', async () => {
+    const prefix = uniquePrefix('xfetch-early-edges');
+    // -ln(0.01) x 200 ms = 920 ms: the last 920 ms of 3 s refresh early, with room to spare.
+    const { guard, capture } = processGuard({ keyPrefix: prefix, valueTtlMs: 3000, graceMs: 60_000, random: () => 0.01 });
+    const first = await guard.getOrCompute(
+      'k',
+      async () => {
+        await sleep(200);
+        return 'v1';
+      },
+      { strategy: 'xfetch' },
+    );
+    expect(first).toEqual({ value: 'v1', source: 'computed' });
+    await sleep(2300); // inside the refresh window, 700 ms before expiry
+
+    const foreign = await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000); // another process refreshing
+    expect(await guard.getOrCompute('k', never, { strategy: 'xfetch' })).toEqual({ value: 'v1', source: 'cache' });
+    await waitUntil('the early claim found it busy', () => capture.count('lock.busy') === 1);
+    expect(capture.lines.find((l) => l.event === 'lock.busy')).toMatchObject({ refresh: 'early' });
+    await releaseLock(admin, cacheKeys(prefix, 'k'), foreign!);
+
+    expect(await guard.getOrCompute('k', never, { strategy: 'xfetch' })).toEqual({ value: 'v1', source: 'cache' });
+    await waitUntil('the early refresh failed', () => capture.count('refresh.end') === 1);
+    expect(capture.lines.find((l) => l.event === 'refresh.end')).toMatchObject({ reason: 'early', ok: false });
+    expect(capture.count('backoff.start')).toBe(0);
+    expect(await guard.getOrCompute('k', never, { strategy: 'xfetch' })).toMatchObject({ value: 'v1' });
   });
 
   it('steady reads across several expiry windows: no request misses or waits, at most one refresh at a time', async () => {
