@@ -107,6 +107,47 @@ describe('the events of each path', () => {
     ]);
   });
 
+  it('redis-lock: callers of one process sharing a hit are hits, told they shared it', async () => {
+    const { guard, capture } = processGuard({ keyPrefix: uniquePrefix('ev-shared-hit') });
+    await guard.getOrCompute('k', async () => 'v');
+    capture.lines.length = 0;
+    const results = await Promise.all([1, 2].map(() => guard.getOrCompute('k', async () => 'never')));
+    expect(results).toEqual([
+      { value: 'v', source: 'cache' },
+      { value: 'v', source: 'cache' },
+    ]);
+    expect(events(capture.lines)).toEqual([
+      { event: 'cache.hit', tier: 'redis' },
+      { event: 'cache.hit', tier: 'redis', coalesced: true },
+      { event: 'flight.joined' },
+    ]);
+  });
+
+  it('swr: callers sharing a stale read are served stale, told they shared it; a back-off says so', async () => {
+    const prefix = uniquePrefix('ev-swr-shared');
+    const { guard, capture } = processGuard({ keyPrefix: prefix, failurePolicy: 'stale', failureBackoffMs: 60_000 });
+    const keys = cacheKeys(prefix, 'k');
+    await writeEnvelope(admin, keys, staleEnvelope('old'), null, 60_000);
+    const results = await Promise.all(
+      [1, 2].map(() => guard.getOrCompute('k', async () => Promise.reject(new Error('down')), { strategy: 'swr' })),
+    );
+    expect(results.map((r) => r.source)).toEqual(['stale', 'stale']);
+    expect(events(capture.lines.filter((l) => l.coalesced || l.event === 'flight.joined'))).toEqual([
+      { event: 'cache.hit', tier: 'redis', coalesced: true },
+      { event: 'stale.served', coalesced: true },
+      { event: 'flight.joined' },
+    ]);
+    await waitUntil('the refresh failed and the back-off started', () => capture.count('backoff.start') === 1);
+    capture.lines.length = 0;
+    expect(await guard.getOrCompute('k', async () => 'never', { strategy: 'swr' })).toEqual({ value: 'old', source: 'stale' });
+    const line = capture.lines.find((l) => l.event === 'stale.served');
+    expect(line).toMatchObject({ reason: 'backoff', backoffUntil: expect.any(Number) });
+    expect(events(capture.lines)).toEqual([
+      { event: 'cache.hit', stale: true },
+      { event: 'stale.served', reason: 'backoff', computedAt: 'number' },
+    ]);
+  });
+
   it('none: an unfenced computation and write', async () => {
     const { guard, capture } = processGuard({ keyPrefix: uniquePrefix('ev-none') });
     await guard.getOrCompute('warm', async () => 'loads the scripts', { strategy: 'none' });
