@@ -20,6 +20,7 @@ export default defineConfig({
       'test/holder-edge-cases.test.ts',
       'test/holder-gone.test.ts',
       'test/json-value.test.ts',
+      'test/keyed-mutex.test.ts',
       'test/keys-expire.test.ts',
       'test/keys.test.ts',
       'test/l1.test.ts',

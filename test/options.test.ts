@@ -55,6 +55,17 @@ describe('the lock API refuses TTLs that are not positive whole numbers', () => 
     }
     expect(await redis.keys(`${prefix}:*`)).toEqual([]);
   });
+
+  it('accepts both ends of the range, 1 ms and 2^31 - 1 ms', async () => {
+    const keys = cacheKeys(uniquePrefix('ttl-ends'), 'k');
+    const lease = (await acquireLock(redis, keys, 2 ** 31 - 1))!;
+    expect(await redis.pttl(keys.lock)).toBeGreaterThan(2 ** 31 - 60_000);
+    expect(await extendLock(redis, keys, lease, 1)).toBe(true);
+    expect(await rejection(extendLock(redis, keys, lease, 2 ** 31))).toMatchObject({
+      code: 'E_OPTIONS',
+      message: `ttlMs must be a whole number of ms from 1 to ${2 ** 31 - 1}, got ${2 ** 31}`,
+    });
+  });
 });
 
 describe('timers', () => {
