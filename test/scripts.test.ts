@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock, extendLock, releaseLock } from '../src/lock/redis-lock.js';
+import { LuaScript } from '../src/redis/script.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll } from './support/redis.js';
@@ -147,5 +148,24 @@ describe('script.not-cached', () => {
       await Promise.all(guards.map((g) => g.close()));
       await closeAll(...connections);
     }
+  });
+});
+
+describe('LuaScript errors', () => {
+  it("a script's own error is the caller's, never taken for NOSCRIPT (no warning, no EVAL), even when it names NOSCRIPT", async () => {
+    const capture = captureLogger();
+    const failing = new LuaScript('test.failing', "return redis.error_reply('refused: NOSCRIPT is in the text')", 0);
+    await redis.eval('return 1', 0); // a round trip, so commandstats below start from here
+    const evals = async () => Number(/cmdstat_eval:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    await expect(failing.run(redis, [], [], { log: capture.logger })).rejects.toThrow(/NOSCRIPT/); // not loaded yet: NOSCRIPT, then EVAL
+    const before = await evals();
+    await expect(failing.run(redis, [], [], { log: capture.logger })).rejects.toThrow('refused: NOSCRIPT is in the text');
+    expect(await evals()).toBe(before);
+    expect(capture.count('script.not-cached')).toBe(1);
+  });
+
+  it('refuses to run with the wrong number of keys, before sending anything', async () => {
+    const script = new LuaScript('test.keys', 'return KEYS[1]', 1);
+    await expect(script.run(redis, [], [])).rejects.toThrow('script test.keys takes 1 keys, got 0');
   });
 });
