@@ -1,5 +1,6 @@
+import { connect as connectTcp } from 'node:net';
 import type { Redis } from 'ioredis';
-import { connect } from './redis.js';
+import { connect, redisUrl } from './redis.js';
 import { deferred } from './wait.js';
 
 /**
@@ -11,23 +12,40 @@ import { deferred } from './wait.js';
  * leaves a race: a holder that gives up before the second claim has its lock taken by it.
  * Call before the waiter starts; awaiting the returned function ends the MONITOR connection
  * either way, and `stop()` ends it for a watch no longer needed.
+ *
+ * MONITOR is read from a plain socket: an ioredis client that is disconnected while monitor
+ * lines are still arriving throws "Command queue state error" from its socket handler.
  */
 export async function afterScripts(client: Redis, scripts: number, timeoutMs = 20_000): Promise<(() => Promise<void>) & { stop(): void }> {
   const id = await client.client('ID');
-  const monitorClient = connect();
-  const list = String(await monitorClient.client('LIST', 'ID', String(id)));
+  const lister = connect();
+  const list = String(await lister.client('LIST', 'ID', String(id)));
+  lister.disconnect();
   const addr = /\baddr=(\S+)/.exec(list)?.[1];
   if (!addr) throw new Error(`no address for client ${id}: ${list}`);
-  const monitor = await monitorClient.monitor();
+
+  const { hostname, port } = new URL(redisUrl());
+  const socket = connectTcp(Number(port), hostname);
+  socket.on('error', () => {});
+  const monitoring = deferred();
   const reached = deferred();
   let seen = 0;
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source === addr && String(args[0]).toLowerCase() === 'evalsha' && ++seen >= scripts) reached.resolve();
+  let buffered = '';
+  socket.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('latin1');
+    const lines = buffered.split('\r\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === '+OK') monitoring.resolve();
+      // +1796157121.913675 [0 127.0.0.1:56210] "evalsha" "..."
+      const match = /^\+[\d.]+ \[\d+ (\S+)\] "([^"]+)"/.exec(line);
+      if (match?.[1] === addr && match[2]!.toLowerCase() === 'evalsha' && ++seen >= scripts) reached.resolve();
+    }
   });
-  const stop = () => {
-    monitor.disconnect();
-    monitorClient.disconnect();
-  };
+  socket.write('MONITOR\r\n');
+  await monitoring.promise;
+
+  const stop = () => socket.destroy();
   const wait = async () => {
     const timer = setTimeout(
       () => reached.reject(new Error(`client ${addr} ran ${seen} of ${scripts} scripts in ${timeoutMs} ms`)),
