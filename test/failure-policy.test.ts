@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CallOptions, StampedeGuard } from '../src/cache/guard.js';
 import type { FailurePolicy } from '../src/cache/strategy.js';
 import { ComputeError, ComputeTimeoutError } from '../src/errors.js';
 import { cacheKeys } from '../src/keys.js';
@@ -19,12 +20,33 @@ const settle = (p: Promise<unknown>) =>
   );
 
 /** A holder (guard A) whose computation the test fails, and a waiter in "another process" (guard B). */
-async function holderAndWaiter(policy: FailurePolicy, strategy: 'redis-lock' | 'swr' = 'redis-lock', extra = {}) {
+async function holderAndWaiter(policy: FailurePolicy, extra = {}) {
   const prefix = uniquePrefix(`policy-${policy}`);
   const a = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy: policy, ...extra });
   const b = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy: policy, ...extra });
   const observer = connect();
-  return { prefix, a, b, observer, keys: cacheKeys(prefix, 'k'), strategy };
+  return { prefix, a, b, observer, keys: cacheKeys(prefix, 'k') };
+}
+
+/**
+ * The holder's call on key `k` (guard A): it computes until the test calls `fail(message)`, and
+ * resolves to its result or error. Returned once the computation has started.
+ */
+async function failingHolder(guard: StampedeGuard, options: CallOptions = {}) {
+  const computing = deferred();
+  const failure = deferred<string>();
+  const holder = settle(
+    guard.getOrCompute(
+      'k',
+      () => {
+        computing.resolve();
+        return failure.promise;
+      },
+      options,
+    ),
+  );
+  await computing.promise;
+  return { holder, fail: (message: string) => failure.reject(new Error(message)) };
 }
 
 async function waiterSubscribed(observer: ReturnType<typeof connect>, channel: string) {
@@ -38,15 +60,7 @@ describe('when the holder computation fails', () => {
   it('error policy: the waiter gets the error at once, and does not recompute', async () => {
     const { a, b, observer } = await holderAndWaiter('error');
     const started = performance.now();
-    const computing = deferred();
-    const failure = deferred<string>();
-    const holder = settle(
-      a.guard.getOrCompute('k', async () => {
-        computing.resolve();
-        return failure.promise;
-      }),
-    );
-    await computing.promise;
+    const { holder, fail } = await failingHolder(a.guard);
     let waiterComputed = 0;
     const parked = await afterScripts(b.redis, 2);
     const waiter = settle(
@@ -56,7 +70,7 @@ describe('when the holder computation fails', () => {
       }),
     );
     await parked();
-    failure.reject(new Error('database is down'));
+    fail('database is down');
 
     expect(await holder).toMatchObject({ message: 'database is down' });
     const err = await waiter;
@@ -68,23 +82,15 @@ describe('when the holder computation fails', () => {
   });
 
   it('stale policy: holder and waiter both get the stale value while it is within its grace', async () => {
-    const { a, b, observer } = await holderAndWaiter('stale', 'redis-lock', { valueTtlMs: 200, graceMs: 60_000 });
+    const { a, b, observer } = await holderAndWaiter('stale', { valueTtlMs: 200, graceMs: 60_000 });
     await a.guard.getOrCompute('k', async () => 'old');
     await sleep(250); // now stale, still within its grace
 
-    const computing = deferred();
-    const failure = deferred<string>();
-    const holder = settle(
-      a.guard.getOrCompute('k', async () => {
-        computing.resolve();
-        return failure.promise;
-      }),
-    );
-    await computing.promise;
+    const { holder, fail } = await failingHolder(a.guard);
     const parked = await afterScripts(b.redis, 2);
     const waiter = settle(b.guard.getOrCompute('k', async () => 'no'));
     await parked();
-    failure.reject(new Error('upstream 500'));
+    fail('upstream 500');
 
     expect(await holder).toEqual({ value: 'old', source: 'stale' });
     expect(await waiter).toEqual({ value: 'old', source: 'stale' });
@@ -95,7 +101,7 @@ describe('when the holder computation fails', () => {
   });
 
   it('error policy with a stale value at hand: the holder still gets the error', async () => {
-    const { a, observer } = await holderAndWaiter('error', 'redis-lock', { valueTtlMs: 100, graceMs: 60_000 });
+    const { a, observer } = await holderAndWaiter('error', { valueTtlMs: 100, graceMs: 60_000 });
     await a.guard.getOrCompute('k', async () => 'old');
     await sleep(150); // stale, within its grace
     expect(await settle(a.guard.getOrCompute('k', async () => Promise.reject(new Error('upstream 500'))))).toMatchObject({
@@ -112,7 +118,7 @@ describe('when the holder computation fails', () => {
   });
 
   it('a computation past its timeout fails at once, and its waiters are told', async () => {
-    const { a, b, observer, keys } = await holderAndWaiter('error', 'redis-lock', { computeTimeoutMs: 2000 });
+    const { a, b, observer, keys } = await holderAndWaiter('error', { computeTimeoutMs: 2000 });
     let signal: AbortSignal | undefined;
     const started = performance.now();
     const holder = settle(
@@ -137,27 +143,15 @@ describe('when the holder computation fails', () => {
 
   it('swr, cold: the error policy fails holder and waiter, the retry policy has a second holder compute', async () => {
     const failing = async (): Promise<string> => Promise.reject(new Error('backend down'));
-    const cold = await holderAndWaiter('error', 'swr');
+    const cold = await holderAndWaiter('error');
     await expect(cold.a.guard.getOrCompute('k', failing, { strategy: 'swr' })).rejects.toThrow('backend down');
 
-    const retry = await holderAndWaiter('retry', 'swr');
-    const computing = deferred();
-    const failure = deferred<string>();
-    const holder = settle(
-      retry.a.guard.getOrCompute(
-        'k',
-        () => {
-          computing.resolve();
-          return failure.promise;
-        },
-        { strategy: 'swr' },
-      ),
-    );
-    await computing.promise;
+    const retry = await holderAndWaiter('retry');
+    const { holder, fail } = await failingHolder(retry.a.guard, { strategy: 'swr' });
     const parked = await afterScripts(retry.b.redis, 2);
     const waiter = settle(retry.b.guard.getOrCompute('k', async () => 'second attempt', { strategy: 'swr' }));
     await parked();
-    failure.reject(new Error('first attempt failed'));
+    fail('first attempt failed');
     expect(await holder).toMatchObject({ message: 'first attempt failed' });
     expect(await waiter).toEqual({ value: 'second attempt', source: 'computed' });
     await closeAll(cold.observer, retry.observer);
@@ -166,15 +160,7 @@ describe('when the holder computation fails', () => {
   it('retry policy: a waiter that hears of a second failure (its retry done by another) gets ComputeError, and computes nothing', async () => {
     const { prefix, a, b, observer } = await holderAndWaiter('retry');
     const c = processGuard({ keyPrefix: prefix, lockTtlMs, failurePolicy: 'retry' });
-    const computing = deferred();
-    const failure = deferred<string>();
-    const holder = settle(
-      a.guard.getOrCompute('k', () => {
-        computing.resolve();
-        return failure.promise;
-      }),
-    );
-    await computing.promise;
+    const { holder, fail } = await failingHolder(a.guard);
     // The retry waits until the other waiter is parked again (its 4th script: the claim after
     // the failure, then the claim after subscribing), so the second failure is one it hears of.
     let retries = 0;
@@ -191,7 +177,7 @@ describe('when the holder computation fails', () => {
     const waiters = [settle(b.guard.getOrCompute('k', failingRetry('b'))), settle(c.guard.getOrCompute('k', failingRetry('c')))];
     await parked.b();
     await parked.c();
-    failure.reject(new Error('first failure'));
+    fail('first failure');
     expect(await holder).toMatchObject({ message: 'first failure' });
     const retrier = await retrying.promise;
     const other = retrier === 'b' ? 'c' : 'b';
@@ -210,15 +196,7 @@ describe('when the holder computation fails', () => {
 
   it('retry policy, when the retry fails too: the waiter gets that error', async () => {
     const { a, b, observer } = await holderAndWaiter('retry');
-    const computing = deferred();
-    const failure = deferred<string>();
-    const holder = settle(
-      a.guard.getOrCompute('k', () => {
-        computing.resolve();
-        return failure.promise;
-      }),
-    );
-    await computing.promise;
+    const { holder, fail } = await failingHolder(a.guard);
     let retries = 0;
     const parked = await afterScripts(b.redis, 2);
     const waiter = settle(
@@ -228,7 +206,7 @@ describe('when the holder computation fails', () => {
       }),
     );
     await parked();
-    failure.reject(new Error('first failure'));
+    fail('first failure');
     expect(await holder).toMatchObject({ message: 'first failure' });
     expect(await waiter).toMatchObject({ message: 'the retry failed too' });
     expect(retries).toBe(1);
