@@ -21,6 +21,16 @@ export async function waitFor(lines: AsyncIterator<string>, expected: string): P
   }
 }
 
+/** The `run <n>` lines of the parent, as n, until it closes stdin; other lines are skipped. */
+export async function* runRequests(lines: AsyncIterator<string>): AsyncGenerator<number> {
+  for (;;) {
+    const { value, done } = await lines.next();
+    if (done) return;
+    const match = /^run (\d+)$/.exec(String(value).trim());
+    if (match) yield Number(match[1]);
+  }
+}
+
 /** Wait until the parent closes stdin. */
 export async function untilClosed(lines: AsyncIterator<string>): Promise<void> {
   for (;;) if ((await lines.next()).done) return;

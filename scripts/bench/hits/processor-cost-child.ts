@@ -15,7 +15,7 @@ import { createLogger } from '../../common/logging.js';
 import { observeGuardEvents } from '../../../workers/guard-events.js';
 import { createGuardMetrics } from '../../../workers/metrics/guard-metrics.js';
 import { createRedis } from '../../redis/connection.js';
-import { commands, failChild, say } from '../child-protocol.js';
+import { commands, failChild, runRequests, say } from '../child-protocol.js';
 import type { ProcessorCostConfig, ProcessorCostReport } from './processor-cost.js';
 
 try {
@@ -49,12 +49,7 @@ try {
 
   const lines = commands();
   say({ type: 'ready' });
-  for (;;) {
-    const { value, done } = await lines.next();
-    if (done) break;
-    const match = /^run (\d+)$/.exec(String(value).trim());
-    if (!match) continue;
-    const jobs = Number(match[1]);
+  for await (const jobs of runRequests(lines)) {
     const cpu = process.cpuUsage();
     for (let i = 0; i < jobs; i++) await processor(job(i));
     const { user, system } = process.cpuUsage(cpu);

@@ -21,7 +21,7 @@ import { QUEUE_PREFIX } from '../../../src/bullmq/names.js';
 import { createProcessor } from '../../../src/bullmq/processor.js';
 import { simulatedCompute } from '../../../workers/simulated-compute.js';
 import { createRedis } from '../../redis/connection.js';
-import { commands, failChild, peakRssMb, say } from '../child-protocol.js';
+import { commands, failChild, peakRssMb, runRequests, say } from '../child-protocol.js';
 
 export type HitsMode = 'raw' | 'get-value' | 'get-value-metrics' | 'get-value-silent' | 'get-value-l1';
 
@@ -108,15 +108,11 @@ try {
 
   const lines = commands();
   say({ type: 'ready' });
-  for (;;) {
-    const { value, done } = await lines.next();
-    if (done) break;
-    const match = /^run (\d+)$/.exec(String(value).trim());
-    if (!match) continue;
+  for await (const jobs of runRequests(lines)) {
     completed = 0;
     failed = 0;
     sources = {};
-    target = Number(match[1]);
+    target = jobs;
     const finished = new Promise<void>((resolve) => (reached = resolve));
     const started = performance.now();
     const cpuAtStart = process.cpuUsage();
