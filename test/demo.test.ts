@@ -3,38 +3,20 @@
  * the example HTTP backend and a fleet per strategy running the example's compute module, sends
  * a burst, and prints the comparison table.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisUrl, uniquePrefix } from './support/redis.js';
+import { runCommand } from './support/run-command.js';
 import { projectPath } from './support/worker-process.js';
 
 const WORKERS = 2;
 const JOBS = 40;
 
-function runDemo(args: string[], env: Record<string, string>): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', projectPath('scripts/demo.ts'), ...args], {
-      cwd: projectPath(''),
-      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    // Bounds a hang only; the run takes a few seconds per strategy.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? signal ?? 'unknown', stdout, stderr });
-    });
-  });
-}
+/** `npm run demo` to its end; the timeout bounds a hang only (a run takes a few seconds per strategy). */
+const runDemo = (args: string[], env: Record<string, string>) => runCommand('scripts/demo.ts', args, env, 150_000);
 
 /** The nth table's rows by strategy, cells by header (headers are separated by two or more spaces). */
 function parseTable(stdout: string, nth = 0): Map<string, Record<string, string>> {
