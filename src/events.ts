@@ -60,8 +60,11 @@ export type EventFields = {
 
 export type GuardEventName = keyof EventFields;
 
-/** How a wait for another holder ended (`released`: the holder gave up and the lock came to us). */
-export type WaitOutcomeName = 'value' | 'released' | 'failed' | 'timeout';
+/**
+ * How a wait for another holder ended (`released`: the holder gave up and the lock came to us;
+ * `closed`: the guard was closed).
+ */
+export type WaitOutcomeName = 'value' | 'released' | 'failed' | 'timeout' | 'closed';
 
 /** One event, as published. Read-only: every subscriber, and the log line, share the objects. */
 export type GuardEvent = {

@@ -10,6 +10,7 @@ import { loadConfig } from '../scripts/common/config.js';
 import { cacheKeys } from '../src/keys.js';
 import { acquireLock, extendLock } from '../src/lock/redis-lock.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
+import { MAX_TIMER_MS } from '../src/timers.js';
 
 let redis: Redis;
 beforeAll(() => {
@@ -145,16 +146,27 @@ describe('guard options: one validator', () => {
     expect(() => loadConfig({}, { L1_MAX_BYTES: '1000' })).toThrow(/L1_MAX_BYTES needs L1_MAX_ENTRIES/);
   });
 
-  it('a per-call ttlMs of 0 or less still gives the value 1 ms of fresh time', async () => {
+  it('a per-call ttlMs of 0 or less still gives the value 1 ms of fresh time; no number, or past the largest timer, is refused', async () => {
     const guard = createGuard({ redis, keyPrefix: uniquePrefix('ttl0') });
     expect(await guard.getOrCompute('k', async () => 'v', { ttlMs: 0 })).toEqual({ value: 'v', source: 'computed' });
     expect(await guard.getOrCompute('k2', async () => 'v', { ttlMs: -5 })).toEqual({ value: 'v', source: 'computed' });
-    for (const ttlMs of [Number.NaN, '60' as never]) {
+    for (const ttlMs of [Number.NaN, '60' as never, Number.POSITIVE_INFINITY, MAX_TIMER_MS + 1]) {
       await expect(guard.getOrCompute('k3', async () => 'v', { ttlMs })).rejects.toMatchObject({
         code: 'E_OPTIONS',
-        message: `ttlMs must be a number of ms, got ${String(ttlMs)}`,
+        message: `ttlMs must be a number of ms up to ${MAX_TIMER_MS}, got ${String(ttlMs)}`,
       });
     }
+    expect(await guard.getOrCompute('k4', async () => 'v', { ttlMs: MAX_TIMER_MS })).toEqual({ value: 'v', source: 'computed' });
     await guard.close();
+  });
+
+  it('subscriber: the command connection itself is refused (subscriber mode would refuse its commands)', () => {
+    expect(() => createGuard({ redis, subscriber: redis })).toThrow(
+      expect.objectContaining({
+        code: 'E_OPTIONS',
+        option: 'subscriber',
+        message: expect.stringMatching(/^subscriber must be a connection of its own/),
+      }),
+    );
   });
 });

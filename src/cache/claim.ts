@@ -94,9 +94,14 @@ async function claimOnce<T>(
   const [kind, first, second] = await CLAIM.run(redis, [keys.lock, keys.lease, keys.value], args, source);
   const stored = kind === 'lock' ? second : first;
   const envelope = decodeEnvelope<T>(stored ?? null);
-  // An unreadable value (not written by the guard) counts as a miss, as on every read: take the
-  // lock without looking at it (a stored value that cannot be decoded is not worth waiting for).
-  if (stored && !envelope) return claimOnce<T>(redis, keys, ttlMs, options, false, source);
+  // An unreadable value (another writer's, an older format, a corrupt write) counts as a miss, as
+  // on every read. Only a claim that answered with it instead of trying the lock ('value', or
+  // 'stale' in a back-off) claims again, without reading. One that took the lock or found it busy
+  // has done what a miss does: claiming again would find its own lock busy and orphan it.
+  if (stored && !envelope) {
+    if (kind === 'value' || kind === 'stale') return claimOnce<T>(redis, keys, ttlMs, options, false, source);
+    return kind === 'lock' ? { kind, lease: { token, fence: Number(first), ttlMs }, stale: null } : { kind: 'busy', stale: null };
+  }
   switch (kind) {
     case 'value':
       return { kind, envelope: envelope! };

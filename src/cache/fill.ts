@@ -1,11 +1,12 @@
-import { ComputeError, LockLostError, WaitTimeoutError } from '../errors.js';
+import { ComputeError, GuardClosedError, LockLostError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
 import { emitEvent } from '../events.js';
 import { startBackoff } from './backoff.js';
+import { CallBound } from './call-bound.js';
 import { claim, type Claim } from './claim.js';
 import type { Call, Answer, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
-import { computeAsHolder } from './holder.js';
+import { computeAsHolder, releaseAsHolder } from './holder.js';
 import { waitForHolder } from './wait.js';
 
 /**
@@ -13,6 +14,9 @@ import { waitForHolder } from './wait.js';
  * none: compute if the claim took the lock, else wait for whoever has it; take over when the
  * holder gave up or vanished, go back to waiting when this caller lost its lock. The claim's
  * stale value, if any, is what the failure policy may fall back on.
+ *
+ * Bounded (call-bound.ts): from here on every claim and every wait ends by `maxWaitMs`, also
+ * while Redis does not answer, and at once with GuardClosedError when the guard closes.
  */
 export async function fill<T>(
   call: Call<T>,
@@ -21,10 +25,15 @@ export async function fill<T>(
   first: Claim<T> & { kind: 'lock' | 'busy' },
 ): Promise<Answer<T>> {
   const stale = first.stale;
-  const giveUpAt = Date.now() + deps.maxWaitMs;
+  const bound = new CallBound(call.key, deps.maxWaitMs, deps.signal);
   let retries = deps.failurePolicy === 'retry' ? 1 : 0;
   let claimed: Claim<T> = first;
   let waited = false;
+  // A claim that took the lock after this call gave up: give the lock back for the others.
+  const claimAgain = () =>
+    bound.race(claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call), (late) => {
+      if (late.kind === 'lock') releaseAsHolder(call as Call<unknown>, deps, keys, late.lease, 'released').catch(() => {});
+    });
 
   for (;;) {
     if (claimed.kind === 'value') return { value: claimed.envelope.value, source: waited ? 'waited' : 'cache', envelope: claimed.envelope };
@@ -32,12 +41,13 @@ export async function fill<T>(
       const { lease } = claimed;
       emitEvent(call, 'info', 'lock.acquired', { fence: lease.fence });
       try {
-        const envelope = await computeAsHolder(call, deps, keys, lease);
-        return { value: envelope.value, source: 'computed', envelope };
+        const { envelope, stored } = await computeAsHolder(call, deps, keys, lease);
+        // A value Redis refused (a newer one is stored) is this caller's answer, never the L1 tier's.
+        return { value: envelope.value, source: 'computed', ...(stored && { envelope }) };
       } catch (err) {
         // Our lock is someone else's now: wait for that holder's value, like any waiter.
-        if (err instanceof LockLostError) {
-          claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call);
+        if (err instanceof LockLostError && !deps.signal.aborted) {
+          claimed = await claimAgain();
           continue;
         }
         // The holder's own caller gets its error (or the stale value); a retry is for a new holder.
@@ -46,9 +56,8 @@ export async function fill<T>(
     }
 
     emitEvent(call, 'info', 'lock.busy');
-    const remaining = giveUpAt - Date.now();
-    if (remaining <= 0) throw new WaitTimeoutError(call.key, `gave up waiting for key "${call.key}" after ${deps.maxWaitMs} ms`);
-    const outcome = await waitForHolder(call as Call<unknown>, deps, keys, Math.min(deps.lockTtlMs, remaining));
+    bound.throwIfOver();
+    const outcome = await waitForHolder(call as Call<unknown>, deps, keys, bound);
     waited = true;
     if (outcome.kind === 'value')
       return { value: outcome.envelope.value as T, source: 'waited', envelope: outcome.envelope as Envelope<T> };
@@ -61,13 +70,15 @@ export async function fill<T>(
       return fallBack(call, deps, keys, stale, failure, false);
     }
     // A timeout (the holder's lock outlived our wait), or `retry` after a failure: claim again.
-    claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call);
+    claimed = await claimAgain();
   }
 }
 
 /**
  * The failure policy: a usable stale value (`stale`), else the error. The holder that served a
  * stale value for its own failure starts the fleet's back-off (its waiters were told the same).
+ * A guard that is closing answers GuardClosedError and writes nothing: nothing failed, so the
+ * fleet must not back off.
  */
 async function fallBack<T>(
   call: Call<T>,
@@ -77,6 +88,7 @@ async function fallBack<T>(
   err: unknown,
   holder: boolean,
 ): Promise<Answer<T>> {
+  if (deps.signal.aborted) throw new GuardClosedError();
   if (deps.failurePolicy !== 'stale' || !stale) throw err;
   emitEvent(call, 'warn', 'stale.served', { reason: 'compute-failed', computedAt: stale.computedAt });
   if (holder) await startBackoff(call as Call<unknown>, deps, keys, stale);

@@ -127,6 +127,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       : null,
     // Created on first wait (or at once, for the L1 tier's bus): processes that never wait never open a pub/sub connection.
     notifier: () => {
+      // A call that reaches its first wait after close() opens no connection that nothing would close.
+      if (aborter.signal.aborted) throw new GuardClosedError();
       if (!notifier) {
         let subscriber = options.subscriber;
         if (!subscriber) {
@@ -179,20 +181,20 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         }
         return { value: near.value as T, source: 'cache' };
       }
-      l1.begin(key);
+      const ticket = l1.begin(key);
       let answer: Answer<unknown> | undefined;
       try {
         answer = await run(request, deps);
         return strip(answer) as GuardResult<T>;
       } finally {
-        l1.end(key, answer?.envelope && isFresh(answer.envelope) ? answer.envelope : undefined);
+        l1.end(ticket, answer?.envelope && isFresh(answer.envelope) ? answer.envelope : undefined);
       }
     },
     async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
       const { keys, log } = start(key, options.logger);
       const source: EventSource = { log, key, context: options.context };
       checkValue(key, value);
-      const ttlMs = Math.max(1, Math.round(checkCallTtl(options.ttlMs ?? resolved.valueTtlMs)));
+      const ttlMs = checkCallTtl(options.ttlMs ?? resolved.valueTtlMs);
       const now = Date.now();
       const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
       const fence = await setValue(deps.redis, keys, envelope, resolved.graceMs, source);
@@ -234,11 +236,15 @@ function databaseOf(redis: RedisClient): number {
   return isCluster(redis) ? 0 : (redis.options.db ?? 0);
 }
 
-/** A per-call fresh time: any number (0 or less gives the value 1 ms of fresh time). */
+/**
+ * A per-call fresh time, checked before anything is sent: a number of ms up to MAX_TIMER_MS (0 or
+ * less gives the value 1 ms of fresh time, fractions are rounded). Infinity or a huge number
+ * would ask PEXPIRE for what it refuses, and a key left without a TTL never expires.
+ */
 function checkCallTtl(ttlMs: unknown): number {
-  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs))
-    throw new OptionsError('ttlMs', `ttlMs must be a number of ms, got ${String(ttlMs)}`);
-  return ttlMs;
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs > MAX_TIMER_MS)
+    throw new OptionsError('ttlMs', `ttlMs must be a number of ms up to ${MAX_TIMER_MS}, got ${String(ttlMs)}`);
+  return Math.max(1, Math.round(ttlMs));
 }
 
 function checkKey(key: unknown): asserts key is string {

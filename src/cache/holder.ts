@@ -22,7 +22,7 @@ const MAX_REASON = 200;
  * caller gets a LockLostError: it should wait for the new holder. A computation that finishes
  * anyway after losing its lock still writes, and the fence decides.
  */
-export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, lease: LockLease): Promise<Envelope<T>> {
+export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, lease: LockLease): Promise<Computed<T>> {
   const lost = new AbortController();
   const stopWatchdog = startWatchdog(deps.redis, keys, lease, {
     onExtended: () => emitEvent(call, 'debug', 'lock.extended', { fence: lease.fence }),
@@ -51,7 +51,13 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
   } else emitEvent(call, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
   if (outcome.released) emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
   else if (!lost.signal.aborted) emitEvent(call, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
-  return envelope;
+  return { envelope, stored: outcome.written };
+}
+
+/** What a holder computed, and whether Redis took it (a newer value may have fenced it out). */
+export interface Computed<T> {
+  envelope: Envelope<T>;
+  stored: boolean;
 }
 
 /** Give the lock back (compare-and-delete) and notify waiters; log whether it was still ours. */

@@ -14,16 +14,20 @@ import { L1Store, type L1Options } from './l1.js';
  * - it never answers with a value past its fresh time;
  * - it answers only while the bus is live: until the subscription is confirmed, and from a drop
  *   of the connection until it is subscribed again, reads go to Redis, and a drop clears it (the
- *   announcements published meanwhile are lost);
- * - a read that was under way when its key was announced does not store what it read (it may
- *   predate the write), so a late reply cannot bring back a value another process replaced.
+ *   announcements published meanwhile are lost), as does the recovery;
+ * - a read keeps what it found only if nothing could have replaced it meanwhile: each read holds a
+ *   ticket, and a ticket is spoiled when its key is announced by another process, written or
+ *   deleted by this one (a `set` resolving while a computation of this process runs), or when the
+ *   bus drops or comes back (what was announced in between is unknown). A spoiled read keeps
+ *   nothing, so a late reply can never bring back a value that was replaced;
+ * - only a value that was stored in Redis is kept (a holder whose fenced write was rejected
+ *   computed from older data).
  */
 export class L1Tier {
   private readonly store: L1Store;
   private live = false;
-  /** Reads under way per key, and the keys announced meanwhile: both empty when nothing runs. */
-  private readonly reading = new Map<string, number>();
-  private readonly announced = new Set<string>();
+  /** The tickets of reads under way, per key: empty when nothing runs. */
+  private readonly reading = new Map<string, Set<L1Ticket>>();
 
   constructor(
     options: L1Options,
@@ -40,8 +44,10 @@ export class L1Tier {
   /** Subscribe to the bus; the tier answers once the subscription is live. */
   async start(notifier: Notifier): Promise<void> {
     notifier.onConnection((live) => {
+      // Down or back, either way announcements may have been missed: forget everything known.
       this.live = live;
-      if (!live) this.store.clear();
+      this.store.clear();
+      this.spoilAll();
     });
     await notifier.watch(this.bus, (message) => this.onAnnouncement(message));
     this.live = notifier.isLive;
@@ -52,31 +58,43 @@ export class L1Tier {
     return this.live ? this.store.get(key) : null;
   }
 
-  begin(key: string): void {
-    this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
+  /** A read of `key` from Redis starts; what it finds is kept only if its ticket stays unspoiled. */
+  begin(key: string): L1Ticket {
+    const ticket: L1Ticket = { key, spoiled: !this.live };
+    const tickets = this.reading.get(key);
+    if (tickets) tickets.add(ticket);
+    else this.reading.set(key, new Set([ticket]));
+    return ticket;
   }
 
-  /** The read of `key` ended with `envelope` (a fresh value) or nothing to keep. */
-  end(key: string, envelope: Envelope | undefined): void {
-    const count = (this.reading.get(key) ?? 1) - 1;
-    const stale = this.announced.has(key);
-    if (count > 0) this.reading.set(key, count);
-    else {
-      this.reading.delete(key);
-      this.announced.delete(key);
-    }
-    if (envelope && this.live && !stale) this.store.set(key, envelope, this.sizeOf(envelope));
+  /** The read ended with `envelope` (a fresh value stored in Redis) or nothing to keep. */
+  end(ticket: L1Ticket, envelope: Envelope | undefined): void {
+    const tickets = this.reading.get(ticket.key);
+    if (tickets?.delete(ticket) && tickets.size === 0) this.reading.delete(ticket.key);
+    if (envelope && this.live && !ticket.spoiled) this.store.set(ticket.key, envelope, this.sizeOf(envelope));
   }
 
-  /** This process wrote `key`: keep the new value here, tell the others to drop theirs. */
+  /** This process wrote `key`: keep the new value here (while the bus is live), tell the others to drop theirs. */
   written(key: string, envelope: Envelope): void {
-    this.store.set(key, envelope, this.sizeOf(envelope));
+    this.spoil(key);
+    if (this.live) this.store.set(key, envelope, this.sizeOf(envelope));
+    else this.store.delete(key);
     this.announce(key);
   }
 
   deleted(key: string): void {
+    this.spoil(key);
     this.store.delete(key);
     this.announce(key);
+  }
+
+  /** Reads of `key` under way may have found what was just replaced: they keep nothing. */
+  private spoil(key: string): void {
+    for (const ticket of this.reading.get(key) ?? []) ticket.spoiled = true;
+  }
+
+  private spoilAll(): void {
+    for (const tickets of this.reading.values()) for (const ticket of tickets) ticket.spoiled = true;
   }
 
   private announce(key: string): void {
@@ -96,7 +114,7 @@ export class L1Tier {
     }
     if (origin === this.origin || typeof key !== 'string') return;
     this.store.delete(key);
-    if (this.reading.has(key)) this.announced.add(key);
+    this.spoil(key);
   }
 
   private sizeOf(envelope: Envelope): number {
@@ -106,4 +124,10 @@ export class L1Tier {
   get size(): number {
     return this.store.size;
   }
+}
+
+/** One read of the tier's key from Redis; `spoiled` once what it may find can be out of date. */
+export interface L1Ticket {
+  readonly key: string;
+  spoiled: boolean;
 }

@@ -129,6 +129,13 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
   if (options.subscriber !== undefined && !isClient(options.subscriber)) {
     throw new OptionsError('subscriber', 'subscriber must be an ioredis client (Redis or Cluster)');
   }
+  // A connection in subscriber mode refuses every other command: the guard's own would all fail.
+  if (options.subscriber !== undefined && options.subscriber === options.redis) {
+    throw new OptionsError(
+      'subscriber',
+      'subscriber must be a connection of its own, not `redis` itself (it would be put in subscriber mode)',
+    );
+  }
   if (options.random !== undefined && typeof options.random !== 'function')
     throw new OptionsError('random', `random must be a function, got ${describe(options.random)}`);
   if (options.logger !== undefined && !isLogger(options.logger))

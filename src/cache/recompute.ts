@@ -1,4 +1,4 @@
-import { ComputeTimeoutError, InvalidValueError } from '../errors.js';
+import { ComputeTimeoutError, GuardClosedError, InvalidValueError } from '../errors.js';
 import { toJson } from '../json-value.js';
 import { emitEvent } from '../events.js';
 import { onAbort, unrefTimeout } from '../timers.js';
@@ -20,6 +20,8 @@ import type { Call, StrategyDeps } from './context.js';
  * signal would keep the call's promise, and its value, alive for as long as the guard).
  */
 export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: number, lockLost?: AbortSignal): Promise<Envelope<T>> {
+  // A closed guard starts no computation (one that reached here after close, a queued local-lock caller say).
+  if (deps.signal.aborted) throw new GuardClosedError();
   const started = performance.now();
   const controller = new AbortController();
   let giveUp!: (reason: unknown) => void;

@@ -5,7 +5,7 @@ import type { RedisClient } from '../redis/client.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
-import { NOTIFY_VALUE_MAX_BYTES } from './store.js';
+import { checkKeyTtlLua, keyTtl, NOTIFY_VALUE_MAX_BYTES } from './store.js';
 
 /**
  * Writes from outside a computation: `guard.set` and `guard.delete`. Both take the key's next
@@ -18,11 +18,12 @@ import { NOTIFY_VALUE_MAX_BYTES } from './store.js';
 // ARGV[1] envelope JSON, ARGV[2] freshUntil, ARGV[3] computedAt, ARGV[4] key ttl ms,
 // ARGV[5] channel, ARGV[6] '1' to SPUBLISH (a cluster), else PUBLISH, ARGV[7] the largest
 // envelope carried in the notification, bytes
-// Returns the fence the value was stored with. Waiters get `written:<envelope>` (or `written`,
+// Returns the fence the value was stored with (an error, before any write, for a bad key ttl). Waiters get `written:<envelope>` (or `written`,
 // then read it, for a large value).
 const SET_VALUE = new LuaScript<string>(
   'cache.set',
-  `${nextFenceLua()}
+  `${checkKeyTtlLua('ARGV[4]')}
+${nextFenceLua()}
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[3], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[2], 'computedAt', ARGV[3])
 redis.call('HDEL', KEYS[3], 'backoffUntil')
@@ -40,7 +41,8 @@ return fence
 // store its value over it. Waiters get `released`: they contend again, and one recomputes.
 const DELETE_VALUE = new LuaScript<number>(
   'cache.delete',
-  `${nextFenceLua()}
+  `${checkKeyTtlLua('ARGV[1]')}
+${nextFenceLua()}
 local existed = redis.call('HEXISTS', KEYS[3], 'envelope')
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('HSET', KEYS[3], 'fence', fence)
@@ -59,7 +61,7 @@ export async function setValue(
   graceMs: number,
   source?: EventSource,
 ): Promise<number> {
-  const keyTtlMs = Math.max(1, envelope.freshUntil - Date.now() + graceMs);
+  const keyTtlMs = keyTtl(envelope, graceMs);
   const fence = await SET_VALUE.run(
     redis,
     [keys.lock, keys.lease, keys.value],

@@ -1,33 +1,43 @@
 import type { RedisClient } from '../redis/client.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
+import { MAX_TIMER_MS } from '../timers.js';
 import type { EventSource } from '../events.js';
 import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
 
+/** The longest a key may live: a value's longest fresh time plus its longest grace (options.ts). */
+const MAX_KEY_TTL_MS = 2 * MAX_TIMER_MS;
+
 // KEYS[1] value hash, KEYS[2] lock
 // ARGV[1] envelope JSON, ARGV[2] fence, ARGV[3] key ttl ms, ARGV[4] lock token ('' = no lock), ARGV[5] channel,
 // ARGV[6] '1' to SPUBLISH (a cluster: sharded pub/sub, see redis/pubsub.ts), else PUBLISH,
 // ARGV[7] freshUntil, ARGV[8] computedAt (epoch ms; copies of the envelope's, for the claim script),
-// ARGV[9] the largest envelope carried in the notification, bytes
-// Returns { written (1|0), released (1|0), fence stored after the call }.
+// ARGV[9] the largest envelope carried in the notification, bytes,
+// ARGV[10] for a write without a lock: the fence the key had when its computation started
+// ('' = store whatever is there)
+// Returns { written (1|0), released (1|0), fence stored after the call }, or an error before
+// anything is written when the key TTL is not a whole number of ms that PEXPIRE takes.
 // A lock holder's write (fence > 0) is stored only when no stored value carries a higher fence:
 // a holder that was paused past its lock TTL while a newer holder wrote can never overwrite the
-// newer value. Writes without a lock (fence 0: strategies none and local-lock) do not take part
-// in that order; they are always stored and keep the stored fence, so the order of later lock
-// holders' writes is unchanged. A new value ends any failure back-off. Releases the lock when the
+// newer value. Writes without a lock (fence 0: strategies none and local-lock) keep the stored
+// fence, so the order of later lock holders' writes is unchanged; they are stored unless the
+// fence rose since their computation started (a set, a delete or a lock holder wrote meanwhile:
+// what they computed is older than that). A new value ends any failure back-off. Releases the lock when the
 // token still matches (the lease key expires by itself, see redis-lock.ts), and tells waiters
 // either way, in the same atomic step: `written:<envelope>` when the value is small enough, so
 // they need no read, else `written`.
 const FENCED_WRITE = new LuaScript<[number, number, string]>(
   'cache.fenced-write',
   `
+${checkKeyTtlLua('ARGV[3]')}
 local before = redis.call('HMGET', KEYS[1], 'fence', 'backoffUntil')
 local stored = tonumber(before[1])
 local fence = ARGV[2]
 local written = 0
-if fence == '0' or not stored or stored <= tonumber(fence) then
+local unlockedOk = fence == '0' and (ARGV[10] == '' or not stored or stored <= tonumber(ARGV[10]))
+if unlockedOk or (fence ~= '0' and (not stored or stored <= tonumber(fence))) then
   if fence == '0' and stored then fence = before[1] end
   redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[7], 'computedAt', ARGV[8])
   if before[2] then redis.call('HDEL', KEYS[1], 'backoffUntil') end
@@ -88,11 +98,39 @@ export interface WriteOutcome {
 }
 
 export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Promise<Cached<T> | null> {
-  const [raw, fence, backoffUntil] = await redis.hmget(keys.value, 'envelope', 'fence', 'backoffUntil');
+  return (await readWithFence<T>(redis, keys)).cached;
+}
+
+/**
+ * The stored value (null when there is none or it cannot be decoded) and the key's fence, which a
+ * delete's tombstone keeps too: a write without a lock passes it back (`seenFence`), so a set or
+ * delete that lands while it computes is not overwritten.
+ */
+export async function readWithFence<T>(redis: RedisClient, keys: CacheKeys): Promise<{ cached: Cached<T> | null; fence: number }> {
+  const [raw, storedFence, backoffUntil] = await redis.hmget(keys.value, 'envelope', 'fence', 'backoffUntil');
+  const fence = Number(storedFence ?? 0);
   const envelope = decodeEnvelope<T>(raw ?? null);
-  if (!envelope) return null;
+  if (!envelope) return { cached: null, fence };
   // The hash's fence is the one the scripts compare (a set's JSON cannot know its fence).
-  return { ...envelope, fence: Number(fence ?? envelope.fence), ...(backoffUntil && { backoffUntil: Number(backoffUntil) }) };
+  const cached = { ...envelope, fence: storedFence ? fence : envelope.fence, ...(backoffUntil && { backoffUntil: Number(backoffUntil) }) };
+  return { cached, fence };
+}
+
+/** How long the Redis key lives: the value's fresh time left, plus its grace. */
+export function keyTtl(envelope: Envelope, graceMs: number): number {
+  return Math.max(1, Math.round(envelope.freshUntil - Date.now() + graceMs));
+}
+
+/**
+ * Lua that refuses a key TTL PEXPIRE would refuse, before the script writes anything: a hash
+ * written and then left without a TTL (PEXPIRE failing after HSET) would never expire. Scripts
+ * are not transactions: what ran before an error stays.
+ */
+export function checkKeyTtlLua(arg: string): string {
+  return `local keyTtl = tonumber(${arg})
+if not keyTtl or keyTtl < 1 or keyTtl ~= math.floor(keyTtl) or keyTtl > ${MAX_KEY_TTL_MS} then
+  return redis.error_reply('ERR cache-stampede: key ttl must be a whole number of ms from 1 to ${MAX_KEY_TTL_MS}, got ' .. tostring(${arg}))
+end`;
 }
 
 /** Record a failure back-off on the stale value `served`; false when it is no longer stored. */
@@ -117,8 +155,10 @@ export async function writeEnvelope(
   lease: LockLease | null,
   graceMs: number,
   source?: EventSource,
+  /** Without a lease: the key's fence when the computation started; the write is dropped if it rose since. */
+  seenFence?: number,
 ): Promise<WriteOutcome> {
-  const keyTtlMs = Math.max(1, envelope.freshUntil - Date.now() + graceMs);
+  const keyTtlMs = keyTtl(envelope, graceMs);
   const [written, released, storedFence] = await FENCED_WRITE.run(
     redis,
     [keys.value, keys.lock],
@@ -132,6 +172,7 @@ export async function writeEnvelope(
       envelope.freshUntil,
       envelope.computedAt,
       NOTIFY_VALUE_MAX_BYTES,
+      seenFence === undefined ? '' : seenFence,
     ],
     source,
   );

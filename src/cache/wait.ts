@@ -1,6 +1,9 @@
 import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
-import { emitEvent } from '../events.js';
+import { GuardClosedError } from '../errors.js';
+import { emitEvent, type WaitOutcomeName } from '../events.js';
+import type { CallBound } from './call-bound.js';
+import { releaseAsHolder } from './holder.js';
 import { claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
 import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
@@ -19,25 +22,36 @@ export type WaitOutcome =
 const LOGGED = { value: 'value', lock: 'released', failed: 'failed', timeout: 'timeout' } as const;
 
 /**
- * Wait for the holder, at most `timeoutMs`. Subscribes first, then claims again (read, or take
- * the lock if the holder is gone): a value written between our miss and our SUBSCRIBE is found
- * by that claim, a lock released without a value (a failed or vanished holder) is taken by it;
- * anything later arrives as a message, with the value in it when it is small. The same claim runs
- * again on every wake-up that is not an answer (a large value, a release, a reconnect of the
- * subscriber, which loses what was published meanwhile). Sends no command while it waits.
+ * Wait for the holder, at most a lock TTL (and never past the call's bound). Subscribes first,
+ * then claims again (read, or take the lock if the holder is gone): a value written between our
+ * miss and our SUBSCRIBE is found by that claim, a lock released without a value (a failed or
+ * vanished holder) is taken by it; anything later arrives as a message, with the value in it when
+ * it is small. The same claim runs again on every wake-up that is not an answer (a large value, a
+ * release, a reconnect of the subscriber, which loses what was published meanwhile). Sends no
+ * command while it waits. Rejects with the bound's error at the call's deadline or when the guard
+ * closes (logged as `wait.end` with outcome `timeout` or `closed`).
  */
-export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, timeoutMs: number): Promise<WaitOutcome> {
+export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, bound: CallBound): Promise<WaitOutcome> {
   const started = performance.now();
+  const timeoutMs = Math.min(deps.lockTtlMs, bound.remaining());
   const deadline = Date.now() + timeoutMs;
   emitEvent(call, 'info', 'wait.start', { timeoutMs });
-  let outcome: WaitOutcome = { kind: 'timeout' };
-  const subscription = await deps.notifier().listen(keys.channel, timeoutMs);
+  let logged: WaitOutcomeName = LOGGED.timeout;
+  let subscription: Subscription | 'timeout' = 'timeout';
   try {
-    if (subscription !== 'timeout') outcome = await nextOutcome(call, deps, keys, subscription, deadline);
+    subscription = await bound.race(deps.notifier().listen(keys.channel, timeoutMs), (late) => {
+      if (late !== 'timeout') late.close();
+    });
+    const outcome: WaitOutcome =
+      subscription === 'timeout' ? { kind: 'timeout' } : await nextOutcome(call, deps, keys, subscription, deadline, bound);
+    logged = LOGGED[outcome.kind];
     return outcome;
+  } catch (err) {
+    if (err instanceof GuardClosedError) logged = 'closed';
+    throw err;
   } finally {
     if (subscription !== 'timeout') subscription.close();
-    emitEvent(call, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: LOGGED[outcome.kind] });
+    emitEvent(call, 'info', 'wait.end', { waitedMs: elapsed(started), outcome: logged });
   }
 }
 
@@ -47,12 +61,16 @@ async function nextOutcome(
   keys: CacheKeys,
   subscription: Subscription,
   deadline: number,
+  bound: CallBound,
 ): Promise<WaitOutcome> {
   for (;;) {
-    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, {}, call);
+    const claimed = await bound.race(claim(deps.redis, keys, deps.lockTtlMs, {}, call), (late) => {
+      // Taken after this call gave up: give it back at once for the others.
+      if (late.kind === 'lock') releaseAsHolder(call, deps, keys, late.lease, 'released').catch(() => {});
+    });
     if (claimed.kind === 'value') return { kind: 'value', envelope: claimed.envelope };
     if (claimed.kind === 'lock') return { kind: 'lock', lease: claimed.lease, stale: claimed.stale };
-    const wakeup = await subscription.next(deadline - Date.now());
+    const wakeup = await bound.race(subscription.next(deadline - Date.now()));
     if (wakeup === 'timeout') return { kind: 'timeout' };
     if (wakeup.kind === 'recheck') continue;
     const { message } = wakeup;

@@ -1,7 +1,7 @@
 import { emitEvent } from '../../events.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh } from '../envelope.js';
-import { readEnvelope } from '../store.js';
+import { readEnvelope, readWithFence } from '../store.js';
 import { computeUnlocked, freshHit } from './steps.js';
 
 /**
@@ -18,9 +18,9 @@ export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Pr
   return deps.mutex.runExclusive(call.key, async (waited) => {
     // Double-checked locking: whoever held the mutex before us has probably filled the cache
     // while we queued; reading again under the mutex is what turns N misses into 1 computation.
-    const filled = await readEnvelope<T>(deps.redis, keys);
+    const { cached: filled, fence } = await readWithFence<T>(deps.redis, keys);
     if (filled && isFresh(filled)) return { value: filled.value, source: waited ? 'waited' : 'cache', envelope: filled };
 
-    return computeUnlocked(call, deps, keys);
+    return computeUnlocked(call, deps, keys, fence);
   });
 }

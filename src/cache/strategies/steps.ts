@@ -21,14 +21,20 @@ export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): Answer<T
   return cached && isFresh(cached) ? hit(call, cached) : null;
 }
 
-/** Compute and store without a Redis lock (`none`, `local-lock`): an unfenced write (fence 0). */
-export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys): Promise<Answer<T>> {
+/**
+ * Compute and store without a Redis lock (`none`, `local-lock`): an unfenced write (fence 0).
+ * `seenFence` is the key's fence read before computing: a set, a delete or a lock holder's write
+ * that lands meanwhile raises it, and then this older result is not stored.
+ */
+export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, seenFence: number): Promise<Answer<T>> {
   const envelope = await recompute(call, deps, 0);
-  const outcome = await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call);
-  if (outcome.written) {
-    emitEvent(call, 'info', 'cache.write', { fence: 0 });
-    deps.l1?.written(call.key, envelope);
+  const outcome = await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call, seenFence);
+  if (!outcome.written) {
+    emitEvent(call, 'warn', 'cache.write.rejected', { fence: 0, storedFence: outcome.storedFence });
+    return { value: envelope.value, source: 'computed' };
   }
+  emitEvent(call, 'info', 'cache.write', { fence: 0 });
+  deps.l1?.written(call.key, envelope);
   return { value: envelope.value, source: 'computed', envelope };
 }
 
