@@ -35,6 +35,14 @@ describe('memory over a long run', () => {
     expect(report.heapGrowthMb).toBeLessThan(5);
   });
 
+  it('2000 recomputations each waited for by another guard, both with the L1 tier, leave the heap where it was', async () => {
+    const report = await runHeapChild({ ROUNDS: '2000', VALUE_BYTES: '20000', STRATEGIES: 'redis-lock,swr,xfetch', WAITERS: '1', L1: '1' });
+    // One computation per key in the fleet; the other guard waited for it (or read it).
+    expect(report.computations).toBe(2000);
+    // 2000 x 20 KB is 40 MB of values; the L1 tiers keep at most 2 x 100 of them (4 MB).
+    expect(report.heapGrowthMb).toBeLessThan(9);
+  });
+
   it('5000 small recomputations through the Redis lock leave the heap where it was', async () => {
     const report = await runHeapChild({ ROUNDS: '5000', VALUE_BYTES: '100', STRATEGIES: 'redis-lock,swr' });
     expect(report.computations).toBe(5000);
