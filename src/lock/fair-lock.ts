@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { GuardClosedError, WaitTimeoutError } from '../errors.js';
+import { OptionsError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
 import type { RedisClient } from '../redis/client.js';
 import type { Notifier } from '../redis/notifier.js';
 import { LuaScript } from '../redis/script.js';
-import { onAbort, unrefTimeout } from '../timers.js';
+import { MAX_TIMER_MS } from '../timers.js';
+import { Line, Waiter, type WaitEnds } from './lock-line.js';
 import { acquireLock, checkTtl, extendLock, nextFenceLua, releaseLock, type LockLease } from './redis-lock.js';
 import { startWatchdog } from './watchdog.js';
 
@@ -18,7 +19,13 @@ import { startWatchdog } from './watchdog.js';
  *   50 attempts per release;
  * - across processes, each process's head waits for the release notification (pub/sub, no
  *   polling), so a release wakes one contender per process. After MAX_LOCAL_HANDOFFS hand-offs
- *   in a row a process gives the lock back to Redis, so other processes' heads get their turn.
+ *   in a row a process gives the lock back to Redis, so other processes' heads get their turn;
+ * - a holder of this process that lets its lease run out (it never releases, or was paused) holds
+ *   up its line no longer than that: the head then contends in Redis as well, and takes the lock
+ *   once it is free, as another process would;
+ * - a lease always has an owner: a contender that gives up (its deadline, its signal) while the
+ *   lock is on its way to it (a hand-off, its own attempt) leaves it with whoever sent it, who
+ *   passes it on to the next in line or gives it back to Redis. lock-line.ts keeps that state.
  */
 
 /** Hand-offs inside a process before the lock goes back to Redis for the other processes. */
@@ -27,7 +34,7 @@ export const MAX_LOCAL_HANDOFFS = 16;
 export interface LockOptions {
   /** Lifetime of the lock unless extended, ms. @default the guard's lockTtlMs */
   ttlMs?: number;
-  /** Longest to wait for the lock, ms; then WaitTimeoutError. @default the guard's maxWaitMs */
+  /** Longest to wait for the lock, a whole number of ms up to MAX_TIMER_MS; then WaitTimeoutError. @default the guard's maxWaitMs */
   waitMs?: number;
   /** Stop waiting when this aborts (rejects with its reason). */
   signal?: AbortSignal;
@@ -38,7 +45,10 @@ export interface LockOptions {
 /** A held lock. Its fence orders the writes of successive holders (see redis-lock.ts). */
 export interface HeldLock extends LockLease {
   readonly name: string;
-  /** Aborted when the lock is released, or lost (found by the watchdog, or by `extend`). */
+  /**
+   * Aborted when the lock is released, or lost: found by the watchdog or by `extend`, or taken
+   * from Redis by a contender of this process once this holder's lease ran out.
+   */
   readonly signal: AbortSignal;
   /** Reset the TTL (compare-and-PEXPIRE); false when the lock is no longer ours. */
   extend(ttlMs?: number): Promise<boolean>;
@@ -64,18 +74,6 @@ return fence
   3,
 );
 
-interface Waiter {
-  ttlMs: number;
-  handOff(lease: LockLease): void;
-  /** Become the one that talks to Redis (the lock went back to Redis with contenders queued). */
-  lead(): void;
-}
-
-interface Line {
-  waiters: Waiter[];
-  handOffs: number;
-}
-
 export interface FairLockDeps {
   redis: RedisClient;
   notifier: () => Notifier;
@@ -87,7 +85,7 @@ export interface FairLockDeps {
 }
 
 export class FairLocks {
-  /** Names with a holder in this process, and who queues behind it; removed when the last leaves. */
+  /** Names with a holder or a contender in this process; removed when the last leaves. */
   private readonly lines = new Map<string, Line>();
 
   constructor(private readonly deps: FairLockDeps) {}
@@ -100,100 +98,130 @@ export class FairLocks {
   async lock(name: string, options: LockOptions = {}): Promise<HeldLock> {
     const ttlMs = options.ttlMs ?? this.deps.defaultTtlMs;
     checkTtl(ttlMs);
-    const watchdog = options.watchdog ?? false;
-    options.signal?.throwIfAborted();
-    const line = this.lines.get(name);
+    const waitMs = checkWaitMs(options.waitMs ?? this.deps.defaultWaitMs);
+    const signal = checkSignal(options.signal);
+    signal?.throwIfAborted();
+    const line = this.lineFor(name);
+    const waiter = new Waiter(ttlMs);
+    line.waiters.push(waiter);
+    // First of its process: the lock is often free, so one attempt before any timer or listener.
+    const first = line.waiters.length === 1 && line.holding === null;
+    if (first) await this.tryAtOnce(line, waiter);
+    if (waiter.waiting) this.startWaiting(line, waiter, { name, waitMs, signal, closed: this.deps.closed }, first);
+    return this.held(line, await waiter.lease, options.watchdog ?? false);
+  }
+
+  /** From here on its deadline, its signal and the guard's close end the waiter's wait. */
+  private startWaiting(line: Line, waiter: Waiter, ends: WaitEnds, justTried: boolean): void {
+    waiter.arm(ends, (reason) => this.leave(line, waiter, reason));
+    // The first goes on contending from its attempt; any other waits its turn, or contends now.
+    if (justTried && waiter.waiting) this.contend(line, waiter, true);
+    else this.advance(line);
+  }
+
+  private lineFor(name: string): Line {
+    let line = this.lines.get(name);
     if (!line) {
-      // Nobody of this process has it: the line starts with us, and the lock is often free.
-      this.lines.set(name, { waiters: [], handOffs: 0 });
-      const lease = await acquireLock(this.deps.redis, this.deps.keys(name), ttlMs).catch((err: unknown) => {
-        this.next(name);
-        throw err;
-      });
-      if (lease) return this.held(name, lease, watchdog);
+      const created = new Line(name, () => this.advance(created));
+      this.lines.set(name, created);
+      line = created;
     }
-    // Waiting: from here on the deadline, the caller's signal and the guard's close end it.
-    const stop = this.stopSignals(name, Date.now() + (options.waitMs ?? this.deps.defaultWaitMs), options.signal);
-    try {
-      const lease = line ? await this.queue(line, ttlMs, stop) : await this.lead(name, ttlMs, stop);
-      return this.held(name, lease, watchdog);
-    } finally {
-      stop.dispose();
-    }
+    return line;
   }
 
-  /** First in this process, the lock held elsewhere: wait for Redis to give it to us. */
-  private async lead(name: string, ttlMs: number, stop: Stop): Promise<LockLease> {
+  /** One attempt, still contending after it when the lock is busy. */
+  private async tryAtOnce(line: Line, waiter: Waiter): Promise<void> {
+    waiter.contending = true;
+    let lease: LockLease | null;
     try {
-      return await this.acquire(name, ttlMs, stop);
+      lease = await acquireLock(this.deps.redis, this.deps.keys(line.name), waiter.ttlMs);
     } catch (err) {
-      this.next(name);
-      throw err;
+      this.leave(line, waiter, err);
+      return;
     }
+    if (lease) this.won(line, waiter, lease);
   }
 
-  /** Behind another contender of this process: wait for the hand-off, or to lead. */
-  private queue(line: Line, ttlMs: number, stop: Stop): Promise<LockLease> {
-    return new Promise<LockLease>((resolve, reject) => {
-      const waiter: Waiter = {
-        ttlMs,
-        handOff: (lease) => {
-          off();
-          resolve(lease);
-        },
-        lead: () => {
-          off();
-          this.acquire(stop.name, ttlMs, stop).then(resolve, (err: unknown) => {
-            this.next(stop.name);
-            reject(err);
-          });
-        },
-      };
-      const off = stop.onStop((reason) => {
-        const at = line.waiters.indexOf(waiter);
-        if (at >= 0) line.waiters.splice(at, 1);
-        reject(reason);
-      });
-      line.waiters.push(waiter);
-    });
+  /**
+   * After any change to a line: its head takes the lock from Redis when nobody of this process
+   * will hand it over (see Line.open); a line with nobody in it ends.
+   */
+  private advance(line: Line): void {
+    if (this.lines.get(line.name) !== line) return;
+    if (line.empty) {
+      this.lines.delete(line.name);
+      return;
+    }
+    const head = line.head;
+    if (head && !head.contending && line.open && !this.deps.closed.aborted) this.contend(line, head);
   }
 
-  /** Take the lock from Redis: try, and while another process holds it, wait for its release. */
-  private async acquire(name: string, ttlMs: number, stop: Stop): Promise<LockLease> {
+  /** The waiter's wait ended (its deadline, its signal, the guard's close, a Redis error). */
+  private leave(line: Line, waiter: Waiter, reason: unknown): void {
+    if (!waiter.leave(reason)) return;
+    line.remove(waiter);
+    this.advance(line);
+  }
+
+  /** The waiter takes the lock from Redis, while it stays in line for a hand-off too. */
+  private contend(line: Line, waiter: Waiter, justTried = false): void {
+    waiter.contending = true;
+    this.takeFromRedis(line.name, waiter, justTried).then(
+      (lease) => {
+        waiter.contending = false;
+        if (lease) this.won(line, waiter, lease);
+      },
+      (err: unknown) => {
+        waiter.contending = false;
+        this.leave(line, waiter, err);
+      },
+    );
+  }
+
+  /**
+   * Try, and while the lock is held (elsewhere, or by this process's overdue holder), wait for
+   * its release; until the waiter is no longer waiting. Returns a lease it got even when the
+   * waiter left meanwhile: that lease must be passed on, not dropped.
+   */
+  private async takeFromRedis(name: string, waiter: Waiter, justTried: boolean): Promise<LockLease | null> {
     const keys = this.deps.keys(name);
-    for (;;) {
-      stop.throwIfStopped();
-      const lease = await acquireLock(this.deps.redis, keys, ttlMs);
-      if (lease) return lease;
-      const subscription = await this.deps.notifier().listen(keys.channel, stop.remaining());
+    for (let tried = justTried; waiter.waiting; tried = false) {
+      if (!tried) {
+        const lease = await acquireLock(this.deps.redis, keys, waiter.ttlMs);
+        if (lease || !waiter.waiting) return lease;
+      }
+      const subscription = await this.deps.notifier().listen(keys.channel, waiter.remaining());
       if (subscription === 'timeout') continue;
       try {
+        if (!waiter.waiting) return null;
         // Try again after subscribing: a release in between would otherwise be missed.
-        const now = await acquireLock(this.deps.redis, keys, ttlMs);
-        if (now) return now;
+        const now = await acquireLock(this.deps.redis, keys, waiter.ttlMs);
+        if (now || !waiter.waiting) return now;
         // Any wake-up (a release, a reconnect) or the lock's TTL: try again. Never longer than the
         // lock lives: a holder that vanished leaves its lock to expire.
-        await Promise.race([subscription.next(Math.min(ttlMs, stop.remaining())), stop.stopped]);
+        await Promise.race([subscription.next(Math.min(waiter.ttlMs, waiter.remaining())), waiter.settled]);
       } finally {
         subscription.close();
       }
     }
+    return null;
   }
 
-  /** The lock is free of us: the next in line leads, or the line ends. */
-  private next(name: string): void {
-    const line = this.lines.get(name);
-    if (!line) return;
-    const waiter = line.waiters.shift();
-    if (!waiter) {
-      this.lines.delete(name);
+  /** A contender took the lock from Redis: it was free, so a holder of this process before it had lost it. */
+  private won(line: Line, waiter: Waiter, lease: LockLease): void {
+    line.hold(lease)?.lost();
+    line.handOffs = 0;
+    if (waiter.take(lease)) {
+      line.remove(waiter);
+      this.advance(line);
       return;
     }
-    line.handOffs = 0;
-    waiter.lead();
+    // Gone while its attempt was on its way: the lock must not be lost with it.
+    this.release(line, lease).catch(() => {});
   }
 
-  private held(name: string, lease: LockLease, watchdog: boolean): HeldLock {
+  private held(line: Line, lease: LockLease, watchdog: boolean): HeldLock {
+    const { name } = line;
     const keys = this.deps.keys(name);
     // The signal is made on first use: most holders never look at it.
     let ended: AbortController | null = null;
@@ -202,8 +230,12 @@ export class FairLocks {
       endReason ??= reason;
       ended?.abort(new Error(endReason));
     };
+    line.onLost(lease, () => end(`lost the lock "${name}"`));
     const stopWatchdog = watchdog
-      ? startWatchdog(this.deps.redis, keys, lease, { onExtended: () => {}, onLost: () => end(`lost the lock "${name}"`) })
+      ? startWatchdog(this.deps.redis, keys, lease, {
+          onExtended: () => line.renew(lease, lease.ttlMs),
+          onLost: () => end(`lost the lock "${name}"`),
+        })
       : () => {};
     let released: Promise<boolean> | null = null;
     const { redis } = this.deps;
@@ -221,14 +253,15 @@ export class FairLocks {
       },
       extend: async (ttlMs = lease.ttlMs) => {
         const ok = await extendLock(redis, keys, lease, ttlMs);
-        if (!ok) end(`lost the lock "${name}"`);
+        if (ok) line.renew(lease, ttlMs);
+        else end(`lost the lock "${name}"`);
         return ok;
       },
       release: () => {
         released ??= (async () => {
           stopWatchdog();
           try {
-            return await this.release(name, keys, lease);
+            return await this.release(line, lease);
           } finally {
             end(`released the lock "${name}"`);
           }
@@ -238,78 +271,80 @@ export class FairLocks {
     };
   }
 
-  /** Hand the lock to the next contender of this process, or give it back to Redis. */
-  private async release(name: string, keys: CacheKeys, lease: LockLease): Promise<boolean> {
-    const line = this.lines.get(name);
-    const waiter = line && line.handOffs < MAX_LOCAL_HANDOFFS ? line.waiters.shift() : undefined;
-    if (line && waiter) {
-      line.handOffs += 1;
-      const token = randomUUID();
-      const fence = await HAND_OFF.run(this.deps.redis, [keys.lock, keys.lease, keys.value], [lease.token, token, waiter.ttlMs]).catch(
-        () => null,
-      );
-      if (fence !== null) {
-        waiter.handOff({ token, fence: Number(fence), ttlMs: waiter.ttlMs });
-        return true;
+  /**
+   * Hand the lock to the next contender of this process, or give it back to Redis. A receiver
+   * gone during its hand-off leaves the lock with us: it goes on to the next one, or to Redis.
+   */
+  private async release(line: Line, lease: LockLease): Promise<boolean> {
+    const keys = this.deps.keys(line.name);
+    // No longer this process's lock to pass on: it expired and a contender of ours took it.
+    if (!line.holds(lease)) return releaseLock(this.deps.redis, keys, lease);
+    for (let current = lease; ; ) {
+      const waiter = line.handOffs < MAX_LOCAL_HANDOFFS ? line.waiters.shift() : undefined;
+      if (!waiter) {
+        const released = await this.giveBack(line, current);
+        return current === lease ? released : true;
       }
-      // Ours no longer (it expired): the next in line takes it from Redis like anyone else.
-      line.handOffs = 0;
-      waiter.lead();
-      return false;
-    }
-    try {
-      return await releaseLock(this.deps.redis, keys, lease);
-    } finally {
-      this.next(name);
+      line.handOffs += 1;
+      const next = await this.handOff(keys, current, waiter.ttlMs);
+      if (next) {
+        line.hold(next);
+        if (waiter.take(next)) {
+          this.advance(line);
+          return true;
+        }
+        current = next;
+        continue;
+      }
+      // Ours no longer (it expired): a contender of ours took it from Redis meanwhile, or the
+      // line takes it from Redis like anyone else.
+      if (line.holds(current)) line.drop();
+      line.requeue(waiter);
+      this.advance(line);
+      return current !== lease;
     }
   }
 
-  /** What ends a wait: the deadline, the caller's signal, the guard's close. */
-  private stopSignals(name: string, deadline: number, signal?: AbortSignal): Stop {
-    let stopReason: unknown = null;
-    const listeners = new Set<(reason: unknown) => void>();
-    let markStopped!: () => void;
-    const stopped = new Promise<void>((resolve) => (markStopped = resolve));
-    const stopWith = (reason: unknown) => {
-      if (stopReason !== null) return;
-      stopReason = reason;
-      markStopped();
-      for (const listener of listeners) listener(reason);
-    };
-    const timer = unrefTimeout(() => stopWith(new WaitTimeoutError(name, `gave up waiting for the lock "${name}"`)), deadline - Date.now());
-    const detach = [onAbort(this.deps.closed, () => stopWith(new GuardClosedError()))];
-    if (signal) detach.push(onAbort(signal, () => stopWith(signal.reason)));
-    return {
-      name,
-      stopped,
-      remaining: () => Math.max(0, deadline - Date.now()),
-      throwIfStopped: () => {
-        if (stopReason !== null) throw stopReason;
-      },
-      onStop: (listener) => {
-        if (stopReason !== null) {
-          listener(stopReason);
-          return () => {};
-        }
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-      dispose: () => {
-        clearTimeout(timer);
-        for (const off of detach) off();
-        listeners.clear();
-      },
-    };
+  /** One round trip: the lock goes from `current` to a new token for a `ttlMs` lease; null when it was not `current`'s. */
+  private async handOff(keys: CacheKeys, current: LockLease, ttlMs: number): Promise<LockLease | null> {
+    const token = randomUUID();
+    const fence = await HAND_OFF.run(this.deps.redis, [keys.lock, keys.lease, keys.value], [current.token, token, ttlMs]).catch(() => null);
+    return fence === null ? null : { token, fence: Number(fence), ttlMs };
+  }
+
+  /** Back to Redis (waking other processes); this process's head, if any, contends for it there. */
+  private async giveBack(line: Line, lease: LockLease): Promise<boolean> {
+    try {
+      return await releaseLock(this.deps.redis, this.deps.keys(line.name), lease);
+    } finally {
+      if (line.holds(lease)) {
+        line.drop();
+        line.handOffs = 0;
+        this.advance(line);
+      }
+    }
   }
 }
 
-interface Stop {
-  name: string;
-  /** Resolves when the wait must end. */
-  stopped: Promise<void>;
-  remaining(): number;
-  throwIfStopped(): void;
-  /** Call `listener` with the reason when the wait ends; returns the function that detaches it. */
-  onStop(listener: (reason: unknown) => void): () => void;
-  dispose(): void;
+/** A whole number of ms a timer can wait for; 0 does not wait (one attempt). */
+function checkWaitMs(waitMs: unknown): number {
+  if (typeof waitMs !== 'number' || !Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_TIMER_MS) {
+    throw new OptionsError('waitMs', `waitMs must be a whole number of ms from 0 to ${MAX_TIMER_MS}, got ${describe(waitMs)}`);
+  }
+  return waitMs;
+}
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new OptionsError('signal', `signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  return signal;
+}
+
+/** A bad value for a one-line message (never a whole object). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
+  return `a ${typeof value}`;
 }
