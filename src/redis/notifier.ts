@@ -3,7 +3,7 @@ import { OptionsError } from '../errors.js';
 import type { RedisClient } from './client.js';
 import { usesShardedPubSub } from './pubsub.js';
 import { refreshSlotMap, SHARD_LOST_EVENTS } from './shard-events.js';
-import { unrefTimeout } from '../timers.js';
+import { onAbort, unrefTimeout } from '../timers.js';
 
 /**
  * One pub/sub connection per process, shared by every key its waiters wait on.
@@ -23,6 +23,10 @@ import { unrefTimeout } from '../timers.js';
  * on it are gone (shard-events.ts says how that shows) while the client as a whole stays ready.
  * The notifier then counts as down, refreshes the subscriber's slot map, subscribes every
  * channel again (each on the master that owns its slot now), and tells every waiter to recheck.
+ *
+ * Every registration (`listen`, `watch`, `onConnection`) may take an AbortSignal that undoes it:
+ * that is how one guard's lease on a notifier shared by several (shared-notifier.ts) takes back
+ * what it registered, and only that.
  */
 
 /** From the scripts: `written`, `released`, or `failed:<reason>`. */
@@ -42,6 +46,14 @@ interface Channel {
   listeners: Set<Listener>;
   /** Settles once the first SUBSCRIBE was answered; rejects only when Redis refused it. */
   subscribed: Promise<void>;
+}
+
+/** One listener on one channel, until `stop()` (idempotent) or its signal. */
+interface Registration {
+  entry: Channel;
+  /** Resolves at `stop()`: a wait for the subscription to be live ends then. */
+  stopped: Promise<void>;
+  stop: () => void;
 }
 
 /** Between attempts to subscribe again while a failover is still under way. */
@@ -84,20 +96,41 @@ export class Notifier {
   }
 
   /**
-   * A subscription for the notifier's life (the L1 tier's bus): `onMessage` gets every message on
-   * `channel`. Resolves once it is live. Drops and recoveries are reported to `onConnection`.
+   * A lasting subscription (the L1 tier's bus): `onMessage` gets every message on `channel` until
+   * the returned function (or `signal`) stops it. Resolves once it is live, or once stopped.
+   * Drops and recoveries are reported to `onConnection`.
    */
-  async watch(channel: string, onMessage: (message: Notification) => void): Promise<void> {
-    const entry = this.entryFor(channel);
-    entry.listeners.add((wakeup) => {
+  async watch(channel: string, onMessage: (message: Notification) => void, signal?: AbortSignal): Promise<() => void> {
+    if (this.closed || signal?.aborted) return () => {};
+    const listener: Listener = (wakeup) => {
       if (wakeup.kind === 'message') onMessage(wakeup.message);
-    });
-    await this.whenLive(entry);
+    };
+    const registration = this.register(channel, listener, signal);
+    try {
+      await this.untilLive(registration);
+    } catch (err) {
+      registration.stop();
+      throw err;
+    }
+    return registration.stop;
   }
 
-  /** `listener(false)` when the connection drops, `listener(true)` when it is subscribed again. */
-  onConnection(listener: (live: boolean) => void): void {
-    this.stateListeners.add(listener);
+  /**
+   * `listener(false)` when the connection drops, `listener(true)` when it is subscribed again,
+   * until the returned function (or `signal`) detaches it.
+   */
+  onConnection(listener: (live: boolean) => void, signal?: AbortSignal): () => void {
+    if (signal?.aborted) return () => {};
+    // A registration of its own: the same function registered twice is detached twice.
+    const own = (live: boolean) => listener(live);
+    this.stateListeners.add(own);
+    let detach = () => {};
+    const off = () => {
+      detach();
+      this.stateListeners.delete(own);
+    };
+    if (signal) detach = onAbort(signal, off);
+    return off;
   }
 
   /** True unless the connection dropped and is not subscribed again yet. */
@@ -119,54 +152,26 @@ export class Notifier {
   /**
    * Subscribe to `channel` and resolve once the subscription is live, or with 'timeout' when
    * that takes longer than `timeoutMs` (a subscriber that cannot reach Redis must not hold a
-   * waiter past its deadline).
+   * waiter past its deadline) or `signal` aborts. Aborting `signal` later closes the subscription:
+   * a `next()` under way then resolves with 'timeout'.
    */
-  async listen(channel: string, timeoutMs: number): Promise<Subscription | 'timeout'> {
-    const entry = this.entryFor(channel);
-    const queue: Wakeup[] = [];
-    let wake: Listener | null = null;
-    const listener: Listener = (wakeup) => {
-      if (wake) wake(wakeup);
-      else queue.push(wakeup);
-    };
-    entry.listeners.add(listener);
-    const close = () => this.remove(channel, listener);
-
-    let timer: NodeJS.Timeout | undefined;
+  async listen(channel: string, timeoutMs: number, signal?: AbortSignal): Promise<Subscription | 'timeout'> {
+    if (this.closed || signal?.aborted) return 'timeout';
+    const inbox = new Inbox();
+    const registration = this.register(channel, inbox.deliver, signal);
+    void registration.stopped.then(() => inbox.end());
+    let ready: 'live' | 'timeout';
     try {
-      const ready = await Promise.race([
-        this.whenLive(entry).then(() => 'live' as const),
-        new Promise<'timeout'>((resolve) => (timer = unrefTimeout(() => resolve('timeout'), timeoutMs))),
-      ]);
-      if (ready === 'timeout') {
-        close();
-        return 'timeout';
-      }
+      ready = await this.untilLive(registration, timeoutMs);
     } catch (err) {
-      close();
+      registration.stop();
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
-
-    return {
-      next: (ms) => {
-        const queued = queue.shift();
-        if (queued) return Promise.resolve(queued);
-        return new Promise((resolve) => {
-          const timer = unrefTimeout(() => {
-            wake = null;
-            resolve('timeout');
-          }, ms);
-          wake = (wakeup) => {
-            clearTimeout(timer);
-            wake = null;
-            resolve(wakeup);
-          };
-        });
-      },
-      close,
-    };
+    if (ready === 'timeout') {
+      registration.stop();
+      return 'timeout';
+    }
+    return { next: (ms) => inbox.next(ms), close: registration.stop };
   }
 
   /** Channels with at least one waiter (for tests and diagnostics). */
@@ -194,6 +199,37 @@ export class Notifier {
     );
     this.channels.set(channel, created);
     return created;
+  }
+
+  /** Add `listener` to `channel` (subscribing when it is new) until stop() or `signal`. */
+  private register(channel: string, listener: Listener, signal?: AbortSignal): Registration {
+    const entry = this.entryFor(channel);
+    entry.listeners.add(listener);
+    let markStopped = () => {};
+    const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+    let detach = () => {};
+    const stop = () => {
+      detach();
+      this.remove(channel, listener);
+      markStopped();
+    };
+    if (signal) detach = onAbort(signal, stop);
+    return { entry, stopped, stop };
+  }
+
+  /** 'live' once the registration's channel is live; 'timeout' after `timeoutMs` or once it is stopped. */
+  private async untilLive({ entry, stopped }: Registration, timeoutMs?: number): Promise<'live' | 'timeout'> {
+    const outcomes: Promise<'live' | 'timeout'>[] = [
+      this.whenLive(entry).then(() => 'live' as const),
+      stopped.then(() => 'timeout' as const),
+    ];
+    let timer: NodeJS.Timeout | undefined;
+    if (timeoutMs !== undefined) outcomes.push(new Promise((resolve) => (timer = unrefTimeout(() => resolve('timeout'), timeoutMs))));
+    try {
+      return await Promise.race(outcomes);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves once `entry`'s channel is subscribed and the connection is live (again, if it dropped meanwhile). */
@@ -280,6 +316,39 @@ export class Notifier {
       // channel lands after this UNSUBSCRIBE and wins.
       (this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)).catch(() => {});
     }
+  }
+}
+
+/** One listen()'s wake-ups, kept until it asks for them with next(). */
+class Inbox {
+  private readonly queue: Wakeup[] = [];
+  private wake: ((wakeup: Wakeup | 'timeout') => void) | null = null;
+  private ended = false;
+
+  readonly deliver: Listener = (wakeup) => {
+    if (this.wake) this.wake(wakeup);
+    else this.queue.push(wakeup);
+  };
+
+  next(timeoutMs: number): Promise<Wakeup | 'timeout'> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.ended) return Promise.resolve('timeout');
+    return new Promise((resolve) => {
+      const wake = (wakeup: Wakeup | 'timeout') => {
+        clearTimeout(timer);
+        if (this.wake === wake) this.wake = null;
+        resolve(wakeup);
+      };
+      const timer = unrefTimeout(() => wake('timeout'), timeoutMs);
+      this.wake = wake;
+    });
+  }
+
+  /** Closed (by its waiter or a released lease): a next() under way ends now, as a timeout. */
+  end(): void {
+    this.ended = true;
+    this.wake?.('timeout');
   }
 }
 
