@@ -7,11 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { l1BusChannel } from '../src/keys.js';
+import { createGuard } from '../src/cache/guard.js';
+import { cacheKeys, l1BusChannel } from '../src/keys.js';
 import type { Subscription } from '../src/redis/notifier.js';
 import { leaseNotifier } from '../src/redis/shared-notifier.js';
+import { captureLogger } from './support/log-capture.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
-import { waitUntil } from './support/wait.js';
+import { deferred, waitUntil } from './support/wait.js';
 
 let admin: Redis;
 beforeAll(() => {
@@ -148,5 +150,82 @@ describe('leaseNotifier: one notifier per subscriber connection, leased by each 
       expect(await numsub(bus)).toBe(0);
       first.release();
       second.release();
+    }));
+});
+
+/**
+ * The same through the guards. These need guard.ts to take its notifier from leaseNotifier (one
+ * per subscriber) and give it back at close().
+ */
+describe('two guards created with the same subscriber', () => {
+  /** A holder in another process computing `key` until `finish`, and `count` guards sharing `subscriber`, each waiting for it. */
+  async function waitersOnOneSubscriber(subscriber: Redis, guardOptions: Array<{ maxWaitMs?: number; l1?: { maxEntries: number } }>) {
+    const prefix = uniquePrefix('shared-guards');
+    const holderRedis = connect();
+    const redis = connect();
+    const holder = createGuard({ redis: holderRedis, keyPrefix: prefix, lockTtlMs: 10_000 });
+    const logs = guardOptions.map(() => captureLogger('info'));
+    const guards = guardOptions.map((options, i) =>
+      createGuard({ redis, subscriber, keyPrefix: prefix, lockTtlMs: 10_000, logger: logs[i]!.logger, ...options }),
+    );
+    const computing = deferred();
+    const finish = deferred<string>();
+    const held = holder.getOrCompute('k', async () => {
+      computing.resolve();
+      return finish.promise;
+    });
+    await computing.promise;
+    const waited = guards.map((guard) => guard.getOrCompute('k', async () => 'computed by a waiter').catch((err: unknown) => err));
+    await waitUntil('every guard waits', () => logs.every((log) => log.count('wait.start') === 1));
+    /** Let the holder finish (whatever the test got to), then close everything. */
+    const close = async () => {
+      finish.resolve('the value');
+      await Promise.allSettled([held, ...waited]);
+      await Promise.all([holder, ...guards].map((guard) => guard.close()));
+      await closeAll(holderRedis, redis);
+    };
+    return { prefix, channel: cacheKeys(prefix, 'k').channel, guards, held, waited, finish, close };
+  }
+
+  it("one guard's waiter giving up does not unsubscribe the channel the other guard waits on: it gets the value at once", () =>
+    withSubscriber(async (subscriber) => {
+      const { channel, held, waited, finish, close } = await waitersOnOneSubscriber(subscriber, [{ maxWaitMs: 200 }, {}]);
+      try {
+        expect(await waited[0]).toMatchObject({ code: 'E_WAIT_TIMEOUT' });
+        await settled(subscriber);
+        expect(await numsub(channel)).toBe(1);
+        const wrote = Date.now();
+        finish.resolve('the value');
+        await held;
+        expect(await waited[1]).toEqual({ value: 'the value', source: 'waited' });
+        expect(Date.now() - wrote).toBeLessThan(2000); // not the 10 s lock TTL
+      } finally {
+        await close();
+      }
+    }));
+
+  it("one guard's close() leaves the other's waiter and L1 bus subscribed; closing both leaves nothing on the subscriber", () =>
+    withSubscriber(async (subscriber) => {
+      const before = listenerCounts(subscriber);
+      const l1 = { maxEntries: 10 };
+      const { prefix, channel, guards, held, waited, finish, close } = await waitersOnOneSubscriber(subscriber, [{ l1 }, { l1 }]);
+      const bus = l1BusChannel(prefix);
+      try {
+        await guards[0]!.close();
+        await settled(subscriber);
+        expect(await numsub(channel)).toBe(1);
+        expect(await numsub(bus)).toBe(1);
+        const wrote = Date.now();
+        finish.resolve('the value');
+        await held;
+        expect(await waited[1]).toEqual({ value: 'the value', source: 'waited' });
+        expect(Date.now() - wrote).toBeLessThan(2000);
+      } finally {
+        await close();
+      }
+      await settled(subscriber);
+      expect(await numsub(channel)).toBe(0);
+      expect(await numsub(bus)).toBe(0);
+      expect(listenerCounts(subscriber)).toEqual(before);
     }));
 });
