@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { createGuard } from '../src/cache/guard.js';
 import { lockKeys } from '../src/keys.js';
 import { FairLocks } from '../src/lock/fair-lock.js';
-import { Notifier } from '../src/redis/notifier.js';
+import { leaseNotifier } from '../src/redis/shared-notifier.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { sleep, waitUntil } from './support/wait.js';
@@ -141,7 +141,7 @@ describe('nothing stays behind', () => {
     const prefix = uniquePrefix('fair-leftovers');
     const redis = connect();
     const subscriber = connect();
-    const notifier = new Notifier(subscriber);
+    const notifier = leaseNotifier(subscriber);
     const locks = new FairLocks({
       redis,
       notifier: () => notifier,
@@ -159,7 +159,9 @@ describe('nothing stays behind', () => {
       }),
     );
     expect(locks.activeNames).toBe(0);
-    expect(notifier.activeChannels).toBe(0);
+    await subscriber.ping(); // after every UNSUBSCRIBE the lines sent
+    expect(await admin.pubsub('CHANNELS', `${prefix}:*`)).toEqual([]);
+    notifier.release();
     const left = await admin.keys(`${prefix}:*`);
     expect(left.every((k) => k.endsWith(':mutex-lease'))).toBe(true);
     for (const key of left) expect(await admin.pttl(key)).toBeGreaterThan(0);

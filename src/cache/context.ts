@@ -3,7 +3,7 @@ import type { EventContext, EventSource } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
-import type { Notifier } from '../redis/notifier.js';
+import type { NotifierLease } from '../redis/shared-notifier.js';
 import type { CacheKeys } from '../keys.js';
 import type { Envelope } from './envelope.js';
 import type { L1Tier } from './l1-tier.js';
@@ -40,7 +40,7 @@ export interface StrategyDeps extends ResolvedGuardOptions {
   flight: SingleFlight<Answer<unknown>>;
   /** The in-process tier, when the guard has one. */
   l1: L1Tier | null;
-  notifier: () => Notifier;
+  notifier: () => NotifierLease;
   /** Aborted when the guard closes. */
   signal: AbortSignal;
   /** Background refreshes in this process: keys being refreshed, and their promises for close(). */

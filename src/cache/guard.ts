@@ -19,7 +19,7 @@ import { isFresh } from './envelope.js';
 import { L1Tier } from './l1-tier.js';
 import { refreshInBackground } from './refresh.js';
 import { shouldRefreshEarly } from './strategies/xfetch.js';
-import { Notifier } from '../redis/notifier.js';
+import { leaseNotifier, type NotifierLease } from '../redis/shared-notifier.js';
 import { resolveGuardOptions, type GuardOptions } from './options.js';
 import type { Strategy } from './strategy.js';
 
@@ -110,7 +110,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
   // Every running computation listens on this one signal (and stops listening when it ends);
   // hundreds at once is normal, not a leak.
   setMaxListeners(0, aborter.signal);
-  let notifier: Notifier | null = null;
+  let notifier: NotifierLease | null = null;
   let ownSubscriber: RedisClient | null = null;
   const db = databaseOf(options.redis);
 
@@ -138,7 +138,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
           ownSubscriber.on('error', (err: unknown) => emitEvent(guardEvents, 'warn', 'redis.error', { role: 'subscriber', err }));
           subscriber = ownSubscriber;
         }
-        notifier = new Notifier(subscriber);
+        notifier = leaseNotifier(subscriber);
       }
       return notifier;
     },
@@ -219,7 +219,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     async close() {
       await Promise.all(deps.refreshing.values());
       aborter.abort(new GuardClosedError());
-      (notifier as Notifier | null)?.close();
+      // Takes back only this guard's subscriptions: a `subscriber` may be shared with other guards.
+      (notifier as NotifierLease | null)?.release();
       const subscriber = ownSubscriber as RedisClient | null;
       if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
     },

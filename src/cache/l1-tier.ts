@@ -1,6 +1,6 @@
 import { emitEvent, type EventSource } from '../events.js';
 import { isCluster, type RedisClient } from '../redis/client.js';
-import type { Notifier } from '../redis/notifier.js';
+import type { NotifierLease } from '../redis/shared-notifier.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
 import { L1Store, type L1Options } from './l1.js';
 
@@ -42,7 +42,7 @@ export class L1Tier {
   }
 
   /** Subscribe to the bus; the tier answers once the subscription is live. */
-  async start(notifier: Notifier): Promise<void> {
+  async start(notifier: NotifierLease): Promise<void> {
     notifier.onConnection((live) => {
       // Down or back, either way announcements may have been missed: forget everything known.
       this.live = live;

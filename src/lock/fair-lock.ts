@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { OptionsError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
 import type { RedisClient } from '../redis/client.js';
-import type { Notifier } from '../redis/notifier.js';
+import type { NotifierLease } from '../redis/shared-notifier.js';
 import { LuaScript } from '../redis/script.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import { Line, Waiter, type WaitEnds } from './lock-line.js';
@@ -76,7 +76,7 @@ return fence
 
 export interface FairLockDeps {
   redis: RedisClient;
-  notifier: () => Notifier;
+  notifier: () => NotifierLease;
   keys(name: string): CacheKeys;
   defaultTtlMs: number;
   defaultWaitMs: number;
