@@ -2,7 +2,7 @@ import type { Cluster } from 'ioredis';
 import { OptionsError } from '../errors.js';
 import type { RedisClient } from './client.js';
 import { usesShardedPubSub } from './pubsub.js';
-import { refreshSlotMap, SHARD_LOST_EVENTS } from './shard-events.js';
+import { confirmMasters, lostNode, refreshSlotMap, SHARD_LOST_EVENTS } from './shard-events.js';
 import { onAbort, unrefTimeout } from '../timers.js';
 
 /**
@@ -22,7 +22,8 @@ import { onAbort, unrefTimeout } from '../timers.js';
  * On a Redis Cluster the same holds for one shard: when a master fails over, the subscriptions
  * on it are gone (shard-events.ts says how that shows) while the client as a whole stays ready.
  * The notifier then counts as down, refreshes the subscriber's slot map, subscribes every
- * channel again (each on the master that owns its slot now), and tells every waiter to recheck.
+ * channel again (each on the master that owns its slot now: a map that still names the former
+ * master does not count, see confirmMasters), and tells every waiter to recheck.
  *
  * Every registration (`listen`, `watch`, `onConnection`) may take an AbortSignal that undoes it:
  * that is how one guard's lease on a notifier shared by several (shared-notifier.ts) takes back
@@ -74,6 +75,11 @@ export class Notifier {
   /** A recovery is running: it goes on until the connection is live again (or the notifier closed). */
   private recovering = false;
   private closed = false;
+  /**
+   * Cluster nodes that lost our subscriptions since the connection was last live: a slot map
+   * that still names one of them as a master must be confirmed by that node (see confirmMasters).
+   */
+  private readonly lostNodes = new Set<string>();
   /** Told when the connection drops (false) and when it is subscribed again after one (true). */
   private readonly stateListeners = new Set<(live: boolean) => void>();
   /** What this notifier added to the subscriber, removed by close(): the subscriber may be the caller's. */
@@ -90,7 +96,9 @@ export class Notifier {
       ['close', () => this.wentDown()],
       ['ready', () => void this.recover()],
       // A cluster's subscriber stays ready while one of its masters fails over.
-      ...(this.sharded ? SHARD_LOST_EVENTS.map((event) => [event, () => this.lostSubscriptions()] as [string, () => void]) : []),
+      ...(this.sharded
+        ? SHARD_LOST_EVENTS.map((event) => [event, (...args: unknown[]) => this.lostSubscriptions(lostNode(args))] as [string, () => void])
+        : []),
     ];
     for (const [event, handler] of this.handlers) subscriber.on(event, handler);
   }
@@ -145,6 +153,7 @@ export class Notifier {
     const channels = [...this.channels.keys()];
     this.channels.clear();
     this.stateListeners.clear();
+    this.lostNodes.clear();
     if (channels.length > 0)
       (this.sharded ? this.subscriber.sunsubscribe(...channels) : this.subscriber.unsubscribe(...channels)).catch(() => {});
   }
@@ -249,8 +258,12 @@ export class Notifier {
       await this.subscribe(channels);
       return;
     }
+    const cluster = this.subscriber as Cluster;
     // Whatever told us may have come before the subscriber's own slot map changed.
-    await refreshSlotMap(this.subscriber as Cluster);
+    await refreshSlotMap(cluster);
+    // And the node that answered may not know of the failover yet: a map naming the former master
+    // would send our SSUBSCRIBEs where the new master's messages do not reach yet.
+    await confirmMasters(cluster, this.lostNodes);
     // Not a channel whose last waiter left meanwhile: its SUNSUBSCRIBE is already on its way.
     await Promise.all(channels.filter((channel) => this.channels.has(channel)).map((channel) => this.subscribe([channel])));
   }
@@ -268,9 +281,10 @@ export class Notifier {
     for (const listener of this.stateListeners) listener(false);
   }
 
-  /** Some subscriptions are gone while the client stays up (a cluster's shard failed over). */
-  private lostSubscriptions(): void {
+  /** Some subscriptions are gone while the client stays up (a cluster's shard failed over), on `node` if known. */
+  private lostSubscriptions(node: string | null = null): void {
     if (this.closed) return;
+    if (node) this.lostNodes.add(node);
     this.wentDown();
     void this.recover();
   }
@@ -280,14 +294,15 @@ export class Notifier {
    * comes after them on the same connection, so its reply means every channel is subscribed
    * again. On a cluster ioredis may never do it (a planned failover), so ours are what count.
    * Then every waiter re-checks: what was published meanwhile is gone. A drop during the
-   * recovery, or SUBSCRIBEs that do not get through yet (a failover still under way), start it
-   * over, a little later each time.
+   * recovery (any SHARD_LOST event counts: it may mean our SSUBSCRIBEs just went to a node that
+   * lost the slot), or SUBSCRIBEs that do not get through yet (a failover still under way), start
+   * it over, a little later each time.
    */
   private async recover(): Promise<void> {
-    if (this.recovering || !this.markLive) return;
+    if (this.recovering || this.isLive) return;
     this.recovering = true;
     try {
-      for (let attempt = 0; this.markLive && !this.closed; ) {
+      for (let attempt = 0; !this.isLive && !this.closed; ) {
         const drops = this.drops;
         const channels = [...this.channels.keys()];
         try {
@@ -296,15 +311,21 @@ export class Notifier {
           await new Promise((resolve) => unrefTimeout(resolve as () => void, Math.min(RETRY_FIRST_MS * 2 ** attempt++, RETRY_MAX_MS)));
           continue;
         }
-        if (drops !== this.drops || !this.markLive || this.closed) continue;
-        this.markLive();
-        this.markLive = null;
-        for (const listener of this.stateListeners) listener(true);
-        for (const channel of channels) this.deliver(channel, { kind: 'recheck' });
+        if (drops !== this.drops || this.isLive || this.closed) continue;
+        this.backLive(channels);
       }
     } finally {
       this.recovering = false;
     }
+  }
+
+  /** Subscribed again: the connection is live, and the waiters on `channels` look again. */
+  private backLive(channels: string[]): void {
+    this.markLive?.();
+    this.markLive = null;
+    this.lostNodes.clear();
+    for (const listener of this.stateListeners) listener(true);
+    for (const channel of channels) this.deliver(channel, { kind: 'recheck' });
   }
 
   private remove(channel: string, listener: Listener): void {
