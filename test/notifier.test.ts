@@ -4,10 +4,10 @@
  * waited on.
  */
 import { EventEmitter } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import type { RedisClient } from '../src/redis/client.js';
-import { Notifier, type Subscription } from '../src/redis/notifier.js';
+import { Notifier, RECOVERY_ATTEMPT_MS, type Subscription } from '../src/redis/notifier.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { waitUntil } from './support/wait.js';
 
@@ -96,6 +96,8 @@ class ShardedSubscriberStandIn extends EventEmitter {
   readonly roles = new Map<string, 'master' | 'slave'>();
   /** The node each SSUBSCRIBE went to, as routed by the client's map at that moment. */
   readonly routed: string[] = [];
+  /** SSUBSCRIBEs to leave unanswered (ioredis drops the MOVED answer to one). */
+  unanswered = 0;
   /** The nodes refuse CLUSTER NODES (an ACL without it). */
   refusesClusterNodes = false;
 
@@ -112,6 +114,10 @@ class ShardedSubscriberStandIn extends EventEmitter {
 
   ssubscribe(...channels: string[]): Promise<number> {
     this.routed.push(this.owner);
+    if (this.unanswered > 0) {
+      this.unanswered -= 1;
+      return new Promise(() => {});
+    }
     return Promise.resolve(channels.length);
   }
 
@@ -148,6 +154,7 @@ describe('Notifier on a cluster: the recovery after a shard failed over (finding
   };
   afterEach(() => {
     for (const notifier of started.splice(0)) notifier.close();
+    vi.useRealTimers();
   });
 
   it('does not count an SSUBSCRIBE routed by a slot map that still names the former master: the recheck comes once it went to the new one', async () => {
@@ -186,4 +193,24 @@ describe('Notifier on a cluster: the recovery after a shard failed over (finding
     expect(notifier.isLive).toBe(true);
     waiter.close();
   });
+
+  it('a resubscription that never gets an answer is given up after a while and tried again, instead of holding the recovery forever', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const standIn = new ShardedSubscriberStandIn(NEW);
+    const notifier = start(standIn);
+    const waiter = (await notifier.listen(channel, 60_000)) as Subscription;
+    standIn.unanswered = 1;
+    standIn.emit('-node', null, FORMER);
+    const wakeup = waiter.next(60_000);
+    await vi.advanceTimersByTimeAsync(RECOVERY_ATTEMPT_MS - 1);
+    expect(notifier.isLive).toBe(false);
+    await vi.advanceTimersByTimeAsync(RETRY_SLACK_MS);
+    expect(notifier.isLive).toBe(true);
+    expect(await wakeup).toEqual({ kind: 'recheck' });
+    expect(standIn.routed).toHaveLength(3); // the first listen, the unanswered one, the one that counted
+    waiter.close();
+  });
 });
+
+/** More than the recovery's first back-off after a failed attempt. */
+const RETRY_SLACK_MS = 500;

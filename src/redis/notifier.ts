@@ -60,6 +60,12 @@ interface Registration {
 /** Between attempts to subscribe again while a failover is still under way. */
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 2000;
+/**
+ * The longest one attempt to subscribe again may take before it is given up and tried anew: a
+ * slot-map refresh that tries a dead node first, or an SSUBSCRIBE that ioredis never settles (it
+ * drops the MOVED answer to one), must not hold the recovery, and every waiter's recheck, forever.
+ */
+export const RECOVERY_ATTEMPT_MS = 5000;
 
 export class Notifier {
   private readonly channels = new Map<string, Channel>();
@@ -251,6 +257,25 @@ export class Notifier {
     return this.sharded ? this.subscriber.ssubscribe(...channels) : this.subscriber.subscribe(...channels);
   }
 
+  /**
+   * Every channel again, within RECOVERY_ATTEMPT_MS; false when that failed or took longer (the
+   * recovery tries again; whatever the given-up attempt still has under way settles unread).
+   */
+  private async resubscribe(channels: string[]): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.subscribeAll(channels).then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((resolve) => (timer = unrefTimeout(() => resolve(false), RECOVERY_ATTEMPT_MS))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Every channel again: one SUBSCRIBE on one node; on a cluster one SSUBSCRIBE per channel, each to its slot's owner. */
   private async subscribeAll(channels: string[]): Promise<void> {
     if (channels.length === 0) return;
@@ -296,18 +321,17 @@ export class Notifier {
    * Then every waiter re-checks: what was published meanwhile is gone. A drop during the
    * recovery (any SHARD_LOST event counts: it may mean our SSUBSCRIBEs just went to a node that
    * lost the slot), or SUBSCRIBEs that do not get through yet (a failover still under way), start
-   * it over, a little later each time.
+   * it over, a little later each time. A client that is not ready (reconnecting) sends nothing:
+   * its 'ready' starts the recovery again, rather than commands piling up in its offline queue.
    */
   private async recover(): Promise<void> {
     if (this.recovering || this.isLive) return;
     this.recovering = true;
     try {
-      for (let attempt = 0; !this.isLive && !this.closed; ) {
+      for (let attempt = 0; !this.isLive && !this.closed && this.subscriber.status === 'ready'; ) {
         const drops = this.drops;
         const channels = [...this.channels.keys()];
-        try {
-          await this.subscribeAll(channels);
-        } catch {
+        if (!(await this.resubscribe(channels))) {
           await new Promise((resolve) => unrefTimeout(resolve as () => void, Math.min(RETRY_FIRST_MS * 2 ** attempt++, RETRY_MAX_MS)));
           continue;
         }
