@@ -120,6 +120,25 @@ describe('guard.lock: extending, and Redis errors', () => {
     expect(held.signal.reason).toMatchObject({ message: 'lost the lock "job"' });
   });
 
+  it('a second release() resolves false, as library.md says once the lock is no longer ours, and touches nobody else\'s lock', async () => {
+    const prefix = uniquePrefix('fair-twice');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const alone = await guard.lock('job');
+    expect(await alone.release()).toBe(true);
+    expect(await alone.release()).toBe(false);
+
+    // Called twice at once while a contender waits: one hand-off, the second call says false.
+    const holder = await guard.lock('job');
+    const next = guard.lock('job');
+    const [first, second] = await Promise.all([holder.release(), holder.release()]);
+    expect([first, second]).toEqual([true, false]);
+    const held = await next;
+    expect(await admin.get(lockKeys(prefix, 'job').lock)).toBe(held.token);
+    expect(await holder.release()).toBe(false);
+    expect(await admin.get(lockKeys(prefix, 'job').lock)).toBe(held.token);
+    expect(await held.release()).toBe(true);
+  });
+
   it('a Redis error while taking the lock reaches each contender in turn and frees the line: nobody is left waiting', async () => {
     const offline = new Redis(redisUrl(), { lazyConnect: true, enableOfflineQueue: false });
     const guard = createGuard({ redis: offline, keyPrefix: uniquePrefix('fair-error') });

@@ -52,7 +52,10 @@ export interface HeldLock extends LockLease {
   readonly signal: AbortSignal;
   /** Reset the TTL (compare-and-PEXPIRE); false when the lock is no longer ours. */
   extend(ttlMs?: number): Promise<boolean>;
-  /** Give the lock to the next contender; false when it was no longer ours. Idempotent. */
+  /**
+   * Give the lock to the next contender; false when it was no longer ours. A second call sends
+   * nothing and resolves false once the first has settled (its error, if it failed).
+   */
   release(): Promise<boolean>;
 }
 
@@ -258,7 +261,9 @@ export class FairLocks {
         return ok;
       },
       release: () => {
-        released ??= (async () => {
+        // Once given away the lock is no longer ours: a second call says so, after the first.
+        if (released) return released.then(() => false);
+        released = (async () => {
           stopWatchdog();
           try {
             return await this.release(line, lease);
