@@ -120,7 +120,7 @@ describe('guard.lock: extending, and Redis errors', () => {
     expect(held.signal.reason).toMatchObject({ message: 'lost the lock "job"' });
   });
 
-  it('a second release() resolves false, as library.md says once the lock is no longer ours, and touches nobody else\'s lock', async () => {
+  it("a second release() resolves false, as library.md says once the lock is no longer ours, and touches nobody else's lock", async () => {
     const prefix = uniquePrefix('fair-twice');
     const { guard } = processGuard({ keyPrefix: prefix });
     const alone = await guard.lock('job');
