@@ -4,6 +4,7 @@ import { InvalidJobDataError, errorMessage } from '../errors.js';
 import { emitEvent, type EventSource } from '../events.js';
 import { jobLogger, silentLogger, type Logger } from '../logger.js';
 import type { Compute } from '../cache/context.js';
+import { checkLogger } from '../cache/options.js';
 import { JobFailures } from './failures.js';
 import { parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
 
@@ -39,7 +40,8 @@ export interface ProcessorDeps {
  */
 export function createProcessor(deps: ProcessorDeps) {
   const failures = new JobFailures();
-  const logger = deps.logger ?? silentLogger;
+  // Checked now, not at the first job: each job's lines go through `logger.child(...)`.
+  const logger = deps.logger === undefined ? silentLogger : checkLogger(deps.logger, { child: true, label: "createProcessor's logger" });
   // The worker's logger usually binds its id already; a line must not carry it twice.
   const bindWorkerId = logger.bindings?.().workerId === undefined;
   return async (job: Job): Promise<GetValueResult> => {

@@ -138,11 +138,12 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
   }
   if (options.random !== undefined && typeof options.random !== 'function')
     throw new OptionsError('random', `random must be a function, got ${describe(options.random)}`);
-  if (options.logger !== undefined && !isLogger(options.logger))
-    throw new OptionsError('logger', 'logger must be a pino logger (or have its shape)');
+  if (options.logger !== undefined) checkLogger(options.logger);
 
+  // Only a missing option (undefined) takes its default: null is a value, and a bad one.
   const given = options as unknown as Record<string, unknown>;
-  const pick = <K extends keyof typeof GUARD_DEFAULTS>(name: K) => checkGuardOption(name, given[name] ?? GUARD_DEFAULTS[name]);
+  const pick = <K extends keyof typeof GUARD_DEFAULTS>(name: K) =>
+    checkGuardOption(name, given[name] === undefined ? GUARD_DEFAULTS[name] : given[name]);
   const lockTtlMs = pick('lockTtlMs');
   return Object.freeze({
     keyPrefix: pick('keyPrefix'),
@@ -193,13 +194,25 @@ function isClient(value: unknown): value is RedisClient {
   return typeof value === 'object' && value !== null && typeof (value as RedisClient).evalsha === 'function';
 }
 
-function isLogger(value: unknown): value is Logger {
-  const logger = value as Logger;
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    ['debug', 'info', 'warn', 'error'].every((level) => typeof logger[level as 'info'] === 'function')
-  );
+/** What a logger must have: the guard writes at four levels; `createProcessor` also binds each job's fields with `child`. */
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
+
+/**
+ * A logger of pino's shape, checked where it is given (the guard's `logger` option, and
+ * `createProcessor`'s, which also needs `child`), so a missing method fails at creation with
+ * OptionsError, never at a job's time.
+ */
+export function checkLogger(value: unknown, needs: { child?: boolean; label?: string } = {}): Logger {
+  const label = needs.label ?? 'logger';
+  const methods = needs.child ? [...LOGGER_METHODS, 'child'] : LOGGER_METHODS;
+  const logger = value as Record<string, unknown>;
+  if (typeof value !== 'object' || value === null) throw new OptionsError('logger', `${label} must be a pino logger (or have its shape)`);
+  const missing = methods.filter((method) => typeof logger[method] !== 'function');
+  if (missing.length > 0) {
+    const what = missing.map((method) => `${method}()`).join(', ');
+    throw new OptionsError('logger', `${label} must be a pino logger (or have its shape): it has no ${what}`);
+  }
+  return value as Logger;
 }
 
 /** A short description of a bad value for a message (never a whole object). */
