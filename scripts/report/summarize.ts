@@ -1,3 +1,4 @@
+import { strategyLabel } from '../../src/bullmq/job-data.js';
 import { STRATEGIES } from '../../src/cache/strategy.js';
 import type { EventName } from '../../src/logger.js';
 import { ascending, percentileOfSorted } from './percentile.js';
@@ -9,8 +10,10 @@ import type { LogRecord } from './read-logs.js';
  * live stream), so the same code serves `npm run logs`, the demo and the tests.
  *
  * A "job line" is a record with a `strategy`; only those are counted. Events this file does
- * not know (e.g. `stale.served` of a later strategy) are tallied in `events` and otherwise
- * ignored, and unknown strategies get their own group, so newer logs never break the report.
+ * not know are tallied in `events` and otherwise ignored, so newer logs never break the report.
+ * A strategy that is not one of the library's (a producer's made-up one, in a log written before
+ * the processor labelled it) is counted under `invalid`, as the worker's metrics count it
+ * (strategyLabel in src/bullmq/job-data.ts: one rule for both).
  */
 
 export const GROUP_BY = ['strategy', 'key', 'run', 'worker'] as const;
@@ -296,8 +299,9 @@ class GroupAccumulator {
 
 /** The labels of a job line, or `null` when the record is not one (no `strategy`). */
 function labelsOf(record: LogRecord): Labels | null {
-  const strategy = text(record.strategy);
-  if (strategy === null) return null;
+  const given = text(record.strategy);
+  if (given === null) return null;
+  const strategy = strategyLabel(given);
   const pid = text(record.pid);
   const hostname = text(record.hostname);
   const processId = pid === null ? null : `${hostname ?? ''}:${pid}`;

@@ -48,6 +48,34 @@ export const MAX_COMPUTE_MS = 600_000;
 /** Largest `params` a job may carry, as JSON in UTF-8: the job data is in Redis, and in every event. */
 export const MAX_PARAMS_BYTES = 16_384;
 
+/**
+ * The strategy a job is counted under, in its log lines, its events and the worker's metrics
+ * alike: its data's strategy when that is one of STRATEGIES, else `invalid` (made up, or none).
+ * One rule, so the log report and the metrics cannot split a made-up strategy differently.
+ */
+export const INVALID_STRATEGY = 'invalid';
+export type StrategyLabel = Strategy | typeof INVALID_STRATEGY;
+
+export function strategyLabel(strategy: unknown): StrategyLabel {
+  return isStrategy(strategy) ? strategy : INVALID_STRATEGY;
+}
+
+/** Longest job-data string a job's lines carry (a key may be longer; the log needs no more). */
+export const MAX_LABEL_LENGTH = 200;
+
+/**
+ * The correlation fields of a job's lines and events, read before its data is checked (any
+ * producer sends it, and an invalid job is logged too): `runId` and `key` are the data's own when
+ * they are non-empty strings (cut to MAX_LABEL_LENGTH), else the placeholders `none` (as for a
+ * job sent without a runId) and `invalid`; `strategy` is strategyLabel's.
+ */
+export function jobLabels(data: unknown): { runId: string; key: string; strategy: StrategyLabel } {
+  const raw = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+  const label = (value: unknown, placeholder: string) =>
+    typeof value === 'string' && value.length > 0 ? value.slice(0, MAX_LABEL_LENGTH) : placeholder;
+  return { runId: label(raw.runId, 'none'), key: label(raw.key, 'invalid'), strategy: strategyLabel(raw.strategy) };
+}
+
 const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate', 'params'] as const;
 const MAX_RUN_ID_LENGTH = 128;
 

@@ -6,10 +6,7 @@ import { jobLogger, silentLogger, type Logger } from '../logger.js';
 import type { Compute } from '../cache/context.js';
 import { checkLogger } from '../cache/options.js';
 import { JobFailures } from './failures.js';
-import { parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
-
-/** Longest job-data string bound to a job's log lines (keys may be longer; the log needs no more). */
-const MAX_BOUND_LENGTH = 200;
+import { jobLabels, parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
 
 export interface ProcessorDeps {
   guard: StampedeGuard;
@@ -45,12 +42,9 @@ export function createProcessor(deps: ProcessorDeps) {
   // The worker's logger usually binds its id already; a line must not carry it twice.
   const bindWorkerId = logger.bindings?.().workerId === undefined;
   return async (job: Job): Promise<GetValueResult> => {
-    const raw = (job.data ?? {}) as Record<string, unknown>;
     // Bound before validation: these come from any producer, and every line of the job carries them.
-    const runId = typeof raw.runId === 'string' ? raw.runId.slice(0, MAX_BOUND_LENGTH) : 'none';
+    const { runId, key, strategy } = jobLabels(job.data);
     const jobId = job.id ?? 'unknown';
-    const strategy = typeof raw.strategy === 'string' ? raw.strategy.slice(0, 32) : 'invalid';
-    const key = typeof raw.key === 'string' ? raw.key.slice(0, MAX_BOUND_LENGTH) : 'invalid';
     const log =
       logger === silentLogger
         ? logger
@@ -64,7 +58,12 @@ export function createProcessor(deps: ProcessorDeps) {
       if (!deps.acceptsSimulation) rejectSimulation(data);
     } catch (err) {
       if (!(err instanceof InvalidJobDataError)) throw err;
-      emitEvent(events, 'warn', 'job.failed', { reason: err.message, code: err.code, latencyMs: Date.now() - job.timestamp });
+      emitEvent(events, 'warn', 'job.failed', {
+        reason: err.message,
+        code: err.code,
+        attempt: job.attemptsMade + 1,
+        latencyMs: Date.now() - job.timestamp,
+      });
       throw new UnrecoverableError(`invalid job data: ${err.message}`);
     }
 

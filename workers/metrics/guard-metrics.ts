@@ -1,5 +1,5 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isStrategy } from '../../src/cache/strategy.js';
+import { strategyLabel } from '../../src/bullmq/job-data.js';
 import type { GuardEvent } from '../../src/events.js';
 
 /**
@@ -8,8 +8,9 @@ import type { GuardEvent } from '../../src/events.js';
  * log report counts, so the sum over a fleet's workers equals the report's figure (docs/metrics.md
  * says which event feeds which metric).
  *
- * Labels take a handful of values each: a strategy a producer made up is `invalid`, and no metric
- * is labelled by key, job or run, whose values grow without bound.
+ * Labels take a handful of values each: a strategy a producer made up is `invalid` (strategyLabel,
+ * the rule the processor's lines and the log report follow too), and no metric is labelled by
+ * key, job or run, whose values grow without bound.
  */
 export interface GuardMetrics {
   readonly registry: Registry;
@@ -53,7 +54,8 @@ export function createGuardMetrics(): GuardMetrics {
   return {
     registry,
     record(e) {
-      const strategy = isStrategy(e.strategy) ? e.strategy : 'invalid';
+      // The log report counts a job under the same label (scripts/report/summarize.ts).
+      const strategy = strategyLabel(e.strategy);
       switch (e.event) {
         case 'recompute.start':
           return recomputations.inc({ strategy });

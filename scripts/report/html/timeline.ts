@@ -1,3 +1,4 @@
+import { strategyLabel } from '../../../src/bullmq/job-data.js';
 import { STRATEGIES } from '../../../src/cache/strategy.js';
 import type { EventName } from '../../../src/logger.js';
 import type { LogRecord } from '../read-logs.js';
@@ -125,8 +126,9 @@ export class TimelineBuilder {
   }
 
   add(record: LogRecord): void {
-    const strategy = record.strategy;
-    if (typeof strategy !== 'string') return; // not a job line
+    if (typeof record.strategy !== 'string') return; // not a job line
+    // A made-up strategy is `invalid`, as in the table and the metrics (strategyLabel).
+    const strategy = strategyLabel(record.strategy);
     const runId = typeof record.runId === 'string' ? record.runId : null;
     if (this.runId !== null && runId !== this.runId) return;
     const id = JSON.stringify([strategy, runId]);
