@@ -51,7 +51,7 @@ export type EventFields = {
   /** From the BullMQ processor (`cache-stampede/bullmq`): `latencyMs` from enqueue to completion. */
   'job.completed': { latencyMs: number; source: ValueSource };
   /** `reason` and `code` for invalid job data, else `err`. */
-  'job.failed': { latencyMs: number; reason?: string; code?: string; err?: unknown; attempt?: number };
+  'job.failed': { latencyMs: number; attempt: number; reason?: string; code?: string; err?: unknown };
   /** An attempt failed for a reason that says nothing about the value (Redis out of reach); BullMQ tries again. */
   'job.retry': { latencyMs: number; attempt: number; err: unknown };
   /** The guard's own connections: its pub/sub `subscriber`, and the `l1-bus` announcements. */
