@@ -7,14 +7,14 @@ import { loadConfig } from '../scripts/common/config.js';
 import { createFileLogger } from './file-logger.js';
 import { startWorker } from './runtime.js';
 import { reportProgress } from './progress-lines.js';
-import { intArg, newCommand, runCli } from '../scripts/common/cli.js';
+import { fileNameArg, hostArg, intArg, newCommand, runCli } from '../scripts/common/cli.js';
 import { loadComputeModule } from './compute-module.js';
 import { createGuardMetrics, type GuardMetrics } from './metrics/guard-metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 
 await runCli(async () => {
   const opts = newCommand('worker', 'Consume get-value jobs from the queue (stops gracefully on SIGINT/SIGTERM).')
-    .option('--worker-id <id>', 'name in logs and job results', `worker-${process.pid}`)
+    .option('--worker-id <id>', 'name in logs, log file and job results', fileNameArg("the worker's log file"), `worker-${process.pid}`)
     .option('--concurrency <n>', 'jobs processed at once (env WORKER_CONCURRENCY, default 50)', intArg(1, 10_000))
     .option('--stalled-interval <ms>', "BullMQ's stalled-job check interval", intArg(100, 3_600_000))
     .option('--lock-duration <ms>', "BullMQ's job lock duration", intArg(100, 3_600_000))
@@ -27,7 +27,7 @@ await runCli(async () => {
       'serve Prometheus metrics at http://HOST:PORT/metrics; 0: a free port (env METRICS_PORT)',
       intArg(0, 65_535),
     )
-    .option('--metrics-host <host>', 'the address the metrics endpoint listens on (env METRICS_HOST, default 127.0.0.1)')
+    .option('--metrics-host <host>', 'the address the metrics endpoint listens on (env METRICS_HOST, default 127.0.0.1)', hostArg)
     .parse()
     .opts<{
       workerId: string;

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../../src/errors.js';
+import { listenHost } from './config.js';
 import { isUserError } from './errors.js';
 
 /**
@@ -52,5 +53,26 @@ export function oneOf<T extends string>(allowed: readonly T[]) {
   return (raw: string): T => {
     if ((allowed as readonly string[]).includes(raw)) return raw as T;
     throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got "${raw}"`);
+  };
+}
+
+/** commander argument parser for an address to listen on, e.g. `--metrics-host <host>` (the flag is named in its error, not the variable). */
+export function hostArg(raw: string): string {
+  const host = listenHost(raw);
+  if (host === undefined) throw new InvalidArgumentError(`expected a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0, got "${raw}"`);
+  return host;
+}
+
+/**
+ * commander argument parser for a name that becomes part of a file name, e.g. `--worker-id <id>`
+ * (its log is `<id>-<pid>.ndjson`): 1 to 64 letters, digits, '_', '.' or '-', not starting with
+ * '.', so it can neither be empty, nor reach into another directory, nor hide the file.
+ */
+export function fileNameArg(what: string) {
+  return (raw: string): string => {
+    if (/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(raw)) return raw;
+    throw new InvalidArgumentError(
+      `expected 1 to 64 letters, digits, '_', '.' or '-', not starting with '.' (it names ${what}), got "${raw}"`,
+    );
   };
 }

@@ -179,10 +179,15 @@ function optionalInt(name: string, override: number | undefined, raw: string | u
   return int(name, override, raw, 0, min, max);
 }
 
-/** A host name or an IP address to listen on (an IPv6 one with or without brackets). */
-function checkHost(name: string, raw: string): string {
+/** A host name or an IP address to listen on (an IPv6 one with or without brackets); undefined when it is neither. */
+export function listenHost(raw: string): string | undefined {
   const host = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
-  if (/^[A-Za-z0-9.:%_-]{1,253}$/.test(host)) return host;
+  return /^[A-Za-z0-9.:%_-]{1,253}$/.test(host) ? host : undefined;
+}
+
+function checkHost(name: string, raw: string): string {
+  const host = listenHost(raw);
+  if (host !== undefined) return host;
   throw new ConfigError(`${name} must be a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0; got "${raw}"`);
 }
 
