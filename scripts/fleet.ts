@@ -4,11 +4,12 @@
  */
 import { loadConfig } from './common/config.js';
 import { ConfigError } from './common/errors.js';
-import { assertModuleFile, resolveModulePath } from '../workers/compute-module.js';
+import { resolveModulePath } from '../workers/compute-module.js';
 import { metricsUrl } from '../workers/metrics/metrics-server.js';
+import { checkComputeModule } from './fleet/check-compute.js';
 import { metricsPort, startFleet } from './fleet/fleet.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
-import { EXIT_FAILED, intArg, newCommand, runCli } from './common/cli.js';
+import { EXIT_FAILED, EXIT_USAGE, hostArg, intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('fleet', 'Start N worker processes (named worker-1..N) until Ctrl-C.')
@@ -23,12 +24,12 @@ await runCli(async () => {
       'Prometheus metrics: worker i at http://HOST:PORT+i-1/metrics; 0: a free port each (env METRICS_PORT)',
       intArg(0, 65_535),
     )
-    .option('--metrics-host <host>', 'the address the metrics endpoints listen on (env METRICS_HOST, default 127.0.0.1)')
+    .option('--metrics-host <host>', 'the address the metrics endpoints listen on (env METRICS_HOST, default 127.0.0.1)', hostArg)
     .parse()
     .opts<{ workers: number; concurrency?: number; compute?: string; metricsPort?: number; metricsHost?: string }>();
 
-  // Check here once, so a wrong REDIS_URL or module path gives one line instead of N workers
-  // failing alike. (Each worker loads the module itself, and stops with one line if it cannot.)
+  // Check here once, so a wrong REDIS_URL or compute module gives one line instead of N workers
+  // failing alike.
   const config = loadConfig({
     concurrency: opts.concurrency,
     computeModule: opts.compute,
@@ -42,13 +43,18 @@ await runCli(async () => {
     );
   }
   const computeModule = config.computeModule === undefined ? undefined : resolveModulePath(config.computeModule);
-  if (computeModule !== undefined) await assertModuleFile(computeModule);
+  // Loaded once as a worker loads it, in a process of its own: missing, no function as default
+  // export, throws on load.
+  if (computeModule !== undefined) await checkComputeModule(computeModule);
   for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(
     `starting ${opts.workers} workers on queue ${config.queueName} at ${describeRedisUrl(config.queueRedisUrl)}, ` +
       `${computeModule === undefined ? 'simulated compute' : `compute ${computeModule}`}; logs in ${config.logDir}/; Ctrl-C stops them\n`,
   );
   if (metrics) process.stdout.write(metricsLines(opts.workers, metrics));
+  // An output that broke (`npm run fleet | head`) stops the fleet (startFleet); what is still
+  // written to it afterwards goes nowhere rather than crash the fleet with EPIPE.
+  process.stdout.on('error', () => {});
   const fleet = startFleet({
     workers: opts.workers,
     ...(opts.concurrency !== undefined && { concurrency: opts.concurrency }),
@@ -56,9 +62,15 @@ await runCli(async () => {
     ...(metrics && { metrics }),
   });
   const events = await fleet.exited;
-  const failed = events.filter((e) => e.exitCode !== 0 && !(e.killed && e.exitCode === 'SIGINT'));
+  // Clean is exit code 0, whatever stopped the fleet (SIGINT, SIGTERM, SIGHUP): a worker stops
+  // gracefully on either and exits 0; one that exited otherwise is not counted clean.
+  const failed = events.filter((e) => e.exitCode !== 0);
   process.stdout.write(`fleet stopped: ${events.length - failed.length} of ${events.length} workers exited cleanly\n`);
-  return failed.length > 0 ? EXIT_FAILED : 0;
+  if (failed.length === 0) return 0;
+  // Every worker refused to start alike (exit code 2, a configuration its own check found): so
+  // does the fleet.
+  const refused = failed.filter((e) => e.exitCode === 2 && !fleet.ready.has(e.command.name));
+  return refused.length === events.length ? EXIT_USAGE : EXIT_FAILED;
 });
 
 /** Where to scrape each worker (with port 0, each worker names its own port when it listens). */

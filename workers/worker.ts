@@ -73,18 +73,20 @@ await runCli(async () => {
     say(`${workerId} logging to ${log.path}`);
 
     await new Promise<void>((resolve, reject) => {
-      // A Ctrl-C reaches a worker twice under `concurrently` (from the terminal's process group
-      // and forwarded by concurrently), so a repeated signal must not cut the graceful stop short.
-      // To stop at once, use SIGKILL.
+      // A signal reaches a worker of a fleet more than once: a Ctrl-C from the terminal's process
+      // group and again from the fleet, a service manager's SIGTERM to the whole group likewise.
+      // A repeated signal must not cut the graceful stop short, nor kill the process as it exits:
+      // the listeners stay until the end (a listener removed restores the default action, death,
+      // if only for a moment). To stop at once, use SIGKILL.
+      let stopping = false;
       const onSignal = (signal: NodeJS.Signals) => {
-        process.removeAllListeners('SIGINT').removeAllListeners('SIGTERM');
-        process.on('SIGINT', () => {}).on('SIGTERM', () => {});
+        if (stopping) return;
+        stopping = true;
         say(`${workerId}: ${signal}, finishing jobs in flight`);
         // A stop that failed is not a clean exit: let runCli report it (exit 1).
         running.stop().then(resolve, reject);
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     });
     stopProgress();
     // Ends the log after its pending writes, in order (a flushSync here once wrote queued lines
@@ -98,8 +100,17 @@ await runCli(async () => {
   say(`${workerId} stopped`);
 });
 
-// Stopped: every job finished, every connection of ours closed, the log flushed. The process
-// normally ends here by itself; if something of a library still holds it open (a Redis Cluster
-// client's sharded subscribers were seen to keep a reconnect timer after quit, about once in a
-// few dozen runs), it must not hang a fleet's shutdown: exit after a grace period.
-setTimeout(() => process.exit(), 2000).unref();
+// Stopped (every job finished, every connection of ours closed, the log flushed), or failed with
+// its one line. Exit now, once stdout and stderr are written out, rather than wait for the event
+// loop to run dry: ending by itself, a process first closes its handles, the signal listeners among
+// them, and a SIGTERM that arrives then (a fleet forwards the one its process group also got)
+// kills it; process.exit keeps them to the end. It also ends a process that something of a library
+// still holds open (a Redis Cluster client's sharded subscribers were seen to keep a reconnect
+// timer after quit, about once in a few dozen runs), which must not hang a fleet's shutdown.
+let flushing = 2;
+const flushed = () => {
+  flushing -= 1;
+  if (flushing === 0) process.exit();
+};
+process.stdout.write('', flushed);
+process.stderr.write('', flushed);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import type { Writable } from 'node:stream';
-import { concurrently, type CloseEvent, type Command } from 'concurrently';
+import { Writable } from 'node:stream';
+import { createConcurrently, LogError, LogOutput, Logger, type CloseEvent, type Command, type FlowController } from 'concurrently';
 import { isReadyLine } from '../../workers/ready-line.js';
 
 export interface FleetOptions {
@@ -26,11 +26,17 @@ export interface Fleet {
   readonly commands: Command[];
   /** The workers (by name) that said they consume the queue (workers/ready-line.ts). */
   readonly ready: ReadonlySet<string>;
-  /** Resolves when every worker has exited, with how each exited. */
+  /**
+   * Resolves when every worker has exited, with how each exited: its own exit code, or the
+   * signal that ended it (never rewritten: a worker stopped by a signal it handled exits 0).
+   */
   readonly exited: Promise<CloseEvent[]>;
   /** Ask every running worker to stop gracefully; resolves when all have exited. */
   stop(signal?: NodeJS.Signals): Promise<CloseEvent[]>;
 }
+
+/** Signals to the fleet's own process that it passes on to every worker, as a stop. */
+const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 const WORKER_ENTRY = fileURLToPath(new URL('../../workers/worker.ts', import.meta.url));
 // Resolved from here, not from the caller's working directory.
@@ -41,6 +47,12 @@ const TSX_LOADER = import.meta.resolve('tsx');
  * in the output. Node runs the TypeScript entry through tsx's loader directly (no tsx CLI in
  * between), so a signal reaches the worker once. A worker that dies is reported and the
  * others keep serving: no kill-others.
+ *
+ * concurrently's core with only the flow controllers a fleet wants: its output and spawn errors
+ * logged; not its exit lines (the fleet says which worker exited, and how, itself), and not its
+ * signal handling, which rewrites every exit code to 0 after a SIGINT (hiding a worker that
+ * failed to stop) and not after a SIGTERM: the fleet passes SIGINT, SIGTERM and SIGHUP on itself
+ * and keeps each worker's own exit code.
  */
 export function startFleet(options: FleetOptions): Fleet {
   const args = [
@@ -49,7 +61,43 @@ export function startFleet(options: FleetOptions): Fleet {
     ...(options.workerArgs ?? []),
   ];
   const out = options.outputStream ?? process.stdout;
-  const { commands, result } = concurrently(
+  const colors = out === process.stdout && process.stdout.isTTY;
+  const logger = new Logger({ prefixFormat: 'name' });
+  if (!colors) logger.toggleColors(false);
+  let stopping = false;
+  const stopAll = (signal: NodeJS.Signals) => {
+    stopping = true;
+    for (const command of commands) if (command.state === 'started') command.kill(signal);
+  };
+  // A stop signal to the fleet's process is passed on; an output that broke (`npm run fleet | head`)
+  // stops the workers gracefully, and what they still say goes nowhere (concurrently would throw
+  // on its next write, and the workers would outlive the fleet).
+  let outputBroke = false;
+  const onOutputError = () => {
+    outputBroke = true;
+    stopAll('SIGTERM');
+  };
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (!outputBroke) out.write(chunk);
+      done();
+    },
+  });
+  const say = (line: string) => sink.write(`${line}\n`);
+  const forwardSignals: FlowController = {
+    handle(handled) {
+      for (const signal of FORWARDED_SIGNALS) process.on(signal, stopAll);
+      out.on('error', onOutputError);
+      return {
+        commands: handled,
+        onFinish: () => {
+          for (const signal of FORWARDED_SIGNALS) process.off(signal, stopAll);
+          out.off('error', onOutputError);
+        },
+      };
+    },
+  };
+  const { commands, result } = createConcurrently(
     Array.from({ length: options.workers }, (_, i) => ({
       name: `worker-${i + 1}`,
       // `exec` replaces the shell, so signals and the exit code are the worker's own.
@@ -72,25 +120,28 @@ export function startFleet(options: FleetOptions): Fleet {
       env: { ...options.env, COMPUTE_MODULE: '', METRICS_PORT: '', FORCE_COLOR: '0' },
     })),
     {
-      prefix: 'name',
-      prefixColors: out === process.stdout && process.stdout.isTTY ? ['cyan', 'magenta', 'yellow', 'green', 'blue'] : false,
-      outputStream: out,
-      killOthersOn: [],
-      handleInput: false,
+      logger,
+      prefixColors: colors ? ['cyan', 'magenta', 'yellow', 'green', 'blue'] : [],
+      outputStream: sink,
+      controllers: [new LogError({ logger }), new LogOutput({ logger }), forwardSignals],
     },
   );
 
   const ready = new Set<string>();
-  let stopping = false;
   for (const command of commands) {
     // Watched from the start: the output is not kept, and a worker may say it is ready at once.
     watchLines(command, (line) => {
       if (isReadyLine(line, command.name)) ready.add(command.name);
     });
     command.close.subscribe((event) => {
-      if (!stopping && event.exitCode !== 0) {
-        out.write(`[fleet] ${command.name} exited with ${describeExit(event)}; the other workers keep serving\n`);
+      if (event.exitCode === 0) return;
+      const how = `${command.name} exited with ${describeExit(event)}`;
+      if (stopping) {
+        say(`[fleet] ${how} while stopping`);
+        return;
       }
+      const running = commands.some((c) => c.state === 'started');
+      say(`[fleet] ${how}; ${running ? 'the other workers keep serving' : 'no worker is left'}`);
     });
   }
   // concurrently rejects when any command failed; every close event is wanted either way.
@@ -103,8 +154,7 @@ export function startFleet(options: FleetOptions): Fleet {
     ready,
     exited,
     stop(signal = 'SIGTERM') {
-      stopping = true;
-      for (const command of commands) if (command.state === 'started') command.kill(signal);
+      stopAll(signal);
       return exited;
     },
   };
