@@ -7,6 +7,7 @@ import type { Compute } from '../cache/context.js';
 import { checkLogger } from '../cache/options.js';
 import { JobFailures } from './failures.js';
 import { jobLabels, parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
+import { JOB_NAME } from './names.js';
 
 export interface ProcessorDeps {
   guard: StampedeGuard;
@@ -54,6 +55,15 @@ export function createProcessor(deps: ProcessorDeps) {
 
     let data: GetValueData;
     try {
+      // The contract names the job: another name on the queue is not a get-value with a typo to
+      // guess at, nor a job for some other consumer to wait for: it fails at once, like bad data.
+      // (BullMQ's jobs always have a name; a job object made by hand, to call the processor
+      // directly, may have none and is taken as a get-value.)
+      if (job.name !== undefined && job.name !== JOB_NAME) {
+        throw new InvalidJobDataError(
+          `the job's name must be "${JOB_NAME}" (the queue carries get-value jobs only), got ${JSON.stringify(String(job.name).slice(0, 64))}`,
+        );
+      }
       data = parseJobData(job.data);
       if (!deps.acceptsSimulation) rejectSimulation(data);
     } catch (err) {
