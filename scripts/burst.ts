@@ -14,28 +14,28 @@ import { assertRedisReachable, createRedisClient } from './redis/connection.js';
 import { runBurst } from './burst/burst.js';
 import { consumerCheck } from './burst/consumers.js';
 import { formatBurstSummary } from './burst/format-burst.js';
-import { parseParams } from './burst/params-arg.js';
+import { parseParams, parseRunId } from './burst/params-arg.js';
 import { EXIT_FAILED, intArg, newCommand, oneOf, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const opts = newCommand('burst', 'Send a burst of get-value jobs through the get-value client and wait for all of them.')
     .option('--jobs <n>', 'jobs to enqueue', intArg(1, 1_000_000), 200)
     .option('--keys <n>', 'distinct cache keys, jobs spread round-robin', intArg(1, 100_000), 1)
-    .option('--strategy <s>', `one of ${STRATEGIES.join(', ')}`, oneOf(STRATEGIES), 'redis-lock' as Strategy)
+    .option('--strategy <s>', `one of ${STRATEGIES.join(', ')} (env STRATEGY, default redis-lock)`, oneOf(STRATEGIES))
     .option(
       '--compute-ms <ms>',
       "simulated computation time (default: the worker's; refused by workers running --compute)",
       intArg(0, MAX_COMPUTE_MS),
     )
     .option('--params <json>', 'params for a compute module, a JSON object like \'{"region":"eu"}\'', parseParams)
-    .option('--run-id <id>', 'label of this burst in the logs (default: random)')
+    .option('--run-id <id>', 'label of this burst in the logs, 1 to 128 characters (default: random)', parseRunId)
     .option('--timeout <s>', 'give up waiting after this many seconds', intArg(1, 86_400), 600)
     .option('--json', 'print the summary as JSON')
     .parse()
     .opts<{
       jobs: number;
       keys: number;
-      strategy: Strategy;
+      strategy?: Strategy;
       computeMs?: number;
       params?: JobParams;
       runId?: string;
@@ -43,13 +43,15 @@ await runCli(async () => {
       json?: boolean;
     }>();
 
+  // STRATEGY (checked here, with the rest of the environment) is the strategy when --strategy is not given.
   const config = loadConfig();
+  const strategy = opts.strategy ?? config.strategy;
   for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
   const client = createGetValueClient({ connection: producer, queueName: config.queueName });
   const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;
-  const progress = createProgress(`${runId} ${opts.strategy}`);
+  const progress = createProgress(`${runId} ${strategy}`);
   try {
     const check = await consumerCheck(queue, config.queueName);
     if (check) process.stderr.write(`${check}\n`);
@@ -58,7 +60,7 @@ await runCli(async () => {
       {
         jobs: opts.jobs,
         keys: opts.keys,
-        strategy: opts.strategy,
+        strategy,
         runId,
         ...(opts.computeMs !== undefined && { computeMs: opts.computeMs }),
         ...(opts.params !== undefined && { params: opts.params }),

@@ -6,8 +6,13 @@ export function formatBurstSummary(s: BurstSummary): string {
     `run ${s.runId}: ${s.completed}/${s.jobs} completed, ${s.failed} failed${s.timedOut ? ', TIMED OUT waiting' : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s`,
     `distinct values: ${s.distinctValues}`,
     `sources: ${s.sources.computed} recomputed, ${s.sources.waited} waited, ${s.sources.cache} cache hits, ${s.sources.stale} stale`,
-    `latency (enqueue to completion): p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, max ${s.latencyMs.max} ms`,
   ];
+  // The latencies are of the jobs that ended, failed ones too (the JSON's latencyMs): no line when
+  // none completed, and one that says so when some failed.
+  if (s.completed > 0) {
+    const label = s.failed > 0 ? 'enqueue to completion or failure' : 'enqueue to completion';
+    lines.push(`latency (${label}): p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, max ${s.latencyMs.max} ms`);
+  }
   for (const [reason, count] of Object.entries(s.failures)) lines.push(`failed x${count}: ${reason}`);
   if (s.notEnqueued > 0) {
     lines.push(`could not enqueue ${s.notEnqueued} of ${s.jobs} jobs (not waited for):`);

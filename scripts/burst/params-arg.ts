@@ -16,3 +16,12 @@ export function parseParams(raw: string): JobParams {
     throw new InvalidArgumentError(errorMessage(err));
   }
 }
+
+/** commander argument parser for `--run-id`: what the queue contract allows as a job's runId (1 to 128 characters). */
+export function parseRunId(raw: string): string {
+  try {
+    return parseJobData({ key: 'k', strategy: 'none', runId: raw }).runId!;
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+}
