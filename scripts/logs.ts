@@ -12,6 +12,7 @@ import {
   writeHtmlReport,
   type GroupBy,
 } from './report/index.js';
+import { checkHtmlTarget, htmlWriteError } from './report/html/target.js';
 import { EXIT_FAILED, newCommand, oneOf, runCli } from './common/cli.js';
 
 /**
@@ -56,13 +57,16 @@ async function main(): Promise<number> {
   const paths = program.processedArgs[0] as string[];
   if (paths.length === 0) paths.push(process.env.LOG_DIR?.trim() || 'logs');
 
+  // Before reading a line: a report that cannot be written is one line now, not after the work.
+  const htmlPath = flags.html === undefined ? undefined : await checkHtmlTarget(flags.html);
+
   const input = emptyReadStats();
   const records = readLogs(paths, input);
   const options = { by: flags.by, runId: flags.run };
   // With --html, one pass feeds both the counts and the timelines; without, the counts alone
   // (constant memory: the timelines keep every interval).
   const { report, timelines } =
-    flags.html === undefined
+    htmlPath === undefined
       ? { report: await summarizeAsync(records, options), timelines: [] }
       : await summarizeWithTimelines(records, options);
   if (flags.run !== undefined && report.strategies.length === 0 && report.filteredOut > 0) {
@@ -70,8 +74,10 @@ async function main(): Promise<number> {
   }
 
   process.stdout.write(flags.json ? `${JSON.stringify(toJSON(report, input), null, 2)}\n` : formatReport(report, input));
-  if (flags.html !== undefined) {
-    const { file } = await writeHtmlReport(flags.html, { report, timelines }, { input });
+  if (htmlPath !== undefined) {
+    const { file } = await writeHtmlReport(htmlPath, { report, timelines }, { input }).catch((err: unknown) => {
+      throw htmlWriteError(htmlPath, err);
+    });
     // With --json, stdout is the JSON document alone: the path goes to stderr.
     (flags.json ? process.stderr : process.stdout).write(`${flags.json ? '' : '\n'}html report: ${file}\n`);
   }
