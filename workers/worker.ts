@@ -12,6 +12,9 @@ import { loadComputeModule } from './compute-module.js';
 import { createGuardMetrics, type GuardMetrics } from './metrics/guard-metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 
+/** Set once the worker has stopped gracefully (on SIGINT/SIGTERM): see the end of this file. */
+let stopped = false;
+
 await runCli(async () => {
   const opts = newCommand('worker', 'Consume get-value jobs from the queue (stops gracefully on SIGINT/SIGTERM).')
     .option('--worker-id <id>', 'name in logs, log file and job results', fileNameArg("the worker's log file"), `worker-${process.pid}`)
@@ -98,19 +101,27 @@ await runCli(async () => {
     await server?.close();
   }
   say(`${workerId} stopped`);
+  stopped = true;
 });
 
-// Stopped (every job finished, every connection of ours closed, the log flushed), or failed with
-// its one line. Exit now, once stdout and stderr are written out, rather than wait for the event
-// loop to run dry: ending by itself, a process first closes its handles, the signal listeners among
-// them, and a SIGTERM that arrives then (a fleet forwards the one its process group also got)
-// kills it; process.exit keeps them to the end. It also ends a process that something of a library
-// still holds open (a Redis Cluster client's sharded subscribers were seen to keep a reconnect
-// timer after quit, about once in a few dozen runs), which must not hang a fleet's shutdown.
-let flushing = 2;
-const flushed = () => {
-  flushing -= 1;
-  if (flushing === 0) process.exit();
-};
-process.stdout.write('', flushed);
-process.stderr.write('', flushed);
+if (stopped) {
+  // Stopped: every job finished, every connection of ours closed, the log flushed. Exit now, once
+  // stdout and stderr are written out, rather than wait for the event loop to run dry: ending by
+  // itself, a process first closes its handles, the signal listeners among them, and a SIGTERM
+  // that arrives then (a fleet forwards the one its process group also got) kills it;
+  // process.exit keeps them to the end.
+  let flushing = 2;
+  const flushed = () => {
+    flushing -= 1;
+    if (flushing === 0) process.exit();
+  };
+  process.stdout.write('', flushed);
+  process.stderr.write('', flushed);
+} else {
+  // Failed with its one line (or --help). The process normally ends by itself, its log's pending
+  // writes done (exiting at once could leave a log file still opening); if something of a library
+  // still holds it open (a Redis Cluster client's sharded subscribers were seen to keep a
+  // reconnect timer after quit, about once in a few dozen runs), it must not hang a fleet's
+  // shutdown: exit after a grace period.
+  setTimeout(() => process.exit(), 2000).unref();
+}
