@@ -4,6 +4,7 @@ import type { L1Options } from '../../src/cache/l1.js';
 import { GUARD_DEFAULTS, checkGuardOption, checkL1, type ResolvedGuardOptions, type TunableOption } from '../../src/cache/options.js';
 import type { FailurePolicy, Strategy } from '../../src/cache/strategy.js';
 import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from '../redis/cluster-url.js';
+import { urlDatabase } from '../redis/database.js';
 import { loadTlsSettings, type TlsSettings } from '../redis/tls.js';
 
 /**
@@ -241,5 +242,6 @@ export function checkRedisUrl(name: string, raw: string): string {
     );
   }
   if (!url.hostname) throw new ConfigError(`${name} has no host`);
+  urlDatabase(name, url);
   return raw;
 }

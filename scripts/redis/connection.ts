@@ -3,6 +3,7 @@ import { ConfigError, RedisConnectionError } from '../common/errors.js';
 import { redactUrl } from '../common/logging.js';
 import { describeClusterUrl, isClusterUrl } from './cluster-url.js';
 import { assertClusterReachable, createCluster, duplicateClusterFor, isCluster, refuseClusterNode } from './cluster.js';
+import { selectDatabase, urlDatabase } from './database.js';
 import { probeRedis } from './probe-client.js';
 import { explainTlsError, tlsConnectionOptions, usesTls, type TlsSettings } from './tls.js';
 
@@ -104,17 +105,22 @@ export function describeRedisUrl(url: string): string {
 }
 
 /**
- * Connect once, without retries, and PING: turns "Redis is not there" or "wrong password"
- * into one clear error naming host and cause within a few seconds, instead of a client that
- * retries forever. Call it at start-up before creating the long-lived clients. Resolves with
+ * Connect once, without retries, PING, and SELECT the URL's database: turns "Redis is not
+ * there", "wrong password" or "no such database" into one clear error naming host and cause
+ * within a few seconds, instead of a client that retries forever (or, for the database, goes on
+ * in database 0). Call it at start-up before creating the long-lived clients. Resolves with
  * what is worth a warning line but no refusal: a cluster's nodes that do not answer while the
  * cluster is ok.
  */
 export async function assertRedisReachable(url: string, tls: TlsSettings = {}, timeoutMs = CONNECT_TIMEOUT_MS): Promise<string[]> {
   if (isClusterUrl(url)) return assertClusterReachable(url, tls, timeoutMs, (err) => explainRedisError(err, url));
   const where = describeRedisUrl(url);
+  const db = URL.canParse(url) ? urlDatabase('the Redis URL', new URL(url)) : 0;
   try {
-    await probeRedis({ url, ...tlsOptionFor(url, tls) }, timeoutMs, (probe) => refuseClusterNode(probe, where));
+    await probeRedis({ url, ...tlsOptionFor(url, tls) }, timeoutMs, async (probe) => {
+      await refuseClusterNode(probe, where);
+      await selectDatabase(probe, db, where);
+    });
   } catch (cause) {
     if (cause instanceof RedisConnectionError) throw cause;
     throw new RedisConnectionError(`cannot use Redis at ${where}: ${explainRedisError(cause, url)}`, { cause });
