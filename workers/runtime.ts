@@ -4,6 +4,7 @@ import type { Config } from '../scripts/common/config.js';
 import { logEvent, type Logger } from '../src/logger.js';
 import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisClient } from '../scripts/redis/connection.js';
 import { evictionPolicyWarning } from '../scripts/redis/eviction-policy.js';
+import { assertKeyPrefixAllowed } from '../scripts/redis/key-access.js';
 import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
 import { readyLine } from './ready-line.js';
@@ -47,6 +48,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   if (config.cacheRedisUrl !== config.queueRedisUrl) {
     for (const warning of await assertRedisReachable(config.cacheRedisUrl, config.tls)) warn(warning);
   }
+  await assertKeyPrefixAllowed(config.cacheRedisUrl, config.tls, config.keyPrefix);
 
   const queueConnection = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
   const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache', config.tls);

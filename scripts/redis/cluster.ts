@@ -73,7 +73,7 @@ function clusterOptions(role: RedisRole, nodeOptions: RedisOptions): ClusterOpti
 }
 
 /** What every node connection of the cluster takes from its URL (and the TLS settings). */
-function credentials(name: ClusterName, tls: TlsSettings): RedisOptions {
+export function credentials(name: ClusterName, tls: TlsSettings): RedisOptions {
   return {
     ...(name.username !== undefined && { username: name.username }),
     ...(name.password !== undefined && { password: name.password }),
