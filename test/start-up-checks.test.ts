@@ -156,7 +156,6 @@ describe('a database in REDIS_URL', () => {
     const queue = `db-${randomBytes(3).toString('hex')}`;
     const env = { REDIS_URL: url('/3', 'cache-user'), QUEUE_NAME: queue };
     const worker = spawnEntry(WORKER, ['--worker-id', 'db-3'], {
-      REDIS_URL: '',
       QUEUE_REDIS_URL: '',
       CACHE_REDIS_URL: '',
       LOG_DIR: logDir,
