@@ -9,6 +9,7 @@ import { metricsUrl } from '../workers/metrics/metrics-server.js';
 import { checkComputeModule } from './fleet/check-compute.js';
 import { metricsPort, startFleet } from './fleet/fleet.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
+import { assertKeyPrefixAllowed } from './redis/key-access.js';
 import { EXIT_FAILED, EXIT_USAGE, hostArg, intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
@@ -47,6 +48,11 @@ await runCli(async () => {
   // export, throws on load.
   if (computeModule !== undefined) await checkComputeModule(computeModule);
   for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
+  if (config.cacheRedisUrl !== config.queueRedisUrl) {
+    for (const warning of await assertRedisReachable(config.cacheRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
+  }
+  // Once here, not once per worker: a prefix the ACL does not cover is one line, not N.
+  await assertKeyPrefixAllowed(config.cacheRedisUrl, config.tls, config.keyPrefix);
   process.stdout.write(
     `starting ${opts.workers} workers on queue ${config.queueName} at ${describeRedisUrl(config.queueRedisUrl)}, ` +
       `${computeModule === undefined ? 'simulated compute' : `compute ${computeModule}`}; logs in ${config.logDir}/; Ctrl-C stops them\n`,

@@ -184,6 +184,11 @@ describe("KEY_PREFIX outside the user's ACL", () => {
     );
   }, 60_000);
 
+  it('the fleet checks it once, before starting any worker: one line, exit 2', async () => {
+    const result = await run(FLEET, ['--workers', '2'], { REDIS_URL: url('', 'cache-user'), KEY_PREFIX: 'app' });
+    expectOneErrorLine(result, /^error: cannot use Redis at 127\.0\.0\.1:\d+: user cache-user may not use the keys of KEY_PREFIX "app"/);
+  }, 60_000);
+
   it("keys but not channels: the line says it is the prefix's channels", async () => {
     const result = await run(WORKER, ['--worker-id', 'prefix-check'], { REDIS_URL: url('', 'keys-only'), KEY_PREFIX: 'app' });
     expectOneErrorLine(
