@@ -377,6 +377,7 @@ describe('html report, read as text', () => {
 
   it('npm run logs -- --html writes the report and prints its path', async () => {
     const file = join(tmp, 'cli', 'report.html');
+    await mkdir(join(tmp, 'cli')); // the report's directory must exist: logs creates only the file
     const res = await runLogs([logDir, '--html', file]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('per strategy');
