@@ -1,0 +1,114 @@
+/**
+ * The model-based checker: random programs of overlapping operations and faults on three guards
+ * sharing one Redis, each program's history checked against the guard's guarantees
+ * (test/model/model.ts). A failure prints fast-check's seed and path and the shrunk program;
+ * `npm run test:model -- --seed S --path P` replays it. docs/development.md describes it.
+ *
+ * Environment (scripts/test-model.ts sets it from its flags):
+ *   MODEL_RUNS     programs to run [CI_RUNS]
+ *   MODEL_SEED     fast-check seed [random]
+ *   MODEL_PATH     fast-check path of a counterexample to replay (with MODEL_SEED); it is run as it is
+ *   MODEL_SHRINK   1: a replay that fails shrinks on from there [0]
+ *   MODEL_REPEAT   run each program this many times (a replay: timing differs run to run) [1]
+ *   MODEL_EXCLUDE  features programs leave out, comma-separated (operations.ts, FEATURES) []
+ *   MODEL_STRICT_MIXED_L1  1 holds guards without an L1 tier to the bus bound too [0]
+ *   MODEL_TIME_LIMIT_MS    stop starting programs (and shrinking) after this long [1.5 s a program + 45 s]
+ *   MODEL_VERBOSE  fast-check's verbosity: 1 lists every failure met while shrinking [0]
+ *   MODEL_DEBUG    1 adds the guards' events to a failure's timeline [0]
+ */
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { EmbeddedRedis } from '../../scripts/redis/redis-server.js';
+import { adminConnection, startModelRedis } from './faults.js';
+import { checkHistory, describeTimeline } from './model.js';
+import { parseExclusions, programArbitrary } from './operations.js';
+import { type ModelEnv, runProgram, stopListening } from './runner.js';
+
+/** Programs in `npm test`: about 40 s on the loaded 2-core CI machine (docs/development.md). */
+const CI_RUNS = 50;
+
+function envInt(name: string, fallback: number | undefined): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value)) throw new Error(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+const runs = envInt('MODEL_RUNS', CI_RUNS)!;
+const seed = envInt('MODEL_SEED', undefined);
+const path = process.env.MODEL_PATH || undefined;
+const repeat = envInt('MODEL_REPEAT', 1)!;
+const exclude = parseExclusions(process.env.MODEL_EXCLUDE ?? '');
+const strictMixedL1 = process.env.MODEL_STRICT_MIXED_L1 === '1';
+/** A bound on the whole run, shrinking included: what fast-check has found by then is reported. */
+const timeLimitMs = envInt('MODEL_TIME_LIMIT_MS', runs * 1500 + 45_000)!;
+const verbose = envInt('MODEL_VERBOSE', 0)!;
+const debug = process.env.MODEL_DEBUG === '1';
+
+let server: EmbeddedRedis;
+let env: ModelEnv;
+const connections: Redis[] = [];
+
+beforeAll(async () => {
+  server = await startModelRedis();
+  const connect = (name: string) => {
+    const c = adminConnection(server.url, name);
+    connections.push(c);
+    return c;
+  };
+  env = { url: server.url, admin: connect('admin'), faults: connect('faults'), sampler: connect('sampler') };
+  // Connected before the first program counts what keeps the process alive.
+  await Promise.all(connections.map((c) => c.ping()));
+});
+
+afterAll(async () => {
+  stopListening();
+  await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+  await server?.stop();
+});
+
+describe('the guard under random programs (model-based, fast-check)', () => {
+  it(`keeps its guarantees over ${path ? 'the replayed program' : `${runs} random programs`}`, {
+    timeout: timeLimitMs + 120_000,
+  }, async () => {
+    let programs = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(programArbitrary({ exclude, maxOps: 20 }), async (program) => {
+          for (let n = 0; n < repeat; n++) {
+            programs += 1;
+            const history = await runProgram(program, env);
+            const violations = checkHistory(history, { strictMixedL1 });
+            if (violations.length > 0)
+              throw new Error(`${violations.length} invariant(s) broken:\n${violations.join('\n')}\n${describeTimeline(history, debug)}`);
+          }
+        }),
+        {
+          numRuns: runs,
+          ...(seed !== undefined && { seed }),
+          // A replay runs the printed counterexample only (as fast-check's hint says), unless asked to shrink on.
+          ...(path !== undefined && { path, endOnFailure: process.env.MODEL_SHRINK !== '1' }),
+          verbose,
+          plugins: [fc.interruptAfterTimeLimit(timeLimitMs)],
+        },
+      );
+    } catch (err) {
+      // The command that replays it: the same seed and path, and the same programs (exclusions); a
+      // few times, since the interleaving depends on timing.
+      const found = /seed: (-?\d+), path: "([\d:]+)"/.exec((err as Error).message);
+      if (found) {
+        const flags = [
+          `--seed=${found[1]}`,
+          `--path ${found[2]}`,
+          '--repeat 10',
+          ...(exclude.size > 0 ? [`--exclude ${[...exclude].join(',')}`] : []),
+        ];
+        (err as Error).message = `Replay: npm run test:model -- ${flags.join(' ')}\n${(err as Error).message}`;
+      }
+      throw err;
+    }
+    process.stdout.write(`model checker: ${programs} program run(s)\n`);
+  });
+});

@@ -1,0 +1,564 @@
+/**
+ * The model: what a run of a program recorded (its history), and the invariants checked on it.
+ *
+ * Time is the test process's clock (performance.now()). Every interval is taken so that it
+ * contains what it stands for: a call's start is taken before the call is made and its end after
+ * it settled; a computation's start after the read that made it compute, its finish before its
+ * write; a write's `stored` time after the write's reply. An invariant compares two things only
+ * when their intervals say which came first; overlapping ones may be ordered either way.
+ *
+ * Versions. Every value is a number unique in the program (a counter): a set's, or one computation's
+ * result. A value is "older" than a later piece of knowledge K (a set or delete that resolved, or
+ * a value some call returned) when:
+ * - a set's value X: X resolved before K started (K a set or delete), or before the call that
+ *   computed K's value started (that computation read after X was stored);
+ * - a computed value x: x's computation started before K (a set or delete) started (x was computed
+ *   from data older than K, so it may not win over K: `set` and `delete` fence out every holder
+ *   computing at that moment, and no write may bring back what a delete removed), or x's write
+ *   was answered before K's value (computed) finished computing (K's write came after it).
+ */
+import type { ValueSource } from '../../src/cache/strategy.js';
+import { describeOp, type Op, type Program, TIMINGS } from './operations.js';
+
+export interface ProcessInfo {
+  /** P0..P2, with a ' for each close-and-replace: P1' is P1's second guard. */
+  readonly label: string;
+  readonly index: number;
+  readonly gen: number;
+  readonly l1: boolean;
+}
+
+export interface ErrorInfo {
+  readonly name: string;
+  readonly code: string | undefined;
+  readonly message: string;
+  /** ModelComputeError: the key whose computation threw. */
+  readonly key?: string;
+}
+
+export interface CallRecord {
+  readonly i: number;
+  readonly op: Op;
+  /** The guard the operation ran on (none for kill and pause). */
+  readonly proc: ProcessInfo | null;
+  readonly start: number;
+  /** When the operation settled (for a lock: after its release). */
+  end?: number;
+  value?: number;
+  source?: ValueSource;
+  error?: ErrorInfo;
+  /** get: it joined another call's flight (its `flight.joined` event). */
+  flightJoined?: boolean;
+  /** set: the value it stored. */
+  setValue?: number;
+  /** lock: when lock() settled, the fence, when release() was called and answered, and its answer. */
+  acquireEnd?: number;
+  acquired?: boolean;
+  fence?: number;
+  releaseStart?: number;
+  releaseEnd?: number;
+  releasedOk?: boolean;
+}
+
+export interface ComputeRecord {
+  readonly id: number;
+  /** The operation whose computation it is (a background refresh's too). */
+  readonly i: number;
+  readonly key: string;
+  readonly proc: ProcessInfo;
+  readonly strategy: string;
+  /** The fence its recompute.start event carried (0: an unfenced write). */
+  readonly fence: number | undefined;
+  readonly start: number;
+  finish?: number;
+  threw?: boolean;
+  /** From its cache.write / cache.write.rejected event; unknown when neither came. */
+  stored?: 'yes' | 'no';
+  storedAt?: number;
+}
+
+export interface EventRecord {
+  readonly t: number;
+  readonly i: number;
+  readonly event: string;
+  readonly key: string | undefined;
+  readonly strategy: string | undefined;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+export interface Sample {
+  readonly t: number;
+  readonly key: string;
+  /** PTTL: -1 means the key has no TTL, -2 that it is gone. */
+  readonly pttl: number;
+  /** HGET fence, for value hashes. */
+  readonly fence: number | null;
+}
+
+export interface CloseRecord {
+  readonly proc: ProcessInfo;
+  readonly start: number;
+  end?: number;
+  /** The operation that closed it (undefined: the program's final close). */
+  readonly i: number | undefined;
+}
+
+export interface History {
+  readonly program: Program;
+  readonly calls: CallRecord[];
+  readonly computes: ComputeRecord[];
+  readonly events: EventRecord[];
+  readonly samples: Sample[];
+  readonly closes: CloseRecord[];
+  /** [start, end] of each DEBUG SLEEP. */
+  readonly pauses: [number, number][];
+  /** Found by the runner after everything closed: connections, pending resources, late E_CLOSED. */
+  readonly leaks: string[];
+  /** The longest the test process's event loop was late while the program ran, ms (added to the tight bounds). */
+  maxLagMs: number;
+}
+
+export interface CheckOptions {
+  /**
+   * Mixed fleets: a guard without `l1` never announces its writes on the L1 bus, so a process with
+   * an L1 tier keeps a replaced value until its fresh time ends. Strict: hold them to the bus
+   * bound anyway (reports this); lenient (default): allow them the value's fresh time.
+   */
+  strictMixedL1: boolean;
+}
+
+/** Generous bounds, in ms. */
+export const BOUNDS = {
+  /** A write elsewhere reaches another process's L1 tier within this (one bus delivery). */
+  busMs: 200,
+  /** Slack on every settle bound. */
+  slackMs: 2000,
+  /**
+   * A call still running when its guard's close() resolved settles within this after it: a round
+   * trip or two on a loaded machine, less than the lock TTL a waiter would otherwise sit out.
+   */
+  afterCloseMs: 250,
+  /** Per DEBUG SLEEP overlapping an interval: the pause and a margin. */
+  perPauseMs: TIMINGS.pauseMs + 100,
+} as const;
+
+/** The code of the error a model computation throws (`fate: 'throw'`). */
+export const MODEL_ERROR_CODE = 'E_MODEL_COMPUTE';
+
+const LIBRARY_GET_ERRORS = new Set(['E_COMPUTE', 'E_COMPUTE_TIMEOUT', 'E_WAIT_TIMEOUT', 'E_CLOSED', 'E_LOCK_LOST', MODEL_ERROR_CODE]);
+
+/** A call's ttlMs the guard may refuse (E_OPTIONS): not finite, or more than a timer holds. */
+function refusableTtl(ttlMs: number | undefined): boolean {
+  return ttlMs !== undefined && (!Number.isFinite(ttlMs) || ttlMs > 2 ** 31 - 1);
+}
+
+type Version =
+  | { kind: 'set'; id: number; a: number; b: number; writer: ProcessInfo }
+  | { kind: 'delete'; a: number; b: number; writer: ProcessInfo }
+  | { kind: 'computed'; id: number; opStart: number; cs: number; cf: number; hi: number; writer: ProcessInfo; strategy: string };
+
+interface Knowledge {
+  key: string;
+  /** When and where it became known. */
+  t: number;
+  proc: ProcessInfo;
+  version: Version;
+  what: string;
+}
+
+export function checkHistory(history: History, options: CheckOptions): string[] {
+  const v = new Violations(history);
+  const pauseAllowance = (from: number, to: number) =>
+    history.pauses.filter(([s, e]) => s <= to && e >= from - TIMINGS.pauseMs).length * BOUNDS.perPauseMs;
+
+  checkSettled(history, v, pauseAllowance);
+  checkErrors(history, v);
+  checkValues(history, v, options, pauseAllowance);
+  checkKeysExpire(history, v);
+  checkFences(history, v);
+  checkAtMostOnce(history, v);
+  checkLocks(history, v, pauseAllowance);
+  for (const leak of history.leaks) v.add('leak', leak);
+  return v.list;
+}
+
+class Violations {
+  readonly list: string[] = [];
+  constructor(private readonly history: History) {}
+  add(invariant: string, text: string): void {
+    this.list.push(`[${invariant}] ${text}`);
+  }
+  call(c: CallRecord): string {
+    return `#${c.i} ${c.proc ? `(${c.proc.label}) ` : ''}${describeOp(c.op).replace(/^\+\d+ms( await)? /, '')}`;
+  }
+  at(t: number): string {
+    const origin = this.history.calls[0]?.start ?? 0;
+    return `${Math.round(t - origin)}ms`;
+  }
+}
+
+/** The calls as they ran: when each started and settled (ms from the first), and how. */
+export function describeTimeline(h: History, withEvents = false): string {
+  const origin = h.calls[0]?.start ?? 0;
+  const ms = (t: number | undefined) => (t === undefined ? '?' : String(Math.round(t - origin)));
+  const lines = h.calls.map((c) => {
+    const outcome = c.error
+      ? `rejected ${c.error.code ?? c.error.name}`
+      : c.value !== undefined
+        ? `${c.value} (${c.source}${c.flightJoined ? ', joined a flight' : ''})`
+        : c.acquired
+          ? `fence ${c.fence}, held ${ms(c.acquireEnd)}..${ms(c.releaseStart)}, release ${c.releasedOk}`
+          : c.setValue !== undefined
+            ? `stored ${c.setValue}`
+            : c.end === undefined
+              ? 'never settled'
+              : 'done';
+    return `  #${c.i} ${ms(c.start)}..${ms(c.end)} ms ${c.proc?.label ?? ''} ${c.op.kind}: ${outcome}`;
+  });
+  const computes = h.computes.map(
+    (c) =>
+      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}`,
+  );
+  const closes = h.closes.map((c) => `  close() of ${c.proc.label}: ${ms(c.start)}..${ms(c.end)} ms`);
+  const pauses = h.pauses.map(([start, end]) => `  DEBUG SLEEP: ${ms(start)}..${ms(end)} ms`);
+  const events = withEvents ? h.events.map((e) => `  ${ms(e.t)} #${e.i} ${e.event} ${e.key ?? ''} ${JSON.stringify(e.fields)}`) : [];
+  return [
+    'calls:',
+    ...lines,
+    'computations:',
+    ...computes,
+    ...closes,
+    ...pauses,
+    `  the test process's event loop was up to ${Math.round(h.maxLagMs)} ms late`,
+    ...(withEvents ? ['events:', ...events] : []),
+  ].join('\n');
+}
+
+// ---- every call settles ----
+
+function settleBound(op: Op): number {
+  switch (op.kind) {
+    case 'get':
+      return TIMINGS.maxWaitMs + TIMINGS.computeTimeoutMs + BOUNDS.slackMs;
+    case 'lock':
+      return (op.waitMs ?? TIMINGS.maxWaitMs) + op.holdMs + BOUNDS.slackMs;
+    case 'reopen':
+      return TIMINGS.computeTimeoutMs + BOUNDS.slackMs;
+    case 'pause':
+      return TIMINGS.pauseMs + BOUNDS.slackMs;
+    default:
+      return BOUNDS.slackMs;
+  }
+}
+
+export function settleDeadline(op: Op, start: number, pauses: number): number {
+  return start + settleBound(op) + pauses * BOUNDS.perPauseMs;
+}
+
+function checkSettled(h: History, v: Violations, pauseAllowance: (from: number, to: number) => number): void {
+  const lastT = Math.max(...h.calls.map((c) => c.end ?? c.start), ...h.closes.map((c) => c.end ?? c.start));
+  for (const c of h.calls) {
+    const bound = settleBound(c.op) + pauseAllowance(c.start, c.end ?? lastT);
+    if (c.end === undefined) v.add('settles', `${v.call(c)} started at ${v.at(c.start)} never settled (bound ${bound} ms)`);
+    else if (c.end - c.start > bound) v.add('settles', `${v.call(c)} took ${Math.round(c.end - c.start)} ms to settle (bound ${bound} ms)`);
+  }
+  for (const close of h.closes) {
+    const bound = settleBound({ kind: 'reopen', p: 0, gapMs: 0, awaited: false }) + pauseAllowance(close.start, close.end ?? lastT);
+    const what = close.i === undefined ? `the final close() of ${close.proc.label}` : `close() of ${close.proc.label} (#${close.i})`;
+    if (close.end === undefined) v.add('settles', `${what} never resolved`);
+    else if (close.end - close.start > bound)
+      v.add('settles', `${what} took ${Math.round(close.end - close.start)} ms (bound ${bound} ms)`);
+    if (close.end === undefined) continue;
+    // Calls of that guard still running when close() resolved end promptly (a lock: its wait).
+    for (const c of h.calls) {
+      if (c.proc !== close.proc || c.start > close.end) continue;
+      const settledAt = c.op.kind === 'lock' ? c.acquireEnd : c.end;
+      const limit = Math.round(BOUNDS.afterCloseMs + pauseAllowance(close.end, settledAt ?? lastT) + h.maxLagMs);
+      if (settledAt === undefined || settledAt > close.end + limit) {
+        const late = settledAt === undefined ? 'never settled' : `settled ${Math.round(settledAt - close.end)} ms after`;
+        v.add(
+          'close-ends-calls',
+          `${v.call(c)} was still running when ${what} resolved at ${v.at(close.end)}; it ${late}` +
+            `${c.error ? ` (${c.error.code ?? c.error.name})` : c.value !== undefined ? ` (value ${c.value}, ${c.source})` : ''}; bound ${limit} ms`,
+        );
+      }
+    }
+  }
+}
+
+// ---- errors are the library's ----
+
+function checkErrors(h: History, v: Violations): void {
+  for (const c of h.calls) {
+    const e = c.error;
+    if (!e) continue;
+    const code = e.code ?? '';
+    let allowed: boolean;
+    switch (c.op.kind) {
+      case 'get':
+        allowed =
+          (LIBRARY_GET_ERRORS.has(code) && (code !== MODEL_ERROR_CODE || e.key === c.op.key)) ||
+          (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs));
+        break;
+      case 'set':
+        allowed = code === 'E_CLOSED' || (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs));
+        break;
+      case 'delete':
+        allowed = code === 'E_CLOSED';
+        break;
+      case 'lock':
+        allowed = (code === 'E_WAIT_TIMEOUT' || code === 'E_CLOSED') && c.acquired !== true;
+        break;
+      default:
+        allowed = false;
+    }
+    if (!allowed) v.add('library-errors', `${v.call(c)} rejected with ${e.name}${e.code ? ` (${e.code})` : ''}: ${e.message}`);
+  }
+}
+
+// ---- read-your-writes, no going back ----
+
+function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllowance: (from: number, to: number) => number): void {
+  const computeOf = new Map(h.computes.map((c) => [c.id, c]));
+  const setOf = new Map(h.calls.filter((c) => c.setValue !== undefined).map((c) => [c.setValue!, c]));
+  const callOf = new Map(h.calls.map((c) => [c.i, c]));
+  const horizon = Number.POSITIVE_INFINITY;
+
+  /** The version of a value as stored; null when it was never stored. */
+  const versionOf = (id: number): Version | null => {
+    const set = setOf.get(id);
+    if (set) return { kind: 'set', id, a: set.start, b: set.end ?? horizon, writer: set.proc! };
+    const comp = computeOf.get(id);
+    if (!comp || comp.stored === 'no') return null;
+    return {
+      kind: 'computed',
+      id,
+      opStart: callOf.get(comp.i)!.start,
+      cs: comp.start,
+      cf: comp.finish ?? horizon,
+      hi: comp.storedAt ?? horizon,
+      writer: comp.proc,
+      strategy: comp.strategy,
+    };
+  };
+
+  const knowledge: Knowledge[] = [];
+  for (const c of h.calls) {
+    if (c.end === undefined || c.error || !c.proc) continue;
+    if (c.op.kind === 'set')
+      knowledge.push({
+        key: c.op.key,
+        t: c.end,
+        proc: c.proc,
+        version: { kind: 'set', id: c.setValue!, a: c.start, b: c.end, writer: c.proc },
+        what: `${v.call(c)} (value ${c.setValue}) resolved at ${v.at(c.end)}`,
+      });
+    if (c.op.kind === 'delete')
+      knowledge.push({
+        key: c.op.key,
+        t: c.end,
+        proc: c.proc,
+        version: { kind: 'delete', a: c.start, b: c.end, writer: c.proc },
+        what: `${v.call(c)} resolved at ${v.at(c.end)}`,
+      });
+    if (c.op.kind === 'get' && c.value !== undefined) {
+      const version = versionOf(c.value);
+      if (version)
+        knowledge.push({
+          key: c.op.key,
+          t: c.end,
+          proc: c.proc,
+          version,
+          what: `${v.call(c)} returned ${c.value} (${c.source}) at ${v.at(c.end)}`,
+        });
+    }
+  }
+
+  const older = (x: Version, k: Version): boolean => {
+    if (x.kind === 'delete') return false;
+    if (k.kind !== 'delete' && k.id === x.id) return false;
+    if (x.kind === 'set') return k.kind === 'computed' ? x.b < k.opStart : x.b < k.a;
+    return k.kind === 'computed' ? x.hi < k.cf : x.cs < k.a;
+  };
+
+  /** How long after K the read R must see it. */
+  const bound = (k: Knowledge, reader: ProcessInfo, from: number, to: number): number => {
+    const pauses = pauseAllowance(from, to);
+    if (reader.l1 && !k.version.writer.l1 && k.version.writer !== reader && !options.strictMixedL1)
+      return TIMINGS.valueTtlMs + 100 + pauses + h.maxLagMs;
+    if (k.proc === reader) return pauses;
+    return BOUNDS.busMs + pauses + h.maxLagMs;
+  };
+
+  for (const r of h.calls) {
+    if (r.op.kind !== 'get' || r.value === undefined || !r.proc || r.end === undefined) continue;
+    const id = r.value;
+    const set = setOf.get(id);
+    const comp = computeOf.get(id);
+    const key = set ? (set.op as { key: string }).key : comp?.key;
+    if (key === undefined) {
+      v.add('values', `${v.call(r)} returned ${JSON.stringify(id)}, which no set and no computation of this program produced`);
+      continue;
+    }
+    if (key !== r.op.key) {
+      v.add('values', `${v.call(r)} returned ${id}, a value of key ${key}`);
+      continue;
+    }
+    if (r.source === 'computed' && comp?.i !== r.i) {
+      v.add('values', `${v.call(r)} says 'computed' but returned ${id}, which it did not compute`);
+      continue;
+    }
+    const own = comp?.i === r.i;
+    let version = versionOf(id);
+    let label = 'read-your-writes';
+    if (!version) {
+      // Never stored (its write was rejected): only its own call, and that call's flight, may return it.
+      if (own) continue;
+      if (!r.flightJoined) {
+        v.add(
+          'never-stored',
+          `${v.call(r)} returned ${id} (${r.source}) at ${v.at(r.end)}, computed by #${comp!.i} (${comp!.proc.label}) whose write was rejected: a value Redis never held`,
+        );
+        continue;
+      }
+      // A joiner: its call started later than the flight it joined; it gets the flight's value.
+      version = {
+        kind: 'computed',
+        id,
+        opStart: callOf.get(comp!.i)!.start,
+        cs: comp!.start,
+        cf: comp!.finish!,
+        hi: comp!.finish!,
+        writer: comp!.proc,
+        strategy: comp!.strategy,
+      };
+      label = 'flight-joiner';
+    }
+    if (own) continue; // its own computation ran after the call started, after anything known before
+    for (const k of knowledge) {
+      if (k.key !== r.op.key || k.t >= r.start) continue;
+      if (k.t + bound(k, r.proc, k.t, r.start) >= r.start) continue;
+      if (!older(version, k.version)) continue;
+      const origin = set ? `set by #${set.i}` : `computed by #${comp!.i} (${comp!.proc.label}, ${comp!.strategy}, fence ${comp!.fence})`;
+      v.add(
+        label,
+        `${v.call(r)} started at ${v.at(r.start)} and returned ${id} (${r.source}, ${origin}), older than what ${k.proc.label} knew before: ${k.what}`,
+      );
+      break;
+    }
+  }
+}
+
+// ---- every key expires ----
+
+function checkKeysExpire(h: History, v: Violations): void {
+  const reported = new Set<string>();
+  for (const s of h.samples) {
+    if (s.pttl !== -1 || reported.has(s.key)) continue;
+    reported.add(s.key);
+    v.add('ttl', `key ${s.key} had no TTL (PTTL -1) at ${v.at(s.t)}`);
+  }
+}
+
+// ---- the stored fence never decreases ----
+
+function checkFences(h: History, v: Violations): void {
+  const last = new Map<string, { fence: number; t: number }>();
+  for (const s of h.samples) {
+    if (s.fence === null || s.fence === 0) continue; // 0: an unfenced write where no fence was stored
+    const before = last.get(s.key);
+    if (before && s.fence < before.fence)
+      v.add('fence', `the fence of ${s.key} went down from ${before.fence} (at ${v.at(before.t)}) to ${s.fence} (at ${v.at(s.t)})`);
+    last.set(s.key, { fence: s.fence, t: s.t });
+  }
+}
+
+// ---- redis-lock: one computation per key per expiry, without faults ----
+
+function checkAtMostOnce(h: History, v: Violations): void {
+  if (!h.program.calm) return;
+  const computeBy = new Map(h.computes.map((c) => [`${c.i}:${c.fence}`, c]));
+  const byKey = new Map<string, EventRecord[]>();
+  for (const e of h.events) {
+    if (e.event !== 'recompute.start' || e.strategy !== 'redis-lock' || e.key === undefined) continue;
+    byKey.set(e.key, [...(byKey.get(e.key) ?? []), e]);
+  }
+  const window = TIMINGS.valueTtlMs - 100;
+  for (const [key, starts] of byKey) {
+    for (let n = 1; n < starts.length; n++) {
+      const first = starts[n - 1]!;
+      const second = starts[n]!;
+      const comp = computeBy.get(`${first.i}:${first.fields.fence}`);
+      if (comp?.stored !== 'yes') continue;
+      if (second.t - first.t < window)
+        v.add(
+          'at-most-once',
+          `redis-lock computed ${key} twice within ${Math.round(second.t - first.t)} ms (< ${window} ms, the value fresh ${TIMINGS.valueTtlMs} ms): #${first.i} at ${v.at(first.t)} and #${second.i} at ${v.at(second.t)}`,
+        );
+    }
+  }
+}
+
+// ---- guard.lock: one holder at a time, fences in order, no wait while it is free ----
+
+function checkLocks(h: History, v: Violations, pauseAllowance: (from: number, to: number) => number): void {
+  const ttl = TIMINGS.lockTtlMs;
+  const locks = h.calls.filter((c) => c.op.kind === 'lock');
+  const held = locks.filter((c) => c.acquired && c.acquireEnd !== undefined);
+  /** When it surely held the lock: from lock()'s answer until release() or the TTL from its call ran out. */
+  const sure = (c: CallRecord): [number, number] => [c.acquireEnd!, Math.min(c.start + ttl, c.releaseStart ?? Number.POSITIVE_INFINITY)];
+  /** When it may have held it: from its call until its release answered or its TTL from lock()'s answer ran out. */
+  const maybe = (c: CallRecord): [number, number] => [c.start, Math.min(c.acquireEnd! + ttl, c.releaseEnd ?? Number.POSITIVE_INFINITY)];
+  const name = (c: CallRecord) => (c.op as { name: string }).name;
+
+  for (let a = 0; a < held.length; a++) {
+    for (let b = a + 1; b < held.length; b++) {
+      const A = held[a]!;
+      const B = held[b]!;
+      if (name(A) !== name(B)) continue;
+      const [sa, ea] = sure(A);
+      const [sb, eb] = sure(B);
+      if (sa < ea && sb < eb && sa < eb && sb < ea)
+        v.add(
+          'lock-exclusive',
+          `${v.call(A)} and ${v.call(B)} both held lock ${name(A)} from ${v.at(Math.max(sa, sb))} to ${v.at(Math.min(ea, eb))}`,
+        );
+      for (const [first, second] of [
+        [A, B],
+        [B, A],
+      ] as const) {
+        if (first.acquireEnd! < second.start && first.fence !== undefined && second.fence !== undefined && first.fence >= second.fence)
+          v.add(
+            'lock-fence',
+            `${v.call(second)} got fence ${second.fence}, not above ${first.fence} of ${v.call(first)}, which held lock ${name(first)} before it asked`,
+          );
+      }
+    }
+  }
+
+  // A wait that timed out while the lock stood free for longer than a TTL and a margin.
+  for (const w of locks) {
+    if (w.error?.code !== 'E_WAIT_TIMEOUT' || w.acquireEnd === undefined) continue;
+    const busy = held
+      .filter((c) => c !== w && name(c) === name(w))
+      .map(maybe)
+      .sort((x, y) => x[0] - y[0]);
+    let free = w.start;
+    let longest = 0;
+    let at = w.start;
+    for (const [s, e] of [...busy, [w.acquireEnd, w.acquireEnd] as [number, number]]) {
+      const gapEnd = Math.min(s, w.acquireEnd);
+      if (gapEnd - free > longest) {
+        longest = gapEnd - free;
+        at = free;
+      }
+      free = Math.max(free, e);
+    }
+    const limit = Math.round(ttl + 300 + pauseAllowance(at, at + longest) + h.maxLagMs);
+    if (longest > limit)
+      v.add(
+        'lock-liveness',
+        `${v.call(w)} gave up (E_WAIT_TIMEOUT) after ${Math.round(w.acquireEnd - w.start)} ms although lock ${name(w)} was free for ${Math.round(longest)} ms from ${v.at(at)} (more than ${limit} ms)`,
+      );
+  }
+}

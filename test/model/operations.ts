@@ -1,0 +1,329 @@
+/**
+ * The operations of the model-based checker and the random programs made of them.
+ *
+ * A program is a fleet (three guards, "processes", some with an L1 tier) and a list of
+ * operations. Each operation starts `gapMs` after the previous one started and, unless it is
+ * awaited, runs alongside the ones after it, so operations on the 2-3 keys overlap. Every
+ * operation prints as one readable line (fast-check shows the shrunk program that way), and the
+ * program prints as a numbered listing.
+ */
+import fc from 'fast-check';
+import { STRATEGIES, type FailurePolicy, type Strategy } from '../../src/cache/strategy.js';
+
+export const PROCESSES = 3;
+export const KEYS = ['a', 'b', 'c'] as const;
+export type Key = (typeof KEYS)[number];
+export const LOCK_NAMES = ['x', 'y'] as const;
+export type LockName = (typeof LOCK_NAMES)[number];
+
+/** How a computation ends: in time, by throwing, after the lock TTL, or after the compute timeout. */
+export type Fate = 'ok' | 'throw' | 'slow' | 'hang';
+
+export interface ComputePlan {
+  /** How long it runs, ms (for `slow` and `hang` the fixed durations of the fleet's timings). */
+  ms: number;
+  fate: Fate;
+  /** Stops (rejects with the signal's reason) when its signal aborts; else it runs to the end. */
+  honorsSignal: boolean;
+}
+
+/**
+ * A per-call `ttlMs`: `undefined` (the guard's valueTtlMs) almost always, sometimes an edge: 0 and
+ * less give 1 ms, a fraction, more than a timer holds, Infinity.
+ */
+export type CallTtl = number | undefined;
+
+/** The guard's timings, short so a program runs in about a second. */
+export const TIMINGS = {
+  lockTtlMs: 300,
+  valueTtlMs: 400,
+  graceMs: 300,
+  maxWaitMs: 1500,
+  computeTimeoutMs: 1000,
+  failureBackoffMs: 200,
+  /** A `slow` computation outlives the lock TTL (the watchdog must extend it). */
+  slowMs: 380,
+  /** A `hang` computation outlives the compute timeout. */
+  hangMs: 1150,
+  /** DEBUG SLEEP of a `pause`. */
+  pauseMs: 200,
+} as const;
+
+interface Base {
+  /** Started this long after the previous operation started (settled, when that one is awaited), ms. */
+  readonly gapMs: number;
+  /** The next operation starts only after this one settled. */
+  readonly awaited: boolean;
+}
+
+export interface GetOp extends Base {
+  readonly kind: 'get';
+  readonly p: number;
+  readonly key: Key;
+  readonly strategy: Strategy;
+  readonly compute: ComputePlan;
+  readonly ttlMs: CallTtl;
+}
+export interface SetOp extends Base {
+  readonly kind: 'set';
+  readonly p: number;
+  readonly key: Key;
+  readonly ttlMs: CallTtl;
+}
+export interface DeleteOp extends Base {
+  readonly kind: 'delete';
+  readonly p: number;
+  readonly key: Key;
+}
+export interface LockOp extends Base {
+  readonly kind: 'lock';
+  readonly p: number;
+  readonly name: LockName;
+  /** lock()'s waitMs: the guard's maxWaitMs, or short (a wait that ends around a hand-off). */
+  readonly waitMs: number | undefined;
+  /** Held this long before release(), ms; more than the lock TTL lets it expire while held. */
+  readonly holdMs: number;
+}
+/** close() of the process's guard, and a new guard (new connection, empty L1) in its place. */
+export interface ReopenOp extends Base {
+  readonly kind: 'reopen';
+  readonly p: number;
+}
+/** CLIENT KILL TYPE pubsub: every guard's pub/sub connection drops (ioredis reconnects). */
+export interface KillOp extends Base {
+  readonly kind: 'kill-subscribers';
+}
+/** DEBUG SLEEP: the whole server stops answering for TIMINGS.pauseMs. */
+export interface PauseOp extends Base {
+  readonly kind: 'pause';
+}
+
+export type Op = GetOp | SetOp | DeleteOp | LockOp | ReopenOp | KillOp | PauseOp;
+
+export interface Fleet {
+  /** Which processes have `l1: { maxEntries: 100 }`. */
+  readonly l1: readonly boolean[];
+  readonly failurePolicy: FailurePolicy;
+  /** Processes 1 and 2 are given one pub/sub connection of the test's (`subscriber` option). */
+  readonly sharedSubscriber: boolean;
+}
+
+export interface Program {
+  readonly fleet: Fleet;
+  readonly ops: readonly Op[];
+  readonly profile: Profile;
+  /** Only computations that succeed in time, and no set, delete, close, kill or pause. */
+  readonly calm: boolean;
+}
+
+export function describeTtl(ttlMs: CallTtl): string {
+  return ttlMs === undefined ? '' : `, ttlMs ${ttlMs}`;
+}
+
+export function describeOp(op: Op): string {
+  const gap = `+${op.gapMs}ms${op.awaited ? ' await' : ''}`;
+  const at = 'p' in op ? `P${op.p}.` : '';
+  switch (op.kind) {
+    case 'get': {
+      const { ms, fate, honorsSignal } = op.compute;
+      const how = fate === 'ok' ? `${ms}ms` : fate === 'throw' ? `throws after ${ms}ms` : `${fate} ${ms}ms`;
+      return `${gap} ${at}get(${op.key}, ${op.strategy}, compute ${how}${honorsSignal ? ', honours signal' : ''}${describeTtl(op.ttlMs)})`;
+    }
+    case 'set':
+      return `${gap} ${at}set(${op.key}${describeTtl(op.ttlMs)})`;
+    case 'delete':
+      return `${gap} ${at}delete(${op.key})`;
+    case 'lock':
+      return `${gap} ${at}lock(${op.name}${op.waitMs === undefined ? '' : `, waitMs ${op.waitMs}`}), release after ${op.holdMs}ms`;
+    case 'reopen':
+      return `${gap} ${at}close(), new guard in its place`;
+    case 'kill-subscribers':
+      return `${gap} CLIENT KILL TYPE pubsub`;
+    case 'pause':
+      return `${gap} DEBUG SLEEP ${TIMINGS.pauseMs / 1000}`;
+  }
+}
+
+export function describeFleet(fleet: Fleet): string {
+  const l1 = fleet.l1.map((on, p) => `P${p}${on ? ' l1' : ''}`).join(', ');
+  return `fleet: ${l1}; failurePolicy ${fleet.failurePolicy}${fleet.sharedSubscriber ? '; P1 and P2 share a subscriber' : ''}`;
+}
+
+export function describeProgram(program: Program): string {
+  const lines = program.ops.map((op, i) => `  #${i} ${describeOp(op)}`);
+  return [`${program.profile} program; ${describeFleet(program.fleet)}`, ...lines].join('\n');
+}
+
+/** fast-check prints a value through this symbol: the shrunk program reads as a listing. */
+function printable<T extends object>(value: T, text: (v: T) => string): T {
+  Object.defineProperty(value, fc.toStringMethod, { value: () => text(value), enumerable: false });
+  return value;
+}
+
+// ---- arbitraries ----
+
+const proc = fc.integer({ min: 0, max: PROCESSES - 1 });
+/** Mostly two keys, so operations collide; the third now and then. */
+const key = fc.oneof({ arbitrary: fc.constantFrom<Key>('a', 'b'), weight: 5 }, { arbitrary: fc.constant<Key>('c'), weight: 1 });
+const gapMs = fc.oneof({ arbitrary: fc.constant(0), weight: 2 }, { arbitrary: fc.integer({ min: 1, max: 40 }), weight: 5 });
+const awaited = fc.integer({ min: 1, max: 4 }).map((k) => k === 4);
+/** true with probability 1/n, shrinking to false. */
+const rarely = (n: number) => fc.integer({ min: 1, max: n }).map((k) => k === n);
+
+function callTtl(x: Exclusions): fc.Arbitrary<CallTtl> {
+  if (x.has('edge-ttl')) return fc.constant(undefined);
+  return fc.oneof(
+    { arbitrary: fc.constant(undefined), weight: 30 },
+    { arbitrary: fc.constantFrom(0, -5, 250.5, 2 ** 31, Number.POSITIVE_INFINITY), weight: 1 },
+  );
+}
+
+function computePlan(calm: boolean, x: Exclusions): fc.Arbitrary<ComputePlan> {
+  const fates: [Fate, number][] = [
+    ['ok', 24],
+    ['throw', 4],
+    ['slow', 4],
+    ['hang', 1],
+  ];
+  const fate: fc.Arbitrary<Fate> = calm
+    ? fc.constant('ok')
+    : fc.oneof(...fates.filter(([f]) => f === 'ok' || !x.has(f)).map(([f, weight]) => ({ arbitrary: fc.constant(f), weight })));
+  return fc.record({ fate, ms: fc.integer({ min: 0, max: 50 }), honorsSignal: fc.boolean() }).map(({ fate, ms, honorsSignal }) => ({
+    fate,
+    ms: fate === 'slow' ? TIMINGS.slowMs : fate === 'hang' ? TIMINGS.hangMs : ms,
+    honorsSignal,
+  }));
+}
+
+function getOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
+  const strategies = STRATEGIES.filter((s) => !x.has(s));
+  return fc.record({
+    kind: fc.constant('get' as const),
+    p: proc,
+    key,
+    strategy: fc.constantFrom<Strategy>(...(strategies.length > 0 ? strategies : STRATEGIES)),
+    compute: computePlan(calm, x),
+    ttlMs: calm ? fc.constant(undefined) : callTtl(x),
+    gapMs,
+    awaited,
+  });
+}
+
+const lockOp: fc.Arbitrary<Op> = fc.record({
+  kind: fc.constant('lock' as const),
+  p: proc,
+  name: fc.oneof({ arbitrary: fc.constant<LockName>('x'), weight: 3 }, { arbitrary: fc.constant<LockName>('y'), weight: 1 }),
+  waitMs: fc.oneof({ arbitrary: fc.constant(undefined), weight: 2 }, { arbitrary: fc.integer({ min: 10, max: 200 }), weight: 1 }),
+  holdMs: fc.oneof(
+    { arbitrary: fc.integer({ min: 0, max: 60 }), weight: 6 },
+    { arbitrary: fc.constant(TIMINGS.lockTtlMs + 50), weight: 1 },
+  ),
+  gapMs,
+  awaited,
+});
+
+/**
+ * The kinds of program: `chaos` (every operation and fault), `calm` (computations that succeed in
+ * time, and locks: nothing that excuses a second computation, for the at-most-once check), and
+ * `locks` (guard.lock under pauses, kills and closes: hand-offs around a wait's deadline).
+ */
+export type Profile = 'chaos' | 'calm' | 'locks';
+
+function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
+  const calm = profile === 'calm';
+  const weights: Record<Profile, Record<Feature & Op['kind'], number> & { kill: number }> = {
+    chaos: { get: 20, set: 4, delete: 3, lock: 3, reopen: 1, kill: 1, pause: 1 },
+    calm: { get: 9, set: 0, delete: 0, lock: 1, reopen: 0, kill: 0, pause: 0 },
+    locks: { get: 2, set: 0, delete: 0, lock: 12, reopen: 1, kill: 1, pause: 2 },
+  };
+  const w = weights[profile];
+  const arbitraries: (fc.WeightedArbitrary<Op> & { feature: Feature })[] = [
+    { feature: 'get', arbitrary: getOp(calm, x), weight: w.get },
+    {
+      feature: 'set',
+      arbitrary: fc.record({ kind: fc.constant('set' as const), p: proc, key, ttlMs: callTtl(x), gapMs, awaited }),
+      weight: w.set,
+    },
+    { feature: 'delete', arbitrary: fc.record({ kind: fc.constant('delete' as const), p: proc, key, gapMs, awaited }), weight: w.delete },
+    { feature: 'lock', arbitrary: lockOp, weight: w.lock },
+    {
+      feature: 'reopen',
+      arbitrary: fc.record({ kind: fc.constant('reopen' as const), p: proc, gapMs, awaited: fc.constant(false) }),
+      weight: w.reopen,
+    },
+    {
+      feature: 'kill',
+      arbitrary: fc.record({ kind: fc.constant('kill-subscribers' as const), gapMs, awaited: fc.constant(false) }),
+      weight: w.kill,
+    },
+    {
+      feature: 'pause',
+      arbitrary: fc.record({ kind: fc.constant('pause' as const), gapMs, awaited: fc.constant(false) }),
+      weight: w.pause,
+    },
+  ];
+  const possible = arbitraries.filter((a) => a.weight > 0);
+  const left = possible.filter((a) => !x.has(a.feature));
+  return fc.oneof(...(left.length > 0 ? left : possible));
+}
+
+/**
+ * What a program may leave out (`--exclude`, MODEL_EXCLUDE): an operation (`get`, `set`, `delete`,
+ * `lock`, `reopen`, `kill`, `pause`), a computation's fate (`throw`, `slow`, `hang`), a strategy,
+ * the edge per-call TTLs (`edge-ttl`), the L1 tier (`l1`), the shared subscriber (`shared-subscriber`).
+ * To look past a defect already found, or to run faster.
+ */
+export const FEATURES = [
+  'get',
+  'set',
+  'delete',
+  'lock',
+  'reopen',
+  'kill',
+  'pause',
+  'throw',
+  'slow',
+  'hang',
+  'edge-ttl',
+  'l1',
+  'shared-subscriber',
+  ...STRATEGIES,
+] as const;
+export type Feature = (typeof FEATURES)[number];
+export type Exclusions = ReadonlySet<Feature>;
+
+export function parseExclusions(list: string): Exclusions {
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const name of names) {
+    if (!(FEATURES as readonly string[]).includes(name))
+      throw new Error(`unknown feature "${name}" to exclude (one of ${FEATURES.join(', ')})`);
+  }
+  return new Set(names as Feature[]);
+}
+
+export interface ProgramOptions {
+  exclude: Exclusions;
+  maxOps: number;
+}
+
+/** A random program: three in five `chaos`, one `calm`, one `locks`. */
+export function programArbitrary({ exclude, maxOps }: ProgramOptions): fc.Arbitrary<Program> {
+  const l1 = exclude.has('l1') ? fc.constant(false) : fc.boolean();
+  const fleet: fc.Arbitrary<Fleet> = fc.record({
+    l1: fc.tuple(l1, l1, l1),
+    failurePolicy: fc.constantFrom<FailurePolicy>('stale', 'error', 'retry'),
+    sharedSubscriber: exclude.has('shared-subscriber') ? fc.constant(false) : rarely(5),
+  });
+  const program = (profile: Profile) =>
+    fc
+      .record({ fleet, ops: fc.array(opArbitrary(profile, exclude), { minLength: 1, maxLength: maxOps, size: 'max' }) })
+      .map(({ fleet, ops }) => printable<Program>({ fleet, ops, profile, calm: profile === 'calm' }, describeProgram));
+  return fc.oneof(
+    { arbitrary: program('chaos'), weight: 3 },
+    { arbitrary: program('calm'), weight: 1 },
+    { arbitrary: program('locks'), weight: 1 },
+  );
+}

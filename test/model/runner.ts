@@ -1,0 +1,498 @@
+/**
+ * Runs one program against a real Redis and records its history (model.ts checks it).
+ *
+ * Three guards stand for three processes: each has its own ioredis connection, single flight,
+ * subscriber and (some) L1 tier. Operations start one after another with the program's gaps and
+ * run side by side unless awaited. Meanwhile a sampler reads every key of the program's prefix
+ * (PTTL, and the stored fence of value hashes). At the end every guard is closed, calls on closed
+ * guards must fail with E_CLOSED at once, and nothing may be left behind: no subscriber connection
+ * in CLIENT LIST, no socket or timer keeping this process alive.
+ */
+import { createHook } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { createGuard, type StampedeGuard } from '../../src/cache/guard.js';
+import { type GuardEvent, subscribeEvents } from '../../src/events.js';
+import { clientList, killSubscribers, pauseServer } from './faults.js';
+import {
+  type CallRecord,
+  type CloseRecord,
+  type ComputeRecord,
+  type ErrorInfo,
+  type EventRecord,
+  type History,
+  MODEL_ERROR_CODE,
+  type ProcessInfo,
+  type Sample,
+  settleDeadline,
+} from './model.js';
+import { type GetOp, type Op, PROCESSES, type Program, TIMINGS } from './operations.js';
+
+export interface ModelEnv {
+  url: string;
+  /** For CLIENT KILL and CLIENT LIST. */
+  admin: Redis;
+  /** For DEBUG SLEEP (it blocks its connection for the pause). */
+  faults: Redis;
+  /** For the sampler's SCAN, PTTL and HGET. */
+  sampler: Redis;
+}
+
+/** What a model computation throws when its plan says so. */
+export class ModelComputeError extends Error {
+  readonly code = MODEL_ERROR_CODE;
+  constructor(
+    readonly key: string,
+    op: number,
+  ) {
+    super(`the computation of #${op} threw, as planned`);
+  }
+}
+
+const SUBSCRIBER_NAME = 'cache-stampede:subscriber';
+const SAMPLE_EVERY_MS = 25;
+
+const now = () => performance.now();
+
+/** A timer that never outlives what waits on it. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Wait for `promise` at most until `deadline` (performance.now() time); true when it settled. */
+async function settledBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - now()));
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorInfo(err: unknown): ErrorInfo {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown; key?: unknown };
+  return {
+    name: typeof e?.name === 'string' ? e.name : typeof err,
+    code: typeof e?.code === 'string' ? e.code : undefined,
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    ...(err instanceof ModelComputeError && { key: err.key }),
+  };
+}
+
+interface Proc {
+  info: ProcessInfo;
+  guard: StampedeGuard;
+  redis: Redis;
+}
+
+/** Counts of process.getActiveResourcesInfo() by type: what keeps the event loop alive. */
+function resources(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
+  return counts;
+}
+
+function moreThan(after: Map<string, number>, before: Map<string, number>): string[] {
+  return [...after].filter(([type, n]) => n > (before.get(type) ?? 0)).map(([type, n]) => `${type} ${before.get(type) ?? 0} -> ${n}`);
+}
+
+/**
+ * MODEL_DEBUG=1: where each timer still alive was created (a stack per timer), so a leaked timer
+ * in the report says who set it.
+ */
+function trackTimers(): { stop(): void; alive(): string[] } {
+  const timers = new Map<number, { stack: string; resource: { hasRef?: () => boolean } }>();
+  const hook = createHook({
+    init(id, type, _trigger, resource) {
+      if (type === 'Timeout') timers.set(id, { stack: new Error().stack ?? '', resource: resource as { hasRef?: () => boolean } });
+    },
+    destroy(id) {
+      timers.delete(id);
+    },
+  }).enable();
+  return {
+    stop: () => hook.disable(),
+    alive: () =>
+      [...timers.values()]
+        .filter((t) => t.resource.hasRef?.() !== false)
+        .map((t) =>
+          t.stack
+            .split('\n')
+            .slice(2, 9)
+            .map((line) => line.trim())
+            .join(' < '),
+        ),
+  };
+}
+
+/** Routes the guards' events to the program that is running (one at a time). */
+let recording: ((event: GuardEvent) => void) | null = null;
+let unsubscribe: (() => void) | null = null;
+function listenToEvents(): void {
+  unsubscribe ??= subscribeEvents((event) => recording?.(event));
+}
+export function stopListening(): void {
+  unsubscribe?.();
+  unsubscribe = null;
+}
+
+export async function runProgram(program: Program, env: ModelEnv): Promise<History> {
+  listenToEvents();
+  const programId = randomBytes(4).toString('hex');
+  const prefix = `m-${programId}`;
+  const history: History = { program, calls: [], computes: [], events: [], samples: [], closes: [], pauses: [], leaks: [], maxLagMs: 0 };
+  // How late this process ran its timers and callbacks: the time bounds allow for it (a loaded machine).
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const { fleet } = program;
+
+  // A rejection nobody handles is a defect too (of the library or of this checker): record it.
+  const unhandled = (reason: unknown) => {
+    const e = errorInfo(reason);
+    history.leaks.push(`unhandled rejection at ${Math.round(now() - (history.calls[0]?.start ?? now()))} ms: ${e.name}: ${e.message}`);
+  };
+  process.on('unhandledRejection', unhandled);
+
+  const timerTracker = process.env.MODEL_DEBUG === '1' ? trackTimers() : null;
+  const baseline = resources();
+  const firstClientId = Math.max(0, ...(await clientList(env.admin)).map((c) => c.id));
+
+  // ---- events: which computation wrote, which call joined a flight ----
+  const fenceOfOp = new Map<number, number>();
+  const computeOf = new Map<string, ComputeRecord>();
+  recording = (event) => {
+    const context = event.context as { program?: string; op?: number } | undefined;
+    if (context?.program !== programId || context.op === undefined) return;
+    const i = context.op;
+    const fields = event.fields as Record<string, unknown>;
+    history.events.push({ t: now(), i, event: event.event, key: event.key, strategy: event.strategy, fields } satisfies EventRecord);
+    if (event.event === 'recompute.start') fenceOfOp.set(i, Number(fields.fence));
+    if (event.event === 'flight.joined') history.calls[i]!.flightJoined = true;
+    if ((event.event === 'cache.write' && !fields.set) || event.event === 'cache.write.rejected') {
+      const comp = computeOf.get(`${i}:${Number(fields.fence)}`);
+      if (comp) {
+        comp.stored = event.event === 'cache.write' ? 'yes' : 'no';
+        comp.storedAt = now();
+      }
+    }
+  };
+
+  // ---- the fleet ----
+  const clients: Redis[] = [];
+  const duplicates: { made: Redis; by: ProcessInfo; at: number }[] = [];
+  const sharedSubscriber = fleet.sharedSubscriber
+    ? new Redis(env.url, { connectionName: 'model:shared-subscriber', enableReadyCheck: false, maxRetriesPerRequest: null })
+    : null;
+  // CLIENT KILL TYPE pubsub resets it; it reconnects by itself.
+  sharedSubscriber?.on('error', () => {});
+  const guards: Proc[] = [];
+  const makeProcess = (index: number, gen: number): Proc => {
+    const redis = new Redis(env.url, { connectionName: `model:P${index}`, maxRetriesPerRequest: 2 });
+    redis.on('error', () => {});
+    clients.push(redis);
+    // The guard's own subscriber is a duplicate of its connection: keep a hand on it, to close it if it leaks.
+    const info: ProcessInfo = { label: `P${index}${"'".repeat(gen)}`, index, gen, l1: fleet.l1[index]! };
+    const duplicate = redis.duplicate.bind(redis);
+    redis.duplicate = ((...args: Parameters<Redis['duplicate']>) => {
+      const made = duplicate(...args);
+      duplicates.push({ made, by: info, at: now() });
+      return made;
+    }) as Redis['duplicate'];
+    const guard = createGuard({
+      redis,
+      keyPrefix: prefix,
+      lockTtlMs: TIMINGS.lockTtlMs,
+      valueTtlMs: TIMINGS.valueTtlMs,
+      graceMs: TIMINGS.graceMs,
+      maxWaitMs: TIMINGS.maxWaitMs,
+      computeTimeoutMs: TIMINGS.computeTimeoutMs,
+      failurePolicy: fleet.failurePolicy,
+      failureBackoffMs: TIMINGS.failureBackoffMs,
+      ...(info.l1 && { l1: { maxEntries: 100 } }),
+      ...(sharedSubscriber && index > 0 && { subscriber: sharedSubscriber }),
+    });
+    const proc = { info, guard, redis };
+    guards.push(proc);
+    return proc;
+  };
+  const current: Proc[] = Array.from({ length: PROCESSES }, (_, p) => makeProcess(p, 0));
+
+  // ---- the sampler: every key has a TTL, fences never go down ----
+  let sampling = true;
+  const sampleOnce = async () => {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await env.sampler.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    if (keys.length === 0) return;
+    const t = now();
+    const pipeline = env.sampler.pipeline();
+    for (const key of keys) {
+      pipeline.pttl(key);
+      if (key.endsWith(':value')) pipeline.hget(key, 'fence');
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    let n = 0;
+    for (const key of keys) {
+      const pttl = Number(replies[n++]?.[1]);
+      const fence = key.endsWith(':value') ? (replies[n++]?.[1] as string | null) : null;
+      history.samples.push({ t, key, pttl, fence: fence === null ? null : Number(fence) } satisfies Sample);
+    }
+  };
+  const sampler = (async () => {
+    while (sampling) {
+      await sampleOnce().catch(() => {});
+      await sleep(SAMPLE_EVERY_MS);
+    }
+  })();
+
+  // ---- the operations ----
+  let nextValue = 1;
+  const running: Promise<void>[] = [];
+  const computations: Promise<unknown>[] = [];
+
+  const compute = (i: number, op: GetOp, proc: Proc) => {
+    return async ({ signal }: { signal: AbortSignal }): Promise<number> => {
+      const rec: ComputeRecord = {
+        id: nextValue++,
+        i,
+        key: op.key,
+        proc: proc.info,
+        strategy: op.strategy,
+        fence: fenceOfOp.get(i),
+        start: now(),
+      };
+      history.computes.push(rec);
+      computeOf.set(`${i}:${rec.fence}`, rec);
+      const work = sleep(op.compute.ms, op.compute.honorsSignal ? signal : undefined);
+      computations.push(work.catch(() => {}));
+      try {
+        await work;
+        if (op.compute.fate === 'throw') throw new ModelComputeError(op.key, i);
+      } catch (err) {
+        rec.finish = now();
+        rec.threw = true;
+        throw err;
+      }
+      rec.finish = now();
+      return rec.id;
+    };
+  };
+
+  const settle = (rec: CallRecord, promise: Promise<unknown>, onValue?: (value: unknown) => void): Promise<void> =>
+    promise.then(
+      (value) => {
+        rec.end = now();
+        onValue?.(value);
+      },
+      (err: unknown) => {
+        rec.end = now();
+        rec.error = errorInfo(err);
+      },
+    );
+
+  const start = (i: number, op: Op): Promise<void> => {
+    const proc = 'p' in op ? current[op.p]! : null;
+    const rec: CallRecord = { i, op, proc: proc?.info ?? null, start: now() };
+    history.calls.push(rec);
+    const context = { program: programId, op: i };
+    switch (op.kind) {
+      case 'get':
+        return settle(
+          rec,
+          // A throw before the first await (a refused ttlMs, say) is a rejection like any other.
+          (async () => proc!.guard.getOrCompute(op.key, compute(i, op, proc!), { strategy: op.strategy, ttlMs: op.ttlMs, context }))(),
+          (result) => {
+            const { value, source } = result as { value: number; source: CallRecord['source'] };
+            rec.value = value;
+            rec.source = source;
+          },
+        );
+      case 'set': {
+        rec.setValue = nextValue++;
+        return settle(rec, (async () => proc!.guard.set(op.key, rec.setValue, { ttlMs: op.ttlMs, context }))());
+      }
+      case 'delete':
+        return settle(rec, (async () => proc!.guard.delete(op.key, { context }))());
+      case 'lock':
+        return settle(
+          rec,
+          (async () => {
+            let held: Awaited<ReturnType<StampedeGuard['lock']>>;
+            try {
+              held = await proc!.guard.lock(op.name, op.waitMs === undefined ? {} : { waitMs: op.waitMs });
+            } finally {
+              rec.acquireEnd = now();
+            }
+            rec.acquired = true;
+            rec.fence = held.fence;
+            await sleep(op.holdMs);
+            rec.releaseStart = now();
+            rec.releasedOk = await held.release();
+            rec.releaseEnd = now();
+          })(),
+        );
+      case 'reopen': {
+        const old = proc!;
+        const close: CloseRecord = { proc: old.info, start: now(), i };
+        history.closes.push(close);
+        const closing = old.guard.close();
+        current[op.p] = makeProcess(op.p, old.info.gen + 1);
+        return settle(
+          rec,
+          closing.then(() => {
+            close.end = now();
+          }),
+        );
+      }
+      case 'kill-subscribers':
+        return settle(rec, killSubscribers(env.admin));
+      case 'pause': {
+        const pause: [number, number] = [rec.start, Number.POSITIVE_INFINITY];
+        history.pauses.push(pause);
+        return settle(
+          rec,
+          pauseServer(env.faults, TIMINGS.pauseMs).finally(() => {
+            pause[1] = now();
+          }),
+        );
+      }
+    }
+  };
+
+  const pauses = () => program.ops.filter((op) => op.kind === 'pause').length;
+  try {
+    for (const [i, op] of program.ops.entries()) {
+      if (op.gapMs > 0) await sleep(op.gapMs);
+      const started = start(i, op);
+      running.push(started);
+      if (op.awaited) await settledBy(started, settleDeadline(op, history.calls[i]!.start, pauses()));
+    }
+    // Every operation settles within its bound (model.ts reports those that did not).
+    const lastDeadline = Math.max(...history.calls.map((c) => settleDeadline(c.op, c.start, pauses())));
+    await settledBy(Promise.all(running), lastDeadline);
+  } finally {
+    // ---- close everything, and look for what was left behind ----
+    const finalCloses = current.map((proc) => {
+      const close: CloseRecord = { proc: proc.info, start: now(), i: undefined };
+      history.closes.push(close);
+      return proc.guard.close().then(
+        () => {
+          close.end = now();
+        },
+        (err: unknown) => history.leaks.push(`the final close() of ${proc.info.label} rejected: ${errorInfo(err).message}`),
+      );
+    });
+    await settledBy(Promise.all(finalCloses), now() + TIMINGS.computeTimeoutMs + 2000 + pauses() * 300);
+    // Calls still running settle promptly now (checked by model.ts from their ends).
+    await settledBy(Promise.all(running), now() + 1000);
+
+    // A closed guard refuses at once, and never computes.
+    for (const proc of guards) {
+      let computed = false;
+      const refusals: [string, Promise<unknown>][] = [
+        [
+          'getOrCompute',
+          (async () =>
+            proc.guard.getOrCompute('a', async () => {
+              computed = true;
+              return 0;
+            }))(),
+        ],
+        ['set', (async () => proc.guard.set('a', 0))()],
+        ['delete', (async () => proc.guard.delete('a'))()],
+        ['lock', (async () => proc.guard.lock('x'))()],
+      ];
+      for (const [what, call] of refusals) {
+        const t0 = now();
+        let outcome = 'did not settle within 200 ms';
+        const settled = await settledBy(
+          call.then(
+            () => {
+              outcome = 'resolved';
+            },
+            (err: unknown) => {
+              outcome = errorInfo(err).code ?? errorInfo(err).name;
+            },
+          ),
+          t0 + 200,
+        );
+        if (!settled || outcome !== 'E_CLOSED') history.leaks.push(`${what} on ${proc.info.label} after close(): ${outcome}, not E_CLOSED`);
+      }
+      if (computed) history.leaks.push(`getOrCompute on ${proc.info.label} after close() ran its computation`);
+    }
+
+    await settledBy(Promise.all(computations), now() + TIMINGS.hangMs + 500);
+    lag.disable();
+    history.maxLagMs = lag.max / 1e6;
+    sampling = false;
+    await sampler;
+    await sampleOnce().catch(() => {});
+    recording = null;
+
+    await Promise.all([...clients, ...(sharedSubscriber ? [sharedSubscriber] : [])].map((c) => c.quit().catch(() => c.disconnect())));
+
+    // No subscriber connection of this program is left on the server...
+    let left: number[] = [];
+    for (const deadline = now() + 1000; ; ) {
+      left = (await clientList(env.admin)).filter((c) => c.id > firstClientId && c.name === SUBSCRIBER_NAME).map((c) => c.id);
+      if (left.length === 0 || now() > deadline) break;
+      await sleep(50);
+    }
+    if (left.length > 0) {
+      const origin = history.calls[0]?.start ?? 0;
+      const open = duplicates
+        .filter((d) => d.made.status !== 'end')
+        .map((d) => {
+          const closed = history.closes.find((c) => c.proc === d.by);
+          return `${d.by.label}'s, opened at ${Math.round(d.at - origin)} ms${closed ? ` (its close() started at ${Math.round(closed.start - origin)} ms)` : ''}`;
+        });
+      history.leaks.push(
+        `${left.length} connection(s) named ${SUBSCRIBER_NAME} left open after every guard closed${open.length > 0 ? `: ${open.join('; ')}` : ''}`,
+      );
+    }
+
+    // ...and nothing keeps this process alive that was not there before the program (ioredis's
+    // disconnect() keeps a 2 s timer until the server has closed the socket: wait that out).
+    let extra: string[] = [];
+    for (const deadline = now() + 2500; ; ) {
+      extra = moreThan(resources(), baseline);
+      if (extra.length === 0 || now() > deadline) break;
+      await sleep(50);
+    }
+    if (extra.length > 0) {
+      const timers = timerTracker?.alive().map((stack) => `\n    timer set at ${stack}`) ?? [];
+      history.leaks.push(`active resources after every guard and client closed: ${extra.join(', ')}${timers.join('')}`);
+    }
+    timerTracker?.stop();
+
+    // Clean up what leaked, so the next program starts clean.
+    for (const d of duplicates) if (d.made.status !== 'end') d.made.disconnect();
+    for (const id of left) await env.admin.call('CLIENT', 'KILL', 'ID', String(id)).catch(() => {});
+    const keys = await env.sampler.keys(`${prefix}:*`);
+    if (keys.length > 0) await env.sampler.unlink(...keys);
+    process.off('unhandledRejection', unhandled);
+  }
+  return history;
+}
