@@ -7,6 +7,7 @@
  * Usage: node --import tsx workers/check-compute.ts MODULE
  */
 import { runCli } from '../scripts/common/cli.js';
+import { exitOnceFlushed } from '../scripts/common/exit.js';
 import { ComputeModuleError, loadComputeModule } from './compute-module.js';
 
 await runCli(async () => {
@@ -17,10 +18,4 @@ await runCli(async () => {
 });
 
 // Whatever the module left open (a timer, a connection) must not keep this check alive.
-let flushing = 2;
-const flushed = () => {
-  flushing -= 1;
-  if (flushing === 0) process.exit();
-};
-process.stdout.write('', flushed);
-process.stderr.write('', flushed);
+exitOnceFlushed();

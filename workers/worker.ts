@@ -11,6 +11,7 @@ import { fileNameArg, hostArg, intArg, newCommand, runCli } from '../scripts/com
 import { loadComputeModule } from './compute-module.js';
 import { createGuardMetrics, type GuardMetrics } from './metrics/guard-metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
+import { exitOnceFlushed } from '../scripts/common/exit.js';
 
 /** Set once the worker has stopped gracefully (on SIGINT/SIGTERM): see the end of this file. */
 let stopped = false;
@@ -110,13 +111,7 @@ if (stopped) {
   // itself, a process first closes its handles, the signal listeners among them, and a SIGTERM
   // that arrives then (a fleet forwards the one its process group also got) kills it;
   // process.exit keeps them to the end.
-  let flushing = 2;
-  const flushed = () => {
-    flushing -= 1;
-    if (flushing === 0) process.exit();
-  };
-  process.stdout.write('', flushed);
-  process.stderr.write('', flushed);
+  exitOnceFlushed();
 } else {
   // Failed with its one line (or --help). The process normally ends by itself, its log's pending
   // writes done (exiting at once could leave a log file still opening); if something of a library
