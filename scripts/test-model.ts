@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FEATURES, parseExclusions } from '../test/model/operations.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { FEATURES, parseExclusions, programFromJson } from '../test/model/operations.js';
 
 const TEST_FILE = 'test/model/guard-model.test.ts';
 
@@ -23,6 +24,8 @@ checker"). A failure prints its seed, its path and the shrunk program.
   --path P          with --seed: replay the counterexample at this path (as printed, e.g. 41:3:0:2)
   --repeat N        run each program N times (a replay: timings differ from run to run; default 1)
   --shrink          a replay that fails shrinks on from there
+  --program FILE    run the program in FILE (JSON, as a failure prints it), --repeat times
+  --found           run the programs that found defects (test/model/found.ts), each 5 times
   --exclude LIST    leave features out of the programs, comma-separated:
                     ${FEATURES.join(', ')}
   --time-limit MS   stop starting programs (and shrinking) after MS (default 1.5 s a program + 45 s)
@@ -66,6 +69,8 @@ function parse() {
       path: { type: 'string' },
       repeat: { type: 'string' },
       shrink: { type: 'boolean' },
+      program: { type: 'string' },
+      found: { type: 'boolean' },
       exclude: { type: 'string' },
       'time-limit': { type: 'string' },
       'strict-mixed-l1': { type: 'boolean' },
@@ -108,6 +113,20 @@ if (values.exclude !== undefined) {
   }
   settings.MODEL_EXCLUDE = values.exclude;
 }
+if (values.program !== undefined) {
+  // Relative to where `npm run` was called from (npm runs scripts from the project's root).
+  const file = path.resolve(process.env.INIT_CWD ?? process.cwd(), values.program);
+  if (!existsSync(file)) fail(`--program: no file ${file}`);
+  try {
+    programFromJson(readFileSync(file, 'utf8'));
+  } catch (err) {
+    fail(`--program: ${file}: ${(err as Error).message}`);
+  }
+  settings.MODEL_PROGRAM = file;
+}
+if (values.found) settings.MODEL_FOUND = '1';
+if ([values.path !== undefined, values.program !== undefined, values.found === true].filter(Boolean).length > 1)
+  fail('--path, --program and --found each choose what runs: give one');
 if (values.shrink) settings.MODEL_SHRINK = '1';
 if (values['strict-mixed-l1']) settings.MODEL_STRICT_MIXED_L1 = '1';
 if (values.debug) settings.MODEL_DEBUG = '1';

@@ -1,8 +1,9 @@
 /**
  * The model-based checker: random programs of overlapping operations and faults on three guards
  * sharing one Redis, each program's history checked against the guard's guarantees
- * (test/model/model.ts). A failure prints fast-check's seed and path and the shrunk program;
- * `npm run test:model -- --seed S --path P` replays it. docs/development.md describes it.
+ * (test/model/model.ts). A failure prints fast-check's seed and path, the shrunk program and
+ * the command that replays it (`npm run test:model -- --seed=S --path P`). docs/development.md
+ * describes it.
  *
  * Environment (scripts/test-model.ts sets it from its flags):
  *   MODEL_RUNS     programs to run [CI_RUNS]
@@ -15,17 +16,21 @@
  *   MODEL_TIME_LIMIT_MS    stop starting programs (and shrinking) after this long [1.5 s a program + 45 s]
  *   MODEL_VERBOSE  fast-check's verbosity: 1 lists every failure met while shrinking [0]
  *   MODEL_DEBUG    1 adds the guards' events to a failure's timeline [0]
+ *   MODEL_PROGRAM  a file holding one program as JSON (as a failure prints it): run it, MODEL_REPEAT times
+ *   MODEL_FOUND    1: run the programs of found.ts instead (each MODEL_REPEAT times, 5 by default)
  */
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { EmbeddedRedis } from '../../scripts/redis/redis-server.js';
 import { adminConnection, startModelRedis } from './faults.js';
-import { checkHistory, describeTimeline } from './model.js';
-import { parseExclusions, programArbitrary } from './operations.js';
+import { readFileSync } from 'node:fs';
+import { FOUND } from './found.js';
+import { type CheckOptions, checkHistory, describeTimeline } from './model.js';
+import { describeProgram, type Program, parseExclusions, programArbitrary, programFromJson, programToJson } from './operations.js';
 import { type ModelEnv, runProgram, stopListening } from './runner.js';
 
-/** Programs in `npm test`: about 40 s on the loaded 2-core CI machine (docs/development.md). */
+/** Programs in `npm test`: about 25 s on the 2-core development machine (docs/development.md). */
 const CI_RUNS = 50;
 
 function envInt(name: string, fallback: number | undefined): number | undefined {
@@ -39,7 +44,9 @@ function envInt(name: string, fallback: number | undefined): number | undefined 
 const runs = envInt('MODEL_RUNS', CI_RUNS)!;
 const seed = envInt('MODEL_SEED', undefined);
 const path = process.env.MODEL_PATH || undefined;
-const repeat = envInt('MODEL_REPEAT', 1)!;
+const programFile = process.env.MODEL_PROGRAM || undefined;
+const runFound = process.env.MODEL_FOUND === '1';
+const repeat = envInt('MODEL_REPEAT', runFound ? 5 : 1)!;
 const exclude = parseExclusions(process.env.MODEL_EXCLUDE ?? '');
 const strictMixedL1 = process.env.MODEL_STRICT_MIXED_L1 === '1';
 /** A bound on the whole run, shrinking included: what fast-check has found by then is reported. */
@@ -69,46 +76,73 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe('the guard under random programs (model-based, fast-check)', () => {
-  it(`keeps its guarantees over ${path ? 'the replayed program' : `${runs} random programs`}`, {
-    timeout: timeLimitMs + 120_000,
-  }, async () => {
-    let programs = 0;
-    try {
-      await fc.assert(
-        fc.asyncProperty(programArbitrary({ exclude, maxOps: 20 }), async (program) => {
-          for (let n = 0; n < repeat; n++) {
-            programs += 1;
-            const history = await runProgram(program, env);
-            const violations = checkHistory(history, { strictMixedL1 });
-            if (violations.length > 0)
-              throw new Error(`${violations.length} invariant(s) broken:\n${violations.join('\n')}\n${describeTimeline(history, debug)}`);
-          }
-        }),
-        {
-          numRuns: runs,
-          ...(seed !== undefined && { seed }),
-          // A replay runs the printed counterexample only (as fast-check's hint says), unless asked to shrink on.
-          ...(path !== undefined && { path, endOnFailure: process.env.MODEL_SHRINK !== '1' }),
-          verbose,
-          plugins: [fc.interruptAfterTimeLimit(timeLimitMs)],
-        },
+/** Run `program` `repeat` times; throws the first run's broken invariants, its timeline and the program as JSON. */
+async function check(program: Program, options: CheckOptions, onRun = () => {}): Promise<void> {
+  for (let n = 0; n < repeat; n++) {
+    onRun();
+    const history = await runProgram(program, env);
+    const violations = checkHistory(history, options);
+    if (violations.length > 0)
+      throw new Error(
+        `${violations.length} invariant(s) broken:\n${violations.join('\n')}\n${describeTimeline(history, debug)}\n` +
+          `the program as JSON (for --program): ${programToJson(program)}`,
       );
-    } catch (err) {
-      // The command that replays it: the same seed and path, and the same programs (exclusions); a
-      // few times, since the interleaving depends on timing.
-      const found = /seed: (-?\d+), path: "([\d:]+)"/.exec((err as Error).message);
-      if (found) {
-        const flags = [
-          `--seed=${found[1]}`,
-          `--path ${found[2]}`,
-          '--repeat 10',
-          ...(exclude.size > 0 ? [`--exclude ${[...exclude].join(',')}`] : []),
-        ];
-        (err as Error).message = `Replay: npm run test:model -- ${flags.join(' ')}\n${(err as Error).message}`;
+  }
+}
+
+// One of three runs, by the environment: random programs (npm test), one program (--program), or
+// the programs that found defects (--found). Only that one is registered: npm test lists no skips.
+if (!programFile && !runFound)
+  describe('the guard under random programs (model-based, fast-check)', () => {
+    it(`keeps its guarantees over ${path ? 'the replayed program' : `${runs} random programs`}`, {
+      timeout: timeLimitMs + 120_000,
+    }, async () => {
+      let programs = 0;
+      try {
+        await fc.assert(
+          fc.asyncProperty(programArbitrary({ exclude, maxOps: 20 }), (program) => check(program, { strictMixedL1 }, () => programs++)),
+          {
+            numRuns: runs,
+            ...(seed !== undefined && { seed }),
+            // A replay runs the printed counterexample only (as fast-check's hint says), unless asked to shrink on.
+            ...(path !== undefined && { path, endOnFailure: process.env.MODEL_SHRINK !== '1' }),
+            verbose,
+            plugins: [fc.interruptAfterTimeLimit(timeLimitMs)],
+          },
+        );
+      } catch (err) {
+        // The command that replays it: the same seed and path, and the same programs (exclusions); a
+        // few times, since the interleaving depends on timing.
+        const found = /seed: (-?\d+), path: "([\d:]+)"/.exec((err as Error).message);
+        if (found) {
+          const flags = [
+            `--seed=${found[1]}`,
+            `--path ${found[2]}`,
+            '--repeat 10',
+            ...(exclude.size > 0 ? [`--exclude ${[...exclude].join(',')}`] : []),
+          ];
+          (err as Error).message = `Replay: npm run test:model -- ${flags.join(' ')}\n${(err as Error).message}`;
+        }
+        throw err;
       }
-      throw err;
-    }
-    process.stdout.write(`model checker: ${programs} program run(s)\n`);
+      process.stdout.write(`model checker: ${programs} program run(s)\n`);
+    });
   });
-});
+
+if (programFile !== undefined)
+  describe('a program given as JSON (--program)', () => {
+    it(`keeps the guarantees over ${programFile}, run ${repeat} time(s)`, { timeout: repeat * 10_000 + 60_000 }, async () => {
+      const program = programFromJson(readFileSync(programFile!, 'utf8'));
+      process.stdout.write(`${describeProgram(program)}\n`);
+      await check(program, { strictMixedL1 });
+    });
+  });
+
+if (runFound)
+  describe('the programs that found defects (found.ts; each fails while its defect is there)', () => {
+    for (const found of FOUND) {
+      it(`${found.name}: ${found.showed}`, { timeout: repeat * 10_000 + 60_000 }, async () => {
+        await check(found.program, { strictMixedL1: strictMixedL1 || found.strictMixedL1 === true });
+      });
+    }
+  });

@@ -160,6 +160,35 @@ function printable<T extends object>(value: T, text: (v: T) => string): T {
   return value;
 }
 
+/**
+ * A program written out as JSON (a failure prints its program so; a program written by hand, or
+ * one of found.ts, reads the same): run as it is with `--program FILE`, whatever the generator
+ * has become since. Only its shape is checked.
+ */
+export function programFromJson(text: string): Program {
+  const parsed = JSON.parse(text, (_key, value) => (value === 'Infinity' ? Number.POSITIVE_INFINITY : value)) as Partial<Program>;
+  const kinds = ['get', 'set', 'delete', 'lock', 'reopen', 'kill-subscribers', 'pause'];
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    !Array.isArray(parsed.fleet?.l1) ||
+    parsed.fleet.l1.length !== PROCESSES ||
+    !Array.isArray(parsed.ops) ||
+    !parsed.ops.every((op) => typeof op === 'object' && op !== null && kinds.includes(op.kind) && typeof op.gapMs === 'number')
+  ) {
+    throw new Error('a program is {"fleet":{"l1":[b,b,b],"failurePolicy":..,"sharedSubscriber":b},"ops":[{"kind":"get",...},...]}');
+  }
+  const program = { profile: 'chaos' as Profile, calm: false, ...parsed } as Program;
+  return printable<Program>({ ...program }, describeProgram);
+}
+
+/** The program as one line of JSON, for `--program` (Infinity, which JSON lacks, as "Infinity"). */
+export function programToJson(program: Program): string {
+  return JSON.stringify({ fleet: program.fleet, ops: program.ops }, (_key, value) =>
+    value === Number.POSITIVE_INFINITY ? 'Infinity' : value,
+  );
+}
+
 // ---- arbitraries ----
 
 const proc = fc.integer({ min: 0, max: PROCESSES - 1 });

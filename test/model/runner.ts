@@ -164,16 +164,16 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   lag.enable();
   const { fleet } = program;
 
+  const timerTracker = process.env.MODEL_DEBUG === '1' ? trackTimers() : null;
+  const baseline = resources();
+  const firstClientId = Math.max(0, ...(await clientList(env.admin)).map((c) => c.id));
+
   // A rejection nobody handles is a defect too (of the library or of this checker): record it.
   const unhandled = (reason: unknown) => {
     const e = errorInfo(reason);
     history.leaks.push(`unhandled rejection at ${Math.round(now() - (history.calls[0]?.start ?? now()))} ms: ${e.name}: ${e.message}`);
   };
   process.on('unhandledRejection', unhandled);
-
-  const timerTracker = process.env.MODEL_DEBUG === '1' ? trackTimers() : null;
-  const baseline = resources();
-  const firstClientId = Math.max(0, ...(await clientList(env.admin)).map((c) => c.id));
 
   // ---- events: which computation wrote, which call joined a flight ----
   const fenceOfOp = new Map<number, number>();

@@ -1,0 +1,139 @@
+/**
+ * Programs that broke an invariant when the checker was first run (2026-12-07, against commit
+ * 9d4fb1b), shrunk and, where a shrunk program depended on a lucky timing, written again so that
+ * it fails on most runs. `npm run test:model -- --found` runs each a few times; each is also a
+ * JSON program for `--program`. They are not part of `npm test`: their timings are tight, and some
+ * are about fixes still under way. docs/development.md lists what each showed.
+ */
+import { type Fleet, type Op, type Program, programFromJson, programToJson } from './operations.js';
+
+export interface Found {
+  readonly name: string;
+  /** What the program showed against 9d4fb1b. */
+  readonly showed: string;
+  readonly program: Program;
+  /** Checked with --strict-mixed-l1. */
+  readonly strictMixedL1?: boolean;
+}
+
+const fleet = (l1: [boolean, boolean, boolean], sharedSubscriber = false): Fleet => ({ l1, failurePolicy: 'stale', sharedSubscriber });
+const get = (p: number, key: 'a' | 'b', strategy: string, ms: number, gapMs: number, more: Partial<Record<string, unknown>> = {}) => ({
+  kind: 'get',
+  p,
+  key,
+  strategy,
+  compute: { ms, fate: more.fate ?? 'ok', honorsSignal: false },
+  ttlMs: more.ttlMs,
+  gapMs,
+  awaited: more.awaited ?? false,
+});
+const program = (f: Fleet, ops: object[]): Program =>
+  programFromJson(programToJson({ fleet: f, ops: ops as Op[], profile: 'chaos', calm: false }));
+
+export const FOUND: readonly Found[] = [
+  {
+    name: 'ttl-infinity',
+    showed: 'a per-call ttlMs of Infinity: a raw ReplyError from the write script, and the value hash left without a TTL',
+    program: program(fleet([false, false, false]), [get(0, 'a', 'none', 0, 0, { ttlMs: Number.POSITIVE_INFINITY })]),
+  },
+  {
+    name: 'unfenced-write-over-set',
+    showed: 'a `none` computation that read before a set overwrote the set once it finished; later reads got the older value',
+    program: program(fleet([false, false, false]), [
+      get(0, 'b', 'none', 20, 0),
+      { kind: 'set', p: 0, key: 'b', gapMs: 5, awaited: false },
+      get(0, 'b', 'redis-lock', 0, 60),
+    ]),
+  },
+  {
+    name: 'unfenced-write-over-delete',
+    showed: 'the same after a delete (documented at 9d4fb1b as a limit of `none` and `local-lock`)',
+    program: program(fleet([false, false, false]), [
+      get(0, 'a', 'local-lock', 20, 0),
+      { kind: 'delete', p: 0, key: 'a', gapMs: 5, awaited: false },
+      get(0, 'a', 'redis-lock', 0, 60),
+    ]),
+  },
+  {
+    name: 'l1-keeps-rejected-write',
+    showed:
+      'a holder whose write a set of its own process rejected kept its value in the L1 tier: later reads there got a value Redis never held',
+    program: program(fleet([true, false, false]), [
+      get(0, 'a', 'redis-lock', 20, 0),
+      { kind: 'set', p: 0, key: 'a', gapMs: 5, awaited: false },
+      get(0, 'a', 'redis-lock', 0, 40),
+    ]),
+  },
+  {
+    name: 'close-during-first-claim',
+    showed:
+      'close() while a call of a guard without a subscriber yet was between its claim and its wait: the wait opened a subscriber after close(), never closed',
+    program: program(fleet([false, false, false]), [
+      get(0, 'a', 'xfetch', 380, 1, { fate: 'slow' }),
+      get(0, 'a', 'redis-lock', 380, 1, { fate: 'slow' }),
+      { kind: 'reopen', p: 0, gapMs: 1, awaited: false },
+    ]),
+  },
+  {
+    name: 'close-leaves-waiter',
+    showed: "close() did not end a call waiting for another process's holder: it waited on until that holder's compute timeout",
+    program: program(fleet([true, false, false]), [
+      get(1, 'b', 'redis-lock', 1150, 0, { fate: 'hang' }),
+      get(0, 'b', 'redis-lock', 0, 5),
+      { kind: 'reopen', p: 0, gapMs: 30, awaited: false },
+    ]),
+  },
+  {
+    name: 'flight-joiner-after-set',
+    showed:
+      'a call that joined, after a set of its process resolved, a flight computing from before the set got the flight value, never stored',
+    program: program(fleet([false, false, false]), [
+      get(1, 'a', 'redis-lock', 40, 0),
+      { kind: 'set', p: 1, key: 'a', gapMs: 10, awaited: true },
+      get(1, 'a', 'redis-lock', 0, 5),
+    ]),
+  },
+  {
+    name: 'lock-hand-off-to-gone-waiter',
+    showed:
+      'a hand-off to a contender whose wait ended while the hand-off was on its way: the line stayed, and later lock() calls of that process waited out their whole waitMs with the lock free',
+    program: program(fleet([false, false, false]), [
+      { kind: 'lock', p: 0, name: 'x', holdMs: 60, gapMs: 0, awaited: false },
+      { kind: 'lock', p: 0, name: 'x', waitMs: 100, holdMs: 0, gapMs: 5, awaited: false },
+      { kind: 'pause', gapMs: 40, awaited: false },
+      { kind: 'lock', p: 0, name: 'x', holdMs: 0, gapMs: 400, awaited: false },
+    ]),
+  },
+  {
+    name: 'shared-subscriber-close',
+    showed: "closing one of two guards sharing a subscriber unsubscribed the other's L1 bus: it served a replaced value",
+    program: program(fleet([true, true, true], true), [
+      get(2, 'a', 'redis-lock', 0, 0, { awaited: true }),
+      { kind: 'reopen', p: 1, gapMs: 20, awaited: false },
+      { kind: 'set', p: 0, key: 'a', gapMs: 50, awaited: false },
+      get(2, 'a', 'redis-lock', 0, 250),
+    ]),
+  },
+  {
+    name: 'close-during-resubscribe',
+    showed:
+      "close() while the subscriber reconnected (after CLIENT KILL, the server slow): ioredis's own resubscribe, sent after the QUIT, rejected unhandled",
+    program: program(fleet([true, false, false]), [
+      // The kill once the subscriber is subscribed; the reconnect lands in the pause, and so does close().
+      { kind: 'kill-subscribers', gapMs: 30, awaited: false },
+      { kind: 'pause', gapMs: 5, awaited: false },
+      { kind: 'reopen', p: 0, gapMs: 100, awaited: false },
+    ]),
+  },
+  {
+    name: 'mixed-fleet-l1',
+    showed:
+      'a set by a guard without an L1 tier is not announced on the bus: a guard with one served the replaced value until its fresh time ended',
+    strictMixedL1: true,
+    program: program(fleet([false, false, true]), [
+      get(2, 'a', 'redis-lock', 0, 0, { awaited: true }),
+      { kind: 'set', p: 0, key: 'a', gapMs: 20, awaited: false },
+      get(2, 'a', 'redis-lock', 0, 250),
+    ]),
+  },
+];
