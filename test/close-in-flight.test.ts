@@ -13,7 +13,8 @@ import { closeGuards, processGuard } from './support/guards.js';
 import { afterScripts } from './support/parked.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
-import { deferred } from './support/wait.js';
+import { startEmbeddedRedis } from '../scripts/redis/redis-server.js';
+import { deferred, waitUntil } from './support/wait.js';
 import { Redis } from 'ioredis';
 
 const admin = connect();
@@ -100,5 +101,36 @@ describe('close() with calls in flight', () => {
     expect((await call).error?.code).toBe('E_CLOSED');
     expect(await admin.hget(keys.value, 'backoffUntil')).toBeNull();
     expect(await admin.exists(keys.lock)).toBe(0); // given back for the fleet at once
+  });
+
+  it('close() while its subscriber reconnects to a paused Redis leaves no unhandled rejection (found by the model checker)', async () => {
+    const server = await startEmbeddedRedis({ log: () => {} });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+    const killer = new Redis(server.url);
+    try {
+      const prefix = uniquePrefix('close-reconnecting');
+      const guard = createGuard({ redis, keyPrefix: prefix, l1: { maxEntries: 10 } });
+      const bus = `${prefix}:{!l1}:db0:written`;
+      await waitUntil('the bus is subscribed', async () => ((await killer.pubsub('NUMSUB', bus))[1] as number) === 1);
+      await killer.client('KILL', 'TYPE', 'pubsub');
+      // Paused while the subscriber reconnects: its own SUBSCRIBEs wait for a reply.
+      process.kill(server.pid, 'SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const closed = guard.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.kill(server.pid, 'SIGCONT');
+      await closed;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(unhandled.map(String)).toEqual([]);
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+      process.off('unhandledRejection', onUnhandled);
+      redis.disconnect();
+      killer.disconnect();
+      await server.stop();
+    }
   });
 });

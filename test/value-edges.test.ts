@@ -104,14 +104,50 @@ describe('a write without a lock (none, local-lock) racing a set or a delete', (
       const prefix = uniquePrefix(`unfenced-herd-${strategy}`);
       const a = processGuard({ keyPrefix: prefix });
       const b = processGuard({ keyPrefix: prefix });
-      const gate = deferred();
+      // Both computing before either writes: two misses at once, as in a stampede.
+      const bothComputing = deferred();
+      let computing = 0;
       const results = Promise.all(
-        [a, b].map(({ guard }, i) => guard.getOrCompute('k', async () => gate.promise.then(() => `from-${i}`), { strategy })),
+        [a, b].map(({ guard }, i) =>
+          guard.getOrCompute(
+            'k',
+            async () => {
+              if (++computing === 2) bothComputing.resolve();
+              await bothComputing.promise;
+              return `from-${i}`;
+            },
+            { strategy },
+          ),
+        ),
       );
-      gate.resolve();
       expect((await results).map((r) => r.source)).toEqual(['computed', 'computed']);
       expect(a.capture.count('cache.write') + b.capture.count('cache.write')).toBe(2);
       expect(a.capture.count('cache.write.rejected') + b.capture.count('cache.write.rejected')).toBe(0);
+    });
+  }
+});
+
+describe('a call that starts after a set in its process', () => {
+  for (const strategy of ['redis-lock', 'swr', 'xfetch'] as const) {
+    it(`${strategy}: does not join a computation that began before the set (found by the model checker)`, async () => {
+      const prefix = uniquePrefix(`after-set-${strategy}`);
+      const { guard } = processGuard({ keyPrefix: prefix });
+      const started = deferred();
+      const gate = deferred<string>();
+      const first = guard.getOrCompute(
+        'k',
+        () => {
+          started.resolve();
+          return gate.promise;
+        },
+        { strategy },
+      );
+      await started.promise;
+      await guard.set('k', 'set');
+      const later = guard.getOrCompute('k', async () => 'never', { strategy });
+      gate.resolve('computed-before-the-set');
+      expect(await first).toEqual({ value: 'computed-before-the-set', source: 'computed' });
+      expect(await later).toEqual({ value: 'set', source: 'cache' });
     });
   }
 });

@@ -13,7 +13,7 @@ import { checkValue } from './recompute.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import { isCluster } from '../redis/client.js';
-import { duplicateAsSubscriber } from '../redis/subscriber.js';
+import { closeSubscriber, duplicateAsSubscriber } from '../redis/subscriber.js';
 import type { Answer, Call, Compute, GuardResult, StrategyDeps } from './context.js';
 import { isFresh } from './envelope.js';
 import { L1Tier } from './l1-tier.js';
@@ -29,6 +29,7 @@ import { getWithoutProtection } from './strategies/none.js';
 import { getWithRedisLock } from './strategies/redis-lock.js';
 import { getWithSwr } from './strategies/swr.js';
 import { getWithXfetch } from './strategies/xfetch.js';
+import { forgetFlights } from './strategies/shared-flight.js';
 
 export interface CallOptions {
   strategy?: Strategy;
@@ -199,6 +200,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
       const fence = await setValue(deps.redis, keys, envelope, resolved.graceMs, source);
       emitEvent(source, 'info', 'cache.write', { fence, set: true });
+      forgetFlights(deps, key, RUNNERS.keys());
       deps.l1?.written(key, { ...envelope, fence });
     },
     async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
@@ -208,6 +210,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
       const existed = await deleteValue(deps.redis, keys, tombstoneMs, source);
       emitEvent(source, 'info', 'cache.delete', { existed });
+      forgetFlights(deps, key, RUNNERS.keys());
       deps.l1?.deleted(key);
       return existed;
     },
@@ -222,7 +225,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       // Takes back only this guard's subscriptions: a `subscriber` may be shared with other guards.
       (notifier as NotifierLease | null)?.release();
       const subscriber = ownSubscriber as RedisClient | null;
-      if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+      if (subscriber) await closeSubscriber(subscriber);
     },
   };
 }

@@ -15,15 +15,17 @@ export class SingleFlight<T> {
     const existing = this.inFlight.get(key);
     if (existing) return { value: await existing, shared: true };
 
-    const flight = (async () => {
-      try {
-        return await fn();
-      } finally {
-        // Forget the flight once it settles, so the next miss starts a fresh one.
-        this.inFlight.delete(key);
-      }
-    })();
+    const flight: Promise<T> = (async () => fn())().finally(() => {
+      // Forget the flight once it settles, so the next miss starts a fresh one (unless it was
+      // forgotten already and a newer flight took its place).
+      if (this.inFlight.get(key) === flight) this.inFlight.delete(key);
+    });
     this.inFlight.set(key, flight);
     return { value: await flight, shared: false };
+  }
+
+  /** Callers arriving from now on start a new flight; those already in the running one stay. */
+  forget(key: string): void {
+    this.inFlight.delete(key);
   }
 }

@@ -25,3 +25,29 @@ export function duplicateAsSubscriber(client: RedisClient): RedisClient {
     redisOptions: { ...cluster.options.redisOptions, ...node },
   });
 }
+
+/** Longest close() lets a reconnecting subscriber finish its handshake before cutting it. */
+const SETTLE_BEFORE_QUIT_MS = 2000;
+
+/**
+ * Close the guard's own subscriber. One that is reconnecting is first let become ready (at most
+ * SETTLE_BEFORE_QUIT_MS): on the way there ioredis sends its own SUBSCRIBEs again, without a
+ * catch, and a quit or disconnect before their replies rejects them unhandled ("Connection is
+ * closed."), which ends a process that runs with Node's defaults.
+ */
+export async function closeSubscriber(subscriber: RedisClient): Promise<void> {
+  if (subscriber.status !== 'ready' && subscriber.status !== 'end' && subscriber.status !== 'wait') {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        subscriber.off('ready', done);
+        subscriber.off('end', done);
+        resolve();
+      };
+      const timer = setTimeout(done, SETTLE_BEFORE_QUIT_MS);
+      subscriber.once('ready', done);
+      subscriber.once('end', done);
+    });
+  }
+  await subscriber.quit().catch(() => subscriber.disconnect());
+}

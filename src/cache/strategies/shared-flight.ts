@@ -14,7 +14,7 @@ export async function shareFlight<T>(
   deps: StrategyDeps,
   lookup: () => Promise<Answer<T>>,
 ): Promise<Answer<T>> {
-  const { value: result, shared } = await deps.flight.do(`${strategy}:${call.key}`, lookup as () => Promise<Answer<unknown>>);
+  const { value: result, shared } = await deps.flight.do(flightKey(strategy, call.key), lookup as () => Promise<Answer<unknown>>);
   if (!shared) return result as Answer<T>;
 
   // A computation this caller did not run is one it waited for; hits and stale stay as they were.
@@ -24,4 +24,17 @@ export async function shareFlight<T>(
   if (source === 'stale') emitEvent(call, 'info', 'stale.served', { coalesced: true });
   emitEvent(call, 'info', 'flight.joined');
   return { value: result.value as T, source, ...(result.envelope && { envelope: result.envelope as Envelope<T> }) };
+}
+
+/**
+ * After a `set` or `delete` of `key` resolved: a call starting now must not join a flight that
+ * began before it, whose answer (computed from older data, its write fenced out) predates the
+ * change. Calls already in such a flight overlapped the change and may keep its answer.
+ */
+export function forgetFlights(deps: StrategyDeps, key: string, strategies: Iterable<string>): void {
+  for (const strategy of strategies) deps.flight.forget(flightKey(strategy, key));
+}
+
+function flightKey(strategy: string, key: string): string {
+  return `${strategy}:${key}`;
 }
