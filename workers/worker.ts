@@ -74,7 +74,6 @@ await runCli(async () => {
       ...(opts.lockDuration !== undefined && { lockDurationMs: opts.lockDuration }),
     });
     const stopProgress = reportProgress(running.worker, workerId, say);
-    say(`${workerId} logging to ${log.path}`);
 
     await new Promise<void>((resolve, reject) => {
       // A signal reaches a worker of a fleet more than once: a Ctrl-C from the terminal's process
@@ -91,6 +90,9 @@ await runCli(async () => {
         running.stop().then(resolve, reject);
       };
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      // Said only now: whoever waits for this line to signal the worker finds the listeners in
+      // place (on Linux the line reaches a pipe before the next statement runs).
+      say(`${workerId} logging to ${log.path}`);
     });
     stopProgress();
     // Ends the log after its pending writes, in order (a flushSync here once wrote queued lines
