@@ -3,11 +3,11 @@ import type { CacheKeys } from '../keys.js';
 import { emitEvent } from '../events.js';
 import { startBackoff } from './backoff.js';
 import { CallBound } from './call-bound.js';
-import { claim, type Claim } from './claim.js';
+import type { Claim } from './claim.js';
 import type { Call, Answer, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
-import { computeAsHolder, releaseAsHolder } from './holder.js';
-import { waitForHolder } from './wait.js';
+import { computeAsHolder } from './holder.js';
+import { boundedClaim, waitForHolder } from './wait.js';
 
 /**
  * Get a fresh value into the cache with one computation in the fleet, after a claim that found
@@ -29,11 +29,7 @@ export async function fill<T>(
   let retries = deps.failurePolicy === 'retry' ? 1 : 0;
   let claimed: Claim<T> = first;
   let waited = false;
-  // A claim that took the lock after this call gave up: give the lock back for the others.
-  const claimAgain = () =>
-    bound.race(claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call), (late) => {
-      if (late.kind === 'lock') releaseAsHolder(call as Call<unknown>, deps, keys, late.lease, 'released').catch(() => {});
-    });
+  const claimAgain = () => boundedClaim<T>(call as Call<unknown>, deps, keys, bound);
 
   for (;;) {
     if (claimed.kind === 'value') return { value: claimed.envelope.value, source: waited ? 'waited' : 'cache', envelope: claimed.envelope };

@@ -4,7 +4,7 @@ import { GuardClosedError } from '../errors.js';
 import { emitEvent, type WaitOutcomeName } from '../events.js';
 import type { CallBound } from './call-bound.js';
 import { releaseAsHolder } from './holder.js';
-import { claim } from './claim.js';
+import { claim, type Claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
 import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
 import type { Subscription } from '../redis/notifier.js';
@@ -64,10 +64,7 @@ async function nextOutcome(
   bound: CallBound,
 ): Promise<WaitOutcome> {
   for (;;) {
-    const claimed = await bound.race(claim(deps.redis, keys, deps.lockTtlMs, {}, call), (late) => {
-      // Taken after this call gave up: give it back at once for the others.
-      if (late.kind === 'lock') releaseAsHolder(call, deps, keys, late.lease, 'released').catch(() => {});
-    });
+    const claimed = await boundedClaim(call, deps, keys, bound);
     if (claimed.kind === 'value') return { kind: 'value', envelope: claimed.envelope };
     if (claimed.kind === 'lock') return { kind: 'lock', lease: claimed.lease, stale: claimed.stale };
     const wakeup = await bound.race(subscription.next(deadline - Date.now()));
@@ -81,4 +78,14 @@ async function nextOutcome(
     }
     // `written` (a large value), `released`: look again, and take the lock if it is free.
   }
+}
+
+/**
+ * A waiting call's claim, within its bound. A claim that took the lock after the call gave up
+ * gives it back at once, for the others, instead of leaving it to expire.
+ */
+export function boundedClaim<T>(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, bound: CallBound): Promise<Claim<T>> {
+  return bound.race(claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call), (late) => {
+    if (late.kind === 'lock') releaseAsHolder(call, deps, keys, late.lease, 'released').catch(() => {});
+  });
 }
