@@ -11,7 +11,7 @@ import { readEnvelope } from '../src/cache/store.js';
 import type { Strategy } from '../src/cache/strategy.js';
 import { cacheKeys } from '../src/keys.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
-import { deferred, waitUntil } from './support/wait.js';
+import { gated, waitUntil } from './support/wait.js';
 
 const admin = connect();
 const opened: { guard: StampedeGuard; clients: Redis[] }[] = [];
@@ -44,17 +44,6 @@ async function busSubscribers(prefix: string): Promise<number> {
 const never = async (): Promise<string> => {
   throw new Error('should not compute');
 };
-
-/** A computation that runs until the test lets it finish with `value`. */
-function gated() {
-  const started = deferred();
-  const gate = deferred<string>();
-  const compute = () => {
-    started.resolve();
-    return gate.promise;
-  };
-  return { started: started.promise, finish: (value: string) => gate.resolve(value), compute };
-}
 
 describe('L1: a set or delete of this process while one of its reads computes', () => {
   for (const strategy of ['redis-lock', 'none', 'local-lock', 'swr', 'xfetch'] as const satisfies Strategy[]) {

@@ -12,7 +12,7 @@ import type { Strategy } from '../src/cache/strategy.js';
 import { cacheKeys } from '../src/keys.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
-import { deferred } from './support/wait.js';
+import { deferred, gated } from './support/wait.js';
 
 const admin = connect();
 afterEach(closeGuards);
@@ -80,20 +80,12 @@ describe('a write without a lock (none, local-lock) racing a set or a delete', (
         const keys = cacheKeys(prefix, 'k');
         const a = processGuard({ keyPrefix: prefix });
         const b = processGuard({ keyPrefix: prefix });
-        const started = deferred();
-        const gate = deferred<string>();
-        const call = a.guard.getOrCompute(
-          'k',
-          () => {
-            started.resolve();
-            return gate.promise;
-          },
-          { strategy },
-        );
-        await started.promise;
+        const computing = gated();
+        const call = a.guard.getOrCompute('k', computing.compute, { strategy });
+        await computing.started;
         if (change === 'set') await b.guard.set('k', 'newer');
         else await b.guard.delete('k');
-        gate.resolve('older');
+        computing.finish('older');
         expect(await call).toEqual({ value: 'older', source: 'computed' });
         expect((await readEnvelope(admin, keys))?.value).toBe(change === 'set' ? 'newer' : undefined);
         expect(a.capture.count('cache.write.rejected')).toBe(1);
@@ -132,20 +124,12 @@ describe('a call that starts after a set in its process', () => {
     it(`${strategy}: does not join a computation that began before the set (found by the model checker)`, async () => {
       const prefix = uniquePrefix(`after-set-${strategy}`);
       const { guard } = processGuard({ keyPrefix: prefix });
-      const started = deferred();
-      const gate = deferred<string>();
-      const first = guard.getOrCompute(
-        'k',
-        () => {
-          started.resolve();
-          return gate.promise;
-        },
-        { strategy },
-      );
-      await started.promise;
+      const computing = gated();
+      const first = guard.getOrCompute('k', computing.compute, { strategy });
+      await computing.started;
       await guard.set('k', 'set');
       const later = guard.getOrCompute('k', async () => 'never', { strategy });
-      gate.resolve('computed-before-the-set');
+      computing.finish('computed-before-the-set');
       expect(await first).toEqual({ value: 'computed-before-the-set', source: 'computed' });
       expect(await later).toEqual({ value: 'set', source: 'cache' });
     });

@@ -32,3 +32,14 @@ export async function waitUntil(
     await sleep(intervalMs);
   }
 }
+
+/** A computation that runs until the test lets it finish with `value`; `started` once it runs. */
+export function gated() {
+  const started = deferred();
+  const gate = deferred<string>();
+  const compute = () => {
+    started.resolve();
+    return gate.promise;
+  };
+  return { started: started.promise, finish: (value: string) => gate.resolve(value), compute };
+}
