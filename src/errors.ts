@@ -49,6 +49,21 @@ export class GuardClosedError extends StampedeError {
   }
 }
 
+/**
+ * The cache's Redis is unavailable (a step of the call had no answer within `redisTimeoutMs`, the
+ * connection failed, or the circuit breaker is open after such a failure) and the guard's
+ * `onRedisDown` is `error`. `node` names the Redis (host:port) on a cluster; `cause` says why.
+ */
+export class RedisUnavailableError extends StampedeError {
+  constructor(
+    readonly node: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super('E_REDIS_UNAVAILABLE', `the cache's Redis${node ? ` (${node})` : ''} is unavailable: ${reason}`, options);
+  }
+}
+
 /** A waiter gave up: the holder neither wrote a value nor released its lock in time. */
 export class WaitTimeoutError extends StampedeError {
   constructor(

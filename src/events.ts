@@ -25,7 +25,7 @@ export type EventContext = Readonly<Record<string, unknown>>;
 /** The fields of each event, as docs/log-contract.md documents them. */
 export type EventFields = {
   /** `tier`: which tier answered; `stale`: a stale value served (swr, xfetch); `coalesced`: the read was shared in-process. */
-  'cache.hit': { tier?: 'l1' | 'redis'; stale?: true; coalesced?: true };
+  'cache.hit': { tier?: 'l1' | 'redis' | 'outage'; stale?: true; coalesced?: true; degraded?: true };
   'cache.miss': { stale?: true; coalesced?: true };
   'cache.write': { fence: number; set?: true };
   'cache.write.rejected': { fence: number; storedFence: number };
@@ -39,11 +39,11 @@ export type EventFields = {
   'wait.start': { timeoutMs: number };
   'wait.end': { waitedMs: number; outcome: WaitOutcomeName };
   /** One recomputation. */
-  'recompute.start': { fence: number };
+  'recompute.start': { fence: number; degraded?: true };
   'recompute.end': { durationMs: number; fence: number };
   'recompute.failed': { durationMs: number; fence: number; err: unknown };
   /** `coalesced` lines (a caller that joined another's flight) carry no reason of their own. */
-  'stale.served': { reason?: 'refreshing' | 'compute-failed' | 'backoff'; computedAt?: number; backoffUntil?: number; coalesced?: true };
+  'stale.served': { reason?: 'refreshing' | 'compute-failed' | 'backoff' | 'redis-down'; computedAt?: number; backoffUntil?: number; coalesced?: true };
   'backoff.start': { backoffMs: number; computedAt: number };
   'refresh.start': { reason: 'stale' | 'early'; fence: number };
   'refresh.end': { reason: 'stale' | 'early'; fence: number; ok: boolean; durationMs: number };
@@ -56,15 +56,21 @@ export type EventFields = {
   'job.retry': { latencyMs: number; attempt: number; err: unknown };
   /** The guard's own connections: its pub/sub `subscriber`, and the `l1-bus` announcements. */
   'redis.error': { role: 'subscriber' | 'l1-bus'; err: unknown };
+  /** The guard's circuit breaker for `node` (host:port) opened: a step failed or had no answer in time. */
+  'redis.unavailable': { node: string; cause: string };
+  /** A probe was answered in time: `node` serves calls again. */
+  'redis.available': { node: string; downMs: number };
+  /** A call found its Redis unavailable and followed `onRedisDown`. */
+  'cache.degraded': { policy: 'compute' | 'error'; cause: string };
 };
 
 export type GuardEventName = keyof EventFields;
 
 /**
  * How a wait for another holder ended (`released`: the holder gave up and the lock came to us;
- * `closed`: the guard was closed).
+ * `closed`: the guard was closed; `unavailable`: its Redis became unavailable).
  */
-export type WaitOutcomeName = 'value' | 'released' | 'failed' | 'timeout' | 'closed';
+export type WaitOutcomeName = 'value' | 'released' | 'failed' | 'timeout' | 'closed' | 'unavailable';
 
 /** One event, as published. Read-only: every subscriber, and the log line, share the objects. */
 export type GuardEvent = {

@@ -23,6 +23,7 @@ export {
   InvalidValueError,
   LockLostError,
   OptionsError,
+  RedisUnavailableError,
   StampedeError,
   UnknownStrategyError,
   WaitTimeoutError,

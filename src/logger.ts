@@ -36,6 +36,9 @@ export const EVENTS = {
   'worker.stopped': 'worker stopped',
   'redis.warning': 'redis configuration warning',
   'redis.error': 'redis connection error (reconnecting)',
+  'redis.unavailable': 'cache redis unavailable: calls follow onRedisDown until a probe is answered',
+  'redis.available': 'cache redis available again',
+  'cache.degraded': 'cache redis unavailable for this call: onRedisDown applied',
   'worker.error': 'worker error',
 } as const;
 

@@ -1,33 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_KEY_LENGTH, allKeysPattern, cacheKeys, hashTag, type CacheKeys } from '../src/keys.js';
+import { crc16, hashedPart, keySlot } from '../src/redis/key-slot.js';
 
-/** CRC16-CCITT (XMODEM), the checksum Redis Cluster uses for key slots. */
-function crc16(data: Buffer): number {
-  let crc = 0;
-  for (const byte of data) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) {
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    }
-  }
-  return crc;
-}
-
-/**
- * What Redis Cluster hashes: the part between the first `{` and the first `}` after it, when
- * that part is not empty; otherwise the whole name (cluster.c, keyHashSlot).
- */
-function hashedPart(name: string): string {
-  const open = name.indexOf('{');
-  if (open === -1) return name;
-  const close = name.indexOf('}', open + 1);
-  if (close === -1 || close === open + 1) return name;
-  return name.slice(open + 1, close);
-}
-
-function slot(name: string): number {
-  return crc16(Buffer.from(hashedPart(name), 'utf8')) % 16384;
-}
+const slot = keySlot;
 
 const names = (keys: CacheKeys) => [keys.value, keys.lock, keys.lease, keys.channel];
 

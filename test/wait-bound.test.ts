@@ -30,7 +30,9 @@ describe('maxWaitMs while Redis does not answer', () => {
     const keys = cacheKeys(prefix, 'k');
     expect(await acquireLock(admin, keys, 800)).not.toBeNull(); // a holder that vanishes: its lock expires
     const redis = new Redis(proxy.url, { maxRetriesPerRequest: null });
-    const guard = createGuard({ redis, keyPrefix: prefix, lockTtlMs: 10_000, maxWaitMs: 1_500 });
+    // A Redis deadline above maxWaitMs, so that this is the wait's bound at work, not the outage
+    // policy (redis-outage.test.ts: with the default deadline the call computes after 1 s instead).
+    const guard = createGuard({ redis, keyPrefix: prefix, lockTtlMs: 10_000, maxWaitMs: 1_500, redisTimeoutMs: 20_000 });
     try {
       // The first claim passes (busy); the one after the SUBSCRIBE, and all after it, are held.
       const held = proxy.holdRequest('evalsha', 1);

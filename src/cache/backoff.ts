@@ -16,7 +16,7 @@ export async function startBackoff(call: Call<unknown>, deps: StrategyDeps, keys
   if (deps.failureBackoffMs === 0) return;
   const until = Date.now() + deps.failureBackoffMs;
   // Best effort: without it the next call simply tries the computation again.
-  if (await recordBackoff(deps.redis, keys, served, until, call).catch(() => false)) {
+  if (await deps.gate.run(keys.value, () => recordBackoff(deps.redis, keys, served, until, call)).catch(() => false)) {
     emitEvent(call, 'warn', 'backoff.start', { backoffMs: deps.failureBackoffMs, computedAt: served.computedAt });
   }
 }

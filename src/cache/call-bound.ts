@@ -1,25 +1,49 @@
 import { GuardClosedError, WaitTimeoutError } from '../errors.js';
+import type { RedisGate } from '../redis/gate.js';
 import { onAbort, unrefTimeout } from '../timers.js';
 
 /**
  * What bounds a call that waits for another holder: its deadline (`maxWaitMs` from when it began
- * to wait) and the guard's close. Every Redis step and every wait of such a call runs through
- * `race`, so the call ends at its deadline whatever the client does meanwhile (an ioredis client
- * with `maxRetriesPerRequest: null` queues a command for as long as Redis is away) and at once
- * when the guard closes.
+ * to wait), the guard's close, and its Redis becoming unavailable. Every Redis step and every
+ * wait of such a call runs through `race`, so the call ends at its deadline whatever the client
+ * does meanwhile (an ioredis client with `maxRetriesPerRequest: null` queues a command for as
+ * long as Redis is away), at once when the guard closes (GuardClosedError), and at once when the
+ * gate finds its Redis unavailable while it waits (RedisUnavailableError: the call then follows
+ * onRedisDown). A waiter sends nothing while it waits; the gate probes its node meanwhile, once
+ * per process however many wait (gate.ts).
  *
  * A step sent to Redis cannot be recalled. One that completes after the call gave up is handed to
  * `abandoned`, so that a lock it took is given back at once rather than left to expire.
+ *
+ * `end()` must be called when the call is done: it detaches from the guard's long-lived signal
+ * and from the gate.
  */
 export class CallBound {
   private readonly deadline: number;
+  /** Aborted, with the error to end with, when the guard closes or the call's Redis goes down. */
+  private readonly over = new AbortController();
+  private readonly detachClosed: () => void;
 
   constructor(
     private readonly key: string,
     private readonly maxWaitMs: number,
-    private readonly closed: AbortSignal,
+    closed: AbortSignal,
+    private readonly gate: RedisGate,
+    /** A Redis key of the call, which says which node it waits on. */
+    private readonly routeKey: string,
   ) {
     this.deadline = Date.now() + maxWaitMs;
+    this.detachClosed = onAbort(closed, () => this.over.abort(new GuardClosedError()));
+  }
+
+  /** Run `wait` (a wait for another holder) ending it at once if the gate finds Redis unavailable meanwhile. */
+  async whileWatched<T>(wait: () => Promise<T>): Promise<T> {
+    const unwatch = this.gate.watch(this.routeKey, (err) => this.over.abort(err));
+    try {
+      return await wait();
+    } finally {
+      unwatch();
+    }
   }
 
   /** Ms left before the deadline (0 or less once it passed). */
@@ -27,13 +51,13 @@ export class CallBound {
     return this.deadline - Date.now();
   }
 
-  /** Throws GuardClosedError once the guard closed, WaitTimeoutError once the deadline passed. */
+  /** Throws the reason the call is over: the guard closed, Redis went down, or the deadline passed. */
   throwIfOver(): void {
-    if (this.closed.aborted) throw new GuardClosedError();
+    if (this.over.signal.aborted) throw this.over.signal.reason;
     if (this.remaining() <= 0) throw this.timeout();
   }
 
-  /** `step`'s result, or the bound's error when the deadline or the close comes first. */
+  /** `step`'s result, or the bound's error when the deadline, the close or an outage comes first. */
   race<T>(step: Promise<T>, abandoned?: (late: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -53,10 +77,16 @@ export class CallBound {
         },
         (err: unknown) => settle(() => reject(err)),
       );
-      if (this.closed.aborted) return settle(() => reject(new GuardClosedError()));
+      const { signal } = this.over;
+      if (signal.aborted) return settle(() => reject(signal.reason));
       timer = unrefTimeout(() => settle(() => reject(this.timeout())), this.remaining());
-      detach = onAbort(this.closed, () => settle(() => reject(new GuardClosedError())));
+      detach = onAbort(signal, () => settle(() => reject(signal.reason)));
     });
+  }
+
+  /** The call is done with waiting. */
+  end(): void {
+    this.detachClosed();
   }
 
   private timeout(): WaitTimeoutError {

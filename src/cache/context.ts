@@ -3,10 +3,12 @@ import type { EventContext, EventSource } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
 import type { SingleFlight } from '../lock/single-flight.js';
+import type { RedisGate } from '../redis/gate.js';
 import type { NotifierLease } from '../redis/shared-notifier.js';
 import type { CacheKeys } from '../keys.js';
 import type { Envelope } from './envelope.js';
 import type { L1Tier } from './l1-tier.js';
+import type { OutageAnswers } from './outage.js';
 import type { ResolvedGuardOptions } from './options.js';
 import type { Strategy, ValueSource } from './strategy.js';
 
@@ -34,6 +36,10 @@ export type Answer<T> = GuardResult<T> & { envelope?: Envelope<T> };
 /** Everything a strategy needs, resolved once per guard: the options, and the guard's state. */
 export interface StrategyDeps extends ResolvedGuardOptions {
   redis: RedisClient;
+  /** Every Redis step of a call goes through it: its deadline, and the circuit breaker. */
+  gate: RedisGate;
+  /** How calls are answered while Redis is unavailable (`onRedisDown`). */
+  outage: OutageAnswers;
   /** The Redis names of one cache key (its channel names the client's database). */
   keys(key: string): CacheKeys;
   mutex: KeyedMutex;

@@ -16,7 +16,8 @@ import { boundedClaim, waitForHolder } from './wait.js';
  * stale value, if any, is what the failure policy may fall back on.
  *
  * Bounded (call-bound.ts): from here on every claim and every wait ends by `maxWaitMs`, also
- * while Redis does not answer, and at once with GuardClosedError when the guard closes.
+ * while Redis does not answer, at once with GuardClosedError when the guard closes, and at once
+ * with RedisUnavailableError when the gate finds Redis unavailable.
  */
 export async function fill<T>(
   call: Call<T>,
@@ -24,8 +25,22 @@ export async function fill<T>(
   keys: CacheKeys,
   first: Claim<T> & { kind: 'lock' | 'busy' },
 ): Promise<Answer<T>> {
+  const bound = new CallBound(call.key, deps.maxWaitMs, deps.signal, deps.gate, keys.value);
+  try {
+    return await fillWithin(call, deps, keys, first, bound);
+  } finally {
+    bound.end();
+  }
+}
+
+async function fillWithin<T>(
+  call: Call<T>,
+  deps: StrategyDeps,
+  keys: CacheKeys,
+  first: Claim<T> & { kind: 'lock' | 'busy' },
+  bound: CallBound,
+): Promise<Answer<T>> {
   const stale = first.stale;
-  const bound = new CallBound(call.key, deps.maxWaitMs, deps.signal);
   let retries = deps.failurePolicy === 'retry' ? 1 : 0;
   let claimed: Claim<T> = first;
   let waited = false;

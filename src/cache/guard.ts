@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { RedisClient } from '../redis/client.js';
-import { GuardClosedError, InvalidKeyError, OptionsError, UnknownStrategyError } from '../errors.js';
+import { GuardClosedError, InvalidKeyError, OptionsError, RedisUnavailableError, UnknownStrategyError } from '../errors.js';
 import { MAX_KEY_LENGTH, cacheKeys, l1BusChannel, lockKeys } from '../keys.js';
 import { FairLocks, type HeldLock, type LockOptions } from '../lock/fair-lock.js';
 import { emitEvent, type EventContext, type EventSource } from '../events.js';
@@ -17,6 +17,8 @@ import { closeSubscriber, duplicateAsSubscriber } from '../redis/subscriber.js';
 import type { Answer, Call, Compute, GuardResult, StrategyDeps } from './context.js';
 import { isFresh } from './envelope.js';
 import { L1Tier } from './l1-tier.js';
+import { OutageAnswers } from './outage.js';
+import { RedisGate } from '../redis/gate.js';
 import { refreshInBackground } from './refresh.js';
 import { shouldRefreshEarly } from './strategies/xfetch.js';
 import { leaseNotifier, type NotifierLease } from '../redis/shared-notifier.js';
@@ -114,18 +116,29 @@ export function createGuard(options: GuardOptions): StampedeGuard {
   let notifier: NotifierLease | null = null;
   let ownSubscriber: RedisClient | null = null;
   const db = databaseOf(options.redis);
+  const l1 = resolved.l1Options
+    ? new L1Tier(resolved.l1Options, resolved.graceMs, options.redis, l1BusChannel(resolved.keyPrefix, db), randomUUID(), guardEvents)
+    : null;
+  const outage = new OutageAnswers(resolved.graceMs, resolved.l1Options?.maxEntries);
+  const gate = new RedisGate(options.redis, resolved.redisTimeoutMs, guardEvents, (_node, up) => {
+    // Back from an outage: what this process holds may have missed the fleet's writes, and what it
+    // computed alone must not outlive the outage. The next miss is the fleet's one computation.
+    if (!up) return;
+    l1?.clear();
+    outage.recovered();
+  });
 
   const deps: StrategyDeps = {
     ...resolved,
     redis: options.redis,
+    gate,
+    outage,
     keys: (key) => cacheKeys(resolved.keyPrefix, key, db),
     mutex: new KeyedMutex(),
     flight: new SingleFlight(),
     signal: aborter.signal,
     refreshing: new Map(),
-    l1: resolved.l1Options
-      ? new L1Tier(resolved.l1Options, options.redis, l1BusChannel(resolved.keyPrefix, db), randomUUID(), guardEvents)
-      : null,
+    l1,
     // Created on first wait (or at once, for the L1 tier's bus): processes that never wait never open a pub/sub connection.
     notifier: () => {
       // A call that reaches its first wait after close() opens no connection that nothing would close.
@@ -163,6 +176,18 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     return { keys: deps.keys(key), log: logger ?? defaultLogger };
   };
 
+  /** The strategy's answer; while the call's Redis is unavailable (known before, or found on the way), onRedisDown's. */
+  const answer = async (run: Runner, request: Call<unknown>, routeKey: string): Promise<Answer<unknown>> => {
+    const known = gate.downFor(routeKey);
+    if (known) return outage.answer(request, deps, known);
+    try {
+      return await run(request, deps);
+    } catch (err) {
+      if (err instanceof RedisUnavailableError) return outage.answer(request, deps, err);
+      throw err;
+    }
+  };
+
   return {
     async getOrCompute<T>(key: string, compute: Compute<T>, call: CallOptions = {}): Promise<GuardResult<T>> {
       const strategy = call.strategy ?? resolved.strategy;
@@ -171,8 +196,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const { keys, log } = start(key, call.logger);
       const ttlMs = checkCallTtl(call.ttlMs ?? resolved.valueTtlMs);
       const request: Call<unknown> = { key, strategy, compute: compute as Compute<unknown>, log, context: call.context, ttlMs };
-      const { l1 } = deps;
-      if (!l1) return strip(await run(request, deps)) as GuardResult<T>;
+      if (!l1) return strip(await answer(run, request, keys.value)) as GuardResult<T>;
 
       const near = l1.read(key);
       if (near) {
@@ -183,12 +207,12 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         return { value: near.value as T, source: 'cache' };
       }
       const ticket = l1.begin(key);
-      let answer: Answer<unknown> | undefined;
+      let answered: Answer<unknown> | undefined;
       try {
-        answer = await run(request, deps);
-        return strip(answer) as GuardResult<T>;
+        answered = await answer(run, request, keys.value);
+        return strip(answered) as GuardResult<T>;
       } finally {
-        l1.end(ticket, answer?.envelope && isFresh(answer.envelope) ? answer.envelope : undefined);
+        l1.end(ticket, answered?.envelope && isFresh(answered.envelope) ? answered.envelope : undefined);
       }
     },
     async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
@@ -198,7 +222,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const ttlMs = checkCallTtl(options.ttlMs ?? resolved.valueTtlMs);
       const now = Date.now();
       const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
-      const fence = await setValue(deps.redis, keys, envelope, resolved.graceMs, source);
+      outage.forget(key);
+      const fence = await gate.run(keys.value, () => setValue(deps.redis, keys, envelope, resolved.graceMs, source));
       emitEvent(source, 'info', 'cache.write', { fence, set: true });
       forgetFlights(deps, key, RUNNERS.keys());
       deps.l1?.written(key, { ...envelope, fence });
@@ -208,7 +233,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const source: EventSource = { log, key, context: options.context };
       // Long enough that no holder which started before the delete can still write after it.
       const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
-      const existed = await deleteValue(deps.redis, keys, tombstoneMs, source);
+      outage.forget(key);
+      const existed = await gate.run(keys.value, () => deleteValue(deps.redis, keys, tombstoneMs, source));
       emitEvent(source, 'info', 'cache.delete', { existed });
       forgetFlights(deps, key, RUNNERS.keys());
       deps.l1?.deleted(key);
@@ -222,6 +248,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     async close() {
       await Promise.all(deps.refreshing.values());
       aborter.abort(new GuardClosedError());
+      gate.stop();
       // Takes back only this guard's subscriptions: a `subscriber` may be shared with other guards.
       (notifier as NotifierLease | null)?.release();
       const subscriber = ownSubscriber as RedisClient | null;

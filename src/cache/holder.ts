@@ -1,4 +1,4 @@
-import { LockLostError, errorMessage } from '../errors.js';
+import { LockLostError, RedisUnavailableError, errorMessage } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
 import { emitEvent } from '../events.js';
 import { releaseLockFor, type LockLease } from '../lock/redis-lock.js';
@@ -34,7 +34,7 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
 
   let envelope: Envelope<T>;
   try {
-    envelope = await recompute(call, deps, lease.fence, lost.signal);
+    envelope = await recompute(call, deps, lease.fence, { lockLost: lost.signal });
   } catch (err) {
     if (lost.signal.aborted) throw lost.signal.reason as LockLostError;
     const notification = deps.signal.aborted ? 'released' : `failed:${errorMessage(err).slice(0, MAX_REASON)}`;
@@ -44,7 +44,14 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
     stopWatchdog();
   }
 
-  const outcome = await writeEnvelope(deps.redis, keys, envelope, lease, deps.graceMs, call);
+  let outcome: Awaited<ReturnType<typeof writeEnvelope>>;
+  try {
+    outcome = await deps.gate.run(keys.value, () => writeEnvelope(deps.redis, keys, envelope, lease, deps.graceMs, call));
+  } catch (err) {
+    if (!(err instanceof RedisUnavailableError)) throw err;
+    keepThroughOutage(call, deps, envelope, err);
+    return { envelope, stored: false };
+  }
   if (outcome.written) {
     emitEvent(call, 'info', 'cache.write', { fence: lease.fence });
     deps.l1?.written(call.key, envelope);
@@ -52,6 +59,15 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
   if (outcome.released) emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
   else if (!lost.signal.aborted) emitEvent(call, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
   return { envelope, stored: outcome.written };
+}
+
+/**
+ * A value computed, that Redis was unavailable to take: the caller gets it, and this process
+ * keeps it for its next callers until Redis answers again (outage.ts). Its lock, if any, expires.
+ */
+export function keepThroughOutage(call: Call<unknown>, deps: StrategyDeps, envelope: Envelope, down: RedisUnavailableError): void {
+  emitEvent(call, 'warn', 'cache.degraded', { policy: deps.onRedisDown, cause: down.reason });
+  deps.outage.keep(call.key, envelope);
 }
 
 /** What a holder computed, and whether Redis took it (a newer value may have fenced it out). */
@@ -68,7 +84,7 @@ export async function releaseAsHolder(
   lease: LockLease,
   notification: string,
 ): Promise<void> {
-  if (await releaseLockFor(call, deps.redis, keys, lease, notification)) {
+  if (await deps.gate.run(keys.value, () => releaseLockFor(call, deps.redis, keys, lease, notification))) {
     emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
   } else {
     emitEvent(call, 'warn', 'lock.lost', { fence: lease.fence, during: 'release' });

@@ -13,8 +13,10 @@ import { L1Store, type L1Options } from './l1.js';
  * What keeps it honest:
  * - it never answers with a value past its fresh time;
  * - it answers only while the bus is live: until the subscription is confirmed, and from a drop
- *   of the connection until it is subscribed again, reads go to Redis, and a drop clears it (the
- *   announcements published meanwhile are lost), as does the recovery;
+ *   of the connection until it is subscribed again, reads go to Redis. What it holds at a drop is
+ *   kept only for calls whose Redis is unavailable (`copy`, which says what it is), and is
+ *   cleared when the bus comes back or the guard's Redis answers again (the announcements
+ *   published meanwhile are lost);
  * - a read keeps what it found only if nothing could have replaced it meanwhile: each read holds a
  *   ticket, and a ticket is spoiled when its key is announced by another process, written or
  *   deleted by this one (a `set` resolving while a computation of this process runs), or when the
@@ -31,6 +33,7 @@ export class L1Tier {
 
   constructor(
     options: L1Options,
+    graceMs: number,
     private readonly redis: RedisClient,
     private readonly bus: string,
     /** This guard's id, so it ignores its own announcements. */
@@ -38,15 +41,16 @@ export class L1Tier {
     /** The guard's own events (a failed announcement). */
     private readonly events: EventSource,
   ) {
-    this.store = new L1Store(options);
+    this.store = new L1Store(options, graceMs);
   }
 
   /** Subscribe to the bus; the tier answers once the subscription is live. */
   async start(notifier: NotifierLease): Promise<void> {
     notifier.onConnection((live) => {
-      // Down or back, either way announcements may have been missed: forget everything known.
+      // Down or back, either way announcements may have been missed: no read under way keeps
+      // what it finds. Back, what was kept through the drop is forgotten.
       this.live = live;
-      this.store.clear();
+      if (live) this.store.clear();
       this.spoilAll();
     });
     await notifier.watch(this.bus, (message) => this.onAnnouncement(message));
@@ -56,6 +60,20 @@ export class L1Tier {
   /** A fresh value of this process's tier, or null (then ask Redis, between begin and end). */
   read(key: string): Envelope | null {
     return this.live ? this.store.get(key) : null;
+  }
+
+  /**
+   * What this process still holds of `key`, fresh or within its grace, whether or not the bus is
+   * live: only for a call whose Redis is unavailable, which has nothing better.
+   */
+  copy(key: string): Envelope | null {
+    return this.store.peek(key);
+  }
+
+  /** Redis answers again after an outage: what is held may have missed announcements. */
+  clear(): void {
+    this.store.clear();
+    this.spoilAll();
   }
 
   /** A read of `key` from Redis starts; what it finds is kept only if its ticket stays unspoiled. */

@@ -15,20 +15,33 @@ interface Entry {
 
 /**
  * The values of the in-process tier: a least-recently-used map, bounded in entries (and bytes
- * when asked), that never answers with a value past its fresh time. A Map keeps insertion order,
- * so moving an entry to the end on a read makes the first entry the least recently used.
+ * when asked), that never answers `get` with a value past its fresh time. A value stays until
+ * its grace ends, for `peek` (what a call may serve while Redis is unavailable). A Map keeps
+ * insertion order, so moving an entry to the end on a read makes the first entry the least
+ * recently used.
  */
 export class L1Store {
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
 
-  constructor(private readonly options: L1Options) {}
+  constructor(
+    private readonly options: L1Options,
+    /** How long a value is kept past its fresh time (for `peek`). */
+    private readonly graceMs = 0,
+  ) {}
 
+  /** The value of `key` while it is fresh, else null. */
   get(key: string, now = Date.now()): Envelope | null {
+    const envelope = this.peek(key, now);
+    return envelope && isFresh(envelope, now) ? envelope : null;
+  }
+
+  /** The value of `key`, fresh or within its grace; null when there is none or its grace ended. */
+  peek(key: string, now = Date.now()): Envelope | null {
     const entry = this.entries.get(key);
     if (!entry) return null;
     this.entries.delete(key);
-    if (!isFresh(entry.envelope, now)) {
+    if (entry.envelope.freshUntil + this.graceMs <= now) {
       this.bytes -= entry.bytes;
       return null;
     }

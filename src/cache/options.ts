@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { RedisClient } from '../redis/client.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import type { L1Options } from './l1.js';
-import { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy } from './strategy.js';
+import { FAILURE_POLICIES, REDIS_DOWN_POLICIES, STRATEGIES, type FailurePolicy, type RedisDownPolicy, type Strategy } from './strategy.js';
 
 export interface GuardOptions {
   /** The cache's Redis. The guard uses it but does not close it: whoever created it does. */
@@ -45,6 +45,16 @@ export interface GuardOptions {
   lockTtlMs?: number;
   /** Longest a caller waits for other holders in total, ms. @default 6 x lockTtlMs */
   maxWaitMs?: number;
+  /**
+   * The longest any one Redis step of a call may take, ms, whatever the client's own retries: a
+   * step without an answer by then (or a failed connection) means Redis is unavailable, and the
+   * guard's circuit breaker stops sending calls' commands there until a probe is answered.
+   * @default 1000: far above what a healthy Redis takes under load (well under 10 ms), and the
+   * most an outage costs a call once.
+   */
+  redisTimeoutMs?: number;
+  /** What a call does while Redis is unavailable: `compute` (in this process) or `error`. @default 'compute' */
+  onRedisDown?: RedisDownPolicy;
   /** Logger for calls that do not bring their own. @default silent */
   logger?: Logger;
   /**
@@ -67,6 +77,8 @@ export interface ResolvedGuardOptions {
   readonly xfetchBeta: number;
   readonly lockTtlMs: number;
   readonly maxWaitMs: number;
+  readonly redisTimeoutMs: number;
+  readonly onRedisDown: RedisDownPolicy;
   readonly random: () => number;
   /** The L1 tier's bounds; null: no L1 tier. */
   readonly l1Options: L1Options | null;
@@ -85,6 +97,8 @@ export const GUARD_DEFAULTS: Readonly<Omit<ResolvedGuardOptions, 'maxWaitMs' | '
   failureBackoffMs: 5_000,
   xfetchBeta: 1,
   lockTtlMs: 10_000,
+  redisTimeoutMs: 1_000,
+  onRedisDown: 'compute',
 });
 
 /** Braces in the prefix would change the hash tag Redis Cluster uses, so only plain names. */
@@ -104,6 +118,9 @@ const RULES: Record<TunableOption, (value: unknown) => string | null> = {
   // Below 100 ms a lock would expire between the watchdog's extensions on a busy machine.
   lockTtlMs: wholeMs(100),
   maxWaitMs: wholeMs(0),
+  // Below 10 ms a loaded machine's own scheduling would count as an outage.
+  redisTimeoutMs: wholeMs(10),
+  onRedisDown: oneOf(REDIS_DOWN_POLICIES),
 };
 
 const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger', 'l1']);
@@ -157,6 +174,8 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     xfetchBeta: pick('xfetchBeta'),
     lockTtlMs,
     maxWaitMs: options.maxWaitMs === undefined ? lockTtlMs * 6 : checkGuardOption('maxWaitMs', options.maxWaitMs),
+    redisTimeoutMs: pick('redisTimeoutMs'),
+    onRedisDown: pick('onRedisDown'),
     random: options.random ?? Math.random,
     l1Options: options.l1 === undefined ? null : checkL1(options.l1),
   });

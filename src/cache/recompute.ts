@@ -19,7 +19,12 @@ import type { Call, StrategyDeps } from './context.js';
  * `lockLost` are removed and the timer cleared when it settles (a listener left on a long-lived
  * signal would keep the call's promise, and its value, alive for as long as the guard).
  */
-export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: number, lockLost?: AbortSignal): Promise<Envelope<T>> {
+export async function recompute<T>(
+  call: Call<T>,
+  deps: StrategyDeps,
+  fence: number,
+  { lockLost, degraded }: { lockLost?: AbortSignal; degraded?: boolean } = {},
+): Promise<Envelope<T>> {
   // A closed guard starts no computation (one that reached here after close, a queued local-lock caller say).
   if (deps.signal.aborted) throw new GuardClosedError();
   const started = performance.now();
@@ -40,7 +45,7 @@ export async function recompute<T>(call: Call<T>, deps: StrategyDeps, fence: num
         )
       : undefined;
 
-  emitEvent(call, 'info', 'recompute.start', { fence });
+  emitEvent(call, 'info', 'recompute.start', degraded ? { fence, degraded } : { fence });
   let value: T;
   try {
     value = await Promise.race([call.compute({ key: call.key, signal: controller.signal }), givenUp]);

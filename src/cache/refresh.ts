@@ -3,11 +3,11 @@ import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
 import { emitEvent } from '../events.js';
 import { startBackoff } from './backoff.js';
-import { claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
 import { computeAsHolder } from './holder.js';
 import { elapsed } from './recompute.js';
+import { gatedClaim } from './strategies/steps.js';
 
 export type RefreshReason = 'stale' | 'early';
 
@@ -20,7 +20,7 @@ export type RefreshReason = 'stale' | 'early';
 export function refreshInBackground(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, seen: Envelope): void {
   if (deps.refreshing.has(call.key) || deps.signal.aborted) return;
   track(call, deps, async () => {
-    const claimed = await claim(deps.redis, keys, deps.lockTtlMs, { seen }, call);
+    const claimed = await gatedClaim(call, deps, keys, { seen });
     if (claimed.kind === 'lock') await refresh(call, deps, keys, claimed.lease, 'early', seen);
     else if (claimed.kind !== 'value') emitEvent(call, 'debug', 'lock.busy', { refresh: 'early' });
   });

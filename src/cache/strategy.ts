@@ -35,3 +35,13 @@ export const FAILURE_POLICIES = ['error', 'stale', 'retry'] as const;
  * - `retry`: one more attempt by a new holder; the error if that fails too.
  */
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
+
+/** What a call does when the cache's Redis is unavailable (a step timed out or failed, or the breaker is open). */
+export const REDIS_DOWN_POLICIES = ['compute', 'error'] as const;
+/**
+ * - `compute`: answer without Redis: a copy this process still has (the L1 tier's, or one it
+ *   computed during the outage), else the computation, run once per key in this process, and
+ *   nothing written to Redis.
+ * - `error`: reject at once with RedisUnavailableError (E_REDIS_UNAVAILABLE).
+ */
+export type RedisDownPolicy = (typeof REDIS_DOWN_POLICIES)[number];

@@ -1,14 +1,15 @@
 import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
-import { GuardClosedError } from '../errors.js';
+import { GuardClosedError, RedisUnavailableError } from '../errors.js';
 import { emitEvent, type WaitOutcomeName } from '../events.js';
 import type { CallBound } from './call-bound.js';
+import type { Claim } from './claim.js';
 import { releaseAsHolder } from './holder.js';
-import { claim, type Claim } from './claim.js';
 import type { Call, StrategyDeps } from './context.js';
 import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
 import type { Subscription } from '../redis/notifier.js';
 import { elapsed } from './recompute.js';
+import { gatedClaim } from './strategies/steps.js';
 
 export type WaitOutcome =
   | { kind: 'value'; envelope: Envelope }
@@ -28,8 +29,9 @@ const LOGGED = { value: 'value', lock: 'released', failed: 'failed', timeout: 't
  * vanished holder) is taken by it; anything later arrives as a message, with the value in it when
  * it is small. The same claim runs again on every wake-up that is not an answer (a large value, a
  * release, a reconnect of the subscriber, which loses what was published meanwhile). Sends no
- * command while it waits. Rejects with the bound's error at the call's deadline or when the guard
- * closes (logged as `wait.end` with outcome `timeout` or `closed`).
+ * command while it waits (the gate probes the node, once per process). Rejects with the bound's
+ * error at the call's deadline, when the guard closes or when Redis becomes unavailable (logged
+ * as `wait.end` with outcome `timeout`, `closed` or `unavailable`).
  */
 export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, bound: CallBound): Promise<WaitOutcome> {
   const started = performance.now();
@@ -37,17 +39,19 @@ export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, key
   const deadline = Date.now() + timeoutMs;
   emitEvent(call, 'info', 'wait.start', { timeoutMs });
   let logged: WaitOutcomeName = LOGGED.timeout;
-  let subscription: Subscription | 'timeout' = 'timeout';
+  let subscription = 'timeout' as Subscription | 'timeout';
   try {
-    subscription = await bound.race(deps.notifier().listen(keys.channel, timeoutMs), (late) => {
-      if (late !== 'timeout') late.close();
+    const outcome = await bound.whileWatched(async (): Promise<WaitOutcome> => {
+      subscription = await bound.race(deps.notifier().listen(keys.channel, timeoutMs), (late) => {
+        if (late !== 'timeout') late.close();
+      });
+      return subscription === 'timeout' ? { kind: 'timeout' } : nextOutcome(call, deps, keys, subscription, deadline, bound);
     });
-    const outcome: WaitOutcome =
-      subscription === 'timeout' ? { kind: 'timeout' } : await nextOutcome(call, deps, keys, subscription, deadline, bound);
     logged = LOGGED[outcome.kind];
     return outcome;
   } catch (err) {
     if (err instanceof GuardClosedError) logged = 'closed';
+    if (err instanceof RedisUnavailableError) logged = 'unavailable';
     throw err;
   } finally {
     if (subscription !== 'timeout') subscription.close();
@@ -85,7 +89,7 @@ async function nextOutcome(
  * gives it back at once, for the others, instead of leaving it to expire.
  */
 export function boundedClaim<T>(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, bound: CallBound): Promise<Claim<T>> {
-  return bound.race(claim<T>(deps.redis, keys, deps.lockTtlMs, {}, call), (late) => {
+  return bound.race(gatedClaim<T>(call as Call<T>, deps, keys, {}), (late) => {
     if (late.kind === 'lock') releaseAsHolder(call, deps, keys, late.lease, 'released').catch(() => {});
   });
 }

@@ -11,14 +11,14 @@ import { computeUnlocked, freshHit } from './steps.js';
  */
 export async function getWithLocalLock<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   const keys = deps.keys(call.key);
-  const hit = freshHit(call, await readEnvelope<T>(deps.redis, keys));
+  const hit = freshHit(call, await deps.gate.run(keys.value, () => readEnvelope<T>(deps.redis, keys)));
   if (hit) return hit;
   emitEvent(call, 'info', 'cache.miss');
 
   return deps.mutex.runExclusive(call.key, async (waited) => {
     // Double-checked locking: whoever held the mutex before us has probably filled the cache
     // while we queued; reading again under the mutex is what turns N misses into 1 computation.
-    const { cached: filled, fence } = await readWithFence<T>(deps.redis, keys);
+    const { cached: filled, fence } = await deps.gate.run(keys.value, () => readWithFence<T>(deps.redis, keys));
     if (filled && isFresh(filled)) return { value: filled.value, source: waited ? 'waited' : 'cache', envelope: filled };
 
     return computeUnlocked(call, deps, keys, fence);

@@ -1,9 +1,8 @@
 import { emitEvent } from '../../events.js';
-import { claim } from '../claim.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { fill } from '../fill.js';
 import { shareFlight } from './shared-flight.js';
-import { hit } from './steps.js';
+import { gatedClaim, hit } from './steps.js';
 
 /**
  * Fleet-wide protection. Inside a process, concurrent callers for one key share one flight
@@ -15,7 +14,7 @@ import { hit } from './steps.js';
 export function getWithRedisLock<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('redis-lock', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { honourBackoff: deps.failurePolicy === 'stale' }, call);
+    const claimed = await gatedClaim<T>(call, deps, keys, { honourBackoff: deps.failurePolicy === 'stale' });
     if (claimed.kind === 'value') return hit(call, claimed.envelope);
     if (claimed.kind === 'stale') {
       // A failure back-off: the stale value, without a computation (see backoff.ts).

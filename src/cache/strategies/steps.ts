@@ -1,14 +1,30 @@
 import type { CacheKeys } from '../../keys.js';
+import { RedisUnavailableError } from '../../errors.js';
 import { emitEvent } from '../../events.js';
-import type { Claim } from '../claim.js';
+import { claim, type Claim, type ClaimOptions } from '../claim.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh, type Envelope } from '../envelope.js';
 import { fill } from '../fill.js';
+import { keepThroughOutage, releaseAsHolder } from '../holder.js';
 import { recompute } from '../recompute.js';
 import { refreshWithLease } from '../refresh.js';
 import { writeEnvelope } from '../store.js';
 
 /** The steps the strategies share, each logging what it does. */
+
+/**
+ * A call's claim (read, and take the lock on a miss), within the call's Redis deadline. A claim
+ * answered after the deadline gave up on it gives back the lock it took, for the others.
+ */
+export function gatedClaim<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, options: ClaimOptions): Promise<Claim<T>> {
+  return deps.gate.run(
+    keys.value,
+    () => claim<T>(deps.redis, keys, deps.lockTtlMs, options, call),
+    (late) => {
+      if (late.kind === 'lock') releaseAsHolder(call as Call<unknown>, deps, keys, late.lease, 'released').catch(() => {});
+    },
+  );
+}
 
 /** A fresh value is a hit: log it and return it. */
 export function hit<T>(call: Call<T>, envelope: Envelope<T>): Answer<T> {
@@ -28,7 +44,14 @@ export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): Answer<T
  */
 export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, seenFence: number): Promise<Answer<T>> {
   const envelope = await recompute(call, deps, 0);
-  const outcome = await writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call, seenFence);
+  let outcome: Awaited<ReturnType<typeof writeEnvelope>>;
+  try {
+    outcome = await deps.gate.run(keys.value, () => writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call, seenFence));
+  } catch (err) {
+    if (!(err instanceof RedisUnavailableError)) throw err;
+    keepThroughOutage(call as Call<unknown>, deps, envelope, err);
+    return { value: envelope.value, source: 'computed' };
+  }
   if (!outcome.written) {
     emitEvent(call, 'warn', 'cache.write.rejected', { fence: 0, storedFence: outcome.storedFence });
     return { value: envelope.value, source: 'computed' };

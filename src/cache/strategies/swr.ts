@@ -1,7 +1,6 @@
-import { claim } from '../claim.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { shareFlight } from './shared-flight.js';
-import { hit, serveStaleOrFill } from './steps.js';
+import { gatedClaim, hit, serveStaleOrFill } from './steps.js';
 
 /**
  * Stale-while-revalidate. A fresh value is a hit. A stale value (past its fresh time, within its
@@ -12,7 +11,7 @@ import { hit, serveStaleOrFill } from './steps.js';
 export function getWithSwr<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('swr', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call);
+    const claimed = await gatedClaim<T>(call, deps, keys, { serveStale: true, honourBackoff: true });
     return claimed.kind === 'value' ? hit(call, claimed.envelope) : serveStaleOrFill(call, deps, keys, claimed);
   });
 }

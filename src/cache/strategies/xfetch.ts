@@ -1,9 +1,8 @@
-import { claim } from '../claim.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import type { Envelope } from '../envelope.js';
 import { refreshInBackground } from '../refresh.js';
 import { shareFlight } from './shared-flight.js';
-import { hit, serveStaleOrFill } from './steps.js';
+import { gatedClaim, hit, serveStaleOrFill } from './steps.js';
 
 /**
  * XFetch, after Vattani, Chierichetti and Lowenstein, "Optimal Probabilistic Cache Stampede
@@ -18,7 +17,7 @@ import { hit, serveStaleOrFill } from './steps.js';
 export function getWithXfetch<T>(call: Call<T>, deps: StrategyDeps): Promise<Answer<T>> {
   return shareFlight('xfetch', call, deps, async () => {
     const keys = deps.keys(call.key);
-    const claimed = await claim<T>(deps.redis, keys, deps.lockTtlMs, { serveStale: true, honourBackoff: true }, call);
+    const claimed = await gatedClaim<T>(call, deps, keys, { serveStale: true, honourBackoff: true });
     if (claimed.kind !== 'value') return serveStaleOrFill(call, deps, keys, claimed);
     if (shouldRefreshEarly(claimed.envelope, Date.now(), deps.xfetchBeta, deps.random())) {
       refreshInBackground(call as Call<unknown>, deps, keys, claimed.envelope);

@@ -1,0 +1,108 @@
+import { GuardClosedError, type RedisUnavailableError } from '../errors.js';
+import { emitEvent } from '../events.js';
+import { SingleFlight } from '../lock/single-flight.js';
+import type { Answer, Call, StrategyDeps } from './context.js';
+import { isFresh, type Envelope } from './envelope.js';
+import { L1Store } from './l1.js';
+import { recompute } from './recompute.js';
+
+/** Values computed during an outage that a process keeps when the guard has no L1 tier to size it. */
+const KEPT_ENTRIES = 1000;
+
+/**
+ * `onRedisDown`: how a call is answered when its Redis is unavailable (gate.ts decides that).
+ *
+ * `error` rejects with the RedisUnavailableError. `compute` answers without Redis, and without
+ * letting the origin take a stampede from this process:
+ * - a copy this process holds: the L1 tier's (kept through the bus's drop), or a value it
+ *   computed earlier in this outage. Fresh, it is served; within its grace, it is served to `swr`
+ *   and `xfetch` (refreshed in the background) and to the `stale` failure policy when the
+ *   computation fails;
+ * - else the computation, once per key in this process at a time (the callers of a key share it),
+ *   kept here for the next callers, written nowhere.
+ *
+ * Everything kept is forgotten when Redis answers again (`recovered`): from then on the next miss
+ * is the fleet's one computation again, and no value computed apart from the fleet outlives the
+ * outage. What is kept is bounded (the L1 tier's `maxEntries`, else KEPT_ENTRIES).
+ */
+export class OutageAnswers {
+  private readonly kept: L1Store;
+  private readonly flight = new SingleFlight<Envelope>();
+  /** Raised on each recovery: a computation that began before it keeps nothing after it. */
+  private generation = 0;
+
+  constructor(graceMs: number, maxEntries = KEPT_ENTRIES) {
+    this.kept = new L1Store({ maxEntries }, graceMs);
+  }
+
+  async answer<T>(call: Call<T>, deps: StrategyDeps, down: RedisUnavailableError): Promise<Answer<T>> {
+    if (deps.signal.aborted) throw new GuardClosedError();
+    emitEvent(call, 'warn', 'cache.degraded', { policy: deps.onRedisDown, cause: down.reason });
+    if (deps.onRedisDown === 'error') throw down;
+
+    const held = this.copyOf(call.key, deps);
+    if (held && isFresh(held.envelope)) {
+      emitEvent(call, 'info', 'cache.hit', { tier: held.tier, degraded: true });
+      return { value: held.envelope.value as T, source: 'cache' };
+    }
+    const stale = held?.envelope as Envelope<T> | undefined;
+    if (stale && (call.strategy === 'swr' || call.strategy === 'xfetch')) {
+      emitEvent(call, 'info', 'stale.served', { reason: 'redis-down', computedAt: stale.computedAt });
+      this.refreshInBackground(call, deps);
+      return { value: stale.value, source: 'stale' };
+    }
+    try {
+      const { value: envelope, shared } = await this.compute(call, deps);
+      return { value: envelope.value as T, source: shared ? 'waited' : 'computed' };
+    } catch (err) {
+      if (deps.failurePolicy !== 'stale' || !stale || deps.signal.aborted) throw err;
+      emitEvent(call, 'warn', 'stale.served', { reason: 'compute-failed', computedAt: stale.computedAt });
+      return { value: stale.value, source: 'stale' };
+    }
+  }
+
+  /** A value computed by a call whose write found Redis unavailable: the next callers here get it. */
+  keep(key: string, envelope: Envelope): void {
+    this.kept.set(key, envelope, 0);
+  }
+
+  /** `set` or `delete` of `key`: what was kept of it is out of date. */
+  forget(key: string): void {
+    this.kept.delete(key);
+  }
+
+  /** Redis answers again: forget everything computed apart from the fleet. */
+  recovered(): void {
+    this.generation += 1;
+    this.kept.clear();
+  }
+
+  private copyOf(key: string, deps: StrategyDeps): { envelope: Envelope; tier: 'l1' | 'outage' } | null {
+    const fromL1 = deps.l1?.copy(key);
+    const fromOutage = this.kept.peek(key);
+    // The newer of the two: a value computed in the outage is newer than what the tier held before it.
+    if (fromOutage && (!fromL1 || fromOutage.computedAt >= fromL1.computedAt)) return { envelope: fromOutage, tier: 'outage' };
+    return fromL1 ? { envelope: fromL1, tier: 'l1' } : null;
+  }
+
+  private compute(call: Call<unknown>, deps: StrategyDeps) {
+    return this.flight.do(call.key, async () => {
+      const generation = this.generation;
+      const envelope = await recompute(call, deps, 0, { degraded: true });
+      if (generation === this.generation) this.keep(call.key, envelope);
+      return envelope;
+    });
+  }
+
+  /** swr/xfetch served a stale copy: one computation in the background, known to close() like any refresh. */
+  private refreshInBackground(call: Call<unknown>, deps: StrategyDeps): void {
+    if (deps.refreshing.has(call.key)) return;
+    const run: Promise<void> = this.compute(call, deps)
+      .then(() => {})
+      .catch(() => {}) // the caller was served; recompute.failed says why
+      .finally(() => {
+        if (deps.refreshing.get(call.key) === run) deps.refreshing.delete(call.key);
+      });
+    deps.refreshing.set(call.key, run);
+  }
+}
