@@ -46,11 +46,16 @@ function connect(): Cluster {
   return client;
 }
 
-/** Two guards on their own connections: two processes of a fleet. */
+/**
+ * Two guards on their own connections: two processes of a fleet. Their Redis deadline is longer
+ * than a failover: these tests are about riding one out (the client's retries, the waiter's
+ * re-check); with the default deadline a failover counts as an outage (redis-outage.test.ts).
+ */
 function twoProcesses(prefix: string) {
   const log = captureLogger('info');
-  const holder = createGuard({ redis: connect(), keyPrefix: prefix, lockTtlMs: LOCK_TTL_MS });
-  const waiter = createGuard({ redis: connect(), keyPrefix: prefix, lockTtlMs: LOCK_TTL_MS, logger: log.logger });
+  const options = { keyPrefix: prefix, lockTtlMs: LOCK_TTL_MS, redisTimeoutMs: 30_000 };
+  const holder = createGuard({ redis: connect(), ...options });
+  const waiter = createGuard({ redis: connect(), ...options, logger: log.logger });
   guards.push(holder, waiter);
   return { holder, waiter, log };
 }

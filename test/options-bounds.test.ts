@@ -59,6 +59,12 @@ describe('option bounds, both sides', () => {
     ['strategy', 'swr', true],
     ['failurePolicy', 'retry', true],
     ['lockTtlMs', '1000', false],
+    ['redisTimeoutMs', 10, true],
+    ['redisTimeoutMs', 9, false],
+    ['redisTimeoutMs', MAX_TIMER_MS, true],
+    ['redisTimeoutMs', MAX_TIMER_MS + 1, false],
+    ['onRedisDown', 'error', true],
+    ['onRedisDown', 'compute', true],
   ];
   for (const [name, value, ok] of cases) {
     it(`${name} = ${JSON.stringify(value)} is ${ok ? 'accepted' : 'refused'}`, () => {
@@ -99,6 +105,8 @@ describe('defaults', () => {
       failureBackoffMs: 5_000,
       xfetchBeta: 1,
       lockTtlMs: 10_000,
+      redisTimeoutMs: 1_000,
+      onRedisDown: 'compute',
     });
     expect(resolveGuardOptions({ redis, lockTtlMs: 500 }).maxWaitMs).toBe(3000);
     expect(resolved.random).toBe(Math.random);

@@ -76,6 +76,18 @@ export interface Computed<T> {
   stored: boolean;
 }
 
+/**
+ * Give back a lock that a claim took after its call had given up on it (its deadline passed), so
+ * the fleet does not wait a lock TTL for a holder that will not compute. Not through the gate: the
+ * late answer shows that Redis answers again before the breaker may know it. Best effort.
+ */
+export function giveBackLate(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, lease: LockLease): void {
+  releaseLockFor(call, deps.redis, keys, lease, 'released').then(
+    (released) => released && emitEvent(call, 'info', 'lock.released', { fence: lease.fence }),
+    () => {},
+  );
+}
+
 /** Give the lock back (compare-and-delete) and notify waiters; log whether it was still ours. */
 export async function releaseAsHolder(
   call: Call<unknown>,

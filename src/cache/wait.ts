@@ -4,7 +4,7 @@ import { GuardClosedError, RedisUnavailableError } from '../errors.js';
 import { emitEvent, type WaitOutcomeName } from '../events.js';
 import type { CallBound } from './call-bound.js';
 import type { Claim } from './claim.js';
-import { releaseAsHolder } from './holder.js';
+import { giveBackLate } from './holder.js';
 import type { Call, StrategyDeps } from './context.js';
 import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
 import type { Subscription } from '../redis/notifier.js';
@@ -90,6 +90,6 @@ async function nextOutcome(
  */
 export function boundedClaim<T>(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, bound: CallBound): Promise<Claim<T>> {
   return bound.race(gatedClaim<T>(call as Call<T>, deps, keys, {}), (late) => {
-    if (late.kind === 'lock') releaseAsHolder(call, deps, keys, late.lease, 'released').catch(() => {});
+    if (late.kind === 'lock') giveBackLate(call, deps, keys, late.lease);
   });
 }

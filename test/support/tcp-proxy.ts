@@ -11,6 +11,10 @@ import net from 'node:net';
  * `holdRequest(marker)`: the next request whose bytes contain `marker` (and everything after it
  * on that connection) waits in the proxy until `release()`, so a test can let other clients act
  * between a command's sending and its arrival.
+ *
+ * `blackhole()`: from now on nothing passes either way, on every connection, new ones included
+ * (they are accepted and then hear nothing): a network that drops packets without a refusal or a
+ * reset. `heal()` lets what waited through, in order, as TCP's retransmissions would.
  */
 export interface TcpProxy {
   readonly url: string;
@@ -18,6 +22,8 @@ export interface TcpProxy {
   dropReplyTo(marker: string): Promise<void>;
   /** `skip`: let this many matching requests through first. */
   holdRequest(marker: string, skip?: number): { arrived: Promise<void>; release(): void };
+  blackhole(): void;
+  heal(): void;
   /** Connections accepted so far (a reconnect is a new one). */
   readonly accepted: number;
   /** Chunks clients sent so far: every command sent on its own is one. */
@@ -34,6 +40,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let replies = 0;
   let pendingDrop: { marker: Buffer; done: () => void } | null = null;
   let pendingHold: { marker: Buffer; skip: number; arrived: () => void; released: Promise<void> } | null = null;
+  /** While blackholed, the promise that `heal()` resolves; every byte waits for it. */
+  let healed: Promise<void> = Promise.resolve();
+  let heal: () => void = () => {};
 
   const server = net.createServer((client) => {
     accepted += 1;
@@ -42,6 +51,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     let dropping: (() => void) | null = null;
     // Requests go upstream in order, each after the hold (if any) in front of it ends.
     let queue: Promise<void> = Promise.resolve();
+    let back: Promise<void> = Promise.resolve();
 
     client.on('data', (chunk) => {
       requests += 1;
@@ -55,7 +65,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         hold.arrived();
         queue = queue.then(() => hold.released);
       }
-      queue = queue.then(() => void upstream.write(chunk));
+      const gate = healed;
+      queue = queue.then(() => gate).then(() => void upstream.write(chunk));
     });
     upstream.on('data', (chunk) => {
       if (dropping) {
@@ -67,8 +78,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         done();
         return;
       }
-      replies += 1;
-      client.write(chunk);
+      const gate = healed;
+      back = back.then(() => gate).then(() => {
+        replies += 1;
+        client.write(chunk);
+      });
     });
     const end = () => {
       client.destroy();
@@ -93,6 +107,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     get replies() {
       return replies;
+    },
+    blackhole() {
+      healed = new Promise<void>((resolve) => (heal = resolve));
+    },
+    heal() {
+      heal();
+      healed = Promise.resolve();
     },
     dropReplyTo(marker) {
       return new Promise<void>((resolve) => {

@@ -5,7 +5,7 @@ import { claim, type Claim, type ClaimOptions } from '../claim.js';
 import type { Call, Answer, StrategyDeps } from '../context.js';
 import { isFresh, type Envelope } from '../envelope.js';
 import { fill } from '../fill.js';
-import { keepThroughOutage, releaseAsHolder } from '../holder.js';
+import { giveBackLate, keepThroughOutage } from '../holder.js';
 import { recompute } from '../recompute.js';
 import { refreshWithLease } from '../refresh.js';
 import { writeEnvelope } from '../store.js';
@@ -21,7 +21,7 @@ export function gatedClaim<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys
     keys.value,
     () => claim<T>(deps.redis, keys, deps.lockTtlMs, options, call),
     (late) => {
-      if (late.kind === 'lock') releaseAsHolder(call as Call<unknown>, deps, keys, late.lease, 'released').catch(() => {});
+      if (late.kind === 'lock') giveBackLate(call as Call<unknown>, deps, keys, late.lease);
     },
   );
 }
