@@ -43,7 +43,12 @@ export type EventFields = {
   'recompute.end': { durationMs: number; fence: number };
   'recompute.failed': { durationMs: number; fence: number; err: unknown };
   /** `coalesced` lines (a caller that joined another's flight) carry no reason of their own. */
-  'stale.served': { reason?: 'refreshing' | 'compute-failed' | 'backoff' | 'redis-down'; computedAt?: number; backoffUntil?: number; coalesced?: true };
+  'stale.served': {
+    reason?: 'refreshing' | 'compute-failed' | 'backoff' | 'redis-down';
+    computedAt?: number;
+    backoffUntil?: number;
+    coalesced?: true;
+  };
   'backoff.start': { backoffMs: number; computedAt: number };
   'refresh.start': { reason: 'stale' | 'early'; fence: number };
   'refresh.end': { reason: 'stale' | 'early'; fence: number; ok: boolean; durationMs: number };

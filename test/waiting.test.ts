@@ -111,9 +111,9 @@ describe('a waiter in another process', () => {
       expect(run.b.source).toBe('waited');
       expect(run.waiterComputed).toBe(false);
       expect(run.waitEnd?.outcome).toBe('value');
-      // Only the gate's liveness probe (gate.ts): one EXISTS per half redisTimeoutMs (500 ms) per
+      // Only the gate's liveness probe (gate.ts): one HEXISTS per half redisTimeoutMs (500 ms) per
       // process with a call in a wait (here only B; a holder is not probed), not one per waiter.
-      const { exists: probes = 0, ...others } = run.duringWait;
+      const { hexists: probes = 0, ...others } = run.duringWait;
       expect(others).toEqual({});
       expect(probes).toBeLessThanOrEqual(Math.ceil(run.holdMs / 500) + 1);
       // Sanity: the counts did see the operation (one subscription, lock scripts, reads).
@@ -121,8 +121,8 @@ describe('a waiter in another process', () => {
       expect(run.whole.evalsha).toBeGreaterThanOrEqual(3);
       expect(run.whole.hmget).toBeGreaterThanOrEqual(4);
     }
-    const { exists: longProbes = 0, ...longOthers } = long.whole;
-    const { exists: shortProbes = 0, ...shortOthers } = short.whole;
+    const { hexists: longProbes = 0, ...longOthers } = long.whole;
+    const { hexists: shortProbes = 0, ...shortOthers } = short.whole;
     expect(longOthers).toEqual(shortOthers);
     expect(longProbes).toBeGreaterThan(shortProbes); // the probe did run while B waited 2 s
     // B really waited the whole 2 s without a command (timers may fire a hair early).

@@ -39,7 +39,7 @@ interface NodeState {
  *   and rejects with RedisUnavailableError. Errors that are the command's (a script error, NOPERM)
  *   pass through untouched. How the user's client retries does not matter: the deadline is ours.
  * - While a breaker is open, steps for that node reject at once, without sending anything, so an
- *   outage costs a call the deadline at most once. A probe (EXISTS on a key of the node) goes out
+ *   outage costs a call the deadline at most once. A probe (HEXISTS on a key of the node, a command every ACL of docs/managed-redis.md allows) goes out
  *   every PROBE_INTERVAL_MS, one at a time; the first that is answered within the deadline closes
  *   the breaker (half-open: a probe, not a call, finds out).
  * - Calls that wait for a holder register while they wait: they are told at once when their node
@@ -169,7 +169,7 @@ export class RedisGate {
   }
 
   /**
-   * Ask the node something cheap. Down: an answer within the deadline, to a probe sent while it was
+   * Ask the node something cheap (HEXISTS on a key of the node). Down: an answer within the deadline, to a probe sent while it was
    * down, brings it back. Up (watched): no answer within the deadline takes it down.
    */
   private probe(node: string, state: NodeState): void {
@@ -192,7 +192,7 @@ export class RedisGate {
       else if (state.watchers.size > 0) this.schedule(node, state, this.heartbeatMs);
       else this.tidy(node, state);
     };
-    this.redis.exists(state.probeKey).then(
+    this.redis.hexists(state.probeKey, 'fence').then(
       () => settle(true),
       (err: unknown) => settle(false, err),
     );

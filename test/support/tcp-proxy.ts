@@ -79,10 +79,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         return;
       }
       const gate = healed;
-      back = back.then(() => gate).then(() => {
-        replies += 1;
-        client.write(chunk);
-      });
+      back = back
+        .then(() => gate)
+        .then(() => {
+          replies += 1;
+          client.write(chunk);
+        });
     });
     const end = () => {
       client.destroy();
