@@ -183,7 +183,6 @@ describe.each(OUTAGES)('a Redis that is %s', (kind) => {
     const unsubscribe = subscribeEvents((e) => {
       if (e.event === 'wait.end' && e.key === 'k') waitEnds.push(e);
     });
-    const seen = rig.transitions().length;
     try {
       const slow = gated();
       const holding = holder.getOrCompute('k', slow.compute);
