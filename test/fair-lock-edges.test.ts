@@ -22,12 +22,16 @@ const admin = connect();
 afterEach(closeGuards);
 afterAll(() => closeAll(admin));
 
-/** A guard whose Redis connection goes through a proxy, so a test can hold one of its requests. */
+/**
+ * A guard whose Redis connection goes through a proxy, so a test can hold one of its requests.
+ * Its Redis deadline is longer than any hold here: a request held past `redisTimeoutMs` is an
+ * outage (redis-outage.test.ts), and these tests are about the hand-off, not the outage.
+ */
 async function proxiedGuard(keyPrefix: string) {
   const target = new URL(redisUrl());
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
   const redis = new Redis(proxy.url, { maxRetriesPerRequest: 2 });
-  const guard = createGuard({ redis, keyPrefix, logger: captureLogger().logger });
+  const guard = createGuard({ redis, keyPrefix, logger: captureLogger().logger, redisTimeoutMs: 30_000 });
   const close = async () => {
     await guard.close();
     redis.disconnect();

@@ -3,6 +3,8 @@
  * release, no attempt by the others), one contender per process woken by a release across
  * processes, mutual exclusion across the fleet, and nothing left behind.
  */
+import { RedisGate } from '../src/redis/gate.js';
+import { silentLogger } from '../src/logger.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createGuard } from '../src/cache/guard.js';
@@ -163,6 +165,7 @@ describe('nothing stays behind', () => {
     const notifier = leaseNotifier(subscriber);
     const locks = new FairLocks({
       redis,
+      gate: new RedisGate(redis, 1000, { log: silentLogger }, () => {}),
       notifier: () => notifier,
       keys: (name) => lockKeys(prefix, name),
       defaultTtlMs: 5000,

@@ -173,6 +173,41 @@ describe.each(OUTAGES)('a Redis that is %s', (kind) => {
     }
   }, 60_000);
 
+  it('set, delete and lock reject with RedisUnavailableError within the deadline, then at once; nothing of them waits for Redis', async () => {
+    const prefix = uniquePrefix(`outage-writes-${kind}`);
+    const { redis, sent } = countingClient(rig.url);
+    const guard = createGuard({ redis, keyPrefix: prefix, redisTimeoutMs: DEADLINE_MS });
+    const attempt = async (what: () => Promise<unknown>) => {
+      const started = performance.now();
+      const code = await what().then(
+        () => 'resolved',
+        (err: { code?: string }) => err.code,
+      );
+      return { code, ms: performance.now() - started };
+    };
+    try {
+      await guard.set('k', 'v1');
+      await rig.down();
+      const operations = [() => guard.set('k', 'v2'), () => guard.delete('k'), () => guard.lock('job', { waitMs: 10_000 })];
+      for (const operation of operations) {
+        const first = await attempt(operation);
+        expect(first.code).toBe('E_REDIS_UNAVAILABLE');
+        expect(first.ms).toBeLessThan(DEADLINE_MS + SLACK_MS);
+      }
+      const before = sent.length;
+      for (const operation of operations) {
+        const again = await attempt(operation);
+        expect(again.code).toBe('E_REDIS_UNAVAILABLE');
+        expect(again.ms).toBeLessThan(SLACK_MS);
+      }
+      expect(sent.slice(before).filter((name) => name !== 'hexists')).toEqual([]);
+    } finally {
+      await rig.up();
+      await guard.close();
+      redis.disconnect();
+    }
+  }, 60_000);
+
   it('a waiter whose Redis goes away stops waiting within the deadline and computes; a holder whose write fails keeps its value', async () => {
     const prefix = uniquePrefix(`outage-waiter-${kind}`);
     const holderClient = countingClient(rig.url).redis;

@@ -160,6 +160,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
 
   const locks = new FairLocks({
     redis: options.redis,
+    gate,
     notifier: deps.notifier,
     keys: (name) => lockKeys(resolved.keyPrefix, name, db),
     defaultTtlMs: resolved.lockTtlMs,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { OptionsError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
 import type { RedisClient } from '../redis/client.js';
+import type { RedisGate } from '../redis/gate.js';
 import type { NotifierLease } from '../redis/shared-notifier.js';
 import { LuaScript } from '../redis/script.js';
 import { MAX_TIMER_MS } from '../timers.js';
@@ -79,6 +80,8 @@ return fence
 
 export interface FairLockDeps {
   redis: RedisClient;
+  /** The guard's deadline and circuit breaker: every Redis step of a lock goes through it. */
+  gate: RedisGate;
   notifier: () => NotifierLease;
   keys(name: string): CacheKeys;
   defaultTtlMs: number;
@@ -132,12 +135,27 @@ export class FairLocks {
     return line;
   }
 
+  /**
+   * One attempt to take the lock in Redis, within the gate's deadline (RedisUnavailableError when
+   * Redis is unavailable: the waiter leaves with it). A lease that comes after the deadline is
+   * given back at once.
+   */
+  private acquire(keys: CacheKeys, ttlMs: number): Promise<LockLease | null> {
+    return this.deps.gate.run(
+      keys.value,
+      () => acquireLock(this.deps.redis, keys, ttlMs),
+      (late) => {
+        if (late) releaseLock(this.deps.redis, keys, late).catch(() => {});
+      },
+    );
+  }
+
   /** One attempt, still contending after it when the lock is busy. */
   private async tryAtOnce(line: Line, waiter: Waiter): Promise<void> {
     waiter.contending = true;
     let lease: LockLease | null;
     try {
-      lease = await acquireLock(this.deps.redis, this.deps.keys(line.name), waiter.ttlMs);
+      lease = await this.acquire(this.deps.keys(line.name), waiter.ttlMs);
     } catch (err) {
       this.leave(line, waiter, err);
       return;
@@ -190,7 +208,7 @@ export class FairLocks {
     const keys = this.deps.keys(name);
     for (let tried = justTried; waiter.waiting; tried = false) {
       if (!tried) {
-        const lease = await acquireLock(this.deps.redis, keys, waiter.ttlMs);
+        const lease = await this.acquire(keys, waiter.ttlMs);
         if (lease || !waiter.waiting) return lease;
       }
       const subscription = await this.deps.notifier().listen(keys.channel, waiter.remaining());
@@ -198,7 +216,7 @@ export class FairLocks {
       try {
         if (!waiter.waiting) return null;
         // Try again after subscribing: a release in between would otherwise be missed.
-        const now = await acquireLock(this.deps.redis, keys, waiter.ttlMs);
+        const now = await this.acquire(keys, waiter.ttlMs);
         if (now || !waiter.waiting) return now;
         // Any wake-up (a release, a reconnect) or the lock's TTL: try again. Never longer than the
         // lock lives: a holder that vanished leaves its lock to expire.
@@ -255,7 +273,7 @@ export class FairLocks {
         return ended.signal;
       },
       extend: async (ttlMs = lease.ttlMs) => {
-        const ok = await extendLock(redis, keys, lease, ttlMs);
+        const ok = await this.deps.gate.run(keys.value, () => extendLock(redis, keys, lease, ttlMs));
         if (ok) line.renew(lease, ttlMs);
         else end(`lost the lock "${name}"`);
         return ok;
@@ -283,7 +301,7 @@ export class FairLocks {
   private async release(line: Line, lease: LockLease): Promise<boolean> {
     const keys = this.deps.keys(line.name);
     // No longer this process's lock to pass on: it expired and a contender of ours took it.
-    if (!line.holds(lease)) return releaseLock(this.deps.redis, keys, lease);
+    if (!line.holds(lease)) return this.deps.gate.run(keys.value, () => releaseLock(this.deps.redis, keys, lease));
     for (let current = lease; ; ) {
       const waiter = line.handOffs < MAX_LOCAL_HANDOFFS ? line.waiters.shift() : undefined;
       if (!waiter) {
@@ -313,14 +331,17 @@ export class FairLocks {
   /** One round trip: the lock goes from `current` to a new token for a `ttlMs` lease; null when it was not `current`'s. */
   private async handOff(keys: CacheKeys, current: LockLease, ttlMs: number): Promise<LockLease | null> {
     const token = randomUUID();
-    const fence = await HAND_OFF.run(this.deps.redis, [keys.lock, keys.lease, keys.value], [current.token, token, ttlMs]).catch(() => null);
+    const fence = await this.deps.gate
+      .run(keys.value, () => HAND_OFF.run(this.deps.redis, [keys.lock, keys.lease, keys.value], [current.token, token, ttlMs]))
+      .catch(() => null);
     return fence === null ? null : { token, fence: Number(fence), ttlMs };
   }
 
   /** Back to Redis (waking other processes); this process's head, if any, contends for it there. */
   private async giveBack(line: Line, lease: LockLease): Promise<boolean> {
     try {
-      return await releaseLock(this.deps.redis, this.deps.keys(line.name), lease);
+      const keys = this.deps.keys(line.name);
+      return await this.deps.gate.run(keys.value, () => releaseLock(this.deps.redis, keys, lease));
     } finally {
       if (line.holds(lease)) {
         line.drop();
