@@ -78,6 +78,8 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     failureBackoffMs: config.failureBackoffMs,
     ...(config.l1 && { l1: config.l1 }),
     xfetchBeta: config.xfetchBeta,
+    redisTimeoutMs: config.redisTimeoutMs,
+    onRedisDown: config.onRedisDown,
   });
   const worker = new Worker<unknown, GetValueResult>(config.queueName, createProcessor({ guard, workerId, ...computation(options) }), {
     connection: queueConnection,

@@ -2,7 +2,7 @@ import { ConfigError } from './errors.js';
 import { MAX_COMPUTE_MS } from '../../src/bullmq/job-data.js';
 import type { L1Options } from '../../src/cache/l1.js';
 import { GUARD_DEFAULTS, checkGuardOption, checkL1, type ResolvedGuardOptions, type TunableOption } from '../../src/cache/options.js';
-import type { FailurePolicy, Strategy } from '../../src/cache/strategy.js';
+import type { FailurePolicy, RedisDownPolicy, Strategy } from '../../src/cache/strategy.js';
 import { clusterUrlFromNodes, isClusterUrl, parseClusterUrl } from '../redis/cluster-url.js';
 import { urlDatabase } from '../redis/database.js';
 import { loadTlsSettings, type TlsSettings } from '../redis/tls.js';
@@ -67,6 +67,13 @@ export interface Config {
   readonly xfetchBeta: number;
   /** How long a Redis lock lives unless extended. @default 10000 (env LOCK_TTL_MS) */
   readonly lockTtlMs: number;
+  /**
+   * The longest one Redis step of a call may take before the cache's Redis counts as unavailable
+   * (the guard's circuit breaker opens). @default 1000 (env REDIS_TIMEOUT_MS)
+   */
+  readonly redisTimeoutMs: number;
+  /** What a job's call does while the cache's Redis is unavailable: `compute` or `error`. @default 'compute' (env ON_REDIS_DOWN) */
+  readonly onRedisDown: RedisDownPolicy;
   /** Strategy when a command does not say. @default 'redis-lock' (env STRATEGY) */
   readonly strategy: Strategy;
   /**
@@ -129,6 +136,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     graceMs: guardOption('GRACE_MS', 'graceMs'),
     ttlJitter: guardOption('TTL_JITTER', 'ttlJitter'),
     lockTtlMs: guardOption('LOCK_TTL_MS', 'lockTtlMs'),
+    redisTimeoutMs: guardOption('REDIS_TIMEOUT_MS', 'redisTimeoutMs'),
+    onRedisDown: guardOption('ON_REDIS_DOWN', 'onRedisDown'),
     computeTimeoutMs: guardOption('COMPUTE_TIMEOUT_MS', 'computeTimeoutMs'),
     failurePolicy: guardOption('FAILURE_POLICY', 'failurePolicy'),
     failureBackoffMs: guardOption('FAILURE_BACKOFF_MS', 'failureBackoffMs'),

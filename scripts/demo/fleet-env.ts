@@ -24,6 +24,9 @@ export function fleetEnv(config: Config, logDir: string): Record<string, string>
     LOCK_TTL_MS: String(config.lockTtlMs),
     COMPUTE_TIMEOUT_MS: String(config.computeTimeoutMs),
     FAILURE_POLICY: config.failurePolicy,
+    FAILURE_BACKOFF_MS: String(config.failureBackoffMs),
+    REDIS_TIMEOUT_MS: String(config.redisTimeoutMs),
+    ON_REDIS_DOWN: config.onRedisDown,
     XFETCH_BETA: String(config.xfetchBeta),
     TTL_JITTER: String(config.ttlJitter),
   };

@@ -174,6 +174,13 @@ export async function commandCases(servers: Servers): Promise<CommandCase[]> {
       expect: /error: LOCK_TTL_MS must be a number, got "abc"/,
     },
     {
+      name: 'ON_REDIS_DOWN=ignore',
+      entry: worker,
+      args: [],
+      env: { ...good, ON_REDIS_DOWN: 'ignore' },
+      expect: /error: ON_REDIS_DOWN must be one of compute, error, got "ignore"/,
+    },
+    {
       name: 'WORKER_CONCURRENCY=0',
       entry: worker,
       args: [],
