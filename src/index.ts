@@ -4,7 +4,15 @@ export { createGuard, type CallOptions, type DeleteOptions, type SetOptions, typ
 export type { GuardOptions } from './cache/options.js';
 export type { HeldLock, LockOptions } from './lock/fair-lock.js';
 export type { Compute, ComputeContext, GuardResult } from './cache/context.js';
-export { FAILURE_POLICIES, STRATEGIES, type FailurePolicy, type Strategy, type ValueSource } from './cache/strategy.js';
+export {
+  FAILURE_POLICIES,
+  REDIS_DOWN_POLICIES,
+  STRATEGIES,
+  type FailurePolicy,
+  type RedisDownPolicy,
+  type Strategy,
+  type ValueSource,
+} from './cache/strategy.js';
 export { EVENTS, type EventName, type Logger } from './logger.js';
 export {
   EVENTS_CHANNEL,

@@ -256,15 +256,16 @@ describe('every line of a worker process and of the guard, held to the contract'
       inProcess().some((l) => l.event === 'lock.busy' && l.refresh === 'early'),
     );
     if (lease) await releaseLock(admin, keys, lease);
-    // The processor with a logger of its own, while its Redis is out of reach: an attempt is
-    // retried, the last one fails.
+    // The processor with a logger of its own, while its Redis is out of reach and the guard's
+    // onRedisDown is `error`: an attempt is retried, the last one fails. The guard's breaker opens
+    // (redis.unavailable) and closes once its probe is answered (redis.available).
     // Its first command fails at once ("Stream isn't writeable"), though it connects meanwhile.
     const offline = new Redis(server.url, { lazyConnect: true, enableOfflineQueue: false });
     offline.on('error', () => {});
     clients.push(offline);
     const capture = captureLogger('debug');
     captures.push(capture.lines);
-    const offlineGuard = createGuard({ redis: offline, keyPrefix: `${prefix}-p` });
+    const offlineGuard = createGuard({ redis: offline, keyPrefix: `${prefix}-p`, onRedisDown: 'error', logger: capture.logger });
     guards.push(offlineGuard);
     const processor = createProcessor({
       guard: offlineGuard,
@@ -282,6 +283,7 @@ describe('every line of a worker process and of the guard, held to the contract'
       };
       await processor(job as never).catch(() => {});
     }
+    await waitUntil('the breaker closed again', () => inProcess().some((l) => l.event === 'redis.available'));
   }
 
   async function closeInProcess(): Promise<void> {
