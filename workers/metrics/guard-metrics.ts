@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { strategyLabel } from '../../src/bullmq/job-data.js';
 import type { GuardEvent } from '../../src/events.js';
 
@@ -50,6 +50,25 @@ export function createGuardMetrics(): GuardMetrics {
     'strategy',
   ]);
   const jobSeconds = histogram('job_latency_seconds', 'Completed get-value jobs, from enqueue to completion', ['strategy']);
+  // Issue 24. One gauge without labels: 0 while any node of the cache's Redis is unavailable to
+  // the worker's guard (on a cluster, one breaker per master: a `node` label would leave the
+  // series of a failed-over master behind for good; the node is in the redis.unavailable line).
+  const redisUp = new Gauge({
+    name: 'cache_stampede_redis_up',
+    help: "1 while the guard's Redis answers, 0 from redis.unavailable until redis.available (every node)",
+    registers,
+  });
+  redisUp.set(1);
+  const downNodes = new Set<string>();
+  const degradedRecomputations = counter(
+    'degraded_recomputations_total',
+    'Recomputations made while Redis was unavailable (recompute.start with degraded), in this process, written nowhere',
+    ['strategy'],
+  );
+  const degradedCalls = counter('degraded_calls_total', 'Calls that found Redis unavailable and followed onRedisDown (cache.degraded)', [
+    'strategy',
+    'policy',
+  ]);
 
   return {
     registry,
@@ -58,6 +77,7 @@ export function createGuardMetrics(): GuardMetrics {
       const strategy = strategyLabel(e.strategy);
       switch (e.event) {
         case 'recompute.start':
+          if (e.fields.degraded) degradedRecomputations.inc({ strategy });
           return recomputations.inc({ strategy });
         case 'recompute.end':
           return recomputeSeconds.observe({ strategy }, e.fields.durationMs / 1000);
@@ -84,6 +104,14 @@ export function createGuardMetrics(): GuardMetrics {
           return jobs.inc({ strategy, source: 'failed' });
         case 'job.retry':
           return jobRetries.inc({ strategy });
+        case 'redis.unavailable':
+          downNodes.add(e.fields.node);
+          return redisUp.set(0);
+        case 'redis.available':
+          downNodes.delete(e.fields.node);
+          return redisUp.set(downNodes.size === 0 ? 1 : 0);
+        case 'cache.degraded':
+          return degradedCalls.inc({ strategy, policy: e.fields.policy });
       }
     },
   };
