@@ -43,6 +43,14 @@ describe('memory over a long run', () => {
     expect(report.heapGrowthMb).toBeLessThan(9);
   });
 
+  it('20000 calls while Redis is unavailable, each strategy, two guards, leave the heap where it was: the copies an outage keeps are bounded', async () => {
+    const report = await runHeapChild({ ROUNDS: '20000', VALUE_BYTES: '1000', WAITERS: '1', REDIS_DOWN: '1' });
+    // Each guard computes each key once (onRedisDown compute: nothing to share across processes).
+    expect(report.computations).toBe(40_000);
+    // 40 MB of values went through; each guard keeps at most 1000 of them (2 MB in all).
+    expect(report.heapGrowthMb).toBeLessThan(4);
+  });
+
   it('5000 small recomputations through the Redis lock leave the heap where it was', async () => {
     const report = await runHeapChild({ ROUNDS: '5000', VALUE_BYTES: '100', STRATEGIES: 'redis-lock,swr' });
     expect(report.computations).toBe(5000);
