@@ -1,4 +1,4 @@
-import { ReplyError } from 'ioredis';
+import { ReplyError, type Cluster } from 'ioredis';
 import { RedisUnavailableError, StampedeError, errorMessage } from '../errors.js';
 import { emitEvent, type EventSource } from '../events.js';
 import { unrefTimeout } from '../timers.js';
@@ -51,6 +51,8 @@ interface NodeState {
 export class RedisGate {
   private readonly nodes = new Map<string, NodeState>();
   private stopped = false;
+  /** A single Redis's name, computed once (every call asks). */
+  private readonly single: string | null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -59,7 +61,13 @@ export class RedisGate {
     private readonly events: EventSource,
     /** Told on each transition of a node. */
     private readonly onChange: (node: string, up: boolean) => void,
-  ) {}
+  ) {
+    if (isCluster(redis)) this.single = null;
+    else {
+      const { host, port, path } = redis.options;
+      this.single = path ?? `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+    }
+  }
 
   /**
    * One Redis step of a call, for a key on one node: its result, or RedisUnavailableError. A step
@@ -67,7 +75,7 @@ export class RedisGate {
    */
   run<T>(key: string, step: () => Promise<T>, abandoned?: (late: T) => void): Promise<T> {
     const node = this.nodeOf(key);
-    const known = this.nodes.get(node);
+    const known = [...this.nodes.values()].find((s) => s.down);
     if (known?.down) return Promise.reject(unavailable(node, known));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -102,7 +110,7 @@ export class RedisGate {
   /** The error a step for `key` would get now, or null when its node is not known to be down. */
   downFor(key: string): RedisUnavailableError | null {
     const node = this.nodeOf(key);
-    const state = this.nodes.get(node);
+    const state = [...this.nodes.values()].find((s) => s.down);
     return state?.down ? unavailable(node, state) : null;
   }
 
@@ -217,9 +225,8 @@ export class RedisGate {
 
   /** host:port of the Redis that serves `key` (a cluster's master for its slot, once known). */
   private nodeOf(key: string): string {
-    if (isCluster(this.redis)) return this.redis.slots[keySlot(key)]?.[0] ?? 'cluster';
-    const { host, port, path } = this.redis.options;
-    return path ?? `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+    if (this.single !== null) return this.single;
+    return (this.redis as Cluster).slots[keySlot(key)]?.[0] ?? 'cluster';
   }
 }
 
