@@ -75,7 +75,7 @@ export class RedisGate {
    */
   run<T>(key: string, step: () => Promise<T>, abandoned?: (late: T) => void): Promise<T> {
     const node = this.nodeOf(key);
-    const known = [...this.nodes.values()].find((s) => s.down);
+    const known = this.nodes.get(node);
     if (known?.down) return Promise.reject(unavailable(node, known));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -110,7 +110,7 @@ export class RedisGate {
   /** The error a step for `key` would get now, or null when its node is not known to be down. */
   downFor(key: string): RedisUnavailableError | null {
     const node = this.nodeOf(key);
-    const state = [...this.nodes.values()].find((s) => s.down);
+    const state = this.nodes.get(node);
     return state?.down ? unavailable(node, state) : null;
   }
 
