@@ -20,6 +20,14 @@ export interface FaultRedis {
   shutdown(): Promise<void>;
   /** Start again on the same port and directory: the AOF is loaded back. */
   start(): Promise<void>;
+  /** SIGSTOP the server: it keeps its connections and answers nothing (SIGCONT: `resume`). */
+  pause(): void;
+  resume(): void;
+  /**
+   * SIGKILL the server (paused or not) and wait for it to exit: no SHUTDOWN, the AOF is what
+   * Redis had written (every acknowledged write: appendfsync everysec only delays the fsync).
+   */
+  kill(): Promise<void>;
   /** Shut down (if running) and delete the directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -44,6 +52,11 @@ export async function startFaultRedis(options: FaultRedisOptions = {}): Promise<
   }
   const { port, url } = server;
   let stopped = false;
+  let paused = false;
+  const resume = () => {
+    if (server && paused) process.kill(server.pid, 'SIGCONT');
+    paused = false;
+  };
   return {
     url,
     port,
@@ -54,7 +67,22 @@ export async function startFaultRedis(options: FaultRedisOptions = {}): Promise<
     get running() {
       return server !== null;
     },
+    pause() {
+      if (!server || paused) return;
+      process.kill(server.pid, 'SIGSTOP');
+      paused = true;
+    },
+    resume,
+    async kill() {
+      if (!server) return;
+      process.kill(server.pid, 'SIGKILL');
+      paused = false;
+      // Its exit is observed; stop() then has nothing to send (or its SHUTDOWN is refused).
+      await server.stop();
+      server = null;
+    },
     async shutdown() {
+      resume();
       // EmbeddedRedis.stop sends SHUTDOWN NOSAVE: NOSAVE skips an RDB snapshot (there is none
       // configured), the AOF is still flushed and fsynced before the process exits.
       await server?.stop();
@@ -67,6 +95,7 @@ export async function startFaultRedis(options: FaultRedisOptions = {}): Promise<
     },
     async stop() {
       stopped = true;
+      resume();
       await server?.stop();
       server = null;
       await rm(dir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { runBurst, type BurstSummary } from '../burst/burst.js';
 import type { GetValueData } from '../../src/bullmq/job-data.js';
 import type { BurstSpec } from '../burst/producer.js';
 import { createQueue, createQueueEvents } from '../../src/bullmq/queue.js';
-import { createGetValueClient } from '../../src/bullmq/client.js';
+import { createGetValueClient, type GetValueClient } from '../../src/bullmq/client.js';
 import { createRedis, createRedisClient } from '../redis/connection.js';
 import { startFaultRedis, type FaultRedis } from './fault-redis.js';
 import { LogTail } from './log-tail.js';
@@ -65,6 +65,8 @@ export interface FleetRig {
   readonly tail: LogTail;
   readonly queue: Queue<GetValueData>;
   readonly events: QueueEvents;
+  /** The producer's get-value client, for scenarios that send their own traffic. */
+  readonly client: GetValueClient;
   readonly fleet: Fleet;
   /** The fleet's prefixed stdout and stderr so far. */
   output(): string;
@@ -256,6 +258,7 @@ export async function startFleetRig(
     tail,
     queue,
     events,
+    client,
     fleet,
     stalled,
     output: () => text,

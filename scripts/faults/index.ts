@@ -1,6 +1,7 @@
 import { errorMessage } from '../../src/errors.js';
 import { ConfigError } from '../common/errors.js';
 import { badInput } from './bad-input.js';
+import { cacheOutage } from './cache-outage.js';
 import { computeFailure } from './compute-failure.js';
 import { evictingPolicy } from './evicting-policy.js';
 import { failover } from './failover.js';
@@ -35,6 +36,13 @@ export const FAULTS: readonly FaultScenario[] = [
     name: 'failover',
     title: "Redis Cluster failovers mid-burst: the queue's master and a cache master killed, a planned switch-over, a dead seed",
     run: failover,
+  },
+  {
+    id: 10,
+    name: 'cache-outage',
+    title:
+      "the cache's Redis away 10 s mid-stream (SIGSTOP 5 s, then SIGKILL and restart), the queue on another Redis; then the queue's Redis killed and restarted",
+    run: cacheOutage,
   },
 ];
 
