@@ -234,6 +234,8 @@ export class RedisGate {
 export function meansUnavailable(err: unknown): boolean {
   if (err instanceof StampedeError) return false;
   if (err instanceof ReplyError) return UNAVAILABLE_REPLIES.test((err as Error).message);
+  // A bug (ours, or in the code around the client) is not an outage: it fails the call as it is.
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError) return false;
   // Refused, reset, closed, "Stream isn't writeable", MaxRetriesPerRequestError, a cluster that is not ready...
   return err instanceof Error;
 }
