@@ -63,7 +63,7 @@ export type EventFields = {
   'redis.error': { role: 'subscriber' | 'l1-bus'; err: unknown };
   /** The guard's circuit breaker for `node` (host:port) opened: a step failed or had no answer in time. */
   'redis.unavailable': { node: string; cause: string };
-  /** A probe was answered in time: `node` serves calls again. */
+  /** A probe of `node`'s keys was answered in time (on a cluster, by whichever master serves them now): their calls go to Redis again. */
   'redis.available': { node: string; downMs: number };
   /** A call found its Redis unavailable and followed `onRedisDown`. */
   'cache.degraded': { policy: 'compute' | 'error'; cause: string };
