@@ -15,9 +15,10 @@ const TEST_FILE = 'test/model/guard-model.test.ts';
 
 const HELP = `usage: npm run test:model -- [options]
 
-Random programs of overlapping getOrCompute/set/delete/lock/close calls and Redis faults on three
-guards, each run checked against the guard's guarantees (docs/development.md, "The model-based
-checker"). A failure prints its seed, its path and the shrunk program.
+Random programs of overlapping getOrCompute/set/delete/lock/close calls and Redis faults (pub/sub
+kills, pauses, outages that open the guards' breakers) on three guards, each run checked against
+the guard's guarantees (docs/development.md, "The model-based checker"). A failure prints its
+seed, its path and the shrunk program.
 
   --runs N          programs to run (default 50, as in npm test)
   --seed S          fast-check seed (an integer; default random)

@@ -5,7 +5,7 @@
  * JSON program for `--program`. They are not part of `npm test`: their timings are tight, and some
  * are about fixes still under way. docs/development.md lists what each showed.
  */
-import { type Fleet, type Op, type Program, programFromJson, programToJson } from './operations.js';
+import { type Fleet, LEGACY, type Op, type Program, programFromJson, programToJson } from './operations.js';
 
 export interface Found {
   readonly name: string;
@@ -16,7 +16,14 @@ export interface Found {
   readonly strictMixedL1?: boolean;
 }
 
-const fleet = (l1: [boolean, boolean, boolean], sharedSubscriber = false): Fleet => ({ l1, failurePolicy: 'stale', sharedSubscriber });
+/** Found before the outage operations: the library's default deadline (which a 200 ms pause does not reach), `compute`. */
+const fleet = (l1: [boolean, boolean, boolean], sharedSubscriber = false): Fleet => ({
+  l1,
+  failurePolicy: 'stale',
+  sharedSubscriber,
+  redisTimeoutMs: LEGACY.redisTimeoutMs,
+  onRedisDown: ['compute', 'compute', 'compute'],
+});
 const get = (p: number, key: 'a' | 'b', strategy: string, ms: number, gapMs: number, more: Partial<Record<string, unknown>> = {}) => ({
   kind: 'get',
   p,

@@ -26,7 +26,7 @@ import type { EmbeddedRedis } from '../../scripts/redis/redis-server.js';
 import { adminConnection, startModelRedis } from './faults.js';
 import { readFileSync } from 'node:fs';
 import { FOUND } from './found.js';
-import { type CheckOptions, checkHistory, describeTimeline } from './model.js';
+import { type CheckOptions, checkHistory, describeTimeline, type History } from './model.js';
 import { describeProgram, type Program, parseExclusions, programArbitrary, programFromJson, programToJson } from './operations.js';
 import { type ModelEnv, runProgram, stopListening } from './runner.js';
 
@@ -76,11 +76,22 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** What the runs met of Redis being unavailable (printed after a run of random programs). */
+const outages = { programs: 0, breakersOpened: 0, degradedCalls: 0, degradedComputations: 0, recoveryRounds: 0 };
+function count(history: History): void {
+  if (history.breakers.length > 0) outages.programs++;
+  outages.breakersOpened += history.breakers.filter((b) => !b.up).length;
+  outages.degradedCalls += new Set(history.events.filter((e) => e.event === 'cache.degraded').map((e) => e.i)).size;
+  outages.degradedComputations += history.computes.filter((c) => c.degraded).length;
+  if (history.recoveryFrom < history.calls.length) outages.recoveryRounds++;
+}
+
 /** Run `program` `repeat` times; throws the first run's broken invariants, its timeline and the program as JSON. */
 async function check(program: Program, options: CheckOptions, onRun = () => {}): Promise<void> {
   for (let n = 0; n < repeat; n++) {
     onRun();
     const history = await runProgram(program, env);
+    count(history);
     const violations = checkHistory(history, options);
     if (violations.length > 0)
       throw new Error(
@@ -125,7 +136,11 @@ if (!programFile && !runFound)
         }
         throw err;
       }
-      process.stdout.write(`model checker: ${programs} program run(s)\n`);
+      process.stdout.write(
+        `model checker: ${programs} program run(s); Redis unavailable in ${outages.programs} of them: ` +
+          `${outages.breakersOpened} breaker(s) opened, ${outages.degradedCalls} call(s) found Redis unavailable, ` +
+          `${outages.degradedComputations} computation(s) while it was, ${outages.recoveryRounds} recovery round(s)\n`,
+      );
     });
   });
 

@@ -18,7 +18,7 @@
  *   was answered before K's value (computed) finished computing (K's write came after it).
  */
 import type { ValueSource } from '../../src/cache/strategy.js';
-import { describeOp, type Op, type Program, TIMINGS } from './operations.js';
+import { describeOp, type GetOp, type Op, type Program, TIMINGS } from './operations.js';
 
 export interface ProcessInfo {
   /** P0..P2, with a ' for each close-and-replace: P1' is P1's second guard. */
@@ -69,6 +69,8 @@ export interface ComputeRecord {
   readonly strategy: string;
   /** The fence its recompute.start event carried (0: an unfenced write). */
   readonly fence: number | undefined;
+  /** Its recompute.start said `degraded: true`: computed while its process found Redis unavailable (onRedisDown compute). */
+  readonly degraded: boolean;
   readonly start: number;
   finish?: number;
   threw?: boolean;
@@ -93,6 +95,15 @@ export interface Sample {
   readonly pttl: number;
   /** HGET fence, for value hashes. */
   readonly fence: number | null;
+  /** The value of the stored envelope (HGET envelope), for value hashes that hold one. */
+  readonly value: number | null;
+}
+
+/** A transition of a guard's circuit breaker (its `redis.unavailable` / `redis.available`, from its logger). */
+export interface BreakerRecord {
+  readonly proc: ProcessInfo;
+  readonly t: number;
+  readonly up: boolean;
 }
 
 export interface CloseRecord {
@@ -110,8 +121,18 @@ export interface History {
   readonly events: EventRecord[];
   readonly samples: Sample[];
   readonly closes: CloseRecord[];
-  /** [start, end] of each DEBUG SLEEP. */
-  readonly pauses: [number, number][];
+  /** [start, end, ms asked] of each DEBUG SLEEP (a pause's or an outage's). */
+  readonly pauses: [number, number, number][];
+  /** Every guard's breaker transitions, in order. */
+  readonly breakers: BreakerRecord[];
+  /**
+   * The calls from this index on are the recovery round (the runner's, after a program whose
+   * guards saw Redis unavailable, once every breaker closed): each process reads each key with
+   * redis-lock at once.
+   */
+  recoveryFrom: number;
+  /** Guards whose breaker did not close after the program (`recovers`). */
+  readonly unrecovered: string[];
   /** Found by the runner after everything closed: connections, pending resources, late E_CLOSED. */
   readonly leaks: string[];
   /** The longest the test process's event loop was late while the program ran, ms (added to the tight bounds). */
@@ -138,14 +159,28 @@ export const BOUNDS = {
    * trip or two on a loaded machine, less than the lock TTL a waiter would otherwise sit out.
    */
   afterCloseMs: 250,
-  /** Per DEBUG SLEEP overlapping an interval: the pause and a margin. */
-  perPauseMs: TIMINGS.pauseMs + 100,
+  /** Per DEBUG SLEEP overlapping an interval: the pause's own length and this margin. */
+  perPauseMs: 100,
 } as const;
 
 /** The code of the error a model computation throws (`fate: 'throw'`). */
 export const MODEL_ERROR_CODE = 'E_MODEL_COMPUTE';
 
 const LIBRARY_GET_ERRORS = new Set(['E_COMPUTE', 'E_COMPUTE_TIMEOUT', 'E_WAIT_TIMEOUT', 'E_CLOSED', 'E_LOCK_LOST', MODEL_ERROR_CODE]);
+const UNAVAILABLE = 'E_REDIS_UNAVAILABLE';
+
+/**
+ * The calls that found Redis unavailable: their own events include `cache.degraded` (a call that
+ * joined another's flight reports none of its own).
+ */
+function degradedCalls(h: History): Set<number> {
+  return new Set(h.events.filter((e) => e.event === 'cache.degraded').map((e) => e.i));
+}
+
+/** Whether `proc`'s breaker opened at or before `t` (set, delete and lock may then reject with E_REDIS_UNAVAILABLE). */
+function brokeBy(h: History, proc: ProcessInfo | null, t: number): boolean {
+  return h.breakers.some((b) => b.proc === proc && !b.up && b.t <= t);
+}
 
 /** A call's ttlMs the guard may refuse (E_OPTIONS): not finite, or more than a timer holds. */
 function refusableTtl(ttlMs: number | undefined): boolean {
@@ -169,7 +204,7 @@ interface Knowledge {
 export function checkHistory(history: History, options: CheckOptions): string[] {
   const v = new Violations(history);
   const pauseAllowance = (from: number, to: number) =>
-    history.pauses.filter(([s, e]) => s <= to && e >= from - TIMINGS.pauseMs).length * BOUNDS.perPauseMs;
+    history.pauses.filter(([s, e, ms]) => s <= to && e >= from - ms).reduce((sum, [, , ms]) => sum + ms + BOUNDS.perPauseMs, 0);
 
   checkSettled(history, v, pauseAllowance);
   checkErrors(history, v);
@@ -178,6 +213,7 @@ export function checkHistory(history: History, options: CheckOptions): string[] 
   checkFences(history, v);
   checkAtMostOnce(history, v);
   checkLocks(history, v, pauseAllowance);
+  checkOutage(history, v);
   for (const leak of history.leaks) v.add('leak', leak);
   return v.list;
 }
@@ -201,6 +237,7 @@ class Violations {
 export function describeTimeline(h: History, withEvents = false): string {
   const origin = h.calls[0]?.start ?? 0;
   const ms = (t: number | undefined) => (t === undefined ? '?' : String(Math.round(t - origin)));
+  const degraded = degradedCalls(h);
   const lines = h.calls.map((c) => {
     const outcome = c.error
       ? `rejected ${c.error.code ?? c.error.name}`
@@ -213,14 +250,16 @@ export function describeTimeline(h: History, withEvents = false): string {
             : c.end === undefined
               ? 'never settled'
               : 'done';
-    return `  #${c.i} ${ms(c.start)}..${ms(c.end)} ms ${c.proc?.label ?? ''} ${c.op.kind}: ${outcome}`;
+    const marks = `${degraded.has(c.i) ? ' [cache.degraded]' : ''}${c.i >= h.recoveryFrom ? ' [recovery round]' : ''}`;
+    return `  #${c.i} ${ms(c.start)}..${ms(c.end)} ms ${c.proc?.label ?? ''} ${c.op.kind}: ${outcome}${marks}`;
   });
   const computes = h.computes.map(
     (c) =>
-      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}`,
+      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}`,
   );
   const closes = h.closes.map((c) => `  close() of ${c.proc.label}: ${ms(c.start)}..${ms(c.end)} ms`);
-  const pauses = h.pauses.map(([start, end]) => `  DEBUG SLEEP: ${ms(start)}..${ms(end)} ms`);
+  const pauses = h.pauses.map(([start, end, asked]) => `  DEBUG SLEEP ${asked} ms: ${ms(start)}..${ms(end)} ms`);
+  const breakers = h.breakers.map((b) => `  ${b.proc.label}'s breaker ${b.up ? 'closed' : 'opened'} at ${ms(b.t)} ms`);
   const events = withEvents ? h.events.map((e) => `  ${ms(e.t)} #${e.i} ${e.event} ${e.key ?? ''} ${JSON.stringify(e.fields)}`) : [];
   return [
     'calls:',
@@ -229,6 +268,7 @@ export function describeTimeline(h: History, withEvents = false): string {
     ...computes,
     ...closes,
     ...pauses,
+    ...breakers,
     `  the test process's event loop was up to ${Math.round(h.maxLagMs)} ms late`,
     ...(withEvents ? ['events:', ...events] : []),
   ].join('\n');
@@ -251,14 +291,25 @@ function settleBound(op: Op): number {
   }
 }
 
-export function settleDeadline(op: Op, start: number, pauses: number): number {
-  return start + settleBound(op) + pauses * BOUNDS.perPauseMs;
+/** A call that found Redis unavailable may pay the deadline once, and then its computation. */
+function degradedAllowance(h: History): number {
+  return h.program.fleet.redisTimeoutMs + TIMINGS.computeTimeoutMs;
+}
+
+/**
+ * How long the runner waits for an awaited operation (or for all of them): its bound, every pause
+ * and outage of the program (`pauseBudgetMs`), and for a read, the outage's allowance in case it
+ * finds Redis unavailable (model.ts checks the precise bound).
+ */
+export function settleDeadline(op: Op, start: number, pauseBudgetMs: number, redisTimeoutMs: number): number {
+  return start + settleBound(op) + pauseBudgetMs + (op.kind === 'get' ? redisTimeoutMs + TIMINGS.computeTimeoutMs : 0);
 }
 
 function checkSettled(h: History, v: Violations, pauseAllowance: (from: number, to: number) => number): void {
   const lastT = Math.max(...h.calls.map((c) => c.end ?? c.start), ...h.closes.map((c) => c.end ?? c.start));
+  const degraded = degradedCalls(h);
   for (const c of h.calls) {
-    const bound = settleBound(c.op) + pauseAllowance(c.start, c.end ?? lastT);
+    const bound = settleBound(c.op) + pauseAllowance(c.start, c.end ?? lastT) + (degraded.has(c.i) ? degradedAllowance(h) : 0);
     if (c.end === undefined) v.add('settles', `${v.call(c)} started at ${v.at(c.start)} never settled (bound ${bound} ms)`);
     else if (c.end - c.start > bound) v.add('settles', `${v.call(c)} took ${Math.round(c.end - c.start)} ms to settle (bound ${bound} ms)`);
   }
@@ -289,25 +340,31 @@ function checkSettled(h: History, v: Violations, pauseAllowance: (from: number, 
 // ---- errors are the library's ----
 
 function checkErrors(h: History, v: Violations): void {
+  const degraded = degradedCalls(h);
   for (const c of h.calls) {
     const e = c.error;
     if (!e) continue;
     const code = e.code ?? '';
+    // E_REDIS_UNAVAILABLE: a read only under onRedisDown 'error' and after finding Redis unavailable
+    // (cache.degraded); set, delete and lock (its wait or its release) whatever the policy, once
+    // their guard's breaker opened.
+    const unavailable = code === UNAVAILABLE && brokeBy(h, c.proc, c.end!);
     let allowed: boolean;
     switch (c.op.kind) {
       case 'get':
         allowed =
           (LIBRARY_GET_ERRORS.has(code) && (code !== MODEL_ERROR_CODE || e.key === c.op.key)) ||
-          (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs));
+          (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs)) ||
+          (code === UNAVAILABLE && degraded.has(c.i) && h.program.fleet.onRedisDown[c.proc!.index] === 'error');
         break;
       case 'set':
-        allowed = code === 'E_CLOSED' || (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs));
+        allowed = code === 'E_CLOSED' || (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs)) || unavailable;
         break;
       case 'delete':
-        allowed = code === 'E_CLOSED';
+        allowed = code === 'E_CLOSED' || unavailable;
         break;
       case 'lock':
-        allowed = (code === 'E_WAIT_TIMEOUT' || code === 'E_CLOSED') && c.acquired !== true;
+        allowed = ((code === 'E_WAIT_TIMEOUT' || code === 'E_CLOSED') && c.acquired !== true) || unavailable;
         break;
       default:
         allowed = false;
@@ -323,13 +380,19 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
   const setOf = new Map(h.calls.filter((c) => c.setValue !== undefined).map((c) => [c.setValue!, c]));
   const callOf = new Map(h.calls.map((c) => [c.i, c]));
   const horizon = Number.POSITIVE_INFINITY;
+  const degraded = degradedCalls(h);
 
   /** The version of a value as stored; null when it was never stored. */
   const versionOf = (id: number): Version | null => {
     const set = setOf.get(id);
-    if (set) return { kind: 'set', id, a: set.start, b: set.end ?? horizon, writer: set.proc! };
+    // A set that rejected (E_REDIS_UNAVAILABLE: its step had no answer in time) may still take
+    // effect when Redis answers again, in any order with what other processes send then.
+    if (set)
+      return { kind: 'set', id, a: set.start, b: set.error?.code === UNAVAILABLE ? horizon : (set.end ?? horizon), writer: set.proc! };
     const comp = computeOf.get(id);
-    if (!comp || comp.stored === 'no') return null;
+    // A computation made while its process found Redis unavailable is written nowhere (checkOutage
+    // checks that Redis never holds one).
+    if (!comp || comp.stored === 'no' || comp.degraded) return null;
     return {
       kind: 'computed',
       id,
@@ -345,6 +408,9 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
   const knowledge: Knowledge[] = [];
   for (const c of h.calls) {
     if (c.end === undefined || c.error || !c.proc) continue;
+    // What a call answered while its process found Redis unavailable is that process's own copy
+    // (or its own outage computation), not something the fleet knew: not knowledge.
+    if (degraded.has(c.i)) continue;
     if (c.op.kind === 'set')
       knowledge.push({
         key: c.op.key,
@@ -409,15 +475,28 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
       continue;
     }
     const own = comp?.i === r.i;
+    /**
+     * THE OUTAGE RELAXATION (the only one): a call that found Redis unavailable (its events include
+     * `cache.degraded`) answers from what its process holds: its L1 tier's copy (kept through a
+     * bus drop), a value its process computed earlier in the outage, or its own computation. Its
+     * process could not see Redis, so it is not held to what OTHER processes wrote or read
+     * (read-your-writes and no going back apply to it only against its own process's knowledge),
+     * and it may return its own process's outage computations (never stored; checkOutage holds
+     * those to their process and their outage). Every call without `cache.degraded` keeps every
+     * invariant here.
+     */
+    const degradedRead = degraded.has(r.i);
     let version = versionOf(id);
     let label = 'read-your-writes';
     if (!version) {
-      // Never stored (its write was rejected): only its own call, and that call's flight, may return it.
+      // Never stored (its write was rejected, or it was computed while its process found Redis
+      // unavailable): only its own call, and that call's flight, may return it.
       if (own) continue;
+      if (degradedRead && comp!.degraded) continue;
       if (!r.flightJoined) {
         v.add(
           'never-stored',
-          `${v.call(r)} returned ${id} (${r.source}) at ${v.at(r.end)}, computed by #${comp!.i} (${comp!.proc.label}) whose write was rejected: a value Redis never held`,
+          `${v.call(r)} returned ${id} (${r.source}) at ${v.at(r.end)}, computed by #${comp!.i} (${comp!.proc.label}) ${comp!.degraded ? 'while its process found Redis unavailable (written nowhere)' : 'whose write was rejected'}: a value Redis never held`,
         );
         continue;
       }
@@ -437,6 +516,8 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
     if (own) continue; // its own computation ran after the call started, after anything known before
     for (const k of knowledge) {
       if (k.key !== r.op.key || k.t >= r.start) continue;
+      if (degradedRead && k.proc !== r.proc) continue; // the outage relaxation above
+
       if (k.t + bound(k, r.proc, k.t, r.start) >= r.start) continue;
       if (!older(version, k.version)) continue;
       const origin = set ? `set by #${set.i}` : `computed by #${comp!.i} (${comp!.proc.label}, ${comp!.strategy}, fence ${comp!.fence})`;
@@ -481,6 +562,8 @@ function checkAtMostOnce(h: History, v: Violations): void {
   const byKey = new Map<string, EventRecord[]>();
   for (const e of h.events) {
     if (e.event !== 'recompute.start' || e.strategy !== 'redis-lock' || e.key === undefined) continue;
+    // A computation while its process found Redis unavailable is that process's own (checkOutage).
+    if (e.fields.degraded === true) continue;
     byKey.set(e.key, [...(byKey.get(e.key) ?? []), e]);
   }
   const window = TIMINGS.valueTtlMs - 100;
@@ -559,6 +642,107 @@ function checkLocks(h: History, v: Violations, pauseAllowance: (from: number, to
       v.add(
         'lock-liveness',
         `${v.call(w)} gave up (E_WAIT_TIMEOUT) after ${Math.round(w.acquireEnd - w.start)} ms although lock ${name(w)} was free for ${Math.round(longest)} ms from ${v.at(at)} (more than ${limit} ms)`,
+      );
+  }
+}
+
+// ---- Redis unavailable: onRedisDown, outage values written nowhere, recovery ----
+
+function checkOutage(h: History, v: Violations): void {
+  const degraded = degradedCalls(h);
+  const policy = (p: ProcessInfo) => h.program.fleet.onRedisDown[p.index] ?? 'compute';
+  const computeOf = new Map(h.computes.map((c) => [c.id, c]));
+  const callOf = new Map(h.calls.map((c) => [c.i, c]));
+  /** The first time `proc`'s breaker closed in (from, to), if it did. */
+  const recoveredIn = (proc: ProcessInfo, from: number, to: number) =>
+    h.breakers.find((b) => b.proc === proc && b.up && b.t > from && b.t < to);
+  const origin = (c: ComputeRecord) => `value ${c.id} (computed by #${c.i} in ${c.proc.label} while Redis was unavailable there)`;
+
+  // onRedisDown 'error': no computation while Redis is unavailable; a call that found it so rejects with E_REDIS_UNAVAILABLE.
+  for (const c of h.computes) {
+    if (c.degraded && policy(c.proc) === 'error')
+      v.add('down-error', `${origin(c)}: its guard's onRedisDown is error, which never computes while Redis is unavailable`);
+  }
+  for (const c of h.calls) {
+    if (c.op.kind !== 'get' || !c.proc || !degraded.has(c.i) || c.end === undefined || policy(c.proc) !== 'error') continue;
+    const code = c.error?.code;
+    if (code === UNAVAILABLE || code === 'E_CLOSED') continue;
+    // A holder whose write met the outage answers with what it computed before (docs/library.md).
+    const comp = c.value === undefined ? undefined : computeOf.get(c.value);
+    if (comp && comp.i === c.i && !comp.degraded && c.source === 'computed') continue;
+    v.add(
+      'down-error',
+      `${v.call(c)} found Redis unavailable (cache.degraded) under onRedisDown error and ${c.error ? `rejected with ${code ?? c.error.name}` : `returned ${c.value} (${c.source})`}, not E_REDIS_UNAVAILABLE`,
+    );
+  }
+
+  // What a process computed during an outage reaches only its own calls that found Redis
+  // unavailable (a non-degraded call: only as a joiner of its flight, checked by never-stored),
+  // and only until its breaker closes.
+  for (const r of h.calls) {
+    if (r.op.kind !== 'get' || r.value === undefined || !r.proc || !degraded.has(r.i)) continue;
+    const comp = computeOf.get(r.value);
+    if (!comp?.degraded || comp.i === r.i) continue;
+    if (comp.proc !== r.proc) {
+      v.add('outage-values', `${v.call(r)} returned ${origin(comp)}: another process's outage value`);
+      continue;
+    }
+    const recovered = comp.finish === undefined ? undefined : recoveredIn(r.proc, comp.finish, r.start);
+    if (recovered)
+      v.add(
+        'outage-values',
+        `${v.call(r)} started at ${v.at(r.start)} and returned ${origin(comp)}, finished before ${r.proc.label}'s breaker closed at ${v.at(recovered.t)}: kept past the outage`,
+      );
+  }
+
+  // Nothing computed during an outage is ever written to Redis (the sampler reads every stored value).
+  const reported = new Set<number>();
+  for (const s of h.samples) {
+    const comp = s.value === null ? undefined : computeOf.get(s.value);
+    if (!comp?.degraded || reported.has(comp.id)) continue;
+    reported.add(comp.id);
+    v.add('outage-not-written', `${s.key} held ${origin(comp)} at ${v.at(s.t)}`);
+  }
+
+  // Once per key per process during an outage (onRedisDown compute): a computation that succeeded
+  // in time is shared by the process's callers of that key while it runs and kept for them while
+  // it is fresh. Not when its process set or deleted the key meanwhile (the copy is forgotten),
+  // its breaker closed meanwhile, or a call of the key had its own ttlMs.
+  const outageComputes = h.computes.filter((c) => c.degraded).sort((a, b) => a.start - b.start);
+  for (const [n, b] of outageComputes.entries()) {
+    for (const a of outageComputes.slice(0, n)) {
+      if (a.proc !== b.proc || a.key !== b.key || a.threw || a.finish === undefined) continue;
+      if (a.finish - a.start >= TIMINGS.computeTimeoutMs - 50) continue;
+      const ops = [callOf.get(a.i)?.op, callOf.get(b.i)?.op] as (GetOp | undefined)[];
+      if (ops.some((op) => op?.ttlMs !== undefined)) continue;
+      if (b.start < a.start + 20 || b.start > a.finish + TIMINGS.valueTtlMs - 100) continue;
+      if (recoveredIn(a.proc, a.start - 1, b.start + 1)) continue;
+      const wrote = h.calls.some(
+        (c) => (c.op.kind === 'set' || c.op.kind === 'delete') && c.proc === a.proc && c.op.key === a.key && c.start <= b.start,
+      );
+      if (wrote) continue;
+      v.add(
+        'outage-once-per-key',
+        `${a.proc.label} computed ${a.key} twice while Redis was unavailable there: ${origin(a)} over ${v.at(a.start)}..${v.at(a.finish)}, and value ${b.id} (#${b.i}) from ${v.at(b.start)}, while the first ran or was fresh`,
+      );
+    }
+  }
+
+  for (const u of h.unrecovered) v.add('recovers', u);
+
+  // After the outage ended and every breaker closed, the fleet is back to one computation per key:
+  // in the recovery round (each process reads each key at once, redis-lock), at most one
+  // computation per key, not counting a process whose breaker opened again (degraded).
+  const byKey = new Map<string, ComputeRecord[]>();
+  for (const c of h.computes) {
+    if (c.i < h.recoveryFrom || c.degraded) continue;
+    byKey.set(c.key, [...(byKey.get(c.key) ?? []), c]);
+  }
+  for (const [key, comps] of byKey) {
+    if (comps.length > 1)
+      v.add(
+        'one-after-recovery',
+        `after every breaker closed, the fleet computed ${key} ${comps.length} times at once: ${comps.map((c) => `value ${c.id} (#${c.i}, ${c.proc.label}, ${v.at(c.start)})`).join(', ')}`,
       );
   }
 }

@@ -8,7 +8,7 @@
  * program prints as a numbered listing.
  */
 import fc from 'fast-check';
-import { STRATEGIES, type FailurePolicy, type Strategy } from '../../src/cache/strategy.js';
+import { STRATEGIES, type FailurePolicy, type RedisDownPolicy, type Strategy } from '../../src/cache/strategy.js';
 
 export const PROCESSES = 3;
 export const KEYS = ['a', 'b', 'c'] as const;
@@ -45,9 +45,20 @@ export const TIMINGS = {
   slowMs: 380,
   /** A `hang` computation outlives the compute timeout. */
   hangMs: 1150,
-  /** DEBUG SLEEP of a `pause`. */
-  pauseMs: 200,
+  /**
+   * Every Redis step's deadline (`redisTimeoutMs`) of a generated fleet: short, so that an
+   * `outage` trips the breakers, above a round trip on a loaded machine and a `pause`.
+   */
+  redisTimeoutMs: 150,
+  /** DEBUG SLEEP of a `pause`: Redis slow, under the deadline (a program written before the outage ops: 200 ms). */
+  pauseMs: 100,
+  /** DEBUG SLEEP of an `outage`, ms: over the deadline, so every guard that sends meanwhile opens its breaker. */
+  outageMinMs: 250,
+  outageMaxMs: 450,
 } as const;
+
+/** What a program written before the outage operations meant (JSON without these fields): the library's default deadline, a 200 ms pause. */
+export const LEGACY = { redisTimeoutMs: 1000, pauseMs: 200 } as const;
 
 interface Base {
   /** Started this long after the previous operation started (settled, when that one is awaited), ms. */
@@ -93,12 +104,22 @@ export interface ReopenOp extends Base {
 export interface KillOp extends Base {
   readonly kind: 'kill-subscribers';
 }
-/** DEBUG SLEEP: the whole server stops answering for TIMINGS.pauseMs. */
+/** DEBUG SLEEP: the whole server stops answering for `ms` (TIMINGS.pauseMs: slow, under the deadline). */
 export interface PauseOp extends Base {
   readonly kind: 'pause';
+  readonly ms: number;
+}
+/**
+ * Redis unavailable: DEBUG SLEEP for `ms`, longer than the fleet's `redisTimeoutMs`, so every
+ * guard with a step in flight (or a waiter, whose node the gate probes) opens its breaker; they
+ * close again on a probe answered in time (every second).
+ */
+export interface OutageOp extends Base {
+  readonly kind: 'outage';
+  readonly ms: number;
 }
 
-export type Op = GetOp | SetOp | DeleteOp | LockOp | ReopenOp | KillOp | PauseOp;
+export type Op = GetOp | SetOp | DeleteOp | LockOp | ReopenOp | KillOp | PauseOp | OutageOp;
 
 export interface Fleet {
   /** Which processes have `l1: { maxEntries: 100 }`. */
@@ -106,13 +127,17 @@ export interface Fleet {
   readonly failurePolicy: FailurePolicy;
   /** Processes 1 and 2 are given one pub/sub connection of the test's (`subscriber` option). */
   readonly sharedSubscriber: boolean;
+  /** Every guard's `redisTimeoutMs` (TIMINGS.redisTimeoutMs; LEGACY for a program written before it). */
+  readonly redisTimeoutMs: number;
+  /** Each process's `onRedisDown`. */
+  readonly onRedisDown: readonly RedisDownPolicy[];
 }
 
 export interface Program {
   readonly fleet: Fleet;
   readonly ops: readonly Op[];
   readonly profile: Profile;
-  /** Only computations that succeed in time, and no set, delete, close, kill or pause. */
+  /** Only computations that succeed in time, and no set, delete, close, kill, pause or outage. */
   readonly calm: boolean;
 }
 
@@ -140,13 +165,18 @@ export function describeOp(op: Op): string {
     case 'kill-subscribers':
       return `${gap} CLIENT KILL TYPE pubsub`;
     case 'pause':
-      return `${gap} DEBUG SLEEP ${TIMINGS.pauseMs / 1000}`;
+      return `${gap} DEBUG SLEEP ${op.ms / 1000}`;
+    case 'outage':
+      return `${gap} outage: DEBUG SLEEP ${op.ms / 1000}`;
   }
 }
 
 export function describeFleet(fleet: Fleet): string {
   const l1 = fleet.l1.map((on, p) => `P${p}${on ? ' l1' : ''}`).join(', ');
-  return `fleet: ${l1}; failurePolicy ${fleet.failurePolicy}${fleet.sharedSubscriber ? '; P1 and P2 share a subscriber' : ''}`;
+  const down = fleet.onRedisDown.every((p) => p === fleet.onRedisDown[0])
+    ? `onRedisDown ${fleet.onRedisDown[0]}`
+    : `onRedisDown ${fleet.onRedisDown.map((policy, p) => `P${p} ${policy}`).join(', ')}`;
+  return `fleet: ${l1}; failurePolicy ${fleet.failurePolicy}; redisTimeoutMs ${fleet.redisTimeoutMs}; ${down}${fleet.sharedSubscriber ? '; P1 and P2 share a subscriber' : ''}`;
 }
 
 export function describeProgram(program: Program): string {
@@ -167,7 +197,7 @@ function printable<T extends object>(value: T, text: (v: T) => string): T {
  */
 export function programFromJson(text: string): Program {
   const parsed = JSON.parse(text, (_key, value) => (value === 'Infinity' ? Number.POSITIVE_INFINITY : value)) as Partial<Program>;
-  const kinds = ['get', 'set', 'delete', 'lock', 'reopen', 'kill-subscribers', 'pause'];
+  const kinds = ['get', 'set', 'delete', 'lock', 'reopen', 'kill-subscribers', 'pause', 'outage'];
   if (
     typeof parsed !== 'object' ||
     parsed === null ||
@@ -178,7 +208,14 @@ export function programFromJson(text: string): Program {
   ) {
     throw new Error('a program is {"fleet":{"l1":[b,b,b],"failurePolicy":..,"sharedSubscriber":b},"ops":[{"kind":"get",...},...]}');
   }
-  const program = { profile: 'chaos' as Profile, calm: false, ...parsed } as Program;
+  // Written before the outage operations: the library's default deadline, `compute`, 200 ms pauses.
+  const fleet: Fleet = {
+    ...parsed.fleet,
+    redisTimeoutMs: parsed.fleet.redisTimeoutMs ?? LEGACY.redisTimeoutMs,
+    onRedisDown: parsed.fleet.onRedisDown ?? Array.from({ length: PROCESSES }, () => 'compute'),
+  };
+  const ops = parsed.ops.map((op) => (op.kind === 'pause' && typeof op.ms !== 'number' ? { ...op, ms: LEGACY.pauseMs } : op));
+  const program = { profile: 'chaos' as Profile, calm: false, ...parsed, fleet, ops } as Program;
   return printable<Program>({ ...program }, describeProgram);
 }
 
@@ -261,9 +298,9 @@ export type Profile = 'chaos' | 'calm' | 'locks';
 function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
   const calm = profile === 'calm';
   const weights: Record<Profile, Record<Feature & Op['kind'], number> & { kill: number }> = {
-    chaos: { get: 20, set: 4, delete: 3, lock: 3, reopen: 1, kill: 1, pause: 1 },
-    calm: { get: 9, set: 0, delete: 0, lock: 1, reopen: 0, kill: 0, pause: 0 },
-    locks: { get: 2, set: 0, delete: 0, lock: 12, reopen: 1, kill: 1, pause: 2 },
+    chaos: { get: 20, set: 4, delete: 3, lock: 3, reopen: 1, kill: 1, pause: 1, outage: 1 },
+    calm: { get: 9, set: 0, delete: 0, lock: 1, reopen: 0, kill: 0, pause: 0, outage: 0 },
+    locks: { get: 2, set: 0, delete: 0, lock: 12, reopen: 1, kill: 1, pause: 2, outage: 1 },
   };
   const w = weights[profile];
   const arbitraries: (fc.WeightedArbitrary<Op> & { feature: Feature })[] = [
@@ -287,8 +324,19 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
     },
     {
       feature: 'pause',
-      arbitrary: fc.record({ kind: fc.constant('pause' as const), gapMs, awaited: fc.constant(false) }),
+      arbitrary: fc.record({ kind: fc.constant('pause' as const), ms: fc.constant(TIMINGS.pauseMs), gapMs, awaited: fc.constant(false) }),
       weight: w.pause,
+    },
+    {
+      feature: 'outage',
+      arbitrary: fc.record({
+        kind: fc.constant('outage' as const),
+        // Whole tens of ms: shrinks toward the shortest outage.
+        ms: fc.integer({ min: TIMINGS.outageMinMs / 10, max: TIMINGS.outageMaxMs / 10 }).map((t) => t * 10),
+        gapMs,
+        awaited: fc.constant(false),
+      }),
+      weight: w.outage,
     },
   ];
   const possible = arbitraries.filter((a) => a.weight > 0);
@@ -298,8 +346,9 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
 
 /**
  * What a program may leave out (`--exclude`, MODEL_EXCLUDE): an operation (`get`, `set`, `delete`,
- * `lock`, `reopen`, `kill`, `pause`), a computation's fate (`throw`, `slow`, `hang`), a strategy,
- * the edge per-call TTLs (`edge-ttl`), the L1 tier (`l1`), the shared subscriber (`shared-subscriber`).
+ * `lock`, `reopen`, `kill`, `pause`, `outage`), a computation's fate (`throw`, `slow`, `hang`), a strategy,
+ * the edge per-call TTLs (`edge-ttl`), the L1 tier (`l1`), the shared subscriber (`shared-subscriber`),
+ * `onRedisDown: 'error'` (`down-error`: every guard `compute`).
  * To look past a defect already found, or to run faster.
  */
 export const FEATURES = [
@@ -310,12 +359,14 @@ export const FEATURES = [
   'reopen',
   'kill',
   'pause',
+  'outage',
   'throw',
   'slow',
   'hang',
   'edge-ttl',
   'l1',
   'shared-subscriber',
+  'down-error',
   ...STRATEGIES,
 ] as const;
 export type Feature = (typeof FEATURES)[number];
@@ -338,6 +389,13 @@ export interface ProgramOptions {
   maxOps: number;
 }
 
+/** `onRedisDown`: one policy for the fleet (three programs in four), or one per process. */
+const policy = fc.constantFrom<RedisDownPolicy>('compute', 'error');
+const onRedisDown: fc.Arbitrary<RedisDownPolicy[]> = fc.oneof(
+  { arbitrary: policy.map((p) => [p, p, p]), weight: 3 },
+  { arbitrary: fc.tuple(policy, policy, policy), weight: 1 },
+);
+
 /** A random program: three in five `chaos`, one `calm`, one `locks`. */
 export function programArbitrary({ exclude, maxOps }: ProgramOptions): fc.Arbitrary<Program> {
   const l1 = exclude.has('l1') ? fc.constant(false) : fc.boolean();
@@ -345,6 +403,8 @@ export function programArbitrary({ exclude, maxOps }: ProgramOptions): fc.Arbitr
     l1: fc.tuple(l1, l1, l1),
     failurePolicy: fc.constantFrom<FailurePolicy>('stale', 'error', 'retry'),
     sharedSubscriber: exclude.has('shared-subscriber') ? fc.constant(false) : rarely(5),
+    redisTimeoutMs: fc.constant(TIMINGS.redisTimeoutMs),
+    onRedisDown: exclude.has('down-error') ? fc.constant(['compute', 'compute', 'compute'] as RedisDownPolicy[]) : onRedisDown,
   });
   const program = (profile: Profile) =>
     fc

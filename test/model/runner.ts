@@ -14,6 +14,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../../src/cache/guard.js';
 import { type GuardEvent, subscribeEvents } from '../../src/events.js';
+import type { Logger } from '../../src/logger.js';
+import { PROBE_INTERVAL_MS } from '../../src/redis/gate.js';
 import { clientList, killSubscribers, pauseServer } from './faults.js';
 import {
   type CallRecord,
@@ -27,7 +29,7 @@ import {
   type Sample,
   settleDeadline,
 } from './model.js';
-import { type GetOp, type Op, PROCESSES, type Program, TIMINGS } from './operations.js';
+import { type GetOp, KEYS, type Op, PROCESSES, type Program, TIMINGS } from './operations.js';
 
 export interface ModelEnv {
   url: string;
@@ -51,6 +53,16 @@ export class ModelComputeError extends Error {
 }
 
 const SUBSCRIBER_NAME = 'cache-stampede:subscriber';
+
+/** The value of a stored envelope (the model's values are numbers); null when it is not one. */
+function storedValue(envelope: string): number | null {
+  try {
+    const value = (JSON.parse(envelope) as { value?: unknown }).value;
+    return typeof value === 'number' ? value : null;
+  } catch {
+    return null;
+  }
+}
 const SAMPLE_EVERY_MS = 25;
 
 const now = () => performance.now();
@@ -158,7 +170,20 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   listenToEvents();
   const programId = randomBytes(4).toString('hex');
   const prefix = `m-${programId}`;
-  const history: History = { program, calls: [], computes: [], events: [], samples: [], closes: [], pauses: [], leaks: [], maxLagMs: 0 };
+  const history: History = {
+    program,
+    calls: [],
+    computes: [],
+    events: [],
+    samples: [],
+    closes: [],
+    pauses: [],
+    breakers: [],
+    recoveryFrom: program.ops.length,
+    unrecovered: [],
+    leaks: [],
+    maxLagMs: 0,
+  };
   // How late this process ran its timers and callbacks: the time bounds allow for it (a loaded machine).
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
@@ -177,6 +202,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
 
   // ---- events: which computation wrote, which call joined a flight ----
   const fenceOfOp = new Map<number, number>();
+  const degradedOfOp = new Map<number, boolean>();
   const computeOf = new Map<string, ComputeRecord>();
   recording = (event) => {
     const context = event.context as { program?: string; op?: number } | undefined;
@@ -184,7 +210,11 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     const i = context.op;
     const fields = event.fields as Record<string, unknown>;
     history.events.push({ t: now(), i, event: event.event, key: event.key, strategy: event.strategy, fields } satisfies EventRecord);
-    if (event.event === 'recompute.start') fenceOfOp.set(i, Number(fields.fence));
+    if (event.event === 'recompute.start') {
+      // Emitted just before the computation is called (the model's compute reads these).
+      fenceOfOp.set(i, Number(fields.fence));
+      degradedOfOp.set(i, fields.degraded === true);
+    }
     if (event.event === 'flight.joined') history.calls[i]!.flightJoined = true;
     if ((event.event === 'cache.write' && !fields.set) || event.event === 'cache.write.rejected') {
       const comp = computeOf.get(`${i}:${Number(fields.fence)}`);
@@ -204,6 +234,22 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   // CLIENT KILL TYPE pubsub resets it; it reconnects by itself.
   sharedSubscriber?.on('error', () => {});
   const guards: Proc[] = [];
+  /** A guard's logger: its breaker's transitions (guard events carry no guard of their own on the channel). */
+  const breakerLog = (proc: ProcessInfo): Logger => {
+    const line = (fields: Record<string, unknown>) => {
+      if (fields.event === 'redis.unavailable' || fields.event === 'redis.available')
+        history.breakers.push({ proc, t: now(), up: fields.event === 'redis.available' });
+    };
+    const logger: Logger = {
+      debug: line,
+      info: line,
+      warn: line,
+      error: line,
+      child: () => logger,
+      isLevelEnabled: (level) => level !== 'debug',
+    };
+    return logger;
+  };
   const makeProcess = (index: number, gen: number): Proc => {
     const redis = new Redis(env.url, { connectionName: `model:P${index}`, maxRetriesPerRequest: 2 });
     redis.on('error', () => {});
@@ -226,6 +272,9 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       computeTimeoutMs: TIMINGS.computeTimeoutMs,
       failurePolicy: fleet.failurePolicy,
       failureBackoffMs: TIMINGS.failureBackoffMs,
+      redisTimeoutMs: fleet.redisTimeoutMs,
+      onRedisDown: fleet.onRedisDown[index],
+      logger: breakerLog(info),
       ...(info.l1 && { l1: { maxEntries: 100 } }),
       ...(sharedSubscriber && index > 0 && { subscriber: sharedSubscriber }),
     });
@@ -250,14 +299,22 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     const pipeline = env.sampler.pipeline();
     for (const key of keys) {
       pipeline.pttl(key);
-      if (key.endsWith(':value')) pipeline.hget(key, 'fence');
+      if (key.endsWith(':value')) pipeline.hmget(key, 'fence', 'envelope');
     }
     const replies = (await pipeline.exec()) ?? [];
     let n = 0;
     for (const key of keys) {
       const pttl = Number(replies[n++]?.[1]);
-      const fence = key.endsWith(':value') ? (replies[n++]?.[1] as string | null) : null;
-      history.samples.push({ t, key, pttl, fence: fence === null ? null : Number(fence) } satisfies Sample);
+      const [fence, envelope] = key.endsWith(':value')
+        ? ((replies[n++]?.[1] as (string | null)[] | undefined) ?? [null, null])
+        : [null, null];
+      history.samples.push({
+        t,
+        key,
+        pttl,
+        fence: fence == null ? null : Number(fence),
+        value: envelope == null ? null : storedValue(envelope),
+      } satisfies Sample);
     }
   };
   const sampler = (async () => {
@@ -281,6 +338,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         proc: proc.info,
         strategy: op.strategy,
         fence: fenceOfOp.get(i),
+        degraded: degradedOfOp.get(i) === true,
         start: now(),
       };
       history.computes.push(rec);
@@ -368,12 +426,13 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       }
       case 'kill-subscribers':
         return settle(rec, killSubscribers(env.admin));
-      case 'pause': {
-        const pause: [number, number] = [rec.start, Number.POSITIVE_INFINITY];
+      case 'pause':
+      case 'outage': {
+        const pause: [number, number, number] = [rec.start, Number.POSITIVE_INFINITY, op.ms];
         history.pauses.push(pause);
         return settle(
           rec,
-          pauseServer(env.faults, TIMINGS.pauseMs).finally(() => {
+          pauseServer(env.faults, op.ms).finally(() => {
             pause[1] = now();
           }),
         );
@@ -381,17 +440,51 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     }
   };
 
-  const pauses = () => program.ops.filter((op) => op.kind === 'pause').length;
+  // Every pause and outage of the program, each with a margin: what a wait for a call allows for them.
+  const pauseBudgetMs = program.ops.reduce((sum, op) => sum + (op.kind === 'pause' || op.kind === 'outage' ? op.ms + 100 : 0), 0);
+  const deadlineOf = (c: CallRecord) => settleDeadline(c.op, c.start, pauseBudgetMs, fleet.redisTimeoutMs);
   try {
     for (const [i, op] of program.ops.entries()) {
       if (op.gapMs > 0) await sleep(op.gapMs);
       const started = start(i, op);
       running.push(started);
-      if (op.awaited) await settledBy(started, settleDeadline(op, history.calls[i]!.start, pauses()));
+      if (op.awaited) await settledBy(started, deadlineOf(history.calls[i]!));
     }
     // Every operation settles within its bound (model.ts reports those that did not).
-    const lastDeadline = Math.max(...history.calls.map((c) => settleDeadline(c.op, c.start, pauses())));
-    await settledBy(Promise.all(running), lastDeadline);
+    await settledBy(Promise.all(running), Math.max(...history.calls.map(deadlineOf)));
+
+    // After an outage: every breaker closes again (a probe a second), and then the fleet is back
+    // to one computation per key (the recovery round: each process reads each key at once).
+    if (history.breakers.length > 0) {
+      const down = () => current.filter((proc) => history.breakers.filter((b) => b.proc === proc.info).at(-1)?.up === false);
+      const until = now() + PROBE_INTERVAL_MS + fleet.redisTimeoutMs + 1500;
+      while (down().length > 0 && now() < until) await sleep(20);
+      for (const proc of down())
+        history.unrecovered.push(
+          `${proc.info.label}'s breaker was still open ${PROBE_INTERVAL_MS + fleet.redisTimeoutMs + 1500} ms after the program's operations settled`,
+        );
+      if (history.unrecovered.length === 0) {
+        history.recoveryFrom = history.calls.length;
+        const keys = KEYS.filter((key) => program.ops.some((op) => op.kind === 'get' && op.key === key));
+        const round = keys.flatMap((key) =>
+          current.map(
+            (proc): GetOp => ({
+              kind: 'get',
+              p: proc.info.index,
+              key,
+              strategy: 'redis-lock',
+              compute: { ms: 10, fate: 'ok', honorsSignal: false },
+              ttlMs: undefined,
+              gapMs: 0,
+              awaited: false,
+            }),
+          ),
+        );
+        const started = round.map((op) => start(history.calls.length, op));
+        running.push(...started);
+        await settledBy(Promise.all(started), Math.max(...history.calls.slice(history.recoveryFrom).map(deadlineOf)));
+      }
+    }
   } finally {
     // ---- close everything, and look for what was left behind ----
     const finalCloses = current.map((proc) => {
@@ -404,7 +497,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         (err: unknown) => history.leaks.push(`the final close() of ${proc.info.label} rejected: ${errorInfo(err).message}`),
       );
     });
-    await settledBy(Promise.all(finalCloses), now() + TIMINGS.computeTimeoutMs + 2000 + pauses() * 300);
+    await settledBy(Promise.all(finalCloses), now() + TIMINGS.computeTimeoutMs + 2000 + pauseBudgetMs);
     // Calls still running settle promptly now (checked by model.ts from their ends).
     await settledBy(Promise.all(running), now() + 1000);
 
