@@ -62,6 +62,8 @@ export interface OutageFigures {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Jobs that took longer than the computation + 250 ms: those that met the deadline (in flight, or sent before their worker's breaker opened). */
+  slow: number;
 }
 
 export interface CacheOutageFacts {
@@ -238,7 +240,7 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
           recoveryMs: Number.isFinite(firstAnswer) ? firstAnswer - pausedAt : null,
           notes: [
             `cache Redis paused ${facts.pausedMs} ms then killed ${facts.killedMs} ms (REDIS_TIMEOUT_MS ${REDIS_TIMEOUT_MS}, computation ${COMPUTE_MS} ms): ` +
-              `${d.jobs} jobs enqueued during the outage, answered ${d.completed} / failed ${d.failed}, p50 ${d.p50Ms} ms / p99 ${d.p99Ms} ms (bound ${facts.boundMs} ms), ` +
+              `${d.jobs} jobs enqueued during the outage, answered ${d.completed} / failed ${d.failed}, p50 ${d.p50Ms} ms / p99 ${d.p99Ms} ms (bound ${facts.boundMs} ms), ${d.slow} over ${COMPUTE_MS + 250} ms (they met the deadline), ` +
               `${facts.recomputations.degraded} degraded recomputations (at most ${WORKERS} workers x ${KEYS} keys), ${facts.degradedCalls} degraded calls; ` +
               `every worker saw it again ${facts.recoveredAfterMs} ms after the restart, ${facts.recomputations.afterRecovery} recomputations after; ` +
               `fresh burst on the same keys: ${facts.freshBurst.recomputations} recomputations for ${KEYS} keys`,
@@ -369,6 +371,7 @@ function measure(t: Timeline): CacheOutageFacts {
       p50Ms: percentile(latencies, 50) ?? 0,
       p99Ms: percentile(latencies, 99) ?? 0,
       maxMs: latencies.reduce((m, v) => Math.max(m, v), 0),
+      slow: latencies.filter((ms) => ms > COMPUTE_MS + 250).length,
     },
     boundMs: REDIS_TIMEOUT_MS + COMPUTE_MS + SLACK_MS,
     recomputations: {
