@@ -56,6 +56,12 @@ describe('faults: the cache Redis unavailable', () => {
       expect(q.notEnqueued + q.enqueued).toBe(q.jobs);
       expect(q.workersServingAfterRestart).toEqual(['worker-1', 'worker-2', 'worker-3']);
       expect(facts.leftInQueue).toBe(0);
+      expect(facts.failedAttempts).toBe(0);
+      // The workers' own metrics, scraped: the gauge followed the breaker, the counters the log.
+      expect(facts.metrics.redisUpDuring).toEqual({ 'worker-1': 0, 'worker-2': 0, 'worker-3': 0 });
+      expect(facts.metrics.redisUpAfter).toEqual({ 'worker-1': 1, 'worker-2': 1, 'worker-3': 1 });
+      expect(facts.metrics.degradedRecomputations).toBe(facts.recomputations.degraded);
+      expect(facts.metrics.degradedCalls).toBeGreaterThanOrEqual(facts.degradedCalls);
       expect(facts.exits).toEqual({ 'worker-1': 0, 'worker-2': 0, 'worker-3': 0 });
       expect(row.notes[0]).toMatch(/jobs enqueued during the outage, answered \d+ \/ failed 0, p50 \d+ ms \/ p99 \d+ ms/);
     },

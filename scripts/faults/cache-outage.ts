@@ -99,6 +99,15 @@ export interface CacheOutageFacts {
   };
   leftInQueue: number;
   exits: Record<string, number | string>;
+  /** job.failed and job.retry lines (attempts that failed, even if BullMQ ran the job again). */
+  failedAttempts: number;
+  /** Scraped from the workers' /metrics: redis_up per worker during the outage and after it; the degraded counters summed at the end. */
+  metrics: {
+    redisUpDuring: Record<string, number>;
+    redisUpAfter: Record<string, number>;
+    degradedRecomputations: number;
+    degradedCalls: number;
+  };
 }
 
 /**
@@ -130,6 +139,7 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
         concurrency: CONCURRENCY,
         computeMs: COMPUTE_MS,
         ...SHORT_SETTINGS,
+        metrics: true,
         env: { CACHE_REDIS_URL: cache.url, REDIS_TIMEOUT_MS: String(REDIS_TIMEOUT_MS), ON_REDIS_DOWN: 'compute' },
       },
       options,
@@ -143,10 +153,20 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
       await rig.tail.waitForCount('a value written for every key', (r) => r.event === 'cache.write' && r.runId === cacheRun, KEYS, 60_000);
       await delay(BEFORE_MS);
 
+      const workerIds = Array.from({ length: WORKERS }, (_, i) => `worker-${i + 1}`);
       const pausedAt = Date.now();
       cache.pause();
       say(`cache-outage: cache redis-server SIGSTOPped after ${stream.sent} jobs`);
-      await delay(PAUSED_MS);
+      // Every worker's breaker opened: its metrics say so while the outage lasts.
+      for (const workerId of workerIds) {
+        await rig.tail.waitFor(
+          `${workerId}: redis.unavailable`,
+          (r) => r.event === 'redis.unavailable' && r.workerId === workerId && (r.time ?? 0) >= pausedAt,
+          30_000,
+        );
+      }
+      const upDuring = await scrapeEach(rig.metricsUrls(), `${M}redis_up`);
+      await delay(Math.max(0, PAUSED_MS - (Date.now() - pausedAt)));
       const killedAt = Date.now();
       await cache.kill();
       say(`cache-outage: cache redis-server SIGKILLed after ${killedAt - pausedAt} ms paused`);
@@ -154,7 +174,6 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
       const restartedAt = Date.now();
       await cache.start();
       say(`cache-outage: cache redis-server restarted on port ${cache.port} after ${restartedAt - pausedAt} ms away`);
-      const workerIds = Array.from({ length: WORKERS }, (_, i) => `worker-${i + 1}`);
       for (const workerId of workerIds) {
         await rig.tail.waitFor(
           `${workerId}: redis.available after the restart`,
@@ -165,6 +184,7 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
       const lastAvailableAt = Math.max(
         ...rig.tail.records.filter((r) => r.event === 'redis.available' && (r.time ?? 0) >= restartedAt).map((r) => r.time ?? 0),
       );
+      const upAfter = await scrapeEach(rig.metricsUrls(), `${M}redis_up`);
       await delay(AFTER_MS);
       const cacheJobs = await stream.stop();
       say(`cache-outage: ${cacheJobs.length} jobs in the stream; deleting the keys' values for a fresh burst`);
@@ -197,6 +217,8 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
       await delay(3000);
       const queueJobs = await queueStream.stop();
       const leftInQueue = await unfinishedJobs(rig.queue);
+      const degradedRecomputations = sum(await scrapeEach(rig.metricsUrls(), `${M}degraded_recomputations_total`));
+      const degradedCallsCounted = sum(await scrapeEach(rig.metricsUrls(), `${M}degraded_calls_total`));
       await rig.stopFleet();
 
       const records = rig.tail.records;
@@ -218,6 +240,15 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
         leftInQueue,
         exits,
       });
+      facts.metrics = {
+        redisUpDuring: upDuring,
+        redisUpAfter: upAfter,
+        degradedRecomputations,
+        degradedCalls: degradedCallsCounted,
+      };
+      facts.failedAttempts = records.filter((r) => (r.event === 'job.failed' || r.event === 'job.retry') && ofRuns(runIds)(r)).length;
+      const degradedLines = records.filter((r) => r.event === 'cache.degraded').length;
+      const degradedStarts = records.filter((r) => r.event === 'recompute.start' && r.degraded === true).length;
       const runIds = [cacheRun, freshRun, queueRun];
       const stale = await staleOverwrites(records, cacheAdmin, rig.keyPrefix, runIds);
       const all = [...cacheJobs, ...fresh, ...queueJobs];
@@ -245,7 +276,7 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
               `every worker saw it again ${facts.recoveredAfterMs} ms after the restart, ${facts.recomputations.afterRecovery} recomputations after; ` +
               `fresh burst on the same keys: ${facts.freshBurst.recomputations} recomputations for ${KEYS} keys`,
             `queue Redis killed ${q.downMs} ms: ${q.jobs} jobs, ${q.notEnqueued} not enqueued (reported), ${q.completed}/${q.enqueued} completed, ${q.failed} failed, ${q.lost} lost, ` +
-              `${q.reruns} ran twice; after the restart ${q.afterRestart} jobs served by ${q.workersServingAfterRestart.join(', ') || 'no worker'}`,
+              `${q.reruns} ran twice, ${facts.failedAttempts} attempts failed in a worker over the whole scenario; after the restart ${q.afterRestart} jobs served by ${q.workersServingAfterRestart.join(', ') || 'no worker'}`,
           ],
         },
         checks: [
@@ -294,10 +325,21 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
               q.workersServingAfterRestart.length === WORKERS,
             q,
           ),
+          check('no attempt failed in a worker either (no job.failed or job.retry line)', facts.failedAttempts === 0, facts.failedAttempts),
           check(
             'no worker exited during the outages; all stopped cleanly',
             Object.keys(exits).length === WORKERS && Object.values(exits).every((c) => c === 0),
             exits,
+          ),
+          check(
+            "the workers' metrics: cache_stampede_redis_up 0 on every worker during the outage, 1 after; the degraded counters equal the log's lines",
+            Object.keys(upDuring).length === WORKERS &&
+              Object.values(upDuring).every((v) => v === 0) &&
+              Object.keys(upAfter).length === WORKERS &&
+              Object.values(upAfter).every((v) => v === 1) &&
+              degradedRecomputations === degradedStarts &&
+              degradedCallsCounted === degradedLines,
+            { ...facts.metrics, degradedStartLines: degradedStarts, degradedLines },
           ),
           check('0 stale overwrites', stale.count === 0, stale.keys),
         ],
@@ -405,8 +447,34 @@ function measure(t: Timeline): CacheOutageFacts {
     },
     leftInQueue: t.leftInQueue,
     exits: t.exits,
+    metrics: { redisUpDuring: {}, redisUpAfter: {}, degradedRecomputations: 0, degradedCalls: 0 },
+    failedAttempts: 0,
   };
 }
+
+const M = 'cache_stampede_';
+
+/** Per worker, the sum of the samples of metric `name` its endpoint serves now. */
+async function scrapeEach(urls: Map<string, string>, name: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [workerId, url] of urls) {
+    const text = await (await fetch(url)).text();
+    out[workerId] = sampleSum(text, name);
+  }
+  return out;
+}
+
+/** The sum of the samples named `name` (any labels) in a Prometheus text exposition. */
+export function sampleSum(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (match?.[1] === name) total += Number(match[2]);
+  }
+  return total;
+}
+
+const sum = (values: Record<string, number>) => Object.values(values).reduce((n, v) => n + v, 0);
 
 /** One get-value job, as its producer sees it end. */
 async function send(client: GetValueClient, runId: string, key: string): Promise<SentJob> {

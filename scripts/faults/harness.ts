@@ -45,6 +45,8 @@ export interface RigSettings {
   password?: string;
   /** More worker environment (COMPUTE_TIMEOUT_MS, FAILURE_POLICY, ...); wins over the rig's own. */
   env?: Record<string, string>;
+  /** Every worker serves Prometheus metrics on a free port of its own (`metricsUrls`). @default false */
+  metrics?: boolean;
 }
 
 export const SHORT_SETTINGS = {
@@ -70,6 +72,8 @@ export interface FleetRig {
   readonly fleet: Fleet;
   /** The fleet's prefixed stdout and stderr so far. */
   output(): string;
+  /** Each worker's metrics URL, from its `metrics at` line (with `settings.metrics`). */
+  metricsUrls(): Map<string, string>;
   /** Pid of a worker (`worker-1`...), from its `worker.started` log line. */
   pidOf(workerId: string): number;
   /** How each worker that exited so far exited (exit code, or the signal's name). */
@@ -214,6 +218,7 @@ export async function startFleetRig(
       ...(settings.stalledIntervalMs === undefined ? [] : ['--stalled-interval', String(settings.stalledIntervalMs)]),
     ],
     outputStream: out,
+    ...(settings.metrics && { metrics: { port: 0, host: '127.0.0.1' } }),
   });
   const exits = new Map<string, number | string>();
   for (const command of fleet.commands) {
@@ -262,6 +267,7 @@ export async function startFleetRig(
     fleet,
     stalled,
     output: () => text,
+    metricsUrls: () => new Map([...text.matchAll(/\[(worker-\d+)\] worker-\d+ metrics at (http:\/\/\S+)/g)].map((m) => [m[1]!, m[2]!])),
     pidOf(workerId) {
       const started = tail.records.find((r) => r.event === 'worker.started' && r.workerId === workerId);
       if (typeof started?.pid !== 'number') throw new Error(`no worker.started line from ${workerId}`);
