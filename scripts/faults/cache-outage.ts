@@ -222,6 +222,7 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
       await rig.stopFleet();
 
       const records = rig.tail.records;
+      const runIds = [cacheRun, freshRun, queueRun];
       const exits = Object.fromEntries(rig.exits());
       const facts = measure({
         records,
@@ -249,7 +250,6 @@ export async function cacheOutage(options: FaultOptions = {}): Promise<FaultOutc
       facts.failedAttempts = records.filter((r) => (r.event === 'job.failed' || r.event === 'job.retry') && ofRuns(runIds)(r)).length;
       const degradedLines = records.filter((r) => r.event === 'cache.degraded').length;
       const degradedStarts = records.filter((r) => r.event === 'recompute.start' && r.degraded === true).length;
-      const runIds = [cacheRun, freshRun, queueRun];
       const stale = await staleOverwrites(records, cacheAdmin, rig.keyPrefix, runIds);
       const all = [...cacheJobs, ...fresh, ...queueJobs];
       const count = (o: Outcome) => all.filter((j) => j.outcome === o).length;
