@@ -51,8 +51,8 @@ export function createGuardMetrics(): GuardMetrics {
   ]);
   const jobSeconds = histogram('job_latency_seconds', 'Completed get-value jobs, from enqueue to completion', ['strategy']);
   // Issue 24. One gauge without labels: 0 while any node of the cache's Redis is unavailable to
-  // the worker's guard (on a cluster, one breaker per master: a `node` label would leave the
-  // series of a failed-over master behind for good; the node is in the redis.unavailable line).
+  // the worker's guard (on a cluster, one breaker per master: a `node` label would add a series
+  // per failover, under an address nobody serves after it; the node is in the redis.unavailable line).
   const redisUp = new Gauge({
     name: 'cache_stampede_redis_up',
     help: "1 while the guard's Redis answers, 0 from redis.unavailable until redis.available (every node)",
