@@ -20,7 +20,7 @@ kills, pauses, outages that open the guards' breakers) on three guards, each run
 the guard's guarantees (docs/development.md, "The model-based checker"). A failure prints its
 seed, its path and the shrunk program.
 
-  --runs N          programs to run (default 50, as in npm test)
+  --runs N          programs to run (default 40, as in npm test)
   --seed S          fast-check seed (an integer; default random)
   --path P          with --seed: replay the counterexample at this path (as printed, e.g. 41:3:0:2)
   --repeat N        run each program N times (a replay: timings differ from run to run; default 1)
