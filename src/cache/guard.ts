@@ -64,19 +64,20 @@ export interface DeleteOptions {
 export interface StampedeGuard {
   /**
    * The value of `key` from the cache, or computed by `compute` on a miss according to the
-   * strategy. `source` says where it came from. `compute`'s result must survive JSON.
+   * strategy. `source` says where it came from. `compute`'s result must survive JSON. While
+   * Redis is unavailable, `onRedisDown` decides (computed in this process, or RedisUnavailableError).
    */
   getOrCompute<T>(key: string, compute: Compute<T>, options?: CallOptions): Promise<GuardResult<T>>;
   /**
    * Store `value` for every process: the next read anywhere gets it, waiters on the key are woken
    * with it, and a holder computing at this moment (from older data) cannot overwrite it.
-   * `value` must survive JSON.
+   * `value` must survive JSON. Rejects with RedisUnavailableError while Redis is unavailable.
    */
   set<T>(key: string, value: T, options?: SetOptions): Promise<void>;
   /**
    * Remove the value for every process (after a write to the source, say): the next read
    * recomputes, a holder computing at this moment cannot store its value, waiters contend again.
-   * Resolves true when there was a value.
+   * Resolves true when there was a value. Rejects with RedisUnavailableError while Redis is unavailable.
    */
   delete(key: string, options?: DeleteOptions): Promise<boolean>;
   /**
