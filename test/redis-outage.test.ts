@@ -251,6 +251,40 @@ describe.each(OUTAGES)('a Redis that is %s', (kind) => {
     }
   }, 60_000);
 
+  it('a holder whose write met an open breaker writes it (fenced) and gives its lock back once Redis answers: nobody waits out its lock', async () => {
+    const prefix = uniquePrefix(`outage-late-write-${kind}`);
+    const holderClient = countingClient(rig.url).redis;
+    const otherClient = countingClient(rig.url).redis;
+    // A long lock TTL: waiting it out would show.
+    const options = { keyPrefix: prefix, redisTimeoutMs: DEADLINE_MS, lockTtlMs: 30_000 };
+    const holder = createGuard({ redis: holderClient, ...options });
+    const other = createGuard({ redis: otherClient, ...options });
+    const seen = rig.transitions().length;
+    try {
+      const slow = gated();
+      const holding = holder.getOrCompute('k', slow.compute);
+      await slow.started; // it holds the lock
+      await rig.down();
+      // Another call of the holder's process opens its breaker: the holder's write will not be sent.
+      await holder.getOrCompute('trip', async () => 'tripped');
+      slow.finish('from the holder');
+      expect(await holding).toEqual({ value: 'from the holder', source: 'computed' });
+
+      await rig.up();
+      await waitUntil('the holder sees Redis again', async () => rig.transitions().length >= seen + 2, { timeoutMs: 15_000 });
+      await waitUntil('its write landed', async () => (await rig.direct.hexists(`${prefix}:{k}:value`, 'envelope')) === 1);
+      expect(await rig.direct.exists(`${prefix}:{k}:lock`)).toBe(0);
+      const started = performance.now();
+      expect(await other.getOrCompute('k', async () => 'computed again')).toEqual({ value: 'from the holder', source: 'cache' });
+      expect(performance.now() - started).toBeLessThan(SLACK_MS);
+    } finally {
+      await rig.up();
+      await Promise.all([holder.close(), other.close()]);
+      holderClient.disconnect();
+      otherClient.disconnect();
+    }
+  }, 60_000);
+
   it('the L1 tier serves its fresh copy through the outage, swr its stale one (refreshed in the process), and both are forgotten when Redis is back', async () => {
     const prefix = uniquePrefix(`outage-l1-${kind}`);
     const { redis } = countingClient(rig.url);

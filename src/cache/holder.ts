@@ -4,7 +4,7 @@ import { emitEvent } from '../events.js';
 import { releaseLockFor, type LockLease } from '../lock/redis-lock.js';
 import { startWatchdog } from '../lock/watchdog.js';
 import type { Call, StrategyDeps } from './context.js';
-import type { Envelope } from './envelope.js';
+import { isFresh, type Envelope } from './envelope.js';
 import { recompute } from './recompute.js';
 import { writeEnvelope } from './store.js';
 
@@ -50,6 +50,7 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
   } catch (err) {
     if (!(err instanceof RedisUnavailableError)) throw err;
     keepThroughOutage(call, deps, envelope, err);
+    deps.outage.afterOutage(() => finishLate(call, deps, keys, envelope, lease));
     return { envelope, stored: false };
   }
   if (outcome.written) {
@@ -63,11 +64,25 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
 
 /**
  * A value computed, that Redis was unavailable to take: the caller gets it, and this process
- * keeps it for its next callers until Redis answers again (outage.ts). Its lock, if any, expires.
+ * keeps it for its next callers until Redis answers again (outage.ts).
  */
 export function keepThroughOutage(call: Call<unknown>, deps: StrategyDeps, envelope: Envelope, down: RedisUnavailableError): void {
   emitEvent(call, 'warn', 'cache.degraded', { policy: deps.onRedisDown, cause: down.reason });
   deps.outage.keep(call.key, envelope);
+}
+
+/**
+ * The write of a holder that met the outage, done once Redis answers again: its lock is given back
+ * and its waiters woken, instead of the fleet waiting out the lock (a waiter arriving after the
+ * recovery would find it busy for up to a lock TTL). The value still goes through the fence, so
+ * a newer one wins; a value no longer fresh is not written, only the lock given back.
+ */
+async function finishLate(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, envelope: Envelope, lease: LockLease): Promise<void> {
+  if (!isFresh(envelope)) return releaseAsHolder(call, deps, keys, lease, 'released');
+  const outcome = await deps.gate.run(keys.value, () => writeEnvelope(deps.redis, keys, envelope, lease, deps.graceMs, call));
+  if (outcome.written) emitEvent(call, 'info', 'cache.write', { fence: lease.fence });
+  else emitEvent(call, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
+  if (outcome.released) emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
 }
 
 /** What a holder computed, and whether Redis took it (a newer value may have fenced it out). */

@@ -30,6 +30,11 @@ export class OutageAnswers {
   private readonly flight = new SingleFlight<Envelope>();
   /** Raised on each recovery: a computation that began before it keeps nothing after it. */
   private generation = 0;
+  /**
+   * Work for when Redis answers again: holders' writes that met the outage (holder.ts). Bounded:
+   * only a holder that took its lock before the outage has one, and no lock is taken during it.
+   */
+  private readonly pending = new Set<() => Promise<void>>();
 
   constructor(graceMs: number, maxEntries = KEPT_ENTRIES) {
     this.kept = new L1Store({ maxEntries }, graceMs);
@@ -71,10 +76,18 @@ export class OutageAnswers {
     this.kept.delete(key);
   }
 
-  /** Redis answers again: forget everything computed apart from the fleet. */
+  /** Run `work` when Redis answers again (best effort: if it fails, what it would give back expires). */
+  afterOutage(work: () => Promise<void>): void {
+    this.pending.add(work);
+  }
+
+  /** Redis answers again: forget everything computed apart from the fleet; finish what waited for it. */
   recovered(): void {
     this.generation += 1;
     this.kept.clear();
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const work of pending) work().catch(() => {});
   }
 
   private copyOf(key: string, deps: StrategyDeps): { envelope: Envelope; tier: 'l1' | 'outage' } | null {
