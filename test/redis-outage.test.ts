@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { subscribeEvents, type GuardEvent } from '../src/events.js';
+import { STALE_PROBE_MS } from '../src/redis/gate.js';
 import { countingClient, OUTAGES, startOutageRig, type OutageRig } from './support/outage-rig.js';
 import { uniquePrefix } from './support/redis.js';
 import { gated, sleep, waitUntil } from './support/wait.js';
@@ -61,6 +62,30 @@ async function burst(guard: StampedeGuard, tag: string, computations: Map<string
   );
   return results;
 }
+
+describe('a probe Redis never answers', () => {
+  it('is given up on after STALE_PROBE_MS and another sent (one at a time until then), and the breaker closes once Redis answers', async () => {
+    const rig = await startOutageRig('paused');
+    const { redis, sent } = countingClient(rig.url);
+    const guard = createGuard({ redis, keyPrefix: uniquePrefix('outage-stale-probe'), redisTimeoutMs: DEADLINE_MS });
+    try {
+      await guard.getOrCompute('warm', async () => 'warm');
+      await rig.down();
+      await guard.getOrCompute('k', async () => 'v'); // opens the breaker
+      const before = sent.length;
+      await sleep(STALE_PROBE_MS + 3_000);
+      // Paused: the first probe is never answered. One out at a time, then one more after STALE_PROBE_MS.
+      expect(sent.slice(before).filter((name) => name === 'hexists').length).toBe(2);
+      await rig.up();
+      await waitUntil('the breaker closes', async () => rig.transitions().at(-1)?.event === 'redis.available', { timeoutMs: 15_000 });
+    } finally {
+      await rig.up();
+      await guard.close();
+      redis.disconnect();
+      await rig.stop();
+    }
+  }, 60_000);
+});
 
 describe.each(OUTAGES)('a Redis that is %s', (kind) => {
   let rig: OutageRig;

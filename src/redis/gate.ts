@@ -7,6 +7,12 @@ import { keySlot } from './key-slot.js';
 
 /** How long an open breaker waits between probes of its node. */
 export const PROBE_INTERVAL_MS = 1000;
+/**
+ * A probe still unanswered after this long is given up on and another one sent: a command the
+ * client never settles must not keep a breaker open for good. Until then, one probe at a time, so a
+ * long outage queues next to nothing in the client.
+ */
+export const STALE_PROBE_MS = 10 * PROBE_INTERVAL_MS;
 
 /**
  * Replies that mean "this Redis cannot serve now", not "this command is wrong": loading its
@@ -22,8 +28,8 @@ interface NodeState {
   down: { since: number; reason: string } | null;
   /** A key on this node, for probes (on a cluster a probe must go where the calls go). */
   probeKey: string;
-  /** A probe is out: never more than one per node, so a long outage queues nothing in the client. */
-  probing: boolean;
+  /** The probe out, if any (see STALE_PROBE_MS). */
+  probe: { sentAt: number } | null;
   /** The next probe. */
   timer: NodeJS.Timeout | undefined;
   /** Calls waiting on this node (for a holder's value): told at once when it goes down. */
@@ -39,9 +45,10 @@ interface NodeState {
  *   and rejects with RedisUnavailableError. Errors that are the command's (a script error, NOPERM)
  *   pass through untouched. How the user's client retries does not matter: the deadline is ours.
  * - While a breaker is open, steps for that node reject at once, without sending anything, so an
- *   outage costs a call the deadline at most once. A probe (HEXISTS on a key of the node, a command every ACL of docs/managed-redis.md allows) goes out
- *   every PROBE_INTERVAL_MS, one at a time; the first that is answered within the deadline closes
- *   the breaker (half-open: a probe, not a call, finds out).
+ *   outage costs a call the deadline at most once. A probe (HEXISTS on a key of the node, which
+ *   every ACL user of docs/managed-redis.md may send) goes out every PROBE_INTERVAL_MS, one at a
+ *   time (see STALE_PROBE_MS); the first answered within the deadline closes the breaker
+ *   (half-open: a probe, not a call, finds out).
  * - Calls that wait for a holder register while they wait: they are told at once when their node
  *   goes down, and while any is registered the node is probed every half deadline, so a Redis
  *   that stops answering (paused, blackholed) is noticed although the waiters send nothing.
@@ -126,7 +133,7 @@ export class RedisGate {
       return () => {};
     }
     state.watchers.add(listener);
-    if (!state.probing && !state.timer) this.schedule(node, state, this.heartbeatMs);
+    if (!state.probe && !state.timer) this.schedule(node, state, this.heartbeatMs);
     return () => {
       state.watchers.delete(listener);
       this.tidy(node, state);
@@ -153,10 +160,7 @@ export class RedisGate {
       this.onChange(node, false);
       const err = unavailable(node, state);
       for (const listener of [...state.watchers]) listener(err);
-      if (!state.probing) {
-        clearTimeout(state.timer);
-        this.schedule(node, state, PROBE_INTERVAL_MS);
-      }
+      this.schedule(node, state, PROBE_INTERVAL_MS);
     }
     return unavailable(node, state, cause);
   }
@@ -169,6 +173,7 @@ export class RedisGate {
   }
 
   private schedule(node: string, state: NodeState, ms: number): void {
+    clearTimeout(state.timer);
     if (this.stopped) return;
     state.timer = unrefTimeout(() => {
       state.timer = undefined;
@@ -181,10 +186,18 @@ export class RedisGate {
    * down, brings it back. Up (watched): no answer within the deadline takes it down.
    */
   private probe(node: string, state: NodeState): void {
-    if (this.stopped || state.probing) return;
-    state.probing = true;
+    if (this.stopped) return;
+    if (state.probe && Date.now() - state.probe.sentAt < STALE_PROBE_MS) {
+      // The last probe is still out (a Redis that has not answered it yet): look again later.
+      if (state.down) this.schedule(node, state, PROBE_INTERVAL_MS);
+      return;
+    }
+    const probe = { sentAt: Date.now() };
+    state.probe = probe;
+    // Down, the ticks go on while it is out, to give up on it in time; its answer reschedules them.
+    if (state.down) this.schedule(node, state, PROBE_INTERVAL_MS);
     const sentWhileDown = state.down !== null;
-    const sentAt = Date.now();
+    const { sentAt } = probe;
     let answered = false;
     const cancel = deadline(this.timeoutMs, () => {
       if (!answered && !state.down) this.trip(node, state.probeKey, `no answer to a probe within ${this.timeoutMs} ms`);
@@ -192,8 +205,9 @@ export class RedisGate {
     const settle = (ok: boolean, err?: unknown) => {
       answered = true;
       cancel();
-      state.probing = false;
-      if (this.stopped) return;
+      // A probe given up on (a newer one was sent) says nothing any more.
+      if (this.stopped || state.probe !== probe) return;
+      state.probe = null;
       if (ok && sentWhileDown && state.down && Date.now() - sentAt <= this.timeoutMs) this.recover(node, state);
       else if (!ok && !state.down && meansUnavailable(err)) this.trip(node, state.probeKey, errorMessage(err), err);
       if (state.down) this.schedule(node, state, PROBE_INTERVAL_MS);
@@ -209,7 +223,7 @@ export class RedisGate {
   private stateOf(node: string, key: string): NodeState {
     let state = this.nodes.get(node);
     if (!state) {
-      state = { down: null, probeKey: key, probing: false, timer: undefined, watchers: new Set() };
+      state = { down: null, probeKey: key, probe: null, timer: undefined, watchers: new Set() };
       if (!this.stopped) this.nodes.set(node, state);
     }
     return state;
@@ -217,7 +231,7 @@ export class RedisGate {
 
   /** Forget a node that is up, unwatched and not being probed. */
   private tidy(node: string, state: NodeState): void {
-    if (state.down || state.watchers.size > 0 || state.probing) return;
+    if (state.down || state.watchers.size > 0 || state.probe) return;
     clearTimeout(state.timer);
     state.timer = undefined;
     if (this.nodes.get(node) === state) this.nodes.delete(node);
