@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { mulberry32 } from '../scripts/load/random.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -60,17 +61,8 @@ interface Tally {
 const newTally = (): Tally => ({ recomputes: new Map(), hits: new Map(), waits: new Map(), lines: new Map() });
 const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run draws the same picture. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers, so every run draws the same picture. */
+const random = mulberry32;
 
 /**
  * One burst as the strategy would play it: `none` recomputes on every miss; `local-lock`

@@ -8,18 +8,7 @@ import {
   xfetchEarlinessQuantile,
   xfetchGumbel,
 } from '../scripts/load/xfetch-model.js';
-
-/** Deterministic pseudo-random numbers (mulberry32, as in html-report.test.ts), so every run draws the same expiries. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../scripts/load/random.js';
 
 /**
  * Many expiries of one key, played through the real rule: the value is written at time 0, fresh

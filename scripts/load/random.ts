@@ -9,7 +9,7 @@ export type Random = () => number;
 
 /**
  * mulberry32 (Tommy Ettinger, public domain): 32 bits of state, a period of 2^32, fast and good
- * enough for simulation (not for cryptography). The same generator test/html-report.test.ts uses.
+ * enough for simulation (not for cryptography).
  */
 export function mulberry32(seed: number): Random {
   let a = seed >>> 0;
