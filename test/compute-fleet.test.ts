@@ -122,3 +122,158 @@ describe(`${WORKERS} workers running examples/http-backend/compute.ts against a 
     expect(new Set(results.map((r) => JSON.stringify(r.value)))).toEqual(new Set(served.map((v) => JSON.stringify(v))));
   });
 });
+
+/**
+ * The example backend on its own, as the load lab uses it: a real HTTP server and real fetches,
+ * no Redis. Times are measured from the client, with bounds generous for a loaded 2-core box.
+ */
+describe('the example HTTP backend: per-request time, its load over time, degradation', () => {
+  const backends: Backend[] = [];
+  afterAll(async () => {
+    await Promise.all(backends.map((b) => b.close()));
+  });
+  async function start(options: Parameters<typeof startBackend>[0]) {
+    const started = await startBackend(options);
+    backends.push(started);
+    return started;
+  }
+  /** GET a path; the answer's status, body and how long it took, ms. */
+  async function get(base: Backend, path: string) {
+    const t0 = performance.now();
+    const response = await fetch(`${base.url}${path}`);
+    const body = (await response.json()) as Record<string, unknown>;
+    return { status: response.status, body, ms: performance.now() - t0 };
+  }
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('?ms= sets this answer time instead of delayMs, and is capped at maxMs', async () => {
+    const b = await start({ delayMs: 900, maxMs: 1500 });
+    const quick = await get(b, '/value/a?ms=50');
+    expect(quick.status).toBe(200);
+    expect(quick.body).toMatchObject({ key: 'a', request: 1, delayMs: 50 });
+    expect(quick.ms).toBeGreaterThanOrEqual(45);
+    expect(quick.ms).toBeLessThan(600);
+    const slower = await get(b, '/value/a?ms=400');
+    expect(slower.body.delayMs).toBe(400);
+    expect(slower.ms).toBeGreaterThanOrEqual(395);
+    expect(slower.ms).toBeLessThan(850);
+    const plain = await get(b, '/value/a');
+    expect(plain.body.delayMs).toBe(900);
+    expect(plain.ms).toBeGreaterThanOrEqual(895);
+    const capped = await get(b, '/value/a?ms=1e9');
+    expect(capped.body.delayMs).toBe(1500);
+    expect(capped.ms).toBeGreaterThanOrEqual(1495);
+    expect(capped.ms).toBeLessThan(5000);
+    expect(b.requestsFor('a')).toBe(4);
+  });
+
+  it('a bad ms is a 400 naming ms, and is not counted as a request', async () => {
+    const b = await start({ delayMs: 10 });
+    for (const bad of ['abc', '-1', '', 'Infinity', 'NaN', '1O']) {
+      const { status, body } = await get(b, `/value/a?ms=${encodeURIComponent(bad)}`);
+      expect(status, `ms=${bad}`).toBe(400);
+      expect(body.error).toMatch(/^ms must be a finite number of milliseconds >= 0, got /);
+    }
+    expect(b.requests()).toBe(0);
+    expect(b.inFlight()).toBe(0);
+    expect(b.timeline().reduce((sum, bin) => sum + bin.requests, 0)).toBe(0);
+    expect((await get(b, '/value/a?ms=0')).status).toBe(200);
+  });
+
+  it('N concurrent requests: N in flight at the peak, counted in the bins and on GET /stats, 0 in flight after', async () => {
+    const N = 20;
+    const b = await start({ delayMs: 600 });
+    const answers = Array.from({ length: N }, (_, i) => get(b, `/value/k${i}`));
+    // While they run: the backend's own count, read over HTTP too.
+    const deadline = Date.now() + 5000;
+    while (b.inFlight() < N && Date.now() < deadline) await sleep(10);
+    expect(b.inFlight()).toBe(N);
+    const during = (await get(b, '/stats')).body;
+    expect(during).toMatchObject({ requests: N, inFlight: N, peakInFlight: N });
+    await Promise.all(answers);
+    expect(b.inFlight()).toBe(0);
+    expect(b.peakInFlight()).toBe(N);
+    const timeline = b.timeline();
+    expect(timeline.map((bin) => bin.second)).toEqual(timeline.map((_, i) => i));
+    expect(timeline.reduce((sum, bin) => sum + bin.requests, 0)).toBe(N);
+    expect(Math.max(...timeline.map((bin) => bin.peakInFlight))).toBe(N);
+    const after = (await get(b, '/stats')).body;
+    expect(after).toMatchObject({ requests: N, inFlight: 0, peakInFlight: N, timeline });
+  });
+
+  it('a bin counts the requests started in it, and the requests still running from earlier in its peak', async () => {
+    const b = await start({ delayMs: 10 });
+    // One request running through bins 0, 1 and 2; two short ones arriving in bin 1; none in bin 2.
+    const long = get(b, '/value/long?ms=2400');
+    while (b.timeline().length < 2) await sleep(20);
+    await Promise.all([get(b, '/value/s1?ms=100'), get(b, '/value/s2?ms=100')]);
+    await long;
+    const [first, second, third] = b.timeline();
+    expect(first).toEqual({ second: 0, requests: 1, peakInFlight: 1 });
+    expect(second).toEqual({ second: 1, requests: 2, peakInFlight: 3 });
+    expect(third).toEqual({ second: 2, requests: 0, peakInFlight: 1 });
+  });
+
+  it('reset() starts the load counts afresh; the lifetime request count stays', async () => {
+    const b = await start({ delayMs: 200 });
+    await Promise.all(Array.from({ length: 5 }, (_, i) => get(b, `/value/r${i}`)));
+    expect(b.peakInFlight()).toBe(5);
+    const running = get(b, '/value/running?ms=500');
+    while (b.inFlight() < 1) await sleep(5);
+    b.reset();
+    // The one still running is in flight in the new run, and nothing arrived in it yet.
+    expect(b.peakInFlight()).toBe(1);
+    expect(b.timeline()).toEqual([{ second: 0, requests: 0, peakInFlight: 1 }]);
+    await Promise.all([get(b, '/value/x'), get(b, '/value/y')]);
+    await running;
+    expect(b.peakInFlight()).toBe(3);
+    expect(b.timeline().reduce((sum, bin) => sum + bin.requests, 0)).toBe(2);
+    expect(b.requests()).toBe(8);
+    expect((await get(b, '/stats')).body).toMatchObject({ requests: 8, peakInFlight: 3, inFlight: 0 });
+  });
+
+  it('degradePerInFlightMs: the k-th concurrent request takes k x the factor longer', async () => {
+    const base = 300;
+    const factor = 200;
+    const b = await start({ delayMs: base, degradePerInFlightMs: factor });
+    const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => get(b, `/value/d${i}`)));
+    // Which fetch arrives k-th is the server's order, so compare the sorted times.
+    const delays = answers.map((a) => a.body.delayMs as number).sort((x, y) => x - y);
+    expect(delays).toEqual([0, 1, 2, 3].map((k) => base + k * factor));
+    const measured = answers.map((a) => a.ms).sort((x, y) => x - y);
+    measured.forEach((ms, k) => {
+      expect(ms, `request ${k}`).toBeGreaterThanOrEqual(base + k * factor - 5);
+      expect(ms, `request ${k}`).toBeLessThan(base + k * factor + factor / 2 + 100);
+    });
+    // Alone again, it is as fast as before.
+    const alone = await get(b, '/value/alone');
+    expect(alone.body.delayMs).toBe(base);
+  });
+
+  it('with degradePerInFlightMs 0 (the default) concurrency costs nothing', async () => {
+    const b = await start({ delayMs: 100 });
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => get(b, `/value/n${i}`)));
+    expect(new Set(answers.map((a) => a.body.delayMs))).toEqual(new Set([100]));
+  });
+
+  it("the example's compute module passes params.ms through, and ignores an ms that is not a number >= 0", async () => {
+    const b = await start({ delayMs: 700 });
+    // The module reads BACKEND_URL when it loads.
+    const previous = process.env.BACKEND_URL;
+    process.env.BACKEND_URL = b.url;
+    const { default: compute } = await import('../examples/http-backend/compute.js').finally(() => {
+      if (previous === undefined) delete process.env.BACKEND_URL;
+      else process.env.BACKEND_URL = previous;
+    });
+    const signal = new AbortController().signal;
+    const t0 = performance.now();
+    const quick = (await compute('m', { signal, params: { ms: 20 } })) as BackendValue;
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(quick).toMatchObject({ key: 'm', delayMs: 20 });
+    expect(await compute('m', { signal, params: { ms: 0 } })).toMatchObject({ delayMs: 0 });
+    for (const params of [{}, { ms: -1 }, { ms: '20' }, { ms: Number.NaN }, undefined]) {
+      expect(await compute('m', { signal, params }), JSON.stringify(params)).toMatchObject({ delayMs: 700 });
+    }
+    expect(b.requestsFor('m')).toBe(7);
+  });
+});
