@@ -18,7 +18,7 @@ import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { isClusterUrl } from './redis/cluster-url.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/redis-server.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from './redis/redis-cluster.js';
-import { EXIT_FAILED, intArg, newCommand, runCli } from './common/cli.js';
+import { EXIT_FAILED, intArg, newCommand, parseStrategies, runCli } from './common/cli.js';
 
 await runCli(async () => {
   const command = newCommand('demo', 'Compare the strategies with a fleet of workers: a cold burst, then a warm key under steady load.')
@@ -136,16 +136,4 @@ interface DemoFlags {
   warmWindows: number;
   cluster?: boolean;
   json?: boolean;
-}
-
-function parseStrategies(raw: string): Strategy[] {
-  const list = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const bad = list.filter((s) => !(STRATEGIES as readonly string[]).includes(s));
-  if (list.length === 0 || bad.length > 0) {
-    throw new ConfigError(`--strategies takes a comma-separated list from ${STRATEGIES.join(', ')}; got "${raw}"`);
-  }
-  return list as Strategy[];
 }

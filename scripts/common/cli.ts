@@ -1,7 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../../src/errors.js';
 import { listenHost } from './config.js';
-import { isUserError } from './errors.js';
+import { ConfigError, isUserError } from './errors.js';
+import { STRATEGIES, type Strategy } from '../../src/cache/strategy.js';
 
 /**
  * Shared plumbing for the command-line tools: flags parsed by commander, user errors
@@ -75,4 +76,17 @@ export function fileNameArg(what: string) {
       `expected 1 to 64 letters, digits, '_', '.' or '-', not starting with '.' (it names ${what}), got "${raw}"`,
     );
   };
+}
+
+/** commander argument parser for `--strategies a,b,c`: a comma-separated list of the library's strategies. */
+export function parseStrategies(raw: string): Strategy[] {
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = list.filter((s) => !(STRATEGIES as readonly string[]).includes(s));
+  if (list.length === 0 || bad.length > 0) {
+    throw new ConfigError(`--strategies takes a comma-separated list from ${STRATEGIES.join(', ')}; got "${raw}"`);
+  }
+  return list as Strategy[];
 }

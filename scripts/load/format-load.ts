@@ -1,0 +1,42 @@
+import { renderTable } from '../report/index.js';
+import type { LoadRow } from './run-load.js';
+import type { TrafficSpec } from './traffic-options.js';
+
+const ms = (v: number | null) => (v === null ? '-' : String(v));
+
+/** One line of what the traffic was, for the table's title. */
+export function describeTraffic(spec: TrafficSpec, workers: number): string {
+  const compute =
+    spec.computeTime.kind === 'fixed'
+      ? `${spec.computeTime.ms} ms`
+      : `log-normal, median ${spec.computeTime.medianMs} ms, sigma ${spec.computeTime.sigma}`;
+  const events = spec.events.map((e) => (e.kind === 'flush' ? `flush at ${e.atMs / 1000} s` : `burst of ${e.jobs} at ${e.atMs / 1000} s`));
+  return (
+    `${workers} workers, ${spec.rate} jobs/s for ${spec.durationMs / 1000} s over ${spec.keys} keys (Zipf s ${spec.zipfS}, seed ${spec.seed}), ` +
+    `computing ${compute}; ${spec.start} start${events.length > 0 ? `, ${events.join(', ')}` : ''}`
+  );
+}
+
+/** The load table: what each strategy sent to the origin, and what the callers waited. */
+export function formatLoadTable(rows: readonly LoadRow[], spec: TrafficSpec, workers: number): string {
+  const table = renderTable(
+    [
+      { header: 'strategy', align: 'left', value: (r: LoadRow) => r.strategy },
+      { header: 'jobs', align: 'right', value: (r) => String(r.jobs) },
+      { header: 'completed', align: 'right', value: (r) => String(r.completed) },
+      { header: 'failed', align: 'right', value: (r) => String(r.failed) },
+      { header: 'origin req', align: 'right', value: (r) => String(r.origin.requests) },
+      { header: 'req/s mean', align: 'right', value: (r) => String(r.origin.perSecond.mean) },
+      { header: 'req/s peak', align: 'right', value: (r) => String(r.origin.perSecond.peak) },
+      { header: 'peak at once', align: 'right', value: (r) => String(r.origin.peakInFlight) },
+      { header: 'p50 ms', align: 'right', value: (r) => ms(r.latencyMs.p50) },
+      { header: 'p99 ms', align: 'right', value: (r) => ms(r.latencyMs.p99) },
+      { header: 'p99.9 ms', align: 'right', value: (r) => ms(r.latencyMs.p999) },
+      { header: 'max ms', align: 'right', value: (r) => ms(r.latencyMs.max) },
+      { header: 'stale', align: 'right', value: (r) => `${(r.staleShare * 100).toFixed(1)}%` },
+      { header: 'cmds/job', align: 'right', value: (r) => (r.commandsPerJob === null ? '-' : r.commandsPerJob.toFixed(1)) },
+    ],
+    rows,
+  );
+  return [`${describeTraffic(spec, workers)}:`, '', table].join('\n');
+}

@@ -1,0 +1,176 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Backend } from '../../examples/http-backend/backend.js';
+import { createGetValueClient } from '../../src/bullmq/client.js';
+import { createQueue } from '../../src/bullmq/queue.js';
+import type { Strategy } from '../../src/cache/strategy.js';
+import { commandCounts, diff, total } from '../bench/command-stats.js';
+import type { Config } from '../common/config.js';
+import { fleetEnv } from '../demo/fleet-env.js';
+import { startFleet } from '../fleet/fleet.js';
+import { waitForWorkers } from '../fleet/wait-ready.js';
+import { clearCacheKeys } from '../redis/clear.js';
+import { createRedisClient } from '../redis/connection.js';
+import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
+import { outcomeStats, type OutcomeStats } from './load-stats.js';
+import { play, type Played } from './play.js';
+import type { TrafficSpec } from './traffic-options.js';
+import { keyName } from './traffic.js';
+
+export interface LoadRunOptions {
+  config: Config;
+  traffic: TrafficSpec;
+  strategies: readonly Strategy[];
+  workers: number;
+  /** The origin every worker's computation asks (the example HTTP backend). */
+  backend: Backend;
+  /** The compute module that asks it (absolute path). */
+  computeModule: string;
+  /** This run's logs: one directory per strategy. */
+  logDir: string;
+  say: (line: string) => void;
+  onProgress?: (strategy: Strategy, sent: number, done: number) => void;
+}
+
+/** What reached the origin during one strategy's run, counted by the origin itself. */
+export interface OriginStats {
+  requests: number;
+  perSecond: { mean: number; peak: number };
+  peakInFlight: number;
+  bins: Array<{ second: number; requests: number; peakInFlight: number }>;
+}
+
+export interface LoadRow extends OutcomeStats {
+  strategy: Strategy;
+  runId: string;
+  origin: OriginStats;
+  /**
+   * Commands the cache's Redis ran per job (INFO commandstats, a script's own commands included);
+   * null when the cache shares its Redis with the queue (BullMQ's commands would count too).
+   */
+  commandsPerJob: number | null;
+  /** The timeline's events, ms from the start. */
+  events: Played['events'];
+  /** How late the generator sent jobs against their schedule: its own limit shows here. */
+  lagMs: { p99: number; max: number };
+  elapsedMs: number;
+  /** What the workers logged for this run (`npm run logs` accounting). */
+  logs: GroupSummary | undefined;
+}
+
+/** The producer's, the logs' and the origin's counts of one row disagree: one of them is wrong. */
+export function countsDisagree(row: LoadRow): string | null {
+  if (row.logs === undefined) return 'no log lines for the run';
+  if (row.logs.completed !== row.completed) return `the producer saw ${row.completed} completed, the logs ${row.logs.completed}`;
+  if (row.logs.recomputations !== row.origin.requests)
+    return `the origin counted ${row.origin.requests} requests, the logs ${row.logs.recomputations} recomputations`;
+  return null;
+}
+
+/**
+ * The load lab: the same seeded traffic for every strategy, one after another, each from an
+ * empty cache and a fresh fleet of the same size, against the same origin. Per strategy, what
+ * the producer saw (latency from each job's scheduled arrival), what the origin counted (its
+ * requests and concurrency, second by second), what the workers logged, and the cache's Redis
+ * commands per job.
+ */
+export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
+  const { config, say } = options;
+  const cache = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
+  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
+  const queue = createQueue(config.queueName, producer);
+  const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000 });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const rows: LoadRow[] = [];
+  try {
+    for (const strategy of options.strategies) {
+      const logDir = join(options.logDir, strategy);
+      await mkdir(logDir, { recursive: true });
+      await clearCacheKeys(cache, config.keyPrefix);
+      await queue.obliterate({ force: true });
+      say(`${strategy}: starting ${options.workers} workers`);
+      const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
+      const fleet = startFleet({
+        workers: options.workers,
+        concurrency: config.concurrency,
+        env: { ...fleetEnv(config, logDir), BACKEND_URL: options.backend.url },
+        computeModule: options.computeModule,
+        outputStream: fleetOutput,
+      });
+      const runId = `load-${stamp}-${strategy}`;
+      let played: Played;
+      let commandsPerJob: number | null = null;
+      try {
+        await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+        if (options.traffic.start === 'warm') await warmUp(client, options.traffic, `${runId}-warm-up`);
+        options.backend.reset();
+        // Only a cache on a Redis of its own shows the guard's commands alone (INFO is server-wide).
+        const ownCache = config.cacheRedisUrl !== config.queueRedisUrl;
+        const before = ownCache ? await commandCounts(cache as Redis).catch(() => null) : null;
+        say(`${strategy}: playing ${options.traffic.durationMs / 1000} s of traffic`);
+        played = await play({
+          client,
+          spec: options.traffic,
+          strategy,
+          runId,
+          flush: () => clearCacheKeys(cache, config.keyPrefix),
+          jobTimeoutMs: 120_000,
+          onProgress: (sent, done) => options.onProgress?.(strategy, sent, done),
+        });
+        const after = before && (await commandCounts(cache as Redis).catch(() => null));
+        if (before && after) commandsPerJob = total(diff(before, after)) / Math.max(1, played.outcomes.length);
+      } finally {
+        await fleet.stop('SIGTERM');
+        fleetOutput.end();
+      }
+      // After the fleet stopped: background refreshes (swr, xfetch) have reached the origin too.
+      const origin = originStats(options.backend);
+      const report = await summarizeAsync(readLogs([logDir]), { runId });
+      const row: LoadRow = {
+        strategy,
+        runId,
+        ...outcomeStats(played.outcomes),
+        origin,
+        commandsPerJob,
+        events: played.events,
+        lagMs: { p99: Math.round(played.lagP99Ms), max: Math.round(played.maxLagMs) },
+        elapsedMs: Math.round(played.elapsedMs),
+        logs: report.strategies.find((s) => s.strategy === strategy),
+      };
+      rows.push(row);
+      say(
+        `${strategy}: ${row.completed}/${row.jobs} completed, ${row.origin.requests} origin requests (peak ${row.origin.perSecond.peak}/s, ${row.origin.peakInFlight} at once), p99 ${row.latencyMs.p99} ms`,
+      );
+    }
+    return rows;
+  } finally {
+    await client.close();
+    await queue.close();
+    await Promise.all([cache, producer].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}
+
+/** `warm` start: one job per key (not measured), so the run starts from a full cache. */
+async function warmUp(client: ReturnType<typeof createGetValueClient>, spec: TrafficSpec, runId: string): Promise<void> {
+  const gets: Promise<unknown>[] = [];
+  for (let rank = 1; rank <= spec.keys; rank++) {
+    gets.push(client.request({ key: keyName(spec, rank), strategy: 'redis-lock', runId, params: { ms: 0 } }).catch(() => {}));
+  }
+  await Promise.all(gets);
+}
+
+function originStats(backend: Backend): OriginStats {
+  const bins = backend.timeline();
+  const requests = bins.reduce((sum, b) => sum + b.requests, 0);
+  return {
+    requests,
+    perSecond: {
+      mean: bins.length === 0 ? 0 : Math.round((requests / bins.length) * 10) / 10,
+      peak: Math.max(0, ...bins.map((b) => b.requests)),
+    },
+    peakInFlight: Math.max(0, ...bins.map((b) => b.peakInFlight)),
+    bins,
+  };
+}
