@@ -1,0 +1,155 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Strategy } from '../src/cache/strategy.js';
+import { EVENT_RULES, LATENCY_LINES, ORIGIN_LINES, latencyOverTimeSpec, loadAxisSeconds, originSpec } from '../scripts/load/load-charts.js';
+import { renderLoadReport, writeLoadReport } from '../scripts/load/load-report.js';
+import type { LoadRow } from '../scripts/load/run-load.js';
+import { checkTraffic, type TrafficSpec } from '../scripts/load/traffic-options.js';
+
+/**
+ * The load lab's HTML report on hand-made rows (no fleet): 10 s of traffic with a flush at 4 s;
+ * `none` sends 40 requests to the origin in the second after it, `redis-lock` 3.
+ */
+
+const WIDTH = 760; // load-charts' default plot width
+const traffic: TrafficSpec = checkTraffic({ durationMs: 10_000, rate: 50, keys: 100, events: [{ kind: 'flush', atMs: 4000 }] }, {});
+
+function row(strategy: string, spike: number, p99AtFlush: number): LoadRow {
+  const seconds = Array.from({ length: 10 }, (_, s) => s);
+  return {
+    strategy: strategy as Strategy,
+    runId: `run-${strategy}`,
+    jobs: 500,
+    completed: 500,
+    failed: 0,
+    failures: {},
+    latencyMs: { p50: 3, p99: p99AtFlush, p999: p99AtFlush, max: p99AtFlush },
+    sources: { cache: 450, computed: 50 },
+    staleShare: 0,
+    bins: seconds.map((second) => ({ second, jobs: 50, failed: 0, p50: 3, p99: second === 4 ? p99AtFlush : 120 })),
+    origin: {
+      requests: 9 * 2 + spike,
+      perSecond: { mean: 2, peak: spike },
+      peakInFlight: spike,
+      bins: seconds.map((second) => ({ second, requests: second === 4 ? spike : 2, peakInFlight: 1 })),
+    },
+    commandsPerJob: 4.5,
+    events: [{ at: 4000, kind: 'flush' }],
+    lagMs: { p99: 1, max: 2 },
+    elapsedMs: 10_000,
+    logs: undefined,
+  };
+}
+
+const rows = [row('none', 40, 900), row('redis-lock', 3, 250)];
+
+/** The SVG of one figure of the page. */
+function figureSvg(html: string, cls: string): string {
+  const match = new RegExp(`<figure class="${cls}">[\\s\\S]*?(<svg[\\s\\S]*?</svg>)\\s*</figure>`).exec(html);
+  expect(match, `figure.${cls} with an svg`).not.toBeNull();
+  return match![1]!;
+}
+
+/** The elements under the mark group of one named layer (Vega: `<g class="... <name>_marks">`). */
+function marksOf(svg: string, layer: string): string[] {
+  const groups = [...svg.matchAll(new RegExp(`<g class="[^"]*\\b${layer}_marks"[^>]*>([\\s\\S]*?)</g>`, 'g'))];
+  return groups.map((g) => g[1]!);
+}
+
+describe('the load report', () => {
+  let dir: string;
+  let html: string;
+  let file: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'load-report-'));
+    const written = await writeLoadReport(rows, traffic, join(dir, 'nested', 'load-report.html'), { workers: 2 });
+    file = written.file;
+    html = await readFile(file, 'utf8');
+    expect(written.bytes).toBe(Buffer.byteLength(html));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('writes one self-contained page: two charts as inline SVG, the traffic line, the table', () => {
+    expect(file).toBe(join(dir, 'nested', 'load-report.html'));
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html.match(/<svg\b/g)).toHaveLength(2);
+    expect(figureSvg(html, 'origin')).toContain('origin requests per second');
+    expect(figureSvg(html, 'latency')).toContain('latency, ms');
+    expect(html).toContain('<p class="traffic">2 workers, 50 jobs/s for 10 s over 100 keys');
+    expect(html).toContain('flush at 4 s');
+    // The load table's figures: none's peak of 40 requests per second, redis-lock's p99.
+    const table = /<pre class="table">([\s\S]*?)<\/pre>/.exec(html)?.[1] ?? '';
+    expect(table).toMatch(/^none\s+500\s+500\s+0\s+58\s+2\s+40\s+40\s+3\s+900\b/m);
+    expect(table).toMatch(/^redis-lock\s+500\s+500\s+0\s+21\s+2\s+3\s+3\s+3\s+250\b/m);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  });
+
+  it('draws one origin line per strategy, in its own colour, named in the legend', () => {
+    const origin = figureSvg(html, 'origin');
+    const lines = marksOf(origin, ORIGIN_LINES);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain('stroke="#e45756"'); // none
+    expect(lines[1]).toContain('stroke="#4c78a8"'); // redis-lock
+    expect(origin).toMatch(/aria-label="Symbol legend titled 'strategy'[^"]*2 values: none, redis-lock"/);
+    expect(origin).toContain('aria-label="none: 40 origin requests in second 4 (at most 1 at once)"');
+    expect(origin).toContain('aria-label="redis-lock: 3 origin requests in second 4 (at most 1 at once)"');
+  });
+
+  it('marks the flush as a vertical rule at its time, in both charts, on the same axis', () => {
+    for (const cls of ['origin', 'latency']) {
+      const rules = marksOf(figureSvg(html, cls), EVENT_RULES);
+      expect(rules).toHaveLength(1);
+      const line = /<line aria-label="flush at 4 s"[^>]*transform="translate\(([\d.]+),0\)"/.exec(rules[0]!);
+      expect(line, `${cls}: the flush rule`).not.toBeNull();
+      // 10 s on the axis, 760 px wide: 4 s is at 304 px.
+      expect(Number(line![1])).toBeCloseTo((WIDTH * 4) / 10, 3);
+    }
+    const spec = originSpec(rows, { xMaxS: 10 }) as { layer: { name?: string; data?: { values?: unknown[] } }[] };
+    expect(spec.layer.find((l) => l.name === EVENT_RULES)?.data?.values).toEqual([{ t: 4, kind: 'flush', d: 'flush at 4 s' }]);
+  });
+
+  it('draws p50 and p99 per strategy below, p99 solid and p50 dashed', () => {
+    const latency = figureSvg(html, 'latency');
+    const lines = marksOf(latency, LATENCY_LINES);
+    expect(lines).toHaveLength(4);
+    expect(lines.filter((l) => l.includes('stroke-dasharray="4,3"'))).toHaveLength(2);
+    expect(latency).toContain('aria-label="none: p99 900 ms for the jobs due in second 4 (50 jobs, 0 failed)"');
+    expect(latency).toContain('aria-label="redis-lock: p99 250 ms for the jobs due in second 4 (50 jobs, 0 failed)"');
+    expect(latency).toContain('aria-label="redis-lock: p50 3 ms for the jobs due in second 4 (50 jobs, 0 failed)"');
+    expect(latency).toMatch(/aria-label="Symbol legend titled 'latency'[^"]*2 values: p99, p50"/);
+  });
+
+  it('leaves out a second without a completed job instead of drawing it at 0', () => {
+    const sparse = row('swr', 1, 100);
+    sparse.bins[2] = { second: 2, jobs: 5, failed: 5, p50: null, p99: null };
+    const spec = latencyOverTimeSpec([sparse]) as { layer: { data?: { values?: { t: number }[] } }[] };
+    const times = spec.layer[0]!.data!.values!.map((v) => v.t);
+    expect(times).not.toContain(2.5);
+    expect(times).toContain(3.5);
+  });
+
+  it('extends the shared time axis while the origin is still busy after the traffic', () => {
+    expect(loadAxisSeconds(rows, traffic.durationMs)).toBe(10);
+    const late = row('xfetch', 1, 100);
+    late.origin.bins.push({ second: 10, requests: 0, peakInFlight: 0 }, { second: 11, requests: 2, peakInFlight: 1 });
+    expect(loadAxisSeconds([...rows, late], traffic.durationMs)).toBe(12);
+  });
+
+  it('escapes text: a strategy name, the traffic line and the title cannot inject markup', async () => {
+    const evil = '<img src=x onerror=alert(1)>';
+    const odd = { ...traffic, computeTime: { kind: 'fixed', ms: '<b>1</b>' } } as unknown as TrafficSpec;
+    const page = await renderLoadReport([row(evil, 5, 100)], odd, { workers: 1, title: 'load <i>test</i>' });
+    expect(page).not.toContain('<img');
+    expect(page).not.toContain('<b>1</b>');
+    expect(page).not.toContain('<i>test</i>');
+    expect(page).toContain('&lt;b&gt;1&lt;/b&gt; ms');
+    expect(page).toContain('<title>load &lt;i&gt;test&lt;/i&gt;</title>');
+    expect(page).toContain('data-strategies="&lt;img src=x onerror=alert(1)&gt;"');
+    // Inside the SVG too (Vega escapes its labels), and in the text table.
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;: 5 origin requests in second 4');
+    expect(page).toMatch(/<pre class="table">[\s\S]*&lt;img src=x onerror=alert\(1\)&gt;\s+500/);
+  });
+});
