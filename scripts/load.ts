@@ -13,6 +13,7 @@ import { EXIT_FAILED, intArg, newCommand, parseStrategies, runCli } from './comm
 import { loadConfig } from './common/config.js';
 import { ConfigError } from './common/errors.js';
 import { formatLoadTable } from './load/format-load.js';
+import { writeLoadReport } from './load/load-report.js';
 import { countsDisagree, runLoad } from './load/run-load.js';
 import { checkTraffic, type TimelineEventOption } from './load/traffic-options.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
@@ -24,13 +25,13 @@ await runCli(async () => {
   const opts = newCommand('load', 'Play the same seeded traffic against every strategy and show what reaches the origin.')
     .option('--strategies <list>', `comma-separated, from ${STRATEGIES.join(', ')}`, parseStrategies, [...STRATEGIES])
     .option('--duration <s>', 'seconds of traffic per strategy', intArg(1, 86_400), 15)
-    .option('--rate <n>', 'jobs per second (Poisson arrivals, open loop)', intArg(1, 100_000), 100)
+    .option('--rate <n>', 'jobs per second (Poisson arrivals, open loop)', intArg(1, 100_000), 200)
     .option('--keys <n>', 'distinct keys', intArg(1, 1_000_000), 1000)
     .option('--zipf-s <s>', 'Zipf exponent of key popularity (0: uniform)', numberArg(0, 10), 1)
     .option('--seed <n>', 'seed of the traffic: the same seed, the same traffic', intArg(0, 0xffffffff), 1)
     .option('--workers <n>', 'worker processes per strategy', intArg(1, 32), 2)
     .option('--compute-ms <ms>', 'every computation takes this long (instead of the log-normal)', intArg(0, MAX_COMPUTE_MS))
-    .option('--compute-median-ms <ms>', 'log-normal computation time: its median', intArg(1, MAX_COMPUTE_MS), 100)
+    .option('--compute-median-ms <ms>', 'log-normal computation time: its median', intArg(1, MAX_COMPUTE_MS), 300)
     .option('--compute-sigma <s>', 'log-normal computation time: its spread (sigma)', numberArg(0, 5), 0.5)
     .option('--value-ttl-ms <ms>', "how long a value is fresh (the guard's VALUE_TTL_MS)", intArg(1, 86_400_000), 5000)
     .option('--ttl-jitter <f>', "shorten each value's fresh time at random by up to this fraction", numberArg(0, 1), 0)
@@ -101,6 +102,9 @@ await runCli(async () => {
     const disagreements = rows.map((row) => ({ strategy: row.strategy, problem: countsDisagree(row) })).filter((d) => d.problem);
     if (opts.json) process.stdout.write(`${JSON.stringify({ traffic, workers: opts.workers, rows }, null, 2)}\n`);
     else process.stdout.write(`\n${formatLoadTable(rows, traffic, opts.workers)}\n\nlogs: ${logDir}/\n`);
+    const report = await writeLoadReport(rows, traffic, join(logDir, 'load-report.html'), { workers: opts.workers });
+    if (opts.json) say(`report: ${report.file}`);
+    else process.stdout.write(`report: ${report.file} (open it in a browser)\n`);
     for (const d of disagreements) say(`warning: ${d.strategy}: the counts disagree: ${d.problem}`);
     return rows.some((r) => r.failed > 0) || disagreements.length > 0 ? EXIT_FAILED : 0;
   } finally {
