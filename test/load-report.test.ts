@@ -138,6 +138,17 @@ describe('the load report', () => {
     expect(loadAxisSeconds([...rows, late], traffic.durationMs)).toBe(12);
   });
 
+  it('keeps the origin idle seconds after the axis out of the picture (the SVG stays as wide)', async () => {
+    const idle = rows.map((r) => ({
+      ...r,
+      origin: { ...r.origin, bins: [...r.origin.bins, { second: 10, requests: 0, peakInFlight: 0 }] },
+    }));
+    const width = (svg: string) => Number(/^<svg[^>]*\swidth="([\d.]+)"/.exec(svg)?.[1]);
+    const page = await renderLoadReport(idle, traffic, { workers: 2 });
+    expect(width(figureSvg(page, 'origin'))).toBe(width(figureSvg(html, 'origin')));
+    expect(width(figureSvg(page, 'origin'))).toBe(width(figureSvg(page, 'latency')));
+  });
+
   it('escapes text: a strategy name, the traffic line and the title cannot inject markup', async () => {
     const evil = '<img src=x onerror=alert(1)>';
     const odd = { ...traffic, computeTime: { kind: 'fixed', ms: '<b>1</b>' } } as unknown as TrafficSpec;

@@ -130,11 +130,13 @@ function lineChart(
   const events = rows[0]?.events ?? [];
   const eventData = events.map((e) => ({ t: e.at / 1000, kind: e.kind, d: `${e.kind} at ${e.at / 1000} s` }));
 
+  // Lines and points are clipped to the plot: the origin's clock runs on (idle seconds) until the
+  // fleet has stopped, past the axis, and a point out there would widen the SVG and shrink it on the page.
   const layers: LayerSpec<string>['layer'] = [
     {
       name: `${o.name}_lines`,
       data: { values },
-      mark: { type: 'line', strokeWidth: 1.8, interpolate: 'linear', aria: false },
+      mark: { type: 'line', strokeWidth: 1.8, interpolate: 'linear', clip: true, aria: false },
       encoding: {
         x,
         y,
@@ -159,7 +161,7 @@ function lineChart(
     {
       name: `${o.name}_points`,
       data: { values },
-      mark: { type: 'point', filled: true, size: 14, opacity: 0.9 },
+      mark: { type: 'point', filled: true, size: 14, opacity: 0.9, clip: true },
       encoding: { x, y, color, description: { field: 'd' } },
     },
     {
