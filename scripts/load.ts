@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { startBackend } from '../examples/http-backend/backend.js';
 import { MAX_COMPUTE_MS } from '../src/bullmq/job-data.js';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
+import { InvalidArgumentError } from 'commander';
 import { EXIT_FAILED, intArg, newCommand, parseStrategies, runCli } from './common/cli.js';
 import { loadConfig } from './common/config.js';
 import { ConfigError } from './common/errors.js';
@@ -44,6 +45,13 @@ await runCli(async () => {
 
   const durationMs = opts.duration * 1000;
   const flushAtMs = opts.flushAt === undefined ? Math.round((durationMs * 2) / 3) : opts.flushAt === 'none' ? null : opts.flushAt * 1000;
+  for (const [flag, atMs] of [
+    ['--flush-at', flushAtMs],
+    ['--burst', opts.burst ? opts.burst.atS * 1000 : null],
+  ] as const) {
+    if (atMs !== null && atMs >= durationMs)
+      throw new ConfigError(`${flag} at ${atMs / 1000} s is not within the traffic's ${opts.duration} s (--duration)`);
+  }
   const events: TimelineEventOption[] = [];
   if (flushAtMs !== null) events.push({ kind: 'flush', atMs: flushAtMs });
   if (opts.burst) events.push({ kind: 'burst', atMs: opts.burst.atS * 1000, jobs: opts.burst.jobs });
@@ -136,7 +144,7 @@ function numberArg(min: number, max: number) {
   return (raw: string): number => {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max)
-      throw new ConfigError(`expected a number from ${min} to ${max}, got "${raw}"`);
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
     return n;
   };
 }

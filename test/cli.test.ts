@@ -41,6 +41,7 @@ const BURST = 'scripts/burst.ts';
 const FLEET = 'scripts/fleet.ts';
 const DEMO = 'scripts/demo.ts';
 const LOGS = 'scripts/logs.ts';
+const LOAD = 'scripts/load.ts';
 const WORKER = 'workers/worker.ts';
 
 describe.concurrent('bad flags: one error line, exit 2', { timeout: 120_000 }, () => {
@@ -54,6 +55,16 @@ describe.concurrent('bad flags: one error line, exit 2', { timeout: 120_000 }, (
     ['fleet --workers 0', FLEET, ['--workers', '0'], /--workers.*'0'.*1 to 64/],
     ['demo --strategies none,nope', DEMO, ['--strategies', 'none,nope'], /--strategies.*"none,nope"/],
     ['logs --by nope', LOGS, ['--by', 'nope'], /--by.*'nope'.*strategy, key, run, worker/],
+    ['load --rate 0', LOAD, ['--rate', '0'], /--rate.*'0'.*1 to 100000/],
+    ['load --burst 5', LOAD, ['--burst', '5'], /--burst takes <seconds>:<jobs>/],
+    [
+      'load --flush-at 20 --duration 10',
+      LOAD,
+      ['--flush-at', '20', '--duration', '10'],
+      /--flush-at at 20 s is not within the traffic's 10 s/,
+    ],
+    ['load --zipf-s x', LOAD, ['--zipf-s', 'x'], /--zipf-s.*'x'.*a number from 0 to 10/],
+    ['load --strategies nope', LOAD, ['--strategies', 'nope'], /--strategies.*"nope"/],
     ['logs --run ""', LOGS, ['--run', ''], /--run.*empty/],
     ['worker --concurrency 0', WORKER, ['--concurrency', '0'], /--concurrency.*'0'.*1 to 10000/],
     ['worker --metrics-port 70000', WORKER, ['--metrics-port', '70000'], /--metrics-port.*'70000'.*0 to 65535/],
@@ -122,7 +133,7 @@ describe.concurrent('bad environment: one error line, exit 2', { timeout: 120_00
 });
 
 describe.concurrent('--help: usage on stdout, exit 0', { timeout: 120_000 }, () => {
-  for (const entry of [BURST, FLEET, DEMO, LOGS, WORKER]) {
+  for (const entry of [BURST, FLEET, DEMO, LOGS, LOAD, WORKER]) {
     it(entry, async () => {
       const result = await run(entry, ['--help'], { REDIS_URL: 'http://not-used-by-help' });
       expect(result.code, JSON.stringify(result)).toBe(0);
