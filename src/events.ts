@@ -50,7 +50,8 @@ export type EventFields = {
     coalesced?: true;
   };
   'backoff.start': { backoffMs: number; computedAt: number };
-  'refresh.start': { reason: 'stale' | 'early'; fence: number };
+  /** `remainingMs`: of an early refresh, the value's fresh time left when the read decided it (freshUntil - now). */
+  'refresh.start': { reason: 'stale' | 'early'; fence: number; remainingMs?: number };
   'refresh.end': { reason: 'stale' | 'early'; fence: number; ok: boolean; durationMs: number };
   'script.not-cached': { script: string };
   /** From the BullMQ processor (`cache-stampede/bullmq`): `latencyMs` from enqueue to completion. */

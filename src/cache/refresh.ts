@@ -19,9 +19,11 @@ export type RefreshReason = 'stale' | 'early';
  */
 export function refreshInBackground(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, seen: Envelope): void {
   if (deps.refreshing.has(call.key) || deps.signal.aborted) return;
+  // Decided just now (by the read that called this, in the same turn): the fresh time it had left.
+  const remainingMs = seen.freshUntil - Date.now();
   track(call, deps, async () => {
     const claimed = await gatedClaim(call, deps, keys, { seen });
-    if (claimed.kind === 'lock') await refresh(call, deps, keys, claimed.lease, 'early', seen);
+    if (claimed.kind === 'lock') await refresh(call, deps, keys, claimed.lease, 'early', seen, remainingMs);
     else if (claimed.kind !== 'value') emitEvent(call, 'debug', 'lock.busy', { refresh: 'early' });
   });
 }
@@ -52,10 +54,16 @@ async function refresh(
   lease: LockLease,
   reason: RefreshReason,
   seen: Envelope,
+  remainingMs?: number,
 ): Promise<void> {
   const started = performance.now();
   emitEvent(call, 'info', 'lock.acquired', { fence: lease.fence });
-  emitEvent(call, 'info', 'refresh.start', { reason, fence: lease.fence });
+  emitEvent(
+    call,
+    'info',
+    'refresh.start',
+    remainingMs === undefined ? { reason, fence: lease.fence } : { reason, fence: lease.fence, remainingMs },
+  );
   let ok = false;
   try {
     await computeAsHolder(call, deps, keys, lease);
