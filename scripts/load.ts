@@ -17,6 +17,7 @@ import { formatLoadTable } from './load/format-load.js';
 import { writeLoadReport } from './load/load-report.js';
 import { countsDisagree, runLoad } from './load/run-load.js';
 import { checkTraffic, type TimelineEventOption } from './load/traffic-options.js';
+import { parseBetas, runXfetchSweepCommand } from './load/xfetch-sweep.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/redis-server.js';
 
@@ -39,9 +40,15 @@ await runCli(async () => {
     .option('--flush-at <s>', 'empty the cache this many seconds in (default: two thirds in; "none" for no flush)', flushArg)
     .option('--burst <at:jobs>', 'also a burst of this many jobs, this many seconds in (e.g. 5:500)', burstArg)
     .option('--origin-degrade-ms <ms>', 'the origin answers this much slower per request already in flight', intArg(0, 10_000), 0)
+    .option(
+      '--xfetch-beta <list>',
+      'instead: the XFetch β sweep against its model, one key (e.g. 0.5,1,2,4; uses --rate, --compute-ms, --value-ttl-ms, --seed, --duration / value TTL expiries per β)',
+      parseBetas,
+    )
     .option('--json', 'print every figure as JSON instead of the table')
     .parse()
     .opts<LoadFlags>();
+  if (opts.xfetchBeta) return runXfetchSweepCommand({ ...opts, xfetchBeta: opts.xfetchBeta }, (line) => process.stderr.write(`${line}\n`));
 
   const durationMs = opts.duration * 1000;
   const flushAtMs = opts.flushAt === undefined ? Math.round((durationMs * 2) / 3) : opts.flushAt === 'none' ? null : opts.flushAt * 1000;
@@ -138,6 +145,7 @@ interface LoadFlags {
   burst?: { atS: number; jobs: number };
   originDegradeMs: number;
   json?: boolean;
+  xfetchBeta?: number[];
 }
 
 function numberArg(min: number, max: number) {
