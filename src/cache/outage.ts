@@ -1,4 +1,4 @@
-import { GuardClosedError, type RedisUnavailableError } from '../errors.js';
+import { GuardClosedError, RedisUnavailableError } from '../errors.js';
 import { emitEvent } from '../events.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import type { Answer, Call, StrategyDeps } from './context.js';
@@ -81,13 +81,21 @@ export class OutageAnswers {
     this.pending.add(work);
   }
 
-  /** Redis answers again: forget everything computed apart from the fleet; finish what waited for it. */
+  /**
+   * A Redis node answers again: forget everything computed apart from the fleet; finish what waited
+   * for it. Work whose own node is still down (on a cluster, another master) waits for the next
+   * recovery; any other failure drops it (what it would give back expires).
+   */
   recovered(): void {
     this.generation += 1;
     this.kept.clear();
     const pending = [...this.pending];
     this.pending.clear();
-    for (const work of pending) work().catch(() => {});
+    for (const work of pending) {
+      work().catch((err: unknown) => {
+        if (err instanceof RedisUnavailableError) this.pending.add(work);
+      });
+    }
   }
 
   private copyOf(key: string, deps: StrategyDeps): { envelope: Envelope; tier: 'l1' | 'outage' } | null {
