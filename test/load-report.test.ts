@@ -40,6 +40,7 @@ function row(strategy: string, spike: number, p99AtFlush: number): LoadRow {
     lagMs: { p99: 1, max: 2 },
     elapsedMs: 10_000,
     logs: undefined,
+    staleAgeMs: { p50: null, p99: null },
   };
 }
 

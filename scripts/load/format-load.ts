@@ -34,6 +34,7 @@ export function formatLoadTable(rows: readonly LoadRow[], spec: TrafficSpec, wor
       { header: 'p99.9 ms', align: 'right', value: (r) => ms(r.latencyMs.p999) },
       { header: 'max ms', align: 'right', value: (r) => ms(r.latencyMs.max) },
       { header: 'stale', align: 'right', value: (r) => `${(r.staleShare * 100).toFixed(1)}%` },
+      { header: 'stale age p99', align: 'right', value: (r) => ms(r.staleAgeMs.p99) },
       { header: 'cmds/job', align: 'right', value: (r) => (r.commandsPerJob === null ? '-' : r.commandsPerJob.toFixed(1)) },
     ],
     rows,

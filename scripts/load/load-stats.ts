@@ -85,3 +85,22 @@ export function outcomeStats(outcomes: readonly JobOutcome[]): OutcomeStats {
     bins,
   };
 }
+
+/**
+ * How old the stale values served in a run were, ms: for each `stale.served` line of the run that
+ * names its value's `computedAt` (a caller that shared another's flight does not), the line's time
+ * minus it. Nearest-rank p50 and p99; null when nothing stale was served.
+ */
+export async function staleAges(
+  records: AsyncIterable<Readonly<Record<string, unknown>>>,
+  runId: string,
+): Promise<{ served: number; p50: number | null; p99: number | null }> {
+  const ages: number[] = [];
+  for await (const r of records) {
+    if (r.event !== 'stale.served' || r.runId !== runId) continue;
+    if (typeof r.time === 'number' && typeof r.computedAt === 'number') ages.push(r.time - r.computedAt);
+  }
+  ages.sort(ascending);
+  const round = (v: number | undefined) => (v === undefined ? null : Math.round(v));
+  return { served: ages.length, p50: round(percentileOfSorted(ages, 50)), p99: round(percentileOfSorted(ages, 99)) };
+}

@@ -14,7 +14,7 @@ import { waitForWorkers } from '../fleet/wait-ready.js';
 import { clearCacheKeys } from '../redis/clear.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
-import { outcomeStats, type OutcomeStats } from './load-stats.js';
+import { outcomeStats, staleAges, type OutcomeStats } from './load-stats.js';
 import { play, type Played } from './play.js';
 import type { TrafficSpec } from './traffic-options.js';
 import { keyName } from './traffic.js';
@@ -58,6 +58,8 @@ export interface LoadRow extends OutcomeStats {
   elapsedMs: number;
   /** What the workers logged for this run (`npm run logs` accounting). */
   logs: GroupSummary | undefined;
+  /** How old the stale values served were, from the workers' `stale.served` lines. */
+  staleAgeMs: { p50: number | null; p99: number | null };
 }
 
 /** The producer's, the logs' and the origin's counts of one row disagree: one of them is wrong. */
@@ -128,6 +130,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
       // After the fleet stopped: background refreshes (swr, xfetch) have reached the origin too.
       const origin = originStats(options.backend);
       const report = await summarizeAsync(readLogs([logDir]), { runId });
+      const ages = await staleAges(readLogs([logDir]), runId);
       const row: LoadRow = {
         strategy,
         runId,
@@ -138,6 +141,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
         lagMs: { p99: Math.round(played.lagP99Ms), max: Math.round(played.maxLagMs) },
         elapsedMs: Math.round(played.elapsedMs),
         logs: report.strategies.find((s) => s.strategy === strategy),
+        staleAgeMs: { p50: ages.p50, p99: ages.p99 },
       };
       rows.push(row);
       say(
