@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBackend } from '../examples/http-backend/backend.js';
+import { assertModuleFile, resolveModulePath } from '../workers/compute-module.js';
 import { MAX_COMPUTE_MS } from '../src/bullmq/job-data.js';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { InvalidArgumentError } from 'commander';
@@ -39,6 +40,10 @@ await runCli(async () => {
     .option('--ttl-jitter <f>', "shorten each value's fresh time at random by up to this fraction", numberArg(0, 1), 0)
     .option('--flush-at <s>', 'empty the cache this many seconds in (default: two thirds in; "none" for no flush)', flushArg)
     .option('--burst <at:jobs>', 'also a burst of this many jobs, this many seconds in (e.g. 5:500)', burstArg)
+    .option(
+      '--compute <module>',
+      'your compute module as the origin, instead of the example backend (its requests are counted from the logs)',
+    )
     .option('--origin-degrade-ms <ms>', 'the origin answers this much slower per request already in flight', intArg(0, 10_000), 0)
     .option(
       '--xfetch-beta <list>',
@@ -78,6 +83,8 @@ await runCli(async () => {
     { durationMs: '--duration', events: '--flush-at/--burst' },
   );
 
+  const computeModule = opts.compute === undefined ? undefined : resolveModulePath(opts.compute);
+  if (computeModule !== undefined) await assertModuleFile(computeModule);
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const guard = { valueTtlMs: opts.valueTtlMs, ttlJitter: opts.ttlJitter };
   let config = loadConfig(guard);
@@ -94,7 +101,11 @@ await runCli(async () => {
     );
     config = loadConfig({ ...guard, redisUrl: queue!.url, queueRedisUrl: queue!.url, cacheRedisUrl: cache!.url });
   }
-  const backend = await startBackend({ delayMs: opts.computeMedianMs, degradePerInFlightMs: opts.originDegradeMs });
+  // Your module is the origin when given; else the example backend, which counts what reaches it.
+  const backend =
+    computeModule === undefined
+      ? await startBackend({ delayMs: opts.computeMedianMs, degradePerInFlightMs: opts.originDegradeMs })
+      : undefined;
   const logDir = join(config.logDir, `load-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   try {
     let lastProgress = 0;
@@ -103,8 +114,8 @@ await runCli(async () => {
       traffic,
       strategies: opts.strategies,
       workers: opts.workers,
-      backend,
-      computeModule: EXAMPLE_MODULE,
+      ...(backend && { backend }),
+      computeModule: computeModule ?? EXAMPLE_MODULE,
       logDir,
       say,
       onProgress: (strategy, sent, done) => {
@@ -123,7 +134,7 @@ await runCli(async () => {
     for (const d of disagreements) say(`warning: ${d.strategy}: the counts disagree: ${d.problem}`);
     return rows.some((r) => r.failed > 0) || disagreements.length > 0 ? EXIT_FAILED : 0;
   } finally {
-    await backend.close();
+    await backend?.close();
     await Promise.all(embedded.map((server) => server.stop()));
   }
 });
@@ -144,6 +155,7 @@ interface LoadFlags {
   flushAt?: number | 'none';
   burst?: { atS: number; jobs: number };
   originDegradeMs: number;
+  compute?: string;
   json?: boolean;
   xfetchBeta?: number[];
 }

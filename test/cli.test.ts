@@ -65,6 +65,7 @@ describe.concurrent('bad flags: one error line, exit 2', { timeout: 120_000 }, (
     ],
     ['load --zipf-s x', LOAD, ['--zipf-s', 'x'], /--zipf-s.*'x'.*a number from 0 to 10/],
     ['load --strategies nope', LOAD, ['--strategies', 'nope'], /--strategies.*"nope"/],
+    ['load --compute nope.mjs', LOAD, ['--compute', 'nope.mjs'], /compute module .*nope\.mjs: no such file/],
     ['logs --run ""', LOGS, ['--run', ''], /--run.*empty/],
     ['worker --concurrency 0', WORKER, ['--concurrency', '0'], /--concurrency.*'0'.*1 to 10000/],
     ['worker --metrics-port 70000', WORKER, ['--metrics-port', '70000'], /--metrics-port.*'70000'.*0 to 65535/],

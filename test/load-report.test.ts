@@ -34,6 +34,7 @@ function row(strategy: string, spike: number, p99AtFlush: number): LoadRow {
       perSecond: { mean: 2, peak: spike },
       peakInFlight: spike,
       bins: seconds.map((second) => ({ second, requests: second === 4 ? spike : 2, peakInFlight: 1 })),
+      countedBy: 'origin',
     },
     commandsPerJob: 4.5,
     events: [{ at: 4000, kind: 'flush' }],

@@ -81,3 +81,41 @@ describe('npm run load on a small seeded traffic', () => {
     expect(lock.origin.requests).toBeLessThanOrEqual(2 * traffic.keys);
   });
 });
+
+describe('npm run load with your own compute module as the origin', () => {
+  it('counts what reached the origin from the logs: requests per second and at once, agreeing with the recomputations', async () => {
+    const module = fileURLToPath(new URL('./fixtures/compute/behaviours.ts', import.meta.url));
+    const dir = await mkdtemp(join(tmpdir(), 'cs-load-module-'));
+    try {
+      const prefix = uniquePrefix('load-module');
+      const config = loadConfig({ redisUrl: redisUrl(), keyPrefix: prefix, queueName: `q-${prefix}`, logDir: dir, valueTtlMs: 10_000 });
+      // `nap-<rank>` keys: the fixture answers them after 200 ms.
+      const spec = checkTraffic({
+        seed: 3,
+        keys: 10,
+        rate: 30,
+        durationMs: 2000,
+        keyPrefix: 'nap',
+        events: [{ kind: 'flush', atMs: 1000 }],
+      });
+      const [none] = await runLoad({
+        config,
+        traffic: spec,
+        strategies: ['none'],
+        workers: 2,
+        computeModule: module,
+        logDir: dir,
+        say: () => {},
+      });
+      expect(none!.failed, JSON.stringify(none!.failures)).toBe(0);
+      expect(none!.origin.countedBy).toBe('logs');
+      expect(countsDisagree(none!)).toBeNull();
+      expect(none!.origin.requests).toBe(none!.logs!.recomputations);
+      expect(none!.origin.bins.reduce((sum, b) => sum + b.requests, 0)).toBe(none!.origin.requests);
+      // A cold start on 10 keys at 30 jobs/s with 200 ms computations: some run side by side.
+      expect(none!.origin.peakInFlight).toBeGreaterThanOrEqual(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

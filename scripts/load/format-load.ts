@@ -39,5 +39,8 @@ export function formatLoadTable(rows: readonly LoadRow[], spec: TrafficSpec, wor
     ],
     rows,
   );
-  return [`${describeTraffic(spec, workers)}:`, '', table].join('\n');
+  const fromLogs = rows.some((r) => r.origin.countedBy === 'logs')
+    ? ' (origin requests counted from the logs: your module is the origin)'
+    : '';
+  return [`${describeTraffic(spec, workers)}${fromLogs}:`, '', table].join('\n');
 }

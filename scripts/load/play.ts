@@ -22,6 +22,8 @@ export interface Played {
   maxLagMs: number;
   lagP99Ms: number;
   elapsedMs: number;
+  /** When the traffic started, epoch ms (to place log lines on its time axis). */
+  startedAtMs: number;
 }
 
 export interface PlayOptions {
@@ -53,6 +55,7 @@ export async function play(options: PlayOptions): Promise<Played> {
   let sent = 0;
   let done = 0;
   const started = performance.now();
+  const startedAtMs = Date.now();
 
   for (const item of traffic(spec)) {
     const due = started + item.at;
@@ -99,6 +102,7 @@ export async function play(options: PlayOptions): Promise<Played> {
     maxLagMs,
     lagP99Ms: lags[Math.min(lags.length - 1, Math.floor(lags.length * 0.99))] ?? 0,
     elapsedMs: performance.now() - started,
+    startedAtMs,
   };
 }
 

@@ -24,9 +24,12 @@ export interface LoadRunOptions {
   traffic: TrafficSpec;
   strategies: readonly Strategy[];
   workers: number;
-  /** The origin every worker's computation asks (the example HTTP backend). */
-  backend: Backend;
-  /** The compute module that asks it (absolute path). */
+  /**
+   * The origin every worker's computation asks, which counts its own requests: the example HTTP
+   * backend. Absent with your own compute module: its requests are counted from the logs.
+   */
+  backend?: Backend;
+  /** The compute module every worker runs (absolute path): the example backend's, or yours. */
   computeModule: string;
   /** This run's logs: one directory per strategy. */
   logDir: string;
@@ -40,6 +43,8 @@ export interface OriginStats {
   perSecond: { mean: number; peak: number };
   peakInFlight: number;
   bins: Array<{ second: number; requests: number; peakInFlight: number }>;
+  /** `origin`: the example backend counted them itself; `logs`: your module's, from the logs. */
+  countedBy: 'origin' | 'logs';
 }
 
 export interface LoadRow extends OutcomeStats {
@@ -97,7 +102,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
       const fleet = startFleet({
         workers: options.workers,
         concurrency: config.concurrency,
-        env: { ...fleetEnv(config, logDir), BACKEND_URL: options.backend.url },
+        env: { ...fleetEnv(config, logDir), ...(options.backend && { BACKEND_URL: options.backend.url }) },
         computeModule: options.computeModule,
         outputStream: fleetOutput,
       });
@@ -107,7 +112,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
       try {
         await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
         if (options.traffic.start === 'warm') await warmUp(client, options.traffic, `${runId}-warm-up`);
-        options.backend.reset();
+        options.backend?.reset();
         // Only a cache on a Redis of its own shows the guard's commands alone (INFO is server-wide).
         const ownCache = config.cacheRedisUrl !== config.queueRedisUrl;
         const before = ownCache ? await commandCounts(cache as Redis).catch(() => null) : null;
@@ -128,7 +133,9 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
         fleetOutput.end();
       }
       // After the fleet stopped: background refreshes (swr, xfetch) have reached the origin too.
-      const origin = originStats(options.backend);
+      const origin = options.backend
+        ? originStats(options.backend.timeline(), 'origin')
+        : originStats(await computationsPerSecond(readLogs([logDir]), runId, played.startedAtMs), 'logs');
       const report = await summarizeAsync(readLogs([logDir]), { runId });
       const ages = await staleAges(readLogs([logDir]), runId);
       const row: LoadRow = {
@@ -165,8 +172,47 @@ async function warmUp(client: ReturnType<typeof createGetValueClient>, spec: Tra
   await Promise.all(gets);
 }
 
-function originStats(backend: Backend): OriginStats {
-  const bins = backend.timeline();
+/**
+ * Without the example backend, what the logs say reached the origin: each `recompute.start` of
+ * the run is one request, and a computation runs from its `recompute.end` (or
+ * `recompute.failed`) time minus its `durationMs` to that time; per second of the traffic, the
+ * requests started and the most running at once.
+ */
+async function computationsPerSecond(
+  records: AsyncIterable<Readonly<Record<string, unknown>>>,
+  runId: string,
+  startedAtMs: number,
+): Promise<OriginStats['bins']> {
+  const starts: number[] = [];
+  const intervals: Array<[number, number]> = [];
+  for await (const r of records) {
+    if (r.runId !== runId || typeof r.time !== 'number') continue;
+    if (r.event === 'recompute.start') starts.push(r.time - startedAtMs);
+    else if ((r.event === 'recompute.end' || r.event === 'recompute.failed') && typeof r.durationMs === 'number')
+      intervals.push([r.time - startedAtMs - r.durationMs, r.time - startedAtMs]);
+  }
+  const last = Math.max(0, ...starts.map((t) => Math.floor(t / 1000)));
+  const bins = Array.from({ length: last + 1 }, (_, second) => ({ second, requests: 0, peakInFlight: 0 }));
+  for (const t of starts) {
+    const bin = bins[Math.max(0, Math.floor(t / 1000))];
+    if (bin) bin.requests += 1;
+  }
+  // The most running at once in each second: a sweep over the computations' starts and ends.
+  const edges = intervals.flatMap(([from, to]) => [
+    [from, 1],
+    [to, -1],
+  ]) as Array<[number, number]>;
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let running = 0;
+  for (const [at, step] of edges) {
+    running += step;
+    const bin = bins[Math.max(0, Math.floor(at / 1000))];
+    if (bin) bin.peakInFlight = Math.max(bin.peakInFlight, running);
+  }
+  return bins;
+}
+
+function originStats(bins: OriginStats['bins'], countedBy: OriginStats['countedBy']): OriginStats {
   const requests = bins.reduce((sum, b) => sum + b.requests, 0);
   return {
     requests,
@@ -176,5 +222,6 @@ function originStats(backend: Backend): OriginStats {
     },
     peakInFlight: Math.max(0, ...bins.map((b) => b.peakInFlight)),
     bins,
+    countedBy,
   };
 }
