@@ -1,11 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Strategy } from '../../src/cache/strategy.js';
-import { clearCacheKeys } from '../redis/clear.js';
 import type { Config } from '../common/config.js';
-import { startFleet } from '../fleet/fleet.js';
-import { waitForWorkers } from '../fleet/wait-ready.js';
+import { onFreshFleet } from '../fleet/fresh-fleet.js';
 import { runBurst, type BurstSummary } from '../burst/burst.js';
 import { createQueue } from '../../src/bullmq/queue.js';
 import { createGetValueClient } from '../../src/bullmq/client.js';
@@ -71,23 +68,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
     for (const strategy of options.strategies) {
       const logDir = join(options.logDir, strategy);
       await mkdir(logDir, { recursive: true });
-      await clearCacheKeys(redis, config.keyPrefix);
-      await queue.obliterate({ force: true });
-
       say(`${strategy}: starting ${options.workers} workers`);
-      const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
-      const fleet = startFleet({
+      const runId = `demo-${stamp}-${strategy}`;
+      let backendRequests: number | undefined;
+      const fleet = {
         workers: options.workers,
         concurrency: config.concurrency,
         env: { ...fleetEnv(config, logDir), ...computation.env },
         computeModule: computation.computeModule,
-        outputStream: fleetOutput,
-      });
-      const runId = `demo-${stamp}-${strategy}`;
-      let burst: BurstSummary;
-      let backendRequests: number | undefined;
-      try {
-        await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+      };
+      const burst = await onFreshFleet({ cache: redis, keyPrefix: config.keyPrefix, queue, logDir, fleet }, async () => {
         // A fleet fresh from start-up picks up its first jobs slowly (connections, JIT), which
         // spreads the burst out and understates the stampede; a quick warm-up burst on another
         // key (its own run id, left out of the counts) gets every worker going first.
@@ -100,13 +90,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
         });
         say(`${strategy}: ${options.jobs} jobs on ${options.keys} cold key(s), computing with ${computation.describe}`);
         const requestsBefore = computation.backend?.requests();
-        burst = await runBurst(client, { jobs: options.jobs, keys: options.keys, strategy, runId });
+        const summary = await runBurst(client, { jobs: options.jobs, keys: options.keys, strategy, runId });
         // Every job has finished, so every request it made has reached the backend.
         if (requestsBefore !== undefined) backendRequests = computation.backend!.requests() - requestsBefore;
-      } finally {
-        await fleet.stop('SIGTERM');
-        fleetOutput.end();
-      }
+        return summary;
+      });
 
       const report = await summarizeAsync(readLogs([logDir]), { runId });
       rows.push({

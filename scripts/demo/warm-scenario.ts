@@ -1,11 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Strategy } from '../../src/cache/strategy.js';
-import { clearCacheKeys } from '../redis/clear.js';
 import type { Config } from '../common/config.js';
-import { startFleet } from '../fleet/fleet.js';
-import { waitForWorkers } from '../fleet/wait-ready.js';
+import { onFreshFleet } from '../fleet/fresh-fleet.js';
 import { runBurst } from '../burst/burst.js';
 import { createQueue } from '../../src/bullmq/queue.js';
 import { createGetValueClient } from '../../src/bullmq/client.js';
@@ -49,46 +46,36 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
   const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 120_000 });
-  const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
   const stamp = Date.now().toString(36);
   const rows: WarmRow[] = [];
-  await clearCacheKeys(redis, config.keyPrefix);
-  await queue.obliterate({ force: true });
-
   say(`warm key: starting ${options.workers} workers (value fresh for ${config.valueTtlMs} ms)`);
-  const fleet = startFleet({
-    workers: options.workers,
-    concurrency: config.concurrency,
-    env: fleetEnv(config, logDir),
-    outputStream: fleetOutput,
-  });
+  const fleet = { workers: options.workers, concurrency: config.concurrency, env: fleetEnv(config, logDir) };
   try {
-    await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
-    for (const strategy of options.strategies) {
-      const runId = `warm-${stamp}-${strategy}`;
-      // Warm the key with one job, then load it steadily across `windows` expiries.
-      await runBurst(client, {
-        jobs: 1,
-        keys: 1,
-        keyPrefix: `warm-${strategy}`,
-        strategy,
-        computeMs: options.computeMs,
-        runId: `${runId}${WARM_UP_SUFFIX}`,
-      });
-      say(`warm key: ${strategy}, ${options.ratePerSecond} jobs/s for ${options.windows} expiries`);
-      const load = await runSteadyLoad(client, {
-        key: `warm-${strategy}-1`,
-        strategy,
-        computeMs: options.computeMs,
-        runId,
-        ratePerSecond: options.ratePerSecond,
-        durationMs: config.valueTtlMs * options.windows,
-      });
-      rows.push({ strategy, load, logs: undefined });
-    }
+    await onFreshFleet({ cache: redis, keyPrefix: config.keyPrefix, queue, logDir, fleet }, async () => {
+      for (const strategy of options.strategies) {
+        const runId = `warm-${stamp}-${strategy}`;
+        // Warm the key with one job, then load it steadily across `windows` expiries.
+        await runBurst(client, {
+          jobs: 1,
+          keys: 1,
+          keyPrefix: `warm-${strategy}`,
+          strategy,
+          computeMs: options.computeMs,
+          runId: `${runId}${WARM_UP_SUFFIX}`,
+        });
+        say(`warm key: ${strategy}, ${options.ratePerSecond} jobs/s for ${options.windows} expiries`);
+        const load = await runSteadyLoad(client, {
+          key: `warm-${strategy}-1`,
+          strategy,
+          computeMs: options.computeMs,
+          runId,
+          ratePerSecond: options.ratePerSecond,
+          durationMs: config.valueTtlMs * options.windows,
+        });
+        rows.push({ strategy, load, logs: undefined });
+      }
+    });
   } finally {
-    await fleet.stop('SIGTERM');
-    fleetOutput.end();
     await client.close();
     await queue.close();
     await Promise.all([redis, producer].map((c) => c.quit().catch(() => c.disconnect())));

@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -9,8 +8,7 @@ import type { Strategy } from '../../src/cache/strategy.js';
 import { commandCounts, diff, total } from '../bench/command-stats.js';
 import type { Config } from '../common/config.js';
 import { fleetEnv } from '../demo/fleet-env.js';
-import { startFleet } from '../fleet/fleet.js';
-import { waitForWorkers } from '../fleet/wait-ready.js';
+import { onFreshFleet } from '../fleet/fresh-fleet.js';
 import { clearCacheKeys } from '../redis/clear.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
@@ -95,29 +93,23 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
     for (const strategy of options.strategies) {
       const logDir = join(options.logDir, strategy);
       await mkdir(logDir, { recursive: true });
-      await clearCacheKeys(cache, config.keyPrefix);
-      await queue.obliterate({ force: true });
       say(`${strategy}: starting ${options.workers} workers`);
-      const fleetOutput = createWriteStream(join(logDir, 'fleet.out'));
-      const fleet = startFleet({
+      const runId = `load-${stamp}-${strategy}`;
+      let commandsPerJob: number | null = null;
+      const fleet = {
         workers: options.workers,
         concurrency: config.concurrency,
         env: { ...fleetEnv(config, logDir), ...(options.backend && { BACKEND_URL: options.backend.url }) },
         computeModule: options.computeModule,
-        outputStream: fleetOutput,
-      });
-      const runId = `load-${stamp}-${strategy}`;
-      let played: Played;
-      let commandsPerJob: number | null = null;
-      try {
-        await waitForWorkers(fleet, options.workers, { outputAt: join(logDir, 'fleet.out') });
+      };
+      const played = await onFreshFleet({ cache, keyPrefix: config.keyPrefix, queue, logDir, fleet }, async () => {
         if (options.traffic.start === 'warm') await warmUp(client, options.traffic, `${runId}-warm-up`);
         options.backend?.reset();
         // Only a cache on a Redis of its own shows the guard's commands alone (INFO is server-wide).
         const ownCache = config.cacheRedisUrl !== config.queueRedisUrl;
         const before = ownCache ? await commandCounts(cache as Redis).catch(() => null) : null;
         say(`${strategy}: playing ${options.traffic.durationMs / 1000} s of traffic`);
-        played = await play({
+        const played = await play({
           client,
           spec: options.traffic,
           strategy,
@@ -128,10 +120,8 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
         });
         const after = before && (await commandCounts(cache as Redis).catch(() => null));
         if (before && after) commandsPerJob = total(diff(before, after)) / Math.max(1, played.outcomes.length);
-      } finally {
-        await fleet.stop('SIGTERM');
-        fleetOutput.end();
-      }
+        return played;
+      });
       // After the fleet stopped: background refreshes (swr, xfetch) have reached the origin too.
       const origin = options.backend
         ? originStats(options.backend.timeline(), 'origin')
