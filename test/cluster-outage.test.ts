@@ -9,6 +9,7 @@
  * each guard's breaker transitions are counted apart.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { type Settled, timed } from './support/outage-rig.js';
 import type { Cluster, Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { subscribeEvents, type GuardEvent } from '../src/events.js';
@@ -114,14 +115,6 @@ async function stored(server: EmbeddedRedis, prefix: string, key: string): Promi
   return reply === 1;
 }
 
-interface Settled {
-  ok: boolean;
-  value?: unknown;
-  source?: string;
-  code?: string;
-  ms: number;
-}
-
 /** CALLS concurrent calls of `key` on each guard; counts the computations (all processes together). */
 async function burst(processes: Process[], key: string): Promise<{ results: Settled[]; computations: number }> {
   let computations = 0;
@@ -131,17 +124,7 @@ async function burst(processes: Process[], key: string): Promise<{ results: Sett
     return `value of ${key}`;
   };
   const results = await Promise.all(
-    processes.flatMap(({ guard }) =>
-      Array.from({ length: CALLS }, async (): Promise<Settled> => {
-        const started = performance.now();
-        try {
-          const { value, source } = await guard.getOrCompute(key, compute);
-          return { ok: true, value, source, ms: performance.now() - started };
-        } catch (err) {
-          return { ok: false, code: (err as { code?: string }).code, ms: performance.now() - started };
-        }
-      }),
-    ),
+    processes.flatMap(({ guard }) => Array.from({ length: CALLS }, () => timed(() => guard.getOrCompute(key, compute)))),
   );
   return { results, computations };
 }

@@ -14,7 +14,7 @@ import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { subscribeEvents, type GuardEvent } from '../src/events.js';
 import { STALE_PROBE_MS } from '../src/redis/gate.js';
-import { countingClient, OUTAGES, startOutageRig, type OutageRig } from './support/outage-rig.js';
+import { countingClient, OUTAGES, type OutageRig, type Settled, startOutageRig, timed } from './support/outage-rig.js';
 import { uniquePrefix } from './support/redis.js';
 import { gated, sleep, waitUntil } from './support/wait.js';
 
@@ -24,24 +24,6 @@ const COMPUTE_MS = 100;
 /** What a loaded 2-core machine may add to a bound. */
 const SLACK_MS = 1_500;
 const CALLS = 20;
-
-interface Settled {
-  ok: boolean;
-  value?: unknown;
-  source?: string;
-  code?: string;
-  ms: number;
-}
-
-async function timed(call: () => Promise<{ value: unknown; source: string }>): Promise<Settled> {
-  const started = performance.now();
-  try {
-    const { value, source } = await call();
-    return { ok: true, value, source, ms: performance.now() - started };
-  } catch (err) {
-    return { ok: false, code: (err as { code?: string }).code, ms: performance.now() - started };
-  }
-}
 
 /** CALLS concurrent calls of each strategy, each strategy on its own new key; counts computations per key. */
 async function burst(guard: StampedeGuard, tag: string, computations: Map<string, number>): Promise<Map<Strategy, Settled[]>> {

@@ -89,3 +89,23 @@ export function countingClient(url: string): { redis: Redis; sent: string[] } {
   }) as typeof redis.sendCommand;
   return { redis, sent };
 }
+
+/** How one call ended, and how long it took. */
+export interface Settled {
+  ok: boolean;
+  value?: unknown;
+  source?: string;
+  code?: string;
+  ms: number;
+}
+
+/** Run `call` and say how it ended and when: a rejection is a result here, with its code. */
+export async function timed(call: () => Promise<{ value: unknown; source: string }>): Promise<Settled> {
+  const started = performance.now();
+  try {
+    const { value, source } = await call();
+    return { ok: true, value, source, ms: performance.now() - started };
+  } catch (err) {
+    return { ok: false, code: (err as { code?: string }).code, ms: performance.now() - started };
+  }
+}
