@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../../src/errors.js';
 import { listenHost } from './config.js';
-import { ConfigError, isUserError } from './errors.js';
+import { isUserError } from './errors.js';
 import { STRATEGIES, type Strategy } from '../../src/cache/strategy.js';
 
 /**
@@ -78,7 +78,11 @@ export function fileNameArg(what: string) {
   };
 }
 
-/** commander argument parser for `--strategies a,b,c`: a comma-separated list of the library's strategies. */
+/**
+ * commander argument parser for `--strategies a,b,c` (and `--warm-strategies`...): a
+ * comma-separated list of the library's strategies. An InvalidArgumentError, so that commander's
+ * one error line names the flag that was wrong.
+ */
 export function parseStrategies(raw: string): Strategy[] {
   const list = raw
     .split(',')
@@ -86,7 +90,7 @@ export function parseStrategies(raw: string): Strategy[] {
     .filter(Boolean);
   const bad = list.filter((s) => !(STRATEGIES as readonly string[]).includes(s));
   if (list.length === 0 || bad.length > 0) {
-    throw new ConfigError(`--strategies takes a comma-separated list from ${STRATEGIES.join(', ')}; got "${raw}"`);
+    throw new InvalidArgumentError(`expected a comma-separated list from ${STRATEGIES.join(', ')}`);
   }
   return list as Strategy[];
 }
