@@ -608,6 +608,64 @@ describe('verdicts', () => {
     expect(v.message).toContain(`${perPair.toFixed(1)} per key per run`);
   });
 
+  describe('a run longer than a value: recomputations counted per value, cut where a computation ended', () => {
+    const at = (time: number, event: string, fields: { key?: string; strategy?: string; worker?: number } = {}): LogRecord => ({
+      ...line(event, { runId: 'long', key: fields.key ?? 'k', strategy: fields.strategy ?? 'redis-lock', worker: fields.worker }),
+      time,
+    });
+    const verdict = (records: LogRecord[]) => summarize(records).verdicts[0]!;
+
+    it('redis-lock: a key computed again after its previous computation ended (an expiry, a flush) is OK, and said', () => {
+      // Lines of two processes, read file after file: out of time order, as npm run logs reads them.
+      const worker1 = [at(100, 'recompute.start'), at(400, 'recompute.end'), at(9000, 'recompute.start'), at(9300, 'recompute.end')];
+      const worker2 = [at(5000, 'recompute.start', { worker: 2 }), at(5300, 'recompute.end', { worker: 2 })];
+      const v = verdict([...worker1, ...worker2]);
+      expect(v.status).toBe('ok');
+      expect(v.maxPerPair).toBe(1);
+      expect(v.recomputations).toBe(3);
+      expect(v.message).toBe(
+        "redis-lock: 1 recomputation per key per run for each value (OK, 1 key x 1 run; 2 more after the key's previous computation had ended (expiries, flushes))",
+      );
+    });
+
+    it('redis-lock: a second computation started while one was running fails, whichever process logged it first', () => {
+      const worker2 = [at(200, 'recompute.start', { worker: 2 }), at(500, 'recompute.end', { worker: 2 })];
+      const worker1 = [at(100, 'recompute.start'), at(400, 'recompute.end')];
+      const v = verdict([...worker2, ...worker1]);
+      expect(v.status).toBe('fail');
+      expect(v.message).toBe('redis-lock: FAIL, key k in run long recomputed 2 times');
+    });
+
+    it('redis-lock: a holder that died mid-computation (no end line) and its takeover are two computations of one value', () => {
+      const v = verdict([at(100, 'recompute.start'), at(6000, 'recompute.start', { worker: 2 }), at(6300, 'recompute.end', { worker: 2 })]);
+      expect(v.status).toBe('fail');
+    });
+
+    it('redis-lock: a failed computation ends it too; a start in the millisecond of an end comes after it', () => {
+      const v = verdict([at(100, 'recompute.start'), at(300, 'recompute.failed'), at(300, 'recompute.start', { worker: 2 })]);
+      expect(v.status).toBe('ok');
+    });
+
+    it("local-lock: only a process's own end cuts its values: another process's end does not excuse a second start", () => {
+      const strategy = 'local-lock';
+      const ok = verdict([
+        at(100, 'recompute.start', { strategy }),
+        at(150, 'recompute.start', { strategy, worker: 2 }),
+        at(400, 'recompute.end', { strategy }),
+        at(500, 'recompute.start', { strategy }), // after its own end: a new value
+      ]);
+      expect(ok.status).toBe('ok');
+      const bad = verdict([
+        at(100, 'recompute.start', { strategy }),
+        at(150, 'recompute.start', { strategy, worker: 2 }),
+        at(200, 'recompute.end', { strategy, worker: 2 }),
+        at(250, 'recompute.start', { strategy }), // process 1 still computing the first
+      ]);
+      expect(bad.status).toBe('fail');
+      expect(bad.message).toMatch(/^local-lock: FAIL, key k in run long on worker worker-1 \(pid 4001\) recomputed 2 times/);
+    });
+  });
+
   it('has no verdict for strategies it does not know', () => {
     expect(summarize(fixture.gen.records).verdicts.map((v) => v.strategy)).toEqual(['none', 'local-lock', 'redis-lock']);
   });
