@@ -11,6 +11,9 @@ import { writeDemoReport } from './demo/demo-report.js';
 import { formatDemoTable } from './demo/format-demo.js';
 import { formatWarmTable } from './demo/format-warm.js';
 import { runWarmScenario } from './demo/warm-scenario.js';
+import { runLoadScenario } from './demo/load-scenario.js';
+import { formatLoadTable } from './load/format-load.js';
+import { countsDisagree as countsDisagreeUnderLoad } from './load/run-load.js';
 import { countsDisagree, runDemo } from './demo/run-demo.js';
 import { assertModuleFile, resolveModulePath } from '../workers/compute-module.js';
 import { ConfigError } from './common/errors.js';
@@ -21,7 +24,10 @@ import { startEmbeddedCluster, type EmbeddedCluster } from './redis/redis-cluste
 import { EXIT_FAILED, intArg, newCommand, parseStrategies, runCli } from './common/cli.js';
 
 await runCli(async () => {
-  const command = newCommand('demo', 'Compare the strategies with a fleet of workers: a cold burst, then a warm key under steady load.')
+  const command = newCommand(
+    'demo',
+    'Compare the strategies with a fleet of workers: a cold burst, a warm key under steady load, then traffic over many keys.',
+  )
     .option('--workers <n>', 'worker processes per strategy', intArg(1, 32), 4)
     .option('--jobs <n>', 'jobs in each burst', intArg(1, 100_000), 200)
     .option('--keys <n>', 'distinct cold keys in each burst', intArg(1, 10_000), 1)
@@ -39,6 +45,9 @@ await runCli(async () => {
     .option('--warm-compute-ms <ms>', 'warm key: simulated computation time', intArg(0, MAX_COMPUTE_MS), 200)
     .option('--warm-rate <n>', 'warm key: jobs per second', intArg(1, 10_000), 100)
     .option('--warm-windows <n>', 'warm key: expiries the load runs across', intArg(1, 100), 2)
+    .option('--no-load', 'skip the short load run (npm run load runs it at length)')
+    .option('--load-duration <s>', 'load run: seconds of traffic per strategy', intArg(1, 3600), 10)
+    .option('--load-strategies <list>', 'load run: comma-separated', parseStrategies, ['none', 'redis-lock', 'swr'])
     .option('--cluster', 'run on a Redis Cluster: the one REDIS_CLUSTER_NODES names, else a private 3-master cluster for the run')
     .option('--json', 'print the rows as JSON instead of the tables')
     .parse();
@@ -98,22 +107,38 @@ await runCli(async () => {
           say,
         })
       : [];
-    const report = await writeDemoReport(rows, logDir, warm.length > 0 ? [join(logDir, 'warm')] : []);
+    const load = opts.load
+      ? await runLoadScenario({
+          config,
+          strategies: opts.loadStrategies,
+          workers: opts.workers,
+          durationS: opts.loadDuration,
+          ...(computeModule !== undefined && { computeModule }),
+          logDir,
+          say,
+        })
+      : undefined;
+    const report = await writeDemoReport(rows, logDir, warm.length > 0 ? [join(logDir, 'warm')] : [], load);
+    const loadDisagrees = (load?.rows ?? []).map((row) => ({ strategy: row.strategy, problem: countsDisagreeUnderLoad(row) }));
+    for (const d of loadDisagrees) if (d.problem) say(`warning: load: ${d.strategy}: the counts disagree: ${d.problem}`);
     if (opts.json) {
       const cold = rows.map(({ strategy, burst, logs, backendRequests, verdict }) => ({ strategy, burst, logs, backendRequests, verdict }));
-      process.stdout.write(`${JSON.stringify({ cold, warm }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ cold, warm, load: load ?? null }, null, 2)}\n`);
       say(`report: ${report}`);
     } else {
       const computing = computeModule === undefined ? `the example HTTP backend (${opts.computeMs} ms a request)` : computeModule;
       const tables = [formatDemoTable(rows, opts.workers, computing)];
       if (warm.length > 0) tables.push(formatWarmTable(warm, opts.warmWindows, opts.warmComputeMs));
+      if (load) tables.push(`under load: ${formatLoadTable(load.rows, load.traffic, load.workers)}`);
       process.stdout.write(
         `\n${tables.join('\n\n')}\n\nlogs: ${logDir}/ (read them again with: npm run logs -- ${logDir})\nreport: ${report} (open it in a browser)\n`,
       );
     }
     const broken =
       rows.some((r) => r.verdict?.status === 'fail' || r.burst.completed !== r.burst.jobs || countsDisagree(r)) ||
-      warm.some((r) => r.load.completed !== r.load.jobs);
+      warm.some((r) => r.load.completed !== r.load.jobs) ||
+      (load?.rows ?? []).some((r) => r.failed > 0) ||
+      loadDisagrees.some((d) => d.problem);
     return broken ? EXIT_FAILED : 0;
   } finally {
     await embedded?.stop();
@@ -134,6 +159,9 @@ interface DemoFlags {
   warmComputeMs: number;
   warmRate: number;
   warmWindows: number;
+  load: boolean;
+  loadDuration: number;
+  loadStrategies: Strategy[];
   cluster?: boolean;
   json?: boolean;
 }

@@ -5,8 +5,8 @@
  * Uses REDIS_URL when set, else a private redis-server for the run.
  */
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startBackend } from '../examples/http-backend/backend.js';
+import { EXAMPLE_MODULE } from './demo/cold-computation.js';
 import { assertModuleFile, resolveModulePath } from '../workers/compute-module.js';
 import { MAX_COMPUTE_MS } from '../src/bullmq/job-data.js';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
@@ -16,13 +16,12 @@ import { loadConfig } from './common/config.js';
 import { ConfigError } from './common/errors.js';
 import { formatLoadTable } from './load/format-load.js';
 import { writeLoadReport } from './load/load-report.js';
+import { writeLoadRun } from './load/load-run-file.js';
 import { countsDisagree, runLoad } from './load/run-load.js';
 import { checkTraffic, type TimelineEventOption } from './load/traffic-options.js';
 import { parseBetas, runXfetchSweepCommand } from './load/xfetch-sweep.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/redis-server.js';
-
-const EXAMPLE_MODULE = fileURLToPath(new URL('../examples/http-backend/compute.ts', import.meta.url));
 
 await runCli(async () => {
   const opts = newCommand('load', 'Play the same seeded traffic against every strategy and show what reaches the origin.')
@@ -128,6 +127,7 @@ await runCli(async () => {
     const disagreements = rows.map((row) => ({ strategy: row.strategy, problem: countsDisagree(row) })).filter((d) => d.problem);
     if (opts.json) process.stdout.write(`${JSON.stringify({ traffic, workers: opts.workers, rows }, null, 2)}\n`);
     else process.stdout.write(`\n${formatLoadTable(rows, traffic, opts.workers)}\n\nlogs: ${logDir}/\n`);
+    await writeLoadRun(logDir, { traffic, workers: opts.workers, rows });
     const report = await writeLoadReport(rows, traffic, join(logDir, 'load-report.html'), { workers: opts.workers });
     if (opts.json) say(`report: ${report.file}`);
     else process.stdout.write(`report: ${report.file} (open it in a browser)\n`);

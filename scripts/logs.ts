@@ -13,6 +13,7 @@ import {
   type GroupBy,
 } from './report/index.js';
 import { checkHtmlTarget, htmlWriteError } from './report/html/target.js';
+import { findLoadRuns } from './load/load-run-file.js';
 import { EXIT_FAILED, newCommand, oneOf, runCli } from './common/cli.js';
 
 /**
@@ -48,7 +49,7 @@ async function main(): Promise<number> {
     )
     .option('--json', 'print the report as JSON (field names documented in scripts/report/format.ts)')
     .option('--check', 'exit 1 when a strategy breaks its promise (a verdict fails)')
-    .option('--html <file>', 'also write a self-contained HTML report with a timeline of each burst, and print its path')
+    .option('--html <file>', 'also write a self-contained HTML report (a timeline of each burst, and any load run), and print its path')
     .parse(process.argv);
 
   const flags = program.opts<Flags>();
@@ -75,7 +76,10 @@ async function main(): Promise<number> {
 
   process.stdout.write(flags.json ? `${JSON.stringify(toJSON(report, input), null, 2)}\n` : formatReport(report, input));
   if (htmlPath !== undefined) {
-    const { file } = await writeHtmlReport(htmlPath, { report, timelines }, { input }).catch((err: unknown) => {
+    // A load run's per-second figures come from the producer and the origin, kept beside its logs.
+    const load = await findLoadRuns(paths);
+    for (const problem of load.problems) process.stderr.write(`warning: ${problem}\n`);
+    const { file } = await writeHtmlReport(htmlPath, { report, timelines }, { input, loadRuns: load.runs }).catch((err: unknown) => {
       throw htmlWriteError(htmlPath, err);
     });
     // With --json, stdout is the JSON document alone: the path goes to stderr.

@@ -4,7 +4,7 @@
  * a burst, and prints the comparison table.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,12 +44,26 @@ describe('npm run demo', () => {
 
   it(`compares every strategy with ${WORKERS} workers and ${JOBS} jobs, redis-lock at 1 recomputation`, async () => {
     const prefix = uniquePrefix('demo');
-    const result = await runDemo(['--workers', String(WORKERS), '--jobs', String(JOBS), '--compute-ms', '300'], {
-      REDIS_URL: redisUrl(),
-      LOG_DIR: logRoot,
-      QUEUE_NAME: `q-${prefix}`,
-      KEY_PREFIX: prefix,
-    });
+    const result = await runDemo(
+      [
+        '--workers',
+        String(WORKERS),
+        '--jobs',
+        String(JOBS),
+        '--compute-ms',
+        '300',
+        '--load-duration',
+        '3',
+        '--load-strategies',
+        'none,redis-lock',
+      ],
+      {
+        REDIS_URL: redisUrl(),
+        LOG_DIR: logRoot,
+        QUEUE_NAME: `q-${prefix}`,
+        KEY_PREFIX: prefix,
+      },
+    );
     const context = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
     expect(result.code, context).toBe(0);
 
@@ -80,23 +94,38 @@ describe('npm run demo', () => {
     expect(warm.get('swr')!['waited on a compute'], context).toBe('0');
     expect(warm.get('xfetch')!['waited on a compute'], context).toBe('0');
 
+    // Traffic over many keys, the same for both strategies: every job answered, and the origin's
+    // own count agrees with the logs (the demo exits 1 otherwise).
+    const load = parseTable(result.stdout, 2);
+    expect([...load.keys()], context).toEqual(['none', 'redis-lock']);
+    const jobs = load.get('none')!.jobs;
+    for (const [strategy, row] of load)
+      expect({ strategy, jobs: row.jobs, completed: row.completed }).toEqual({ strategy, jobs, completed: jobs });
+
     // It says where the logs are, and they are there, under LOG_DIR.
     const named = /^logs: (\S+?)\/? /m.exec(result.stdout);
     expect(named, context).not.toBeNull();
     const logDir = named![1]!;
     expect(logDir.startsWith(logRoot)).toBe(true);
     for (const strategy of ['none', 'local-lock', 'redis-lock']) expect(existsSync(join(logDir, strategy)), strategy).toBe(true);
+    // Its report draws the load run after the bursts, and its figures are kept beside its logs.
+    const report = await readFile(join(logDir, 'report.html'), 'utf8');
+    expect(report).toContain('<section class="load" data-strategies="none,redis-lock">');
+    expect(existsSync(join(logDir, 'load', 'load.json'))).toBe(true);
   }, 180_000);
 
   it('--compute runs your module in the cold bursts instead of the example backend (which then counts nothing)', async () => {
     const prefix = uniquePrefix('demo-module');
     const module = 'test/fixtures/compute/behaviours.ts';
-    const result = await runDemo(['--workers', '1', '--jobs', '20', '--strategies', 'redis-lock', '--no-warm', '--compute', module], {
-      REDIS_URL: redisUrl(),
-      LOG_DIR: logRoot,
-      QUEUE_NAME: `q-${prefix}`,
-      KEY_PREFIX: prefix,
-    });
+    const result = await runDemo(
+      ['--workers', '1', '--jobs', '20', '--strategies', 'redis-lock', '--no-warm', '--no-load', '--compute', module],
+      {
+        REDIS_URL: redisUrl(),
+        LOG_DIR: logRoot,
+        QUEUE_NAME: `q-${prefix}`,
+        KEY_PREFIX: prefix,
+      },
+    );
     const context = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
     expect(result.code, context).toBe(0);
     expect(result.stdout).toContain(`one cold burst per strategy, computing with ${projectPath(module)}:`);

@@ -1,10 +1,13 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Strategy } from '../src/cache/strategy.js';
 import { EVENT_RULES, LATENCY_LINES, ORIGIN_LINES, latencyOverTimeSpec, loadAxisSeconds, originSpec } from '../scripts/load/load-charts.js';
 import { renderLoadReport, writeLoadReport } from '../scripts/load/load-report.js';
+import { findLoadRuns, LOAD_RUN_FILE, parseLoadRun, writeLoadRun } from '../scripts/load/load-run-file.js';
+import { renderHtmlReport, summarizeWithTimelines, type LogRecord } from '../scripts/report/index.js';
+import { runCommand } from './support/run-command.js';
 import type { LoadRow } from '../scripts/load/run-load.js';
 import { checkTraffic, type TrafficSpec } from '../scripts/load/traffic-options.js';
 
@@ -165,4 +168,71 @@ describe('the load report', () => {
     expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;: 5 origin requests in second 4');
     expect(page).toMatch(/<pre class="table">[\s\S]*&lt;img src=x onerror=alert\(1\)&gt;\s+500/);
   });
+});
+
+describe('a load run in the log report (load.json beside its logs)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'load-run-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('is found in a directory and its sub-directories, or named as a file; a broken one is a problem, not a failure', async () => {
+    const runDir = join(dir, 'found', 'load-1');
+    await mkdir(join(runDir, 'none'), { recursive: true });
+    const file = await writeLoadRun(runDir, { traffic, workers: 2, rows });
+    await mkdir(join(dir, 'found', 'other'), { recursive: true });
+    await writeFile(join(dir, 'found', 'other', LOAD_RUN_FILE), '{"rows": "not rows"}');
+
+    const found = await findLoadRuns([join(dir, 'found'), file, join(dir, 'missing')]);
+    expect(found.runs.map((r) => r.file)).toEqual([file]); // once, though reached twice
+    expect(found.runs[0]).toMatchObject({ workers: 2, traffic: { durationMs: 10_000 } });
+    expect(found.runs[0]!.rows.map((r) => r.strategy)).toEqual(['none', 'redis-lock']);
+    expect(found.problems).toEqual([
+      `${join(dir, 'found', 'other', LOAD_RUN_FILE)}: not a load run written by npm run load; left out of the report`,
+    ]);
+    expect(parseLoadRun('not json')).toBeNull();
+    expect(parseLoadRun('[]')).toBeNull();
+  });
+
+  it('is drawn after the bursts, with both charts and the table; alone, the page does not say "no job lines"', async () => {
+    const burst: LogRecord[] = [
+      { event: 'job.end', strategy: 'none', runId: 'b1', key: 'k', jobId: '1', source: 'computed', durationMs: 5, time: 1000, pid: 1 },
+    ];
+    const withBurst = await renderHtmlReport(await summarizeWithTimelines(burst), { loadRuns: [{ traffic, workers: 2, rows }] });
+    const sections = [...withBurst.matchAll(/<section class="([a-z]+)"/g)].map((m) => m[1]);
+    expect(sections).toEqual(['summary', 'strategy', 'load']);
+    const load = withBurst.slice(withBurst.indexOf('<section class="load"'));
+    expect(load).toContain('data-strategies="none,redis-lock"');
+    expect(load).toContain('<h2>Under load</h2>');
+    expect(figureSvg(load, 'origin')).toContain('none: 40 origin requests in second 4');
+    expect(figureSvg(load, 'latency')).toContain('redis-lock: p99 250 ms for the jobs due in second 4');
+    expect(load).toMatch(/<pre class="table">[\s\S]*^none\s+500\s+500\s+0\s+58\b/m);
+
+    const alone = await renderHtmlReport(await summarizeWithTimelines([]), { loadRuns: [{ traffic, workers: 2, rows }] });
+    expect(alone).toContain('<section class="load"');
+    expect(alone).not.toContain('no job lines found');
+    const none = await renderHtmlReport(await summarizeWithTimelines([]));
+    expect(none).toContain('no job lines found');
+  });
+
+  it('npm run logs -- --html draws the load run it finds beside the logs, and warns about a broken one', async () => {
+    const runDir = join(dir, 'cli');
+    await mkdir(join(runDir, 'none'), { recursive: true });
+    await writeFile(
+      join(runDir, 'none', 'worker-1.ndjson'),
+      `${JSON.stringify({ event: 'job.end', strategy: 'none', runId: 'r', key: 'k', jobId: '1', source: 'computed', durationMs: 5, time: 1, pid: 1 })}\n`,
+    );
+    await writeLoadRun(runDir, { traffic, workers: 2, rows });
+    const html = join(dir, 'cli.html');
+    const ok = await runCommand('scripts/logs.ts', [runDir, '--html', html]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(await readFile(html, 'utf8')).toContain('<section class="load" data-strategies="none,redis-lock">');
+
+    await writeFile(join(runDir, LOAD_RUN_FILE), '{"truncated": ');
+    const broken = await runCommand('scripts/logs.ts', [runDir, '--html', html]);
+    expect(broken.code, broken.stderr).toBe(0);
+    expect(broken.stderr).toContain(`warning: ${join(runDir, LOAD_RUN_FILE)}: not a load run written by npm run load`);
+    expect(await readFile(html, 'utf8')).not.toContain('<section class="load"');
+  }, 60_000);
 });

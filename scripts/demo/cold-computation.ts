@@ -18,7 +18,8 @@ export interface ColdComputation {
   close(): Promise<void>;
 }
 
-const EXAMPLE_MODULE = fileURLToPath(new URL('../../examples/http-backend/compute.ts', import.meta.url));
+/** The example backend's compute module (absolute path), which asks the example HTTP backend for each value. */
+export const EXAMPLE_MODULE = fileURLToPath(new URL('../../examples/http-backend/compute.ts', import.meta.url));
 
 export async function coldComputation(options: { computeModule?: string; backendDelayMs: number }): Promise<ColdComputation> {
   if (options.computeModule !== undefined) {

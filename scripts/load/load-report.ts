@@ -1,22 +1,20 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { escapeHtml } from '../report/html/escape.js';
-import { renderChartSvg } from '../report/html/render-svg.js';
 import { FONT } from '../report/html/style.js';
 import type { WrittenReport } from '../report/html/write.js';
-import { describeTraffic, formatLoadTable } from './format-load.js';
-import { latencyOverTimeSpec, loadAxisSeconds, originSpec } from './load-charts.js';
+import { LOAD_SECTION_CSS, renderLoadSection } from './load-section.js';
 import type { LoadRow } from './run-load.js';
 import type { TrafficSpec } from './traffic-options.js';
 
 /**
  * The load lab's HTML report: one self-contained page (inline CSS and SVG, no script, no
- * network). On top, what reached the origin per second, strategy beside strategy; below it, the
- * callers' latency p50/p99 per second, on the same time axis; the timeline's flush and burst as
- * vertical rules in both; then the load table as `npm run load` prints it.
+ * network) holding the run's section (load-section.ts: origin load and latency per second,
+ * strategy beside strategy, and the table). `npm run logs -- --html` on the run's logs draws the
+ * same section (from the load.json beside them) under the burst timelines.
  *
- * DOM contract: `figure.origin svg` and `figure.latency svg`; `pre.table`: the text table;
- * `body[data-strategies]`: the strategies drawn, comma-separated.
+ * DOM contract: the section's (`section.load`, `figure.origin svg`, `figure.latency svg`,
+ * `pre.table`); `body[data-strategies]`: the strategies drawn, comma-separated.
  */
 
 export interface LoadReportOptions {
@@ -30,9 +28,7 @@ export interface LoadReportOptions {
 
 export async function renderLoadReport(rows: readonly LoadRow[], traffic: TrafficSpec, options: LoadReportOptions): Promise<string> {
   const title = options.title ?? 'cache-stampede: load';
-  const xMaxS = loadAxisSeconds(rows, traffic.durationMs);
-  const origin = await renderChartSvg(originSpec(rows, { xMaxS }));
-  const latency = await renderChartSvg(latencyOverTimeSpec(rows, { xMaxS }));
+  const section = await renderLoadSection({ rows: [...rows], traffic, workers: options.workers });
   const generated = (options.generatedAt ?? new Date()).toISOString();
   const strategies = rows.map((r) => r.strategy).join(',');
   return `<!doctype html>
@@ -42,28 +38,15 @@ export async function renderLoadReport(rows: readonly LoadRow[], traffic: Traffi
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="cache-stampede npm run load">
 <title>${escapeHtml(title)}</title>
-<style>${CSS}</style>
+<style>${CSS}${LOAD_SECTION_CSS}</style>
 </head>
 <body data-strategies="${escapeHtml(strategies)}">
 <header>
 <h1>${escapeHtml(title)}</h1>
-<p class="traffic">${escapeHtml(describeTraffic(traffic, options.workers))}</p>
 <p class="meta">generated ${escapeHtml(generated)}</p>
 </header>
 <main>
-<section>
-<figure class="origin">
-<figcaption>Requests that reached the origin, per second, as the origin counted them (each strategy ran alone, on a fresh fleet and an empty cache, with the same traffic). Dashed rules: the timeline's events.</figcaption>
-${origin}
-</figure>
-<figure class="latency">
-<figcaption>What the callers waited, from each job's scheduled arrival: p99 (solid) and p50 (dashed) of the jobs due in each second.</figcaption>
-${latency}
-</figure>
-</section>
-<section>
-<pre class="table">${escapeHtml(formatLoadTable(rows, traffic, options.workers))}</pre>
-</section>
+${section}
 </main>
 </body>
 </html>
@@ -91,10 +74,7 @@ header { padding: 18px 28px 8px; border-bottom: 1px solid #e1e5ea; background: #
 h1 { font-size: 22px; margin: 0 0 4px; }
 main { padding: 12px 28px 40px; }
 section { background: #fff; border: 1px solid #e1e5ea; border-radius: 6px; padding: 14px 18px; margin: 14px 0; }
-.traffic { font-size: 14px; margin: 2px 0; }
 .meta, figcaption { color: #58626d; font-size: 13px; margin: 2px 0; }
-figure { margin: 10px 0 18px; }
-figcaption { margin-bottom: 4px; max-width: 70em; }
+figcaption { margin-bottom: 4px; }
 svg { max-width: 100%; height: auto; display: block; }
-pre.table { font-size: 12px; overflow-x: auto; margin: 0; }
 `;

@@ -7,6 +7,8 @@ import { latencySpec } from './latency-spec.js';
 import { renderChartSvg } from './render-svg.js';
 import { FONT } from './style.js';
 import { kindsIn, tickBinning, timelineSpec } from './timeline-spec.js';
+import type { LoadRun } from '../../load/load-run-file.js';
+import { LOAD_SECTION_CSS, renderLoadSection } from '../../load/load-section.js';
 import type { TimelinePanel } from './timeline.js';
 
 /**
@@ -19,7 +21,8 @@ import type { TimelinePanel } from './timeline.js';
  * - inside it `figure.panel[data-strategy][data-run][data-recomputations][data-lanes]`: one
  *   timeline per run, whose SVG has one `path` per recomputation under
  *   `g.recompute_bars_marks`;
- * - `table.summary`: the text report's per-strategy numbers; `.latency svg`: p50/p99/max.
+ * - `table.summary`: the text report's per-strategy numbers; `.latency svg`: p50/p99/max;
+ * - `section.load`: one per load run (`loadRuns`), as scripts/load/load-section.ts describes.
  */
 
 export interface HtmlPageOptions {
@@ -29,6 +32,11 @@ export interface HtmlPageOptions {
   input?: ReadStats | null;
   /** Shown in the header. @default now */
   generatedAt?: Date;
+  /**
+   * Load runs to draw after the bursts (origin load and latency per second, strategy beside
+   * strategy): what `npm run load` wrote beside its logs (load-run-file.ts), or the demo's own.
+   */
+  loadRuns?: readonly LoadRun[];
 }
 
 /** Panels whose durations differ by more than this factor get their own x axis; else they share one. */
@@ -69,12 +77,17 @@ ${figures.join('\n') || '<p class="none">no timed job lines</p>'}
 </section>`);
   }
 
+  const loadSections: string[] = [];
+  for (const run of options.loadRuns ?? []) loadSections.push(await renderLoadSection(run, { heading: 'Under load' }));
+
   const generated = (options.generatedAt ?? new Date()).toISOString();
   const runLine = report.runId === null ? '' : `<p class="meta">run ${escapeHtml(report.runId)} only</p>`;
-  const body =
-    report.strategies.length === 0
-      ? `<p class="none">${report.runId === null ? 'no job lines found' : `no job lines found for run ${escapeHtml(report.runId)}`}</p>`
-      : `<section class="summary">
+  const bursts =
+    report.strategies.length === 0 && loadSections.length > 0
+      ? ''
+      : report.strategies.length === 0
+        ? `<p class="none">${report.runId === null ? 'no job lines found' : `no job lines found for run ${escapeHtml(report.runId)}`}</p>`
+        : `<section class="summary">
 <h2>Per strategy</h2>
 ${summaryTable(report.strategies)}
 ${report.verdicts.length > 0 ? `<ul class="verdicts">${report.verdicts.map((v) => `<li>${verdictLine(v, 'span')}</li>`).join('')}</ul>` : ''}
@@ -85,6 +98,7 @@ bottom of a lane are cache hits (a histogram per time bucket when there are many
 <details><summary>text report</summary><pre>${escapeHtml(formatReport(report, options.input))}</pre></details>
 </section>
 ${sections.join('\n')}`;
+  const body = [bursts, ...loadSections].filter(Boolean).join('\n');
 
   return `<!doctype html>
 <html lang="en">
@@ -253,4 +267,4 @@ p.verdict { font-size: 13px; margin: 2px 0; }
 details { margin-top: 10px; font-size: 13px; }
 pre { font-size: 12px; overflow-x: auto; background: #f6f8fa; padding: 10px; border-radius: 4px; }
 .none { color: #8a939d; font-style: italic; }
-`;
+${LOAD_SECTION_CSS}`;
