@@ -2,6 +2,7 @@ import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ValueSource } from './cache/strategy.js';
 import { logEvent, type Level, type Logger } from './logger.js';
 import { hideCredentials } from './redis/credentials.js';
+import type { CallTrace } from './telemetry/call-trace.js';
 
 /**
  * What the guard reports, as typed events: every step that the log contract names is one event,
@@ -100,6 +101,8 @@ export interface EventSource {
   readonly key?: string;
   readonly strategy?: string;
   readonly context?: EventContext | undefined;
+  /** The call's span, when the guard traces (`tracing`): each event is a step of it. */
+  readonly trace?: CallTrace | undefined;
 }
 
 const events = channel(EVENTS_CHANNEL);
@@ -117,6 +120,7 @@ export function emitEvent<E extends GuardEventName>(
     if ('err' in fields) hideCredentials(fields.err);
     events.publish({ event, level, key: source.key, strategy: source.strategy, context: source.context, fields });
   }
+  source.trace?.event(event, fields);
   logEvent(source.log, level, event, fields);
 }
 

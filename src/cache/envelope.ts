@@ -1,3 +1,5 @@
+import { isTraceparent } from '../telemetry/tracing.js';
+
 /**
  * What is stored for a cache key: the value and what is known about it. Stored as JSON in
  * the `envelope` field of the key's hash; the fence is also a field of its own so the write
@@ -18,14 +20,23 @@ export interface Envelope<T = unknown> {
    * value can still be served (`swr`) or fallen back on when a refresh fails.
    */
   freshUntil: number;
+  /**
+   * The W3C traceparent of the span that computed it, when the holder traced (`tracing`): a
+   * waiter in another process links its span to it.
+   */
+  trace?: string;
 }
 
 export function isFresh(envelope: Envelope, now = Date.now()): boolean {
   return now < envelope.freshUntil;
 }
 
-export function encodeEnvelope({ value, fence, computedAt, computeMs, ttlMs, freshUntil }: Envelope): string {
-  return JSON.stringify({ value, fence, computedAt, computeMs, ttlMs, freshUntil });
+export function encodeEnvelope({ value, fence, computedAt, computeMs, ttlMs, freshUntil, trace }: Envelope): string {
+  return JSON.stringify(
+    trace === undefined
+      ? { value, fence, computedAt, computeMs, ttlMs, freshUntil }
+      : { value, fence, computedAt, computeMs, ttlMs, freshUntil, trace },
+  );
 }
 
 /** Parse a stored envelope; anything unreadable counts as a miss rather than an error. */
@@ -33,7 +44,10 @@ export function decodeEnvelope<T>(raw: string | null): Envelope<T> | null {
   if (raw === null) return null;
   try {
     const parsed = JSON.parse(raw) as Envelope<T>;
-    return typeof parsed === 'object' && parsed !== null && 'value' in parsed ? parsed : null;
+    if (typeof parsed !== 'object' || parsed === null || !('value' in parsed)) return null;
+    // A value the guard did not write may carry anything there: only a traceparent is a link.
+    if ('trace' in parsed && !isTraceparent(parsed.trace)) delete parsed.trace;
+    return parsed;
   } catch {
     return null;
   }

@@ -32,6 +32,9 @@ import { getWithRedisLock } from './strategies/redis-lock.js';
 import { getWithSwr } from './strategies/swr.js';
 import { getWithXfetch } from './strategies/xfetch.js';
 import { forgetFlights } from './strategies/shared-flight.js';
+import { CallTrace } from '../telemetry/call-trace.js';
+import { SPAN } from '../telemetry/tracing.js';
+import type { CacheKeys } from '../keys.js';
 
 export interface CallOptions {
   strategy?: Strategy;
@@ -107,6 +110,7 @@ const RUNNERS = new Map<string, Runner>([
 
 export function createGuard(options: GuardOptions): StampedeGuard {
   const resolved = resolveGuardOptions(options);
+  const tracing = options.tracing;
   const defaultLogger = options.logger ?? silentLogger;
   /** The source of the guard's own events (its connections), which belong to no call. */
   const guardEvents: EventSource = { log: defaultLogger };
@@ -190,6 +194,61 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     }
   };
 
+  /** The call's answer, and its span when the guard traces: the span is active while the call runs. */
+  const getOrCompute = async (request: Call<unknown>, run: Runner, keys: CacheKeys): Promise<Answer<unknown>> => {
+    if (!request.trace) return lookUp(request, run, keys);
+    const trace = request.trace;
+    try {
+      const answered = await trace.run(() => lookUp(request, run, keys));
+      trace.finish(answered);
+      return answered;
+    } catch (err) {
+      trace.finish(undefined, err);
+      throw err;
+    }
+  };
+
+  /** A span around a set, delete or lock, when the guard traces. */
+  const traced = <R>(name: string, key: string, work: (trace: CallTrace | undefined) => Promise<R>): Promise<R> => {
+    if (!tracing) return work(undefined);
+    const trace = CallTrace.start(tracing, name, key);
+    return trace
+      .run(() => work(trace))
+      .then(
+        (result) => {
+          trace.finish(undefined);
+          return result;
+        },
+        (err: unknown) => {
+          trace.finish(undefined, err);
+          throw err;
+        },
+      );
+  };
+
+  /** The L1 tier, then the strategy. */
+  const lookUp = async (request: Call<unknown>, run: Runner, keys: CacheKeys): Promise<Answer<unknown>> => {
+    const { key, strategy } = request;
+    if (!l1) return answer(run, request, keys.value);
+
+    const near = l1.read(key);
+    if (near) {
+      emitEvent(request, 'info', 'cache.hit', { tier: 'l1' });
+      if (strategy === 'xfetch' && shouldRefreshEarly(near, Date.now(), resolved.xfetchBeta, resolved.random())) {
+        refreshInBackground(request, deps, keys, near);
+      }
+      return { value: near.value, source: 'cache' };
+    }
+    const ticket = l1.begin(key);
+    let answered: Answer<unknown> | undefined;
+    try {
+      answered = await answer(run, request, keys.value);
+      return answered;
+    } finally {
+      l1.end(ticket, answered?.envelope && isFresh(answered.envelope) ? answered.envelope : undefined);
+    }
+  };
+
   return {
     async getOrCompute<T>(key: string, compute: Compute<T>, call: CallOptions = {}): Promise<GuardResult<T>> {
       const strategy = call.strategy ?? resolved.strategy;
@@ -197,55 +256,54 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       if (!run) throw new UnknownStrategyError(strategy);
       const { keys, log } = start(key, call.logger);
       const ttlMs = checkCallTtl(call.ttlMs ?? resolved.valueTtlMs);
-      const request: Call<unknown> = { key, strategy, compute: compute as Compute<unknown>, log, context: call.context, ttlMs };
-      if (!l1) return strip(await answer(run, request, keys.value)) as GuardResult<T>;
-
-      const near = l1.read(key);
-      if (near) {
-        emitEvent(request, 'info', 'cache.hit', { tier: 'l1' });
-        if (strategy === 'xfetch' && shouldRefreshEarly(near, Date.now(), resolved.xfetchBeta, resolved.random())) {
-          refreshInBackground(request, deps, keys, near);
-        }
-        return { value: near.value as T, source: 'cache' };
-      }
-      const ticket = l1.begin(key);
-      let answered: Answer<unknown> | undefined;
-      try {
-        answered = await answer(run, request, keys.value);
-        return strip(answered) as GuardResult<T>;
-      } finally {
-        l1.end(ticket, answered?.envelope && isFresh(answered.envelope) ? answered.envelope : undefined);
-      }
+      const request: Call<unknown> = {
+        key,
+        strategy,
+        compute: compute as Compute<unknown>,
+        log,
+        context: call.context,
+        ttlMs,
+        trace: tracing && CallTrace.start(tracing, SPAN.getOrCompute, key, strategy),
+      };
+      return strip(await getOrCompute(request, run, keys)) as GuardResult<T>;
     },
     async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
       const { keys, log } = start(key, options.logger);
-      const source: EventSource = { log, key, context: options.context };
       checkValue(key, value);
       const ttlMs = checkCallTtl(options.ttlMs ?? resolved.valueTtlMs);
-      const now = Date.now();
-      const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
-      outage.forget(key);
-      const fence = await gate.run(keys.value, () => setValue(deps.redis, keys, envelope, resolved.graceMs, source));
-      emitEvent(source, 'info', 'cache.write', { fence, set: true });
-      forgetFlights(deps, key, RUNNERS.keys());
-      deps.l1?.written(key, { ...envelope, fence });
+      await traced(SPAN.set, key, async (trace) => {
+        const source: EventSource = { log, key, context: options.context, trace };
+        const now = Date.now();
+        const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
+        outage.forget(key);
+        const fence = await gate.run(keys.value, () => setValue(deps.redis, keys, envelope, resolved.graceMs, source));
+        emitEvent(source, 'info', 'cache.write', { fence, set: true });
+        forgetFlights(deps, key, RUNNERS.keys());
+        deps.l1?.written(key, { ...envelope, fence });
+      });
     },
     async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
       const { keys, log } = start(key, options.logger);
-      const source: EventSource = { log, key, context: options.context };
-      // Long enough that no holder which started before the delete can still write after it.
-      const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
-      outage.forget(key);
-      const existed = await gate.run(keys.value, () => deleteValue(deps.redis, keys, tombstoneMs, source));
-      emitEvent(source, 'info', 'cache.delete', { existed });
-      forgetFlights(deps, key, RUNNERS.keys());
-      deps.l1?.deleted(key);
-      return existed;
+      return traced(SPAN.delete, key, async (trace) => {
+        const source: EventSource = { log, key, context: options.context, trace };
+        // Long enough that no holder which started before the delete can still write after it.
+        const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
+        outage.forget(key);
+        const existed = await gate.run(keys.value, () => deleteValue(deps.redis, keys, tombstoneMs, source));
+        emitEvent(source, 'info', 'cache.delete', { existed });
+        forgetFlights(deps, key, RUNNERS.keys());
+        deps.l1?.deleted(key);
+        return existed;
+      });
     },
     async lock(name: string, lockOptions: LockOptions = {}): Promise<HeldLock> {
       checkKey(name);
       if (aborter.signal.aborted) throw new GuardClosedError();
-      return locks.lock(name, lockOptions);
+      return traced(SPAN.lock, name, async (trace) => {
+        const held = await locks.lock(name, lockOptions);
+        trace?.event('lock.acquired', { fence: held.fence });
+        return held;
+      });
     },
     async close() {
       await Promise.all(deps.refreshing.values());

@@ -1,5 +1,6 @@
 import { OptionsError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import type { RedisClient } from '../redis/client.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import type { L1Options } from './l1.js';
@@ -62,6 +63,13 @@ export interface GuardOptions {
    * there sends no command. Off unless given: values a process may never read again cost memory.
    */
   l1?: L1Options;
+  /**
+   * Spans for every call (getOrCompute, set, delete, lock), its computation and its waits:
+   * `openTelemetry()` from `cache-stampede/otel`, or your own implementation of `Tracing`. A
+   * waiter's span links to the computation it waited for, in whatever process that ran.
+   * @default none: no span is built
+   */
+  tracing?: Tracing;
 }
 
 /** The options that are plain values, with the defaults every caller (library, environment) shares. */
@@ -123,7 +131,7 @@ const RULES: Record<TunableOption, (value: unknown) => string | null> = {
   onRedisDown: oneOf(REDIS_DOWN_POLICIES),
 };
 
-const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger', 'l1']);
+const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger', 'l1', 'tracing']);
 
 /**
  * Check one tunable option; `label` is how the caller names it (an environment variable, say).
@@ -156,6 +164,8 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
   if (options.random !== undefined && typeof options.random !== 'function')
     throw new OptionsError('random', `random must be a function, got ${describe(options.random)}`);
   if (options.logger !== undefined) checkLogger(options.logger);
+  if (options.tracing !== undefined && typeof (options.tracing as Partial<Tracing> | null)?.startSpan !== 'function')
+    throw new OptionsError('tracing', "tracing must have a startSpan function (openTelemetry() from 'cache-stampede/otel')");
 
   // Only a missing option (undefined) takes its default: null is a value, and a bad one.
   const given = options as unknown as Record<string, unknown>;

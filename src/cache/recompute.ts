@@ -46,14 +46,18 @@ export async function recompute<T>(
       : undefined;
 
   emitEvent(call, 'info', 'recompute.start', degraded ? { fence, degraded } : { fence });
+  // Traced: the computation runs in a span of its own, so the caller's own spans nest under it.
+  const span = call.trace?.startCompute(fence);
+  const computing = () => call.compute({ key: call.key, signal: controller.signal });
   let value: T;
   try {
-    value = await Promise.race([call.compute({ key: call.key, signal: controller.signal }), givenUp]);
+    value = await Promise.race([span ? span.run(computing) : computing(), givenUp]);
     // A value that does not survive JSON is a failed computation: stored, every other process
     // would read something else (or, for undefined, nothing, and compute again).
     checkValue(call.key, value);
   } catch (err) {
     emitEvent(call, 'error', 'recompute.failed', { durationMs: elapsed(started), fence, err });
+    span?.end(err);
     throw err;
   } finally {
     clearTimeout(timer);
@@ -61,10 +65,15 @@ export async function recompute<T>(
   }
   const computeMs = elapsed(started);
   emitEvent(call, 'info', 'recompute.end', { durationMs: computeMs, fence });
+  span?.end();
   const now = Date.now();
   // Jitter shortens the fresh time at random, so keys written together do not expire together.
   const ttlMs = Math.max(1, Math.round(call.ttlMs * (1 - deps.ttlJitter * deps.random())));
-  return { value, fence, computedAt: now, computeMs, ttlMs, freshUntil: now + ttlMs };
+  const envelope: Envelope<T> = { value, fence, computedAt: now, computeMs, ttlMs, freshUntil: now + ttlMs };
+  // Its waiters, in any process, link their spans to the computation's.
+  const trace = span?.traceparent();
+  if (trace !== undefined) envelope.trace = trace;
+  return envelope;
 }
 
 /** Throws InvalidValueError when `value` would not come back from JSON as it is. */

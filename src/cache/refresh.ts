@@ -21,10 +21,10 @@ export function refreshInBackground(call: Call<unknown>, deps: StrategyDeps, key
   if (deps.refreshing.has(call.key) || deps.signal.aborted) return;
   // Decided just now (by the read that called this, in the same turn): the fresh time it had left.
   const remainingMs = seen.freshUntil - Date.now();
-  track(call, deps, async () => {
-    const claimed = await gatedClaim(call, deps, keys, { seen });
-    if (claimed.kind === 'lock') await refresh(call, deps, keys, claimed.lease, 'early', seen, remainingMs);
-    else if (claimed.kind !== 'value') emitEvent(call, 'debug', 'lock.busy', { refresh: 'early' });
+  track(call, deps, 'early', async (refreshing) => {
+    const claimed = await gatedClaim(refreshing, deps, keys, { seen });
+    if (claimed.kind === 'lock') await refresh(refreshing, deps, keys, claimed.lease, 'early', seen, remainingMs);
+    else if (claimed.kind !== 'value') emitEvent(refreshing, 'debug', 'lock.busy', { refresh: 'early' });
   });
 }
 
@@ -33,14 +33,24 @@ export function refreshInBackground(call: Call<unknown>, deps: StrategyDeps, key
  * claim that found the stale value took the lock in the same step). Its caller has been served.
  */
 export function refreshWithLease(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, lease: LockLease, stale: Envelope): void {
-  track(call, deps, () => refresh(call, deps, keys, lease, 'stale', stale));
+  track(call, deps, 'stale', (refreshing) => refresh(refreshing, deps, keys, lease, 'stale', stale));
 }
 
-/** Run a background refresh, known to close() (which waits for it); its failure is in the log. */
-function track(call: Call<unknown>, deps: StrategyDeps, work: () => Promise<void>): void {
-  const run: Promise<void> = work()
-    .catch(() => {}) // the caller was served already; recompute.failed and refresh.end say why
+/**
+ * Run a background refresh, known to close() (which waits for it); its failure is in the log.
+ * Traced, it is a span of its own (a trace of its own, linked to the call that started it),
+ * and its steps are that span's, not the call's, which has its answer and has ended.
+ */
+function track(call: Call<unknown>, deps: StrategyDeps, reason: RefreshReason, work: (refreshing: Call<unknown>) => Promise<void>): void {
+  const trace = call.trace?.startRefresh(reason);
+  const refreshing = trace ? { ...call, trace } : call;
+  let failure: unknown;
+  const run: Promise<void> = (trace ? trace.run(() => work(refreshing)) : work(refreshing))
+    .catch((err: unknown) => {
+      failure = err; // the caller was served already; recompute.failed and refresh.end say why
+    })
     .finally(() => {
+      trace?.finish(undefined, failure);
       if (deps.refreshing.get(call.key) === run) deps.refreshing.delete(call.key);
     });
   deps.refreshing.set(call.key, run);
