@@ -100,6 +100,8 @@ describe.each(IOREDIS)('the packed package with ioredis %s', (ioredis) => {
     expect(version.split('.')[0]).toBe(ioredis.split('.')[0]);
     expect(version).toBe(ioredis);
     expect(installed.filter((name) => LAB_TOOLING.includes(name))).toEqual([]);
+    // Tracing is optional: no OpenTelemetry package comes with the guard.
+    expect(installed.filter((name) => name.startsWith('@opentelemetry'))).toEqual([]);
   });
 
   it('runs getOrCompute, its events, a waiter on its own subscriber, the lock subpath and the errors with plain node', async () => {
@@ -171,6 +173,18 @@ describe.each(IOREDIS)('the packed package with ioredis %s', (ioredis) => {
     });
   });
 
+  it('without @opentelemetry/api, the guard runs and cache-stampede/otel names what is missing', async () => {
+    const script = `
+      import { createGuard } from 'cache-stampede';
+      let missing;
+      try { await import('cache-stampede/otel'); } catch (err) { missing = [err.code, err.message.includes("'@opentelemetry/api'")]; }
+      console.log(JSON.stringify({ guard: typeof createGuard, missing }));
+    `;
+    await writeFile(path.join(consumer, 'no-otel.mjs'), script);
+    const { stdout } = await run(process.execPath, ['no-otel.mjs'], { cwd: consumer, timeout: 30_000 });
+    expect(JSON.parse(stdout)).toEqual({ guard: 'function', missing: ['ERR_MODULE_NOT_FOUND', true] });
+  });
+
   it('type-checks a TypeScript consumer of createGuard and GuardOptions, and refuses a wrong option type or a non-client', async () => {
     await writeFile(
       path.join(consumer, 'tsconfig.json'),
@@ -234,5 +248,53 @@ describe.each(IOREDIS)('the packed package with ioredis %s', (ioredis) => {
     expect(errors).toHaveLength(2);
     expect(errors[0]).toMatch(/'"sometimes"' is not assignable/);
     expect(errors[1]).toMatch(/'string' is not assignable to type 'RedisClient'/);
+  });
+});
+
+describe('the packed package with OpenTelemetry', () => {
+  let consumer: string;
+  const api = manifest.devDependencies['@opentelemetry/api']!;
+  const sdk = manifest.devDependencies['@opentelemetry/sdk-trace-base']!;
+
+  beforeAll(async () => {
+    consumer = path.join(dir, 'otel');
+    await mkdir(consumer);
+    await writeFile(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    const packages = [`ioredis@${manifest.devDependencies.ioredis}`, `@opentelemetry/api@${api}`, `@opentelemetry/sdk-trace-base@${sdk}`];
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=warn', tarball, ...packages], {
+      cwd: consumer,
+    });
+  }, 180_000);
+
+  it('cache-stampede/otel: spans through the SDK the user registered, with plain node', async () => {
+    const script = `
+      import { Redis } from 'ioredis';
+      import { trace } from '@opentelemetry/api';
+      import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+      import { createGuard } from 'cache-stampede';
+      import { openTelemetry } from 'cache-stampede/otel';
+      const exporter = new InMemorySpanExporter();
+      trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+      const redis = new Redis(process.env.REDIS_URL);
+      const guard = createGuard({ redis, keyPrefix: process.env.PREFIX, tracing: openTelemetry() });
+      const result = await guard.getOrCompute('k', async () => 42);
+      await guard.close();
+      await redis.quit();
+      const spans = exporter.getFinishedSpans().map((s) => [s.name, s.attributes['cache_stampede.source'] ?? null]);
+      console.log(JSON.stringify({ result, spans }));
+    `;
+    await writeFile(path.join(consumer, 'traced.mjs'), script);
+    const { stdout } = await run(process.execPath, ['traced.mjs'], {
+      cwd: consumer,
+      env: { ...process.env, REDIS_URL: redisUrl(), PREFIX: uniquePrefix('pkg-otel') },
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      result: { value: 42, source: 'computed' },
+      spans: [
+        ['cache-stampede compute', null],
+        ['cache-stampede getOrCompute', 'computed'],
+      ],
+    });
   });
 });
