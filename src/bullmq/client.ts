@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents, type Telemetry } from 'bullmq';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { ClientClosedError, EnqueueError, JobFailedError, JobTimeoutError, OptionsError } from '../errors.js';
 import type { Strategy } from '../cache/strategy.js';
@@ -20,6 +20,14 @@ export interface GetValueClientOptions {
   queueName?: string;
   /** How long a get waits for its job when the call does not say, ms. @default 30000 */
   timeoutMs?: number;
+  /**
+   * BullMQ's telemetry for the queue the client enqueues on, e.g. `new BullMQOtel()` (package
+   * `bullmq-otel`) with an OpenTelemetry SDK registered: each enqueue is then an `add` span, a
+   * child of the context active when `get` or `request` was called, and its context travels in
+   * the job (`opts.telemetry.metadata`), so a worker with telemetry continues the trace in its
+   * `process` span. @default none (no spans, nothing added to the job)
+   */
+  telemetry?: Telemetry;
 }
 
 export interface GetOptions {
@@ -85,7 +93,12 @@ export function createGetValueClient(options: GetValueClientOptions): GetValueCl
   }
   const defaultTimeoutMs = checkTimeout(options.timeoutMs ?? 30_000);
   const prefix = queuePrefix(connection);
-  const queue = new Queue<GetValueData>(queueName, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  const queue = new Queue<GetValueData>(queueName, {
+    connection,
+    prefix,
+    defaultJobOptions: DEFAULT_JOB_OPTIONS,
+    ...(options.telemetry && { telemetry: options.telemetry }),
+  });
   // ioredis reconnects by itself; a get that cannot finish meanwhile ends with its timeout.
   queue.on('error', () => {});
   const waiting = new Map<string, Waiter>();

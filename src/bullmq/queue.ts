@@ -1,4 +1,4 @@
-import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { Queue, QueueEvents, type JobsOptions, type Telemetry } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { JOB_NAME, queuePrefix } from './names.js';
 import type { GetValueData } from './job-data.js';
@@ -17,8 +17,17 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 24 * 3600, count: 10_000 },
 };
 
-export function createQueue(name: string, connection: RedisClient): Queue<GetValueData> {
-  return new Queue<GetValueData>(name, { connection, prefix: queuePrefix(connection), defaultJobOptions: DEFAULT_JOB_OPTIONS });
+/**
+ * The get-value queue with the project's job options. `telemetry` (e.g. `new BullMQOtel()`):
+ * BullMQ's spans for what goes through this queue, and each job added carries its trace context.
+ */
+export function createQueue(name: string, connection: RedisClient, options: { telemetry?: Telemetry } = {}): Queue<GetValueData> {
+  return new Queue<GetValueData>(name, {
+    connection,
+    prefix: queuePrefix(connection),
+    defaultJobOptions: DEFAULT_JOB_OPTIONS,
+    ...(options.telemetry && { telemetry: options.telemetry }),
+  });
 }
 
 /** QueueEvents needs a connection of its own (it blocks on XREAD). */
