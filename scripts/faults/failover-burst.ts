@@ -19,6 +19,8 @@ export interface FailoverBurst {
   recomputations: number;
   mostPerKey: number;
   keysRecomputedTwice: string[];
+  /** Keys the run's lines name that no recompute.start of the run does: where a value came from unseen. */
+  keysNeverRecomputed: string[];
   /** The longest `wait.end` `waitedMs`, and waits that ended by their timeout (the lock TTL). */
   longestWaitMs: number;
   waitTimeouts: number;
@@ -50,6 +52,7 @@ export function failoverBurst(
     recomputations: [...perKey.values()].reduce((a, b) => a + b, 0),
     mostPerKey: Math.max(0, ...perKey.values()),
     keysRecomputedTwice: [...perKey].filter(([, n]) => n > 1).map(([key]) => key),
+    keysNeverRecomputed: [...new Set(ofRun.filter((r) => r.key !== undefined && !perKey.has(String(r.key))).map((r) => String(r.key)))],
     longestWaitMs: Math.round(Math.max(0, ...waits.map((r) => Number(r.waitedMs) || 0))),
     waitTimeouts: waits.filter((r) => r.outcome === 'timeout').length,
     retriedAttempts: ofRun.filter((r) => r.event === 'job.retry').length,
