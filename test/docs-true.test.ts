@@ -54,6 +54,7 @@ describe("library.md's entries table", () => {
   const entries: Array<[string, string]> = [
     ['cache-stampede', 'src/index.ts'],
     ['cache-stampede/lock', 'src/lock/index.ts'],
+    ['cache-stampede/otel', 'src/otel/index.ts'],
     ['cache-stampede/bullmq', 'src/bullmq/index.ts'],
   ];
   for (const [entry, file] of entries) {
