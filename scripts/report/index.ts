@@ -50,3 +50,23 @@ export {
   type WrittenReport,
   type TimelinePanel,
 } from './html/index.js';
+export {
+  loadSlowestJobTrace,
+  findSpanFiles,
+  readSpanFiles,
+  parseSpanLine,
+  SpanIndex,
+  buildTraceTree,
+  SlowestJobPicker,
+  buildWaterfall,
+  formatWaterfall,
+  formatTraceReport,
+  renderTraceSection,
+  traceToJson,
+  type Span,
+  type TraceResult,
+  type Waterfall,
+  type WaterfallRow,
+  type TraceNode,
+  type SpanReadStats,
+} from './trace/index.js';
