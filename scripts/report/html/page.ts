@@ -10,6 +10,8 @@ import { kindsIn, tickBinning, timelineSpec } from './timeline-spec.js';
 import type { LoadRun } from '../../load/load-run-file.js';
 import { LOAD_SECTION_CSS, renderLoadSection } from '../../load/load-section.js';
 import type { TimelinePanel } from './timeline.js';
+import { TRACE_SECTION_CSS, renderTraceSection } from '../trace/html-section.js';
+import type { Waterfall } from '../trace/waterfall.js';
 
 /**
  * The HTML report: one self-contained page (inline CSS, inline SVG, no script, no network),
@@ -22,7 +24,9 @@ import type { TimelinePanel } from './timeline.js';
  *   timeline per run, whose SVG has one `path` per recomputation under
  *   `g.recompute_bars_marks`;
  * - `table.summary`: the text report's per-strategy numbers; `.latency svg`: p50/p99/max;
- * - `section.load`: one per load run (`loadRuns`), as scripts/load/load-section.ts describes.
+ * - `section.load`: one per load run (`loadRuns`), as scripts/load/load-section.ts describes;
+ * - `section.trace[data-trace-id]`: the slowest job's trace (`trace`), one `tr[data-span-id]` per
+ *   span and `tr[data-linked-span-id]` per link, as scripts/report/trace/html-section.ts describes.
  */
 
 export interface HtmlPageOptions {
@@ -37,6 +41,8 @@ export interface HtmlPageOptions {
    * strategy): what `npm run load` wrote beside its logs (load-run-file.ts), or the demo's own.
    */
   loadRuns?: readonly LoadRun[];
+  /** The slowest job's trace as a waterfall, drawn last (scripts/report/trace/); none when absent. */
+  trace?: Waterfall | null;
 }
 
 /** Panels whose durations differ by more than this factor get their own x axis; else they share one. */
@@ -98,7 +104,8 @@ bottom of a lane are cache hits (a histogram per time bucket when there are many
 <details><summary>text report</summary><pre>${escapeHtml(formatReport(report, options.input))}</pre></details>
 </section>
 ${sections.join('\n')}`;
-  const body = [bursts, ...loadSections].filter(Boolean).join('\n');
+  const traceSection = options.trace ? renderTraceSection(options.trace) : '';
+  const body = [bursts, ...loadSections, traceSection].filter(Boolean).join('\n');
 
   return `<!doctype html>
 <html lang="en">
@@ -267,4 +274,5 @@ p.verdict { font-size: 13px; margin: 2px 0; }
 details { margin-top: 10px; font-size: 13px; }
 pre { font-size: 12px; overflow-x: auto; background: #f6f8fa; padding: 10px; border-radius: 4px; }
 .none { color: #8a939d; font-style: italic; }
-${LOAD_SECTION_CSS}`;
+${LOAD_SECTION_CSS}
+${TRACE_SECTION_CSS}`;
