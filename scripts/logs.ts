@@ -14,10 +14,11 @@ import {
 } from './report/index.js';
 import { checkHtmlTarget, htmlWriteError } from './report/html/target.js';
 import { findLoadRuns } from './load/load-run-file.js';
+import { formatTraceReport, loadSlowestJobTrace, traceAbsentLine, traceToJson, type TraceResult } from './report/trace/index.js';
 import { EXIT_FAILED, newCommand, oneOf, runCli } from './common/cli.js';
 
 /**
- * `npm run logs -- [files or dirs] [--run R] [--by key,run,worker] [--json] [--check] [--html FILE]`
+ * `npm run logs -- [files or dirs] [--run R] [--by key,run,worker] [--json] [--check] [--html FILE] [--trace]`
  * Thin: flags in, report out; reading, counting and judging live in scripts/report/.
  * Exit codes: 0 report printed, 1 `--check` and a verdict failed, 2 bad usage or unreadable logs.
  */
@@ -35,6 +36,7 @@ interface Flags {
   json?: boolean;
   check?: boolean;
   html?: string;
+  trace?: boolean;
 }
 
 async function main(): Promise<number> {
@@ -49,7 +51,14 @@ async function main(): Promise<number> {
     )
     .option('--json', 'print the report as JSON (field names documented in scripts/report/format.ts)')
     .option('--check', 'exit 1 when a strategy breaks its promise (a verdict fails)')
-    .option('--html <file>', 'also write a self-contained HTML report (a timeline of each burst, and any load run), and print its path')
+    .option(
+      '--html <file>',
+      "also write a self-contained HTML report (a timeline of each burst, any load run, the slowest job's trace when spans-*.jsonl files are found), and print its path",
+    )
+    .option(
+      '--trace',
+      'also print the trace of the slowest job of the run (--run R, else the latest) as a waterfall, from the spans-*.jsonl files in the paths (with --json: under "trace")',
+    )
     .parse(process.argv);
 
   const flags = program.opts<Flags>();
@@ -74,14 +83,19 @@ async function main(): Promise<number> {
     throw new UserError('E_LOGS', `run ${flags.run} not found in the logs (runs seen: ${listSome(report.runsSeen)})`);
   }
 
-  process.stdout.write(flags.json ? `${JSON.stringify(toJSON(report, input), null, 2)}\n` : formatReport(report, input));
+  // The spans are read after the logs: a path that does not exist was already said, as a log path.
+  const trace = flags.trace || htmlPath !== undefined ? await loadSlowestJobTrace(paths, { runId: flags.run }) : undefined;
+  printReport(flags, formatReport(report, input), toJSON(report, input), trace);
   if (htmlPath !== undefined) {
     // A load run's per-second figures come from the producer and the origin, kept beside its logs.
     const load = await findLoadRuns(paths);
     for (const problem of load.problems) process.stderr.write(`warning: ${problem}\n`);
-    const { file } = await writeHtmlReport(htmlPath, { report, timelines }, { input, loadRuns: load.runs }).catch((err: unknown) => {
-      throw htmlWriteError(htmlPath, err);
-    });
+    const waterfall = trace?.status === 'ok' ? trace.waterfall : null;
+    const { file } = await writeHtmlReport(htmlPath, { report, timelines }, { input, loadRuns: load.runs, trace: waterfall }).catch(
+      (err: unknown) => {
+        throw htmlWriteError(htmlPath, err);
+      },
+    );
     // With --json, stdout is the JSON document alone: the path goes to stderr.
     (flags.json ? process.stderr : process.stdout).write(`${flags.json ? '' : '\n'}html report: ${file}\n`);
   }
@@ -92,6 +106,22 @@ async function main(): Promise<number> {
     return EXIT_FAILED;
   }
   return 0;
+}
+
+/**
+ * The report on stdout, then with `--trace` the waterfall under its heading (or the one line saying
+ * why there is none: no spans is no error, tracing is off by default). With `--json` the waterfall
+ * is the document's `trace` field (scripts/report/trace/json.ts) and that line goes to stderr.
+ */
+function printReport(flags: Flags, text: string, json: object, trace: TraceResult | undefined): void {
+  const traced = flags.trace === true && trace !== undefined;
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(traced ? { ...json, trace: traceToJson(trace) } : json, null, 2)}\n`);
+    const absent = traced ? traceAbsentLine(trace) : undefined;
+    if (absent !== undefined) process.stderr.write(`${absent}\n`);
+    return;
+  }
+  process.stdout.write(traced ? `${text}\n${formatTraceReport(trace)}` : text);
 }
 
 function listSome(items: readonly string[], max = 5): string {
