@@ -43,6 +43,19 @@ describe('memory over a long run', () => {
     expect(report.heapGrowthMb).toBeLessThan(9);
   });
 
+  it('2000 traced recomputations each waited for by another traced guard leave the heap where it was: no span, link or context stays behind', async () => {
+    const report = await runHeapChild({
+      ROUNDS: '2000',
+      VALUE_BYTES: '20000',
+      STRATEGIES: 'redis-lock,swr,xfetch',
+      WAITERS: '1',
+      TRACED: '1',
+    });
+    expect(report.computations).toBe(2000);
+    // 40 MB of values and 4000+ spans went through; keeping a tenth of either would show.
+    expect(report.heapGrowthMb).toBeLessThan(4);
+  });
+
   it('20000 calls while Redis is unavailable, each strategy, two guards, leave the heap where it was: the copies an outage keeps are bounded', async () => {
     const report = await runHeapChild({ ROUNDS: '20000', VALUE_BYTES: '1000', WAITERS: '1', REDIS_DOWN: '1' });
     // Each guard computes each key once (onRedisDown compute: nothing to share across processes).
