@@ -6,12 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { MAX_COMPUTE_MS, type JobParams } from '../src/bullmq/job-data.js';
-import { createGetValueClient } from '../src/bullmq/client.js';
 import { createQueue } from '../src/bullmq/queue.js';
 import { loadConfig } from './common/config.js';
 import { createProgress } from './common/progress.js';
 import { assertRedisReachable, createRedisClient } from './redis/connection.js';
 import { runBurst } from './burst/burst.js';
+import { createLabClient } from './tracing/lab-client.js';
 import { consumerCheck } from './burst/consumers.js';
 import { formatBurstSummary } from './burst/format-burst.js';
 import { parseParams, parseRunId } from './burst/params-arg.js';
@@ -49,7 +49,7 @@ await runCli(async () => {
   for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const client = createGetValueClient({ connection: producer, queueName: config.queueName });
+  const client = createLabClient({ connection: producer, queueName: config.queueName, logDir: config.logDir });
   const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;
   const progress = createProgress(`${runId} ${strategy}`);
   try {

@@ -1,5 +1,7 @@
 import { Worker } from 'bullmq';
+import { BullMQOtel } from 'bullmq-otel';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
+import { openTelemetry } from '../src/otel/index.js';
 import type { Config } from '../scripts/common/config.js';
 import { logEvent, type Logger } from '../src/logger.js';
 import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisClient } from '../scripts/redis/connection.js';
@@ -26,6 +28,12 @@ export interface WorkerRuntimeOptions {
   say: (line: string) => void;
   /** The user's computation; absent: the simulated one. */
   computeModule?: ComputeModule;
+  /**
+   * The lab's OpenTelemetry SDK is registered in this process (scripts/tracing): each job's
+   * `process` span continues the trace its producer started (BullMQ telemetry), and the guard's
+   * spans (`cache-stampede getOrCompute`, its `compute` and `wait`) are its children. @default false
+   */
+  tracing?: boolean;
   /** BullMQ stalled-job settings, shortened by the fault tests. */
   stalledIntervalMs?: number;
   lockDurationMs?: number;
@@ -80,12 +88,14 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     xfetchBeta: config.xfetchBeta,
     redisTimeoutMs: config.redisTimeoutMs,
     onRedisDown: config.onRedisDown,
+    ...(options.tracing && { tracing: openTelemetry() }),
   });
   const worker = new Worker<unknown, GetValueResult>(config.queueName, createProcessor({ guard, workerId, ...computation(options) }), {
     connection: queueConnection,
     prefix: queuePrefix(queueConnection),
     concurrency: config.concurrency,
     name: workerId,
+    ...(options.tracing && { telemetry: new BullMQOtel() }),
     ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),
     ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
   });

@@ -12,6 +12,10 @@ import { loadComputeModule } from './compute-module.js';
 import { createGuardMetrics, type GuardMetrics } from './metrics/guard-metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 import { exitOnceFlushed } from '../scripts/common/exit.js';
+import { startLabTracing, type LabTracing } from '../scripts/tracing/lab-tracing.js';
+
+/** The service name of the workers' spans (`OTEL_SERVICE_NAME` overrides it). */
+const WORKER_SERVICE = 'cache-stampede-worker';
 
 /** Set once the worker has stopped gracefully (on SIGINT/SIGTERM): see the end of this file. */
 let stopped = false;
@@ -61,13 +65,24 @@ await runCli(async () => {
     server = await startMetricsServer(metrics.registry, config.metricsHost, config.metricsPort);
     say(`${workerId} metrics at ${server.url}`);
   }
+  let tracing: LabTracing | undefined;
   try {
     const log = createFileLogger(config.logDir, workerId, config.logLevel, { workerId });
+    // Spans to OTLP or to <logDir>/spans-<workerId>.jsonl, unless OTEL_SDK_DISABLED=true or
+    // OTEL_TRACES_EXPORTER=none. An exporter that fails costs spans (one warning), never jobs.
+    tracing = startLabTracing({
+      serviceName: WORKER_SERVICE,
+      logDir: config.logDir,
+      fileName: workerId,
+      workerId,
+      warn: (line) => say(`warning: ${line}`),
+    });
     const running = await startWorker({
       config,
       workerId,
       logger: log.logger,
       say,
+      tracing: tracing !== undefined,
       ...(metrics && { metrics }),
       ...(computeModule && { computeModule }),
       ...(opts.stalledInterval !== undefined && { stalledIntervalMs: opts.stalledInterval }),
@@ -95,10 +110,15 @@ await runCli(async () => {
       say(`${workerId} logging to ${log.path}`);
     });
     stopProgress();
+    // Every job has ended, and its spans with it: export the last of them (bounded, see
+    // SHUTDOWN_TIMEOUT_MS) before the process exits.
+    await tracing?.shutdown();
     // Ends the log after its pending writes, in order (a flushSync here once wrote queued lines
     // ahead of one in flight).
     await log.close();
   } finally {
+    // Done above on a graceful stop; here on a failed start.
+    await tracing?.shutdown();
     // Served until the jobs in flight have finished, so a last scrape sees them; closed on every
     // way out, or it would keep the process alive.
     await server?.close();

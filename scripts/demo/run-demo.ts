@@ -5,7 +5,7 @@ import type { Config } from '../common/config.js';
 import { onFreshFleet } from '../fleet/fresh-fleet.js';
 import { runBurst, type BurstSummary } from '../burst/burst.js';
 import { createQueue } from '../../src/bullmq/queue.js';
-import { createGetValueClient } from '../../src/bullmq/client.js';
+import { createLabClient } from '../tracing/lab-client.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
@@ -61,7 +61,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
   const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000 });
+  const client = createLabClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000, logDir: options.logDir });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: DemoRow[] = [];
   try {

@@ -5,7 +5,7 @@ import type { Config } from '../common/config.js';
 import { onFreshFleet } from '../fleet/fresh-fleet.js';
 import { runBurst } from '../burst/burst.js';
 import { createQueue } from '../../src/bullmq/queue.js';
-import { createGetValueClient } from '../../src/bullmq/client.js';
+import { createLabClient } from '../tracing/lab-client.js';
 import { runSteadyLoad, type SteadyLoadSummary } from '../burst/steady-load.js';
 import { createRedisClient } from '../redis/connection.js';
 import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
@@ -45,7 +45,7 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 120_000 });
+  const client = createLabClient({ connection: producer, queueName: config.queueName, timeoutMs: 120_000, logDir: options.logDir });
   const stamp = Date.now().toString(36);
   const rows: WarmRow[] = [];
   say(`warm key: starting ${options.workers} workers (value fresh for ${config.valueTtlMs} ms)`);

@@ -2,8 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Backend } from '../../examples/http-backend/backend.js';
-import { createGetValueClient } from '../../src/bullmq/client.js';
+import type { createGetValueClient } from '../../src/bullmq/client.js';
 import { createQueue } from '../../src/bullmq/queue.js';
+import { createLabClient } from '../tracing/lab-client.js';
 import type { Strategy } from '../../src/cache/strategy.js';
 import { commandCounts, diff, total } from '../bench/command-stats.js';
 import type { Config } from '../common/config.js';
@@ -86,7 +87,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
   const cache = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const client = createGetValueClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000 });
+  const client = createLabClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000, logDir: options.logDir });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: LoadRow[] = [];
   try {
