@@ -25,7 +25,8 @@ import { nonEmptyLines, runCommand } from './support/run-command.js';
  * `getOrCompute` spans link to the one `cache-stampede compute` (trace of job 0, worker-1's
  * file). Job 2 is the slowest of run-b; a refresh root in worker-2 (longer, but no run id)
  * links to job 2's request; an older run-a has a slower job still; worker-2 wrote a span whose
- * parent is in no file (an orphan); the producer's file ends with a truncated line.
+ * parent is in no file (an orphan); the producer's file ends with a truncated line, worker-2's
+ * with a line of text.
  */
 
 const T0 = 1_780_000_000_000;
@@ -182,8 +183,9 @@ beforeAll(async () => {
     });
   await writeFile(join(dir, 'worker-1-5001.ndjson'), `${log('run-a')}\n${log('run-b')}\n`);
   await writeFile(join(dir, 'spans-producer.jsonl'), `${producerFile.join('\n')}\n{"traceId":"abc`);
-  await writeFile(join(dir, 'spans-worker-1.jsonl'), `${worker1File.join('\n')}\n`);
-  await writeFile(join(dir, 'spans-worker-2.jsonl'), `${worker2File.join('\n')}\n`);
+  // A blank line is no invalid line; pino-pretty text in a span file is one.
+  await writeFile(join(dir, 'spans-worker-1.jsonl'), `${worker1File.join('\n')}\n\n`);
+  await writeFile(join(dir, 'spans-worker-2.jsonl'), `${worker2File.join('\n')}\nINFO: not a span\n`);
   result = await loadSlowestJobTrace([dir]);
   if (result.status !== 'ok') throw new Error(`expected a trace, got ${result.status}`);
   waterfall = result.waterfall;
@@ -196,7 +198,7 @@ afterAll(async () => {
 const rowNamed = (name: string) => waterfall.rows.find((r) => r.span.name === name)!;
 
 describe('reading span files', () => {
-  it('finds spans-*.jsonl only (not the logs beside them), and counts the truncated line instead of failing', async () => {
+  it('finds spans-*.jsonl only (not the logs beside them), and counts the truncated and the text line instead of failing', async () => {
     expect((await findSpanFiles([dir])).map((f) => f.slice(dir.length + 1))).toEqual([
       'spans-producer.jsonl',
       'spans-worker-1.jsonl',
@@ -205,7 +207,7 @@ describe('reading span files', () => {
     const spans = producerFile.length + worker1File.length + worker2File.length;
     expect(result.input).toMatchObject({
       spans,
-      invalid: 1,
+      invalid: 2,
       firstInvalid: { file: join(dir, 'spans-producer.jsonl'), line: producerFile.length + 1 },
     });
     expect(result.input.files).toHaveLength(3);
@@ -275,11 +277,14 @@ describe('the trace tree', () => {
     });
     const root = span(1, undefined, 0);
     // 4 and 5 are each other's parent: reached from nowhere, shown once each under the root.
-    const spans = [span(3, 1, 20), span(2, 1, 10), root, span(4, 5, 30), span(5, 4, 31)];
+    // Children of 2 out of start order in the file, below the root's (whose own list is sorted last).
+    const spans = [span(3, 1, 20), span(2, 1, 10), root, span(7, 2, 15), span(6, 2, 12), span(4, 5, 30), span(5, 4, 31)];
     const rows = [...walkTree(buildTraceTree(spans, root))].map((n) => [n.span.name, n.depth, n.orphan]);
     expect(rows).toEqual([
       ['s1', 0, false],
       ['s2', 1, false],
+      ['s6', 2, false],
+      ['s7', 2, false],
       ['s3', 1, false],
       ['s4', 1, true],
       ['s5', 2, false],
@@ -352,7 +357,7 @@ describe('npm run logs -- DIR --trace', () => {
     const lines = run.stdout.split('\n');
     const heading = lines.indexOf('trace of the slowest job');
     expect(heading).toBeGreaterThan(lines.indexOf('per strategy'));
-    expect(lines[heading + 1]).toBe('read 3 span files: 23 spans, 1 invalid line skipped (first: spans-producer.jsonl line 10)');
+    expect(lines[heading + 1]).toBe('read 3 span files: 23 spans, 2 invalid lines skipped (first: spans-producer.jsonl line 10)');
     expect(lines[heading + 2]).toBe(
       `slowest of 4 jobs in run run-b: get-value key-1, 1300 ms (trace ${traceId(2).slice(0, 8)}, 6 spans in 2 processes)`,
     );
