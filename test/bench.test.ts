@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coldSystems } from '../scripts/bench/cold/systems.js';
+import { PROCESSOR_COST_LABELS, PROCESSOR_COST_MODES } from '../scripts/bench/hits/processor-cost.js';
 import type { BenchResult } from '../scripts/bench/run-bench.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -99,7 +100,7 @@ describe('npm run bench (smoke)', () => {
     expect(stdout).toContain('### 5. Soak: one process, 500 recomputations');
   });
 
-  it('runs cache-hit jobs through BullMQ for every system, and the processor with and without metrics', async () => {
+  it('runs cache-hit jobs through BullMQ for every system, and the processor with and without metrics and spans', async () => {
     const result = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as Omit<BenchResult, 'markdown' | 'svg'>;
     const value = (scenario: string, system: string, metric: string) =>
       result.rows.find((r) => r.scenario === scenario && r.system === system && r.metric === metric)?.value;
@@ -108,8 +109,11 @@ describe('npm run bench (smoke)', () => {
       expect(value('hits', system, 'failed'), system).toBe(0);
     }
     expect(value('hits', 'get-value-metrics', 'vs metrics off')).toBeGreaterThan(0);
-    for (const mode of ['silent', 'logger', 'events', 'metrics']) expect(value('hits/processor', mode, 'cpu/job'), mode).toBeGreaterThan(0);
+    // Every mode, the OpenTelemetry ones (no SDK; an SDK with a no-op exporter) among them.
+    expect(PROCESSOR_COST_MODES).toEqual(expect.arrayContaining(['silent', 'logger', 'events', 'metrics', 'tracing-api', 'tracing-sdk']));
+    for (const mode of PROCESSOR_COST_MODES) expect(value('hits/processor', mode, 'cpu/job'), mode).toBeGreaterThan(0);
     expect(stdout).toContain("### 3b. The processor's own CPU per cache hit");
+    for (const mode of PROCESSOR_COST_MODES) expect(stdout, mode).toContain(PROCESSOR_COST_LABELS[mode]);
   });
 
   it('writes the cold-burst chart next to the JSON', async () => {

@@ -5,12 +5,16 @@
  * between two modes is their cost, steady where jobs/s through BullMQ on a shared machine is
  * not. One mode per process, as in a worker: a subscription that comes and goes would change
  * how V8 optimizes the guard's steps. Modes (processor-cost.ts): `silent`, `logger`, `events`,
- * `metrics`. Env BENCH_PROCESSOR_COST (JSON). On `run <n>` it runs n jobs and reports its CPU.
+ * `metrics`, and `events` with spans (`tracing: openTelemetry()`): `tracing-api` with no SDK
+ * registered (the API's non-recording spans), `tracing-sdk` with an SDK that records, batches and
+ * drops them (noop-otel-sdk.ts). Env BENCH_PROCESSOR_COST (JSON). On `run <n>` it runs n jobs and
+ * reports its CPU.
  */
 import type { Job } from 'bullmq';
 import { createProcessor } from '../../../src/bullmq/processor.js';
 import { createGuard } from '../../../src/cache/guard.js';
 import { subscribeEvents } from '../../../src/events.js';
+import { openTelemetry } from '../../../src/otel/index.js';
 import { createLogger } from '../../common/logging.js';
 import { observeGuardEvents } from '../../../workers/guard-events.js';
 import { createGuardMetrics } from '../../../workers/metrics/guard-metrics.js';
@@ -25,10 +29,19 @@ try {
   const nullLogger = createLogger({ level: 'info', destination: { write: () => {} }, base: { workerId: 'bench' } });
   const logger = mode === 'logger' ? nullLogger : undefined;
   const stopObserving =
-    mode === 'events' || mode === 'metrics'
-      ? observeGuardEvents(nullLogger, mode === 'metrics' ? createGuardMetrics() : undefined)
-      : undefined;
-  const guard = createGuard({ redis, keyPrefix: `${config.keyPrefix}-${mode}`, l1: { maxEntries: 10 }, ...(logger && { logger }) });
+    mode === 'silent' || mode === 'logger'
+      ? undefined
+      : observeGuardEvents(nullLogger, mode === 'metrics' ? createGuardMetrics() : undefined);
+  // Before the tracer is taken: with no SDK, the API's tracer hands out non-recording spans.
+  const stopSdk = mode === 'tracing-sdk' ? (await import('./noop-otel-sdk.js')).registerNoopSdk() : undefined;
+  const tracing = mode === 'tracing-api' || mode === 'tracing-sdk' ? openTelemetry() : undefined;
+  const guard = createGuard({
+    redis,
+    keyPrefix: `${config.keyPrefix}-${mode}`,
+    l1: { maxEntries: 10 },
+    ...(logger && { logger }),
+    ...(tracing && { tracing }),
+  });
   const processor = createProcessor({ guard, ...(logger && { logger }), workerId: 'bench', compute: () => async () => 'hot' });
   const job = (i: number) =>
     ({ id: String(i), data: { key: 'hot', strategy: 'redis-lock', runId: 'bench' }, timestamp: Date.now() }) as Job;
@@ -56,6 +69,8 @@ try {
     say({ type: 'report', cpuUsPerJob: (user + system) / jobs } satisfies ProcessorCostReport);
   }
   stopObserving?.();
+  // The SDK saw every hit's span: a mode that exported none would measure nothing.
+  if (stopSdk && (await stopSdk()) === 0) throw new Error('tracing-sdk: no span exported');
   await guard.close();
   await redis.quit();
   process.exit(0);

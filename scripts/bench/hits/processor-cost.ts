@@ -6,13 +6,14 @@ import { median, type Rows } from '../rows.js';
  * Part of the hits scenario: the processor's own CPU per cache hit (processor-cost-child.ts),
  * beside the jobs/s through BullMQ. One process per mode, all warm, slices taken in turns.
  * Rows: CPU µs per job per mode (median of slices), and each mode against the worker without
- * metrics (`events`) as the median of per-cycle differences: the metrics' cost, and what the
- * events cost a guard nobody subscribes to.
+ * metrics (`events`) as the median of per-cycle differences: the metrics' cost, the spans' cost
+ * (OpenTelemetry with no SDK, and with an SDK and a no-op exporter), and what the events cost a
+ * guard nobody subscribes to.
  */
 export const PROCESSOR_COST = 'hits/processor';
 const CHILD = benchFile('./hits/processor-cost-child.ts');
 
-export const PROCESSOR_COST_MODES = ['silent', 'logger', 'events', 'metrics'] as const;
+export const PROCESSOR_COST_MODES = ['silent', 'logger', 'events', 'metrics', 'tracing-api', 'tracing-sdk'] as const;
 export type ProcessorCostMode = (typeof PROCESSOR_COST_MODES)[number];
 
 export const PROCESSOR_COST_LABELS: Record<ProcessorCostMode, string> = {
@@ -20,6 +21,8 @@ export const PROCESSOR_COST_LABELS: Record<ProcessorCostMode, string> = {
   logger: "lines through the guard's logger option, nobody subscribed",
   events: 'lines written from the events (the worker)',
   metrics: 'lines and Prometheus metrics from the events (the worker, --metrics-port)',
+  'tracing-api': 'lines from the events and spans (tracing: openTelemetry(), no SDK)',
+  'tracing-sdk': 'lines from the events and spans (tracing: openTelemetry(), an SDK, a no-op exporter)',
 };
 
 export interface ProcessorCostConfig {
