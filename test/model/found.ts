@@ -3,13 +3,14 @@
  * 9d4fb1b), shrunk and, where a shrunk program depended on a lucky timing, written again so that
  * it fails on most runs. `npm run test:model -- --found` runs each a few times; each is also a
  * JSON program for `--program`. They are not part of `npm test`: their timings are tight, and some
- * are about fixes still under way. docs/development.md lists what each showed.
+ * are about fixes still under way. docs/development.md lists what each showed. Found later: the
+ * tracing ones (against 68a4159), each saying so.
  */
-import { type Fleet, LEGACY, type Op, type Program, programFromJson, programToJson } from './operations.js';
+import { type Fleet, LEGACY, type Op, type Program, programFromJson, programToJson, TIMINGS } from './operations.js';
 
 export interface Found {
   readonly name: string;
-  /** What the program showed against 9d4fb1b. */
+  /** What the program showed against 9d4fb1b (or the commit it names). */
   readonly showed: string;
   readonly program: Program;
   /** Checked with --strict-mixed-l1. */
@@ -23,6 +24,7 @@ const fleet = (l1: [boolean, boolean, boolean], sharedSubscriber = false): Fleet
   sharedSubscriber,
   redisTimeoutMs: LEGACY.redisTimeoutMs,
   onRedisDown: ['compute', 'compute', 'compute'],
+  traced: [false, false, false],
 });
 const get = (p: number, key: 'a' | 'b', strategy: string, ms: number, gapMs: number, more: Partial<Record<string, unknown>> = {}) => ({
   kind: 'get',
@@ -141,6 +143,17 @@ export const FOUND: readonly Found[] = [
       get(2, 'a', 'redis-lock', 0, 0, { awaited: true }),
       { kind: 'set', p: 0, key: 'a', gapMs: 20, awaited: false },
       get(2, 'a', 'redis-lock', 0, 250),
+    ]),
+  },
+  {
+    name: 'outage-waiter-unlinked',
+    showed:
+      "against 68a4159: a traced call that shared its process's computation while Redis was unavailable (answered `waited`) got no link to that computation's span: the outage answer drops the envelope that carries its traceparent",
+    program: program({ ...fleet([false, false, false]), redisTimeoutMs: TIMINGS.redisTimeoutMs, traced: [false, true, false] }, [
+      // The outage trips P1's breaker on #1's read; #1 computes apart from the fleet and #2 shares it.
+      { kind: 'outage', ms: 300, gapMs: 0, awaited: false },
+      get(1, 'a', 'none', 120, 1),
+      get(1, 'a', 'xfetch', 0, 200),
     ]),
   },
 ];

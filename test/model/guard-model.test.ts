@@ -81,7 +81,14 @@ afterAll(async () => {
 
 /** What the runs met of Redis being unavailable (printed after a run of random programs). */
 const outages = { programs: 0, breakersOpened: 0, degradedCalls: 0, degradedComputations: 0, recoveryRounds: 0 };
+/** What the runs traced (printed too): spans of the traced processes, getOrCompute links, refreshes. */
+const traced = { programs: 0, spans: 0, links: 0, waited: 0, refreshes: 0 };
 function count(history: History): void {
+  if (history.program.fleet.traced.some(Boolean)) traced.programs++;
+  traced.spans += history.spans.length;
+  traced.links += history.spans.reduce((n, s) => n + (s.name === 'cache-stampede getOrCompute' ? (s.links?.length ?? 0) : 0), 0);
+  traced.waited += history.calls.filter((c) => c.proc?.traced && c.source === 'waited').length;
+  traced.refreshes += history.spans.filter((s) => s.name === 'cache-stampede refresh').length;
   if (history.breakers.length > 0) outages.programs++;
   outages.breakersOpened += history.breakers.filter((b) => !b.up).length;
   outages.degradedCalls += new Set(history.events.filter((e) => e.event === 'cache.degraded').map((e) => e.i)).size;
@@ -142,7 +149,9 @@ if (!programFile && !runFound)
       process.stdout.write(
         `model checker: ${programs} program run(s); Redis unavailable in ${outages.programs} of them: ` +
           `${outages.breakersOpened} breaker(s) opened, ${outages.degradedCalls} call(s) found Redis unavailable, ` +
-          `${outages.degradedComputations} computation(s) while it was, ${outages.recoveryRounds} recovery round(s)\n`,
+          `${outages.degradedComputations} computation(s) while it was, ${outages.recoveryRounds} recovery round(s); ` +
+          `traced in ${traced.programs}: ${traced.spans} span(s), ${traced.waited} traced call(s) answered waited, ` +
+          `${traced.links} link(s) to a computation, ${traced.refreshes} refresh span(s)\n`,
       );
     });
   });

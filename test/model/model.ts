@@ -18,6 +18,7 @@
  *   was answered before K's value (computed) finished computing (K's write came after it).
  */
 import type { ValueSource } from '../../src/cache/strategy.js';
+import { SPAN } from '../../src/telemetry/tracing.js';
 import { describeOp, type GetOp, type Op, type Program, TIMINGS } from './operations.js';
 
 export interface ProcessInfo {
@@ -26,6 +27,8 @@ export interface ProcessInfo {
   readonly index: number;
   readonly gen: number;
   readonly l1: boolean;
+  /** Its guard traces (`tracing`): its spans are in the history's `spans`. */
+  readonly traced: boolean;
 }
 
 export interface ErrorInfo {
@@ -77,6 +80,39 @@ export interface ComputeRecord {
   /** From its cache.write / cache.write.rejected event; unknown when neither came. */
   stored?: 'yes' | 'no';
   storedAt?: number;
+  /**
+   * The span active when the computation was called (OpenTelemetry's active context), its id and
+   * name: a traced process's computation runs in its `compute` span; null: no span was active.
+   */
+  span?: { readonly spanId: string; readonly name: string } | null;
+}
+
+/** The spans of the guards' calls (a getOrCompute, set, delete or lock span). */
+export const CALL_SPANS: ReadonlySet<string> = new Set([SPAN.getOrCompute, SPAN.set, SPAN.delete, SPAN.lock]);
+
+/**
+ * A span a traced guard started, from the runner's Tracing wrapper (which counts its end() calls),
+ * completed from the in-memory exporter once it ended (parent, links, attributes, status).
+ */
+export interface SpanRecord {
+  readonly proc: ProcessInfo;
+  readonly name: string;
+  readonly spanId: string;
+  readonly traceId: string;
+  /** A call span started by an operation of the program: that operation (synchronously in the call). */
+  readonly op: number | undefined;
+  readonly start: number;
+  /** How many times end() was called, and when first. */
+  ends: number;
+  end?: number;
+  /** From the exporter: the span it is a child of (undefined: a root). */
+  parent?: string | undefined;
+  links?: readonly { readonly spanId: string; readonly traceId: string }[];
+  attributes?: Readonly<Record<string, unknown>>;
+  /** Its status is ERROR. */
+  failed?: boolean;
+  /** The exporter got it (it ended). */
+  exported?: boolean;
 }
 
 export interface EventRecord {
@@ -137,6 +173,8 @@ export interface History {
   readonly leaks: string[];
   /** The longest the test process's event loop was late while the program ran, ms (added to the tight bounds). */
   maxLagMs: number;
+  /** Every span the traced guards started, read once every call, computation and guard settled. */
+  readonly spans: SpanRecord[];
 }
 
 export interface CheckOptions {
@@ -214,6 +252,7 @@ export function checkHistory(history: History, options: CheckOptions): string[] 
   checkAtMostOnce(history, v);
   checkLocks(history, v, pauseAllowance);
   checkOutage(history, v);
+  checkTracing(history, v);
   for (const leak of history.leaks) v.add('leak', leak);
   return v.list;
 }
@@ -255,11 +294,16 @@ export function describeTimeline(h: History, withEvents = false): string {
   });
   const computes = h.computes.map(
     (c) =>
-      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}`,
+      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}${c.span ? `, in span ${c.span.spanId}` : ''}`,
   );
   const closes = h.closes.map((c) => `  close() of ${c.proc.label}: ${ms(c.start)}..${ms(c.end)} ms`);
   const pauses = h.pauses.map(([start, end, asked]) => `  DEBUG SLEEP ${asked} ms: ${ms(start)}..${ms(end)} ms`);
   const breakers = h.breakers.map((b) => `  ${b.proc.label}'s breaker ${b.up ? 'closed' : 'opened'} at ${ms(b.t)} ms`);
+  const spans = h.spans.map(
+    (s) =>
+      `  span ${s.spanId} ${s.proc.label} ${s.name.replace('cache-stampede ', '')}${s.op === undefined ? '' : ` #${s.op}`} ${ms(s.start)}..${ms(s.end)} ms` +
+      `${s.ends > 1 ? ` (ended ${s.ends} times)` : ''}${s.parent ? `, parent ${s.parent}` : ''}${s.links && s.links.length > 0 ? `, links ${s.links.map((l) => l.spanId).join(' ')}` : ''}${s.failed ? ', failed' : ''}`,
+  );
   const events = withEvents ? h.events.map((e) => `  ${ms(e.t)} #${e.i} ${e.event} ${e.key ?? ''} ${JSON.stringify(e.fields)}`) : [];
   return [
     'calls:',
@@ -269,6 +313,7 @@ export function describeTimeline(h: History, withEvents = false): string {
     ...closes,
     ...pauses,
     ...breakers,
+    ...(spans.length > 0 ? ['spans:', ...spans] : []),
     `  the test process's event loop was up to ${Math.round(h.maxLagMs)} ms late`,
     ...(withEvents ? ['events:', ...events] : []),
   ].join('\n');
@@ -744,5 +789,189 @@ function checkOutage(h: History, v: Violations): void {
         'one-after-recovery',
         `after every breaker closed, the fleet computed ${key} ${comps.length} times at once: ${comps.map((c) => `value ${c.id} (#${c.i}, ${c.proc.label}, ${v.at(c.start)})`).join(', ')}`,
       );
+  }
+}
+
+// ---- tracing: every span ends once, links name what they should ----
+
+/**
+ * The spans of the traced processes (the runner read them once every call, computation and
+ * guard had settled):
+ * - `span-ended`: every span a traced guard started has ended (a wait, compute, refresh or call
+ *   span left open is the tracing equivalent of a leaked listener); `span-ended-twice`: none ended
+ *   twice (the runner's wrapper counts end() calls);
+ * - `span-tree`: a call span (getOrCompute, set, delete, lock) is a root (the runner makes every
+ *   call outside any span, so a parent is a context leaked from another call); a compute or wait
+ *   span is the child of a getOrCompute or refresh span of its process, in its trace;
+ * - `compute-in-span`: a traced process's computation runs with its own compute span active (one
+ *   computation per compute span), an untraced process's with no span active;
+ * - `call-span`: each call of a traced process has one call span (a ttlMs refused before the call
+ *   began aside), which records the call's outcome: a get's source, failed when the call rejected;
+ * - `span-links`: every link on a getOrCompute span names a compute span recorded in this run;
+ * - `waited-link`: a traced get answered `waited` links to exactly the compute span of the
+ *   computation whose value it returned (values are unique: the history knows that computation)
+ *   when a traced process computed it; to nothing when a set or an untraced process made it; a
+ *   get answered otherwise links to nothing;
+ * - `refresh-span`: a refresh span has no parent and one link, to a getOrCompute span of its
+ *   process (the request that started it), in another trace.
+ */
+function checkTracing(h: History, v: Violations): void {
+  if (!h.program.fleet.traced.some(Boolean)) return;
+  const byId = new Map(h.spans.map((s) => [s.spanId, s]));
+  const callOf = new Map(h.calls.map((c) => [c.i, c]));
+  const computeOf = new Map(h.computes.map((c) => [c.id, c]));
+  const computeOfSpan = new Map<string, ComputeRecord[]>();
+  for (const c of h.computes) {
+    if (c.span) computeOfSpan.set(c.span.spanId, [...(computeOfSpan.get(c.span.spanId) ?? []), c]);
+  }
+  /** The operation a span is about: its own call's, its parent's, a refresh's request's. */
+  const opOf = (s: SpanRecord, depth = 0): number | undefined => {
+    if (s.op !== undefined || depth > 3) return s.op;
+    const up = (s.parent && byId.get(s.parent)) || (s.links?.[0] && byId.get(s.links[0].spanId));
+    return up ? opOf(up, depth + 1) : computeOfSpan.get(s.spanId)?.[0]?.i;
+  };
+  const describe = (s: SpanRecord) => {
+    const op = opOf(s);
+    const call = op === undefined ? undefined : callOf.get(op);
+    const short = s.name.replace('cache-stampede ', '');
+    return `${s.proc.label}'s ${short} span ${s.spanId}${call ? ` (of ${v.call(call)})` : ''} started at ${v.at(s.start)}`;
+  };
+
+  for (const s of h.spans) {
+    if (s.ends === 0) {
+      const op = opOf(s);
+      const call = op === undefined ? undefined : callOf.get(op);
+      const settled = call ? (call.end === undefined ? '; its call never settled' : `; its call settled at ${v.at(call.end)}`) : '';
+      v.add('span-ended', `${describe(s)} never ended, after every call, computation and guard settled${settled}`);
+    } else if (s.ends > 1) v.add('span-ended-twice', `${describe(s)} was ended ${s.ends} times`);
+  }
+
+  for (const s of h.spans) {
+    if (!s.exported) continue;
+    if (CALL_SPANS.has(s.name) && s.parent !== undefined)
+      v.add(
+        'span-tree',
+        `${describe(s)} is a child of ${byId.get(s.parent)?.name ?? 'a span no guard started'} ${s.parent}: a call made outside any span`,
+      );
+    if (s.name === SPAN.compute || s.name === SPAN.wait) {
+      const parent = s.parent === undefined ? undefined : byId.get(s.parent);
+      if (
+        !parent ||
+        (parent.name !== SPAN.getOrCompute && parent.name !== SPAN.refresh) ||
+        parent.proc !== s.proc ||
+        parent.traceId !== s.traceId
+      )
+        v.add(
+          'span-tree',
+          `${describe(s)} has ${parent ? `as parent ${parent.proc.label}'s ${parent.name} ${parent.spanId}` : s.parent ? `a parent no guard started (${s.parent})` : 'no parent'}, not a getOrCompute or refresh span of its process in its trace`,
+        );
+    }
+  }
+
+  for (const c of h.computes) {
+    const what = `the computation of value ${c.id} (#${c.i}, ${c.proc.label}, ${c.strategy})`;
+    if (!c.proc.traced) {
+      if (c.span) v.add('compute-in-span', `${what}, on an untraced process, ran in ${c.span.name} span ${c.span.spanId}`);
+      continue;
+    }
+    const own = c.span ? byId.get(c.span.spanId) : undefined;
+    if (!c.span || !own || own.name !== SPAN.compute || own.proc !== c.proc)
+      v.add(
+        'compute-in-span',
+        `${what} ran in ${c.span ? `${c.span.name} span ${c.span.spanId}` : 'no span'}, not a compute span of its process`,
+      );
+    else if ((computeOfSpan.get(c.span.spanId)?.length ?? 0) > 1)
+      v.add('compute-in-span', `${what} ran in compute span ${c.span.spanId}, as did another computation`);
+  }
+  for (const s of h.spans) {
+    if (s.name === SPAN.compute && !computeOfSpan.has(s.spanId)) v.add('compute-in-span', `${describe(s)} had no computation run in it`);
+  }
+
+  const callSpans = new Map<number, SpanRecord[]>();
+  for (const s of h.spans) if (s.op !== undefined) callSpans.set(s.op, [...(callSpans.get(s.op) ?? []), s]);
+  for (const c of h.calls) {
+    if (!c.proc?.traced || c.end === undefined || !['get', 'set', 'delete', 'lock'].includes(c.op.kind)) continue;
+    const spans = callSpans.get(c.i) ?? [];
+    if (spans.length === 0) {
+      if (c.error?.code !== 'E_OPTIONS') v.add('call-span', `${v.call(c)} on a traced process started no span`);
+      continue;
+    }
+    if (spans.length > 1) {
+      v.add('call-span', `${v.call(c)} started ${spans.length} call spans: ${spans.map((s) => s.name).join(', ')}`);
+      continue;
+    }
+    const s = spans[0]!;
+    const expected = `cache-stampede ${c.op.kind === 'get' ? 'getOrCompute' : c.op.kind}`;
+    if (s.name !== expected) v.add('call-span', `${v.call(c)} started a ${s.name} span, not ${expected}`);
+    if (!s.exported) continue;
+    // lock(): the span covers lock() only (not the hold or the release).
+    const rejected = c.op.kind === 'lock' ? c.error !== undefined && c.acquired !== true : c.error !== undefined;
+    if (rejected !== s.failed)
+      v.add(
+        'call-span',
+        `${v.call(c)} ${rejected ? `rejected (${c.error!.code ?? c.error!.name})` : 'succeeded'} but its span ${s.spanId} is ${s.failed ? '' : 'not '}marked failed`,
+      );
+    if (c.op.kind === 'get' && c.source !== undefined && s.attributes?.['cache_stampede.source'] !== c.source)
+      v.add(
+        'call-span',
+        `${v.call(c)} returned ${c.value} (${c.source}) but its span ${s.spanId} says source ${String(s.attributes?.['cache_stampede.source'])}`,
+      );
+  }
+
+  for (const s of h.spans) {
+    if (s.name !== SPAN.getOrCompute || !s.links) continue;
+    for (const link of s.links) {
+      const target = byId.get(link.spanId);
+      if (!target || target.name !== SPAN.compute || target.traceId !== link.traceId)
+        v.add(
+          'span-links',
+          `${describe(s)} links to ${target ? `${target.proc.label}'s ${target.name} ${target.spanId}` : 'a span no guard of this run started'} (trace ${link.traceId}, span ${link.spanId}), not a compute span of this run`,
+        );
+    }
+  }
+
+  for (const c of h.calls) {
+    if (c.op.kind !== 'get' || !c.proc?.traced || c.value === undefined) continue;
+    const s = callSpans.get(c.i)?.[0];
+    if (!s?.links) continue;
+    const comp = computeOf.get(c.value);
+    let expected: string[];
+    let why: string;
+    if (c.source !== 'waited') {
+      expected = [];
+      why = `answered ${c.source}, not waited`;
+    } else if (comp?.proc.traced) {
+      const span = comp.span && byId.get(comp.span.spanId);
+      if (!span || span.name !== SPAN.compute) continue; // compute-in-span says why
+      expected = [span.spanId];
+      why = `its value was computed by #${comp.i} (${comp.proc.label}) in compute span ${span.spanId}`;
+    } else {
+      expected = [];
+      why = comp ? `its value was computed by #${comp.i} on untraced ${comp.proc.label}` : 'its value was set';
+    }
+    const got = s.links.map((l) => l.spanId);
+    if (got.length !== expected.length || got.some((id, n) => id !== expected[n]))
+      v.add(
+        'waited-link',
+        `${v.call(c)} returned ${c.value} (${c.source}); ${why}, so its span ${s.spanId} should link to ${expected.length > 0 ? expected.join(', ') : 'nothing'}, but links to ${got.length > 0 ? got.map((id) => `${byId.get(id)?.name ?? 'unknown'} ${id}`).join(', ') : 'nothing'}`,
+      );
+  }
+
+  for (const s of h.spans) {
+    if (s.name !== SPAN.refresh || !s.exported) continue;
+    if (s.parent !== undefined) v.add('refresh-span', `${describe(s)} has a parent (${s.parent}): a refresh is a trace of its own`);
+    const links = s.links ?? [];
+    if (links.length !== 1) {
+      v.add('refresh-span', `${describe(s)} has ${links.length} links, not one (to the request that started it)`);
+      continue;
+    }
+    const from = byId.get(links[0]!.spanId);
+    if (!from || from.name !== SPAN.getOrCompute || from.proc !== s.proc || from.traceId !== links[0]!.traceId)
+      v.add(
+        'refresh-span',
+        `${describe(s)} links to ${from ? `${from.proc.label}'s ${from.name} ${from.spanId}` : `a span no guard of this run started (${links[0]!.spanId})`}, not a getOrCompute span of its process`,
+      );
+    else if (from.traceId === s.traceId)
+      v.add('refresh-span', `${describe(s)} is in the trace of the request that started it, not one of its own`);
   }
 }

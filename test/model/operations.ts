@@ -131,6 +131,11 @@ export interface Fleet {
   readonly redisTimeoutMs: number;
   /** Each process's `onRedisDown`. */
   readonly onRedisDown: readonly RedisDownPolicy[];
+  /**
+   * Which processes trace (`tracing`: openTelemetry() on the run's in-memory exporter); none in a
+   * program written before tracing.
+   */
+  readonly traced: readonly boolean[];
 }
 
 export interface Program {
@@ -172,7 +177,7 @@ export function describeOp(op: Op): string {
 }
 
 export function describeFleet(fleet: Fleet): string {
-  const l1 = fleet.l1.map((on, p) => `P${p}${on ? ' l1' : ''}`).join(', ');
+  const l1 = fleet.l1.map((on, p) => `P${p}${on ? ' l1' : ''}${fleet.traced[p] ? ' traced' : ''}`).join(', ');
   const down = fleet.onRedisDown.every((p) => p === fleet.onRedisDown[0])
     ? `onRedisDown ${fleet.onRedisDown[0]}`
     : `onRedisDown ${fleet.onRedisDown.map((policy, p) => `P${p} ${policy}`).join(', ')}`;
@@ -208,12 +213,16 @@ export function programFromJson(text: string): Program {
   ) {
     throw new Error('a program is {"fleet":{"l1":[b,b,b],"failurePolicy":..,"sharedSubscriber":b},"ops":[{"kind":"get",...},...]}');
   }
-  // Written before the outage operations: the library's default deadline, `compute`, 200 ms pauses.
+  // Written before the outage operations: the library's default deadline, `compute`, 200 ms pauses;
+  // before tracing: no process traces.
   const fleet: Fleet = {
     ...parsed.fleet,
     redisTimeoutMs: parsed.fleet.redisTimeoutMs ?? LEGACY.redisTimeoutMs,
     onRedisDown: parsed.fleet.onRedisDown ?? Array.from({ length: PROCESSES }, () => 'compute'),
+    traced: parsed.fleet.traced ?? Array.from({ length: PROCESSES }, () => false),
   };
+  if (!Array.isArray(fleet.traced) || fleet.traced.length !== PROCESSES || !fleet.traced.every((t) => typeof t === 'boolean'))
+    throw new Error(`a program's fleet.traced is [b,b,b] (or left out: no process traces), got ${JSON.stringify(fleet.traced)}`);
   const ops = parsed.ops.map((op) => (op.kind === 'pause' && typeof op.ms !== 'number' ? { ...op, ms: LEGACY.pauseMs } : op));
   const program = { profile: 'chaos' as Profile, calm: false, ...parsed, fleet, ops } as Program;
   return printable<Program>({ ...program }, describeProgram);
@@ -348,7 +357,7 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
  * What a program may leave out (`--exclude`, MODEL_EXCLUDE): an operation (`get`, `set`, `delete`,
  * `lock`, `reopen`, `kill`, `pause`, `outage`), a computation's fate (`throw`, `slow`, `hang`), a strategy,
  * the edge per-call TTLs (`edge-ttl`), the L1 tier (`l1`), the shared subscriber (`shared-subscriber`),
- * `onRedisDown: 'error'` (`down-error`: every guard `compute`).
+ * `onRedisDown: 'error'` (`down-error`: every guard `compute`), tracing (`tracing`: no process traces).
  * To look past a defect already found, or to run faster.
  */
 export const FEATURES = [
@@ -367,6 +376,7 @@ export const FEATURES = [
   'l1',
   'shared-subscriber',
   'down-error',
+  'tracing',
   ...STRATEGIES,
 ] as const;
 export type Feature = (typeof FEATURES)[number];
@@ -399,12 +409,14 @@ const onRedisDown: fc.Arbitrary<RedisDownPolicy[]> = fc.oneof(
 /** A random program: three in five `chaos`, one `calm`, one `locks`. */
 export function programArbitrary({ exclude, maxOps }: ProgramOptions): fc.Arbitrary<Program> {
   const l1 = exclude.has('l1') ? fc.constant(false) : fc.boolean();
+  const traced = exclude.has('tracing') ? fc.constant(false) : fc.boolean();
   const fleet: fc.Arbitrary<Fleet> = fc.record({
     l1: fc.tuple(l1, l1, l1),
     failurePolicy: fc.constantFrom<FailurePolicy>('stale', 'error', 'retry'),
     sharedSubscriber: exclude.has('shared-subscriber') ? fc.constant(false) : rarely(5),
     redisTimeoutMs: fc.constant(TIMINGS.redisTimeoutMs),
     onRedisDown: exclude.has('down-error') ? fc.constant(['compute', 'compute', 'compute'] as RedisDownPolicy[]) : onRedisDown,
+    traced: fc.tuple(traced, traced, traced),
   });
   const program = (profile: Profile) =>
     fc

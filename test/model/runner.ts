@@ -7,17 +7,28 @@
  * (PTTL, and the stored fence of value hashes). At the end every guard is closed, calls on closed
  * guards must fail with E_CLOSED at once, and nothing may be left behind: no subscriber connection
  * in CLIENT LIST, no socket or timer keeping this process alive.
+ *
+ * The traced processes (`fleet.traced`) get `tracing`: openTelemetry() on a tracer of the
+ * program's own provider and in-memory exporter (one per program, each process its own tracer),
+ * wrapped so that every span started and every end() is counted. AsyncLocalStorage is the context
+ * manager while a traced program runs, so a computation sees the span it runs in.
  */
 import { createHook } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
 import { createGuard, type StampedeGuard } from '../../src/cache/guard.js';
 import { type GuardEvent, subscribeEvents } from '../../src/events.js';
 import type { Logger } from '../../src/logger.js';
+import { openTelemetry } from '../../src/otel/index.js';
 import { PROBE_INTERVAL_MS } from '../../src/redis/gate.js';
+import type { StartSpanOptions, TraceAttributes, TraceSpan, Tracing } from '../../src/telemetry/tracing.js';
 import { clientList, killSubscribers, pauseServer } from './faults.js';
 import {
+  CALL_SPANS,
   type CallRecord,
   type CloseRecord,
   type ComputeRecord,
@@ -27,6 +38,7 @@ import {
   MODEL_ERROR_CODE,
   type ProcessInfo,
   type Sample,
+  type SpanRecord,
   settleDeadline,
 } from './model.js';
 import { type GetOp, KEYS, type Op, PROCESSES, type Program, TIMINGS } from './operations.js';
@@ -155,6 +167,62 @@ function trackTimers(): { stop(): void; alive(): string[] } {
   };
 }
 
+/** A span of a traced guard, counted: the wrapper records its start and every end(). */
+class CountedSpan implements TraceSpan {
+  constructor(
+    readonly inner: TraceSpan,
+    readonly record: SpanRecord,
+  ) {}
+  setAttributes(attributes: TraceAttributes): void {
+    this.inner.setAttributes(attributes);
+  }
+  addEvent(name: string, attributes?: TraceAttributes): void {
+    this.inner.addEvent(name, attributes);
+  }
+  addLink(traceparent: string, attributes?: TraceAttributes): void {
+    this.inner.addLink(traceparent, attributes);
+  }
+  run<T>(fn: () => T): T {
+    return this.inner.run(fn);
+  }
+  traceparent(): string | undefined {
+    return this.inner.traceparent();
+  }
+  end(error?: unknown): void {
+    this.record.ends++;
+    this.record.end ??= now();
+    this.inner.end(error);
+  }
+}
+
+/**
+ * `tracing` of a traced process: openTelemetry() around its tracer, every span recorded in
+ * `spans` (a call span with the operation that started it: `op()`, read synchronously).
+ */
+function countedTracing(inner: Tracing, proc: ProcessInfo, spans: SpanRecord[], op: () => number | undefined): Tracing {
+  return {
+    startSpan(name: string, options: StartSpanOptions): TraceSpan {
+      // The library hands back the spans it was given: openTelemetry() knows its own, not the wrapper.
+      const parent = options.parent instanceof CountedSpan ? options.parent.inner : options.parent;
+      const span = inner.startSpan(name, { ...options, parent });
+      const [, traceId = '', spanId = ''] = (span.traceparent() ?? '').split('-');
+      const record: SpanRecord = { proc, name, spanId, traceId, op: CALL_SPANS.has(name) ? op() : undefined, start: now(), ends: 0 };
+      spans.push(record);
+      return new CountedSpan(span, record);
+    },
+  };
+}
+
+/** AsyncLocalStorage as OpenTelemetry's context manager, while a traced program runs. */
+function enableContext(): () => void {
+  const manager = new AsyncLocalStorageContextManager().enable();
+  if (!context.setGlobalContextManager(manager)) {
+    manager.disable();
+    return () => {};
+  }
+  return () => context.disable();
+}
+
 /** Routes the guards' events to the program that is running (one at a time). */
 let recording: ((event: GuardEvent) => void) | null = null;
 let unsubscribe: (() => void) | null = null;
@@ -183,11 +251,20 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     unrecovered: [],
     leaks: [],
     maxLagMs: 0,
+    spans: [],
   };
   // How late this process ran its timers and callbacks: the time bounds allow for it (a loaded machine).
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   const { fleet } = program;
+
+  // Tracing: one provider and in-memory exporter for the program, each traced process its tracer.
+  const tracedFleet = fleet.traced.some(Boolean);
+  const exporter = tracedFleet ? new InMemorySpanExporter() : null;
+  const provider = exporter ? new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }) : null;
+  const disableContext = tracedFleet ? enableContext() : () => {};
+  /** The operation whose call is being made (set around the synchronous part of the call). */
+  let calling: number | undefined;
 
   const timerTracker = process.env.MODEL_DEBUG === '1' ? trackTimers() : null;
   const baseline = resources();
@@ -255,7 +332,13 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     redis.on('error', () => {});
     clients.push(redis);
     // The guard's own subscriber is a duplicate of its connection: keep a hand on it, to close it if it leaks.
-    const info: ProcessInfo = { label: `P${index}${"'".repeat(gen)}`, index, gen, l1: fleet.l1[index]! };
+    const info: ProcessInfo = {
+      label: `P${index}${"'".repeat(gen)}`,
+      index,
+      gen,
+      l1: fleet.l1[index]!,
+      traced: provider !== null && fleet.traced[index] === true,
+    };
     const duplicate = redis.duplicate.bind(redis);
     redis.duplicate = ((...args: Parameters<Redis['duplicate']>) => {
       const made = duplicate(...args);
@@ -277,6 +360,14 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       logger: breakerLog(info),
       ...(info.l1 && { l1: { maxEntries: 100 } }),
       ...(sharedSubscriber && index > 0 && { subscriber: sharedSubscriber }),
+      ...(info.traced && {
+        tracing: countedTracing(
+          openTelemetry({ tracer: provider!.getTracer(info.label), keys: { maxLength: 8 } }),
+          info,
+          history.spans,
+          () => calling,
+        ),
+      }),
     });
     const proc = { info, guard, redis };
     guards.push(proc);
@@ -341,6 +432,10 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         degraded: degradedOfOp.get(i) === true,
         start: now(),
       };
+      if (tracedFleet) {
+        const active = trace.getActiveSpan() as (ReturnType<typeof trace.getActiveSpan> & { name?: string }) | undefined;
+        rec.span = active ? { spanId: active.spanContext().spanId, name: String(active.name) } : null;
+      }
       history.computes.push(rec);
       computeOf.set(`${i}:${rec.fence}`, rec);
       const work = sleep(op.compute.ms, op.compute.honorsSignal ? signal : undefined);
@@ -375,6 +470,16 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     const rec: CallRecord = { i, op, proc: proc?.info ?? null, start: now() };
     history.calls.push(rec);
     const context = { program: programId, op: i };
+    // The call spans started synchronously in the call are this operation's.
+    calling = i;
+    try {
+      return call(i, op, proc, rec, context);
+    } finally {
+      calling = undefined;
+    }
+  };
+
+  const call = (i: number, op: Op, proc: Proc | null, rec: CallRecord, context: { program: string; op: number }): Promise<void> => {
     switch (op.kind) {
       case 'get':
         return settle(
@@ -543,6 +648,23 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     await sampler;
     await sampleOnce().catch(() => {});
     recording = null;
+
+    // The spans, now that every call, computation and guard settled: what ended, and how.
+    if (provider && exporter) {
+      await provider.forceFlush();
+      const finished = new Map(exporter.getFinishedSpans().map((s) => [s.spanContext().spanId, s]));
+      for (const rec of history.spans) {
+        const span = finished.get(rec.spanId);
+        if (!span) continue;
+        rec.exported = true;
+        rec.parent = span.parentSpanContext?.spanId;
+        rec.links = span.links.map((l) => ({ spanId: l.context.spanId, traceId: l.context.traceId }));
+        rec.attributes = { ...span.attributes };
+        rec.failed = span.status.code === SpanStatusCode.ERROR;
+      }
+      await provider.shutdown();
+    }
+    disableContext();
 
     await Promise.all([...clients, ...(sharedSubscriber ? [sharedSubscriber] : [])].map((c) => c.quit().catch(() => c.disconnect())));
 
