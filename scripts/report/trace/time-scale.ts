@@ -11,12 +11,15 @@ export interface Extent {
   clippedEnd: boolean;
 }
 
+const EPSILON = 1e-6;
+
 export function extentIn(windowMs: number, offsetMs: number, durationMs: number): Extent {
   // A window of 0 ms (one instant span): everything fills it.
   if (windowMs <= 0) return { from: 0, to: 1, clippedStart: false, clippedEnd: false };
   const from = offsetMs / windowMs;
   const to = (offsetMs + durationMs) / windowMs;
-  return { from: clamp(from), to: clamp(to), clippedStart: from < 0, clippedEnd: to > 1 };
+  // A span's own duration (from a finer clock) may pass its end time by a hair: not "beyond".
+  return { from: clamp(from), to: clamp(to), clippedStart: from < -EPSILON, clippedEnd: to > 1 + EPSILON };
 }
 
 /** "1597 ms", "2.4 ms", "-12 ms": whole milliseconds from 10 ms on, a decimal below. */
