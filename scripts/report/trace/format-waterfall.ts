@@ -31,6 +31,12 @@ interface Line {
   bar: string;
 }
 
+/** Said under the heading when the worker that answered the job left no span in its trace. */
+export function absentWorkerLine(w: Waterfall): string | undefined {
+  if (w.absentWorker === undefined) return undefined;
+  return `no span of ${w.absentWorker} (which answered this job) in its trace: not written (dropped, not flushed yet), or the job's trace context did not reach it`;
+}
+
 /** The heading line: which job, which run, how big its trace is. */
 export function waterfallHeading(w: Waterfall): string {
   const key = w.root.attributes['cache_stampede.job.key'];

@@ -1,6 +1,6 @@
 import { escapeHtml } from '../html/escape.js';
 import { legendEntry } from '../html/style.js';
-import { waterfallHeading } from './format-waterfall.js';
+import { absentWorkerLine, waterfallHeading } from './format-waterfall.js';
 import type { IncomingLinks } from './links.js';
 import { processLabel } from './process.js';
 import { shortId, type Span } from './span.js';
@@ -25,10 +25,12 @@ const BAR_WIDTH = 480;
 const BAR_HEIGHT = 14;
 
 export function renderTraceSection(w: Waterfall): string {
+  const absent = absentWorkerLine(w);
   const rows = w.rows.flatMap((row) => [spanRow(w, row), ...row.links.map((l) => linkRow(w, row, l))]);
   return `<section class="trace" id="trace" data-trace-id="${escapeHtml(w.traceId)}" data-run="${escapeHtml(w.runId)}" data-spans="${w.rows.length}">
 <h2>Trace of the slowest job</h2>
 <p class="facts">${escapeHtml(waterfallHeading(w))}</p>
+${absent === undefined ? '' : `<p class="facts absent-worker">${escapeHtml(absent)}</p>`}
 <p class="how">One row per span of the job's trace (from the span files beside the logs), indented under its parent, drawn on the
 trace's time scale. A row starting with → is a link: the span it names ran in another trace, usually another process
 (a waiting request links to the one computation whose value it waited for), drawn hatched on the same scale.</p>

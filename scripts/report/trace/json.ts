@@ -4,7 +4,7 @@ import type { Waterfall } from './waterfall.js';
 /**
  * The waterfall in `npm run logs -- --json --trace`: under `trace`, `null` when no job trace was
  * found, else the rows in tree order (times in ms from the trace's start):
- * `{ traceId, runId, jobsInRun, durationMs, rootName, rows: [{ spanId, parentSpanId, name, kind,
+ * `{ traceId, runId, jobsInRun, durationMs, rootName, absentWorker, rows: [{ spanId, parentSpanId, name, kind,
  * depth, orphan, process, offsetMs, durationMs, status, attributes, linkedFrom, links: [{ traceId,
  * spanId, found, name, process, offsetMs, durationMs, linkedFrom }] }] }`, where `linkedFrom` is
  * `{ spans, processes }` (spans in any trace linking to that span) or `null`.
@@ -24,6 +24,7 @@ export function waterfallToJson(w: Waterfall) {
     jobsInRun: w.jobsInRun,
     durationMs: w.durationMs,
     rootName: w.root.name,
+    absentWorker: w.absentWorker ?? null,
     rows: w.rows.map((row) => ({
       spanId: row.span.spanId,
       parentSpanId: row.span.parentSpanId ?? null,

@@ -1,5 +1,5 @@
 import { LinkCollector } from './links.js';
-import { formatWaterfall, waterfallHeading, type TextWaterfallOptions } from './format-waterfall.js';
+import { absentWorkerLine, formatWaterfall, waterfallHeading, type TextWaterfallOptions } from './format-waterfall.js';
 import { emptySpanReadStats, findSpanFiles, formatSpanInput, readSpanFiles, type SpanReadStats } from './read-spans.js';
 import { SlowestJobPicker } from './slowest-job.js';
 import { SpanIndex } from './span-index.js';
@@ -60,6 +60,7 @@ export function formatTraceReport(result: TraceResult, options: TextWaterfallOpt
   if (result.status !== 'no-spans') out.push(formatSpanInput(result.input));
   const absent = traceAbsentLine(result);
   if (absent !== undefined || result.status !== 'ok') return `${[...out, absent].join('\n')}\n`;
-  out.push(waterfallHeading(result.waterfall), '');
+  const absentWorker = absentWorkerLine(result.waterfall);
+  out.push(waterfallHeading(result.waterfall), ...(absentWorker === undefined ? [] : [absentWorker]), '');
   return `${out.join('\n')}\n${formatWaterfall(result.waterfall, options)}`;
 }

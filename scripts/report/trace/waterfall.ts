@@ -21,6 +21,11 @@ export interface Waterfall {
   rows: WaterfallRow[];
   /** Distinct processes among the rows. */
   processes: number;
+  /**
+   * The worker that answered the job (the root's `cache_stampede.worker_id`) when none of the
+   * trace's spans is its: its spans were dropped or not flushed, or the job's context was lost.
+   */
+  absentWorker?: string;
 }
 
 export interface WaterfallRow {
@@ -70,6 +75,8 @@ export function buildWaterfall(tree: TraceNode, links: LinkCollector, meta: Wate
       ...(linkedFrom && { linkedFrom }),
     };
   });
+  const worker = tree.span.attributes['cache_stampede.worker_id'];
+  const absentWorker = worker !== undefined && !rows.some((r) => r.span.workerId === String(worker)) ? String(worker) : undefined;
   return {
     traceId: tree.span.traceId,
     runId: meta.runId,
@@ -79,6 +86,7 @@ export function buildWaterfall(tree: TraceNode, links: LinkCollector, meta: Wate
     durationMs: endTime - startTime,
     rows,
     processes: new Set(rows.map((r) => r.process)).size,
+    ...(absentWorker !== undefined && { absentWorker }),
   };
 }
 
