@@ -118,7 +118,7 @@ function workerSpans(job: number, process: SpanInput['process'], start: number, 
     : {
         'cache_stampede.source': 'waited',
         'cache_stampede.strategy': 'redis-lock',
-        'cache_stampede.wait.outcome': 'notified',
+        'cache_stampede.wait.outcome': 'value',
         'cache_stampede.wait.ms': end - start - 12.25,
       };
   return [
@@ -338,7 +338,7 @@ describe('the text waterfall', () => {
   it('puts the attributes and the link under the waiting request, the link drawn on the same scale', () => {
     const lines = nonEmptyLines(text());
     const at = lines.findIndex((l) => l.startsWith('      cache-stampede getOrCompute'));
-    expect(lines[at + 1]).toBe('        source=waited strategy=redis-lock wait.outcome=notified wait.ms=1237.8');
+    expect(lines[at + 1]).toBe('        source=waited strategy=redis-lock wait.outcome=value wait.ms=1237.8');
     expect(lines[at + 2]).toBe(`        <- linked from cache-stampede refresh (worker-2 pid 5002, trace ${TRACE_REFRESH.slice(0, 8)})`);
     expect(lines[at + 3]).toMatch(/^ {8}-> cache-stampede compute\s+worker-1 pid 5001\s+17 ms\s+1000 ms\s+\|/);
     // 17 to 1017 ms: cells 0 to 31.

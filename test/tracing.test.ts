@@ -179,7 +179,14 @@ describe('tracing', () => {
     // random, 50 ms x 27.6 > the 1000 ms a value has: the first read refreshes, always.
     const random = () => 1e-12;
     const { guard } = processGuard({ keyPrefix: prefix, valueTtlMs: 1000, random, tracing: openTelemetry({ tracer }) });
-    await guard.getOrCompute('k', async () => (await sleep(50), 'v'), { strategy: 'xfetch' });
+    await guard.getOrCompute(
+      'k',
+      async () => {
+        await sleep(50);
+        return 'v';
+      },
+      { strategy: 'xfetch' },
+    );
     exporter.reset();
     await inRequest('request', () => guard.getOrCompute('k', async () => 'v2', { strategy: 'xfetch' }));
     await waitUntil('the refresh span ended', () => named('cache-stampede refresh').length === 1);
