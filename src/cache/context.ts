@@ -30,8 +30,12 @@ export interface GuardResult<T> {
   source: ValueSource;
 }
 
-/** A strategy's answer: the result, and the fresh value behind it when there is one (for the L1 tier). */
-export type Answer<T> = GuardResult<T> & { envelope?: Envelope<T> };
+/**
+ * A strategy's answer: the result, and the fresh value behind it when there is one (for the L1
+ * tier). `computedBy`: the traceparent of the computation a `waited` answer waited for, when no
+ * envelope carries it (a computation shared in-process during an outage, kept out of the L1 tier).
+ */
+export type Answer<T> = GuardResult<T> & { envelope?: Envelope<T>; computedBy?: string };
 
 /** Everything a strategy needs, resolved once per guard: the options, and the guard's state. */
 export interface StrategyDeps extends ResolvedGuardOptions {

@@ -58,7 +58,9 @@ export class OutageAnswers {
     }
     try {
       const { value: envelope, shared } = await this.compute(call, deps);
-      return { value: envelope.value as T, source: shared ? 'waited' : 'computed' };
+      if (!shared) return { value: envelope.value as T, source: 'computed' };
+      // A caller that joined the process's computation links its span to it, as any waiter does.
+      return { value: envelope.value as T, source: 'waited', ...(envelope.trace !== undefined && { computedBy: envelope.trace }) };
     } catch (err) {
       if (deps.failurePolicy !== 'stale' || !stale || deps.signal.aborted) throw err;
       emitEvent(call, 'warn', 'stale.served', { reason: 'compute-failed', computedAt: stale.computedAt });

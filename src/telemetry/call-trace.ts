@@ -92,10 +92,10 @@ export class CallTrace {
    * waited for, a link to the span of the computation that produced it (whatever process ran it:
    * its traceparent travels inside the stored value).
    */
-  finish(answer: { source: string; envelope?: { trace?: string } } | undefined, error?: unknown): void {
+  finish(answer: { source: string; envelope?: { trace?: string }; computedBy?: string } | undefined, error?: unknown): void {
     if (answer) {
       this.span.setAttributes({ [ATTR.source]: answer.source });
-      const computedBy = answer.envelope?.trace;
+      const computedBy = answer.envelope?.trace ?? answer.computedBy;
       if (answer.source === 'waited' && isTraceparent(computedBy)) this.span.addLink(computedBy, { 'cache_stampede.link': 'computation' });
     }
     this.wait?.end();
