@@ -112,6 +112,8 @@ describe('npm run demo', () => {
     const report = await readFile(join(logDir, 'report.html'), 'utf8');
     expect(report).toContain('<section class="load" data-strategies="none,redis-lock">');
     expect(existsSync(join(logDir, 'load', 'load.json'))).toBe(true);
+    // The lab traced (on by default): the slowest job of the redis-lock cold burst as a waterfall.
+    expect(report).toMatch(/<section class="trace"[^>]* data-run="demo-[^"]*-redis-lock"/);
   }, 180_000);
 
   it('--compute runs your module in the cold bursts instead of the example backend (which then counts nothing)', async () => {
