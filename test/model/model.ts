@@ -101,10 +101,14 @@ export interface SpanRecord {
   readonly traceId: string;
   /** A call span started by an operation of the program: that operation (synchronously in the call). */
   readonly op: number | undefined;
+  /** The span the library asked it to be a child of (`parent`), or linked to (`links`), when it started it. */
+  readonly startedUnder: string | undefined;
   readonly start: number;
-  /** How many times end() was called, and when first. */
+  /** How many times end() was called, and when first, by the time the runner read the spans. */
   ends: number;
   end?: number;
+  /** end() calls after the runner read the spans (every call, computation and guard had settled). */
+  lateEnds: number;
   /** From the exporter: the span it is a child of (undefined: a root). */
   parent?: string | undefined;
   links?: readonly { readonly spanId: string; readonly traceId: string }[];
@@ -803,6 +807,7 @@ function checkOutage(h: History, v: Violations): void {
  * - `span-tree`: a call span (getOrCompute, set, delete, lock) is a root (the runner makes every
  *   call outside any span, so a parent is a context leaked from another call); a compute or wait
  *   span is the child of a getOrCompute or refresh span of its process, in its trace;
+ *   `span-nesting`: and has ended by the time its parent ended;
  * - `compute-in-span`: a traced process's computation runs with its own compute span active (one
  *   computation per compute span), an untraced process's with no span active;
  * - `call-span`: each call of a traced process has one call span (a ttlMs refused before the call
@@ -827,7 +832,7 @@ function checkTracing(h: History, v: Violations): void {
   /** The operation a span is about: its own call's, its parent's, a refresh's request's. */
   const opOf = (s: SpanRecord, depth = 0): number | undefined => {
     if (s.op !== undefined || depth > 3) return s.op;
-    const up = (s.parent && byId.get(s.parent)) || (s.links?.[0] && byId.get(s.links[0].spanId));
+    const up = byId.get(s.parent ?? s.startedUnder ?? '') ?? (s.links?.[0] && byId.get(s.links[0].spanId));
     return up ? opOf(up, depth + 1) : computeOfSpan.get(s.spanId)?.[0]?.i;
   };
   const describe = (s: SpanRecord) => {
@@ -842,7 +847,8 @@ function checkTracing(h: History, v: Violations): void {
       const op = opOf(s);
       const call = op === undefined ? undefined : callOf.get(op);
       const settled = call ? (call.end === undefined ? '; its call never settled' : `; its call settled at ${v.at(call.end)}`) : '';
-      v.add('span-ended', `${describe(s)} never ended, after every call, computation and guard settled${settled}`);
+      const late = s.lateEnds > 0 ? ' (it ended after that)' : '';
+      v.add('span-ended', `${describe(s)} had not ended once every call, computation and guard had settled${late}${settled}`);
     } else if (s.ends > 1) v.add('span-ended-twice', `${describe(s)} was ended ${s.ends} times`);
   }
 
@@ -866,6 +872,19 @@ function checkTracing(h: History, v: Violations): void {
           `${describe(s)} has ${parent ? `as parent ${parent.proc.label}'s ${parent.name} ${parent.spanId}` : s.parent ? `a parent no guard started (${s.parent})` : 'no parent'}, not a getOrCompute or refresh span of its process in its trace`,
         );
     }
+  }
+
+  // A child (a wait, a computation) ends by the time its call (or refresh) does: the call's end
+  // ends a wait still open, and a computation ends before the call answers.
+  for (const s of h.spans) {
+    const under = s.parent ?? s.startedUnder;
+    if ((s.name !== SPAN.compute && s.name !== SPAN.wait) || under === undefined || s.end === undefined) continue;
+    const parent = byId.get(under);
+    if (parent?.end !== undefined && s.end > parent.end)
+      v.add(
+        'span-nesting',
+        `${describe(s)} ended at ${v.at(s.end)}, ${(s.end - parent.end).toFixed(1)} ms after its parent ${parent.name} ${parent.spanId} ended`,
+      );
   }
 
   for (const c of h.computes) {

@@ -172,6 +172,8 @@ class CountedSpan implements TraceSpan {
   constructor(
     readonly inner: TraceSpan,
     readonly record: SpanRecord,
+    /** Set once the runner read the spans: a later end() is counted apart. */
+    private readonly sealed: { read: boolean },
   ) {}
   setAttributes(attributes: TraceAttributes): void {
     this.inner.setAttributes(attributes);
@@ -189,8 +191,11 @@ class CountedSpan implements TraceSpan {
     return this.inner.traceparent();
   }
   end(error?: unknown): void {
-    this.record.ends++;
-    this.record.end ??= now();
+    if (this.sealed.read) this.record.lateEnds++;
+    else {
+      this.record.ends++;
+      this.record.end ??= now();
+    }
     this.inner.end(error);
   }
 }
@@ -199,16 +204,33 @@ class CountedSpan implements TraceSpan {
  * `tracing` of a traced process: openTelemetry() around its tracer, every span recorded in
  * `spans` (a call span with the operation that started it: `op()`, read synchronously).
  */
-function countedTracing(inner: Tracing, proc: ProcessInfo, spans: SpanRecord[], op: () => number | undefined): Tracing {
+function countedTracing(
+  inner: Tracing,
+  proc: ProcessInfo,
+  spans: SpanRecord[],
+  op: () => number | undefined,
+  sealed: { read: boolean },
+): Tracing {
   return {
     startSpan(name: string, options: StartSpanOptions): TraceSpan {
       // The library hands back the spans it was given: openTelemetry() knows its own, not the wrapper.
       const parent = options.parent instanceof CountedSpan ? options.parent.inner : options.parent;
       const span = inner.startSpan(name, { ...options, parent });
       const [, traceId = '', spanId = ''] = (span.traceparent() ?? '').split('-');
-      const record: SpanRecord = { proc, name, spanId, traceId, op: CALL_SPANS.has(name) ? op() : undefined, start: now(), ends: 0 };
+      const startedUnder = options.parent instanceof CountedSpan ? options.parent.record.spanId : options.links?.[0]?.split('-')[2];
+      const record: SpanRecord = {
+        proc,
+        name,
+        spanId,
+        traceId,
+        op: CALL_SPANS.has(name) ? op() : undefined,
+        startedUnder,
+        start: now(),
+        ends: 0,
+        lateEnds: 0,
+      };
       spans.push(record);
-      return new CountedSpan(span, record);
+      return new CountedSpan(span, record, sealed);
     },
   };
 }
@@ -265,6 +287,8 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   const disableContext = tracedFleet ? enableContext() : () => {};
   /** The operation whose call is being made (set around the synchronous part of the call). */
   let calling: number | undefined;
+  /** The spans were read: what ends later is counted apart. */
+  const sealed = { read: false };
 
   const timerTracker = process.env.MODEL_DEBUG === '1' ? trackTimers() : null;
   const baseline = resources();
@@ -366,6 +390,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
           info,
           history.spans,
           () => calling,
+          sealed,
         ),
       }),
     });
@@ -651,6 +676,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
 
     // The spans, now that every call, computation and guard settled: what ended, and how.
     if (provider && exporter) {
+      sealed.read = true;
       await provider.forceFlush();
       const finished = new Map(exporter.getFinishedSpans().map((s) => [s.spanContext().spanId, s]));
       for (const rec of history.spans) {
