@@ -41,7 +41,8 @@ export type EventFields = {
   'wait.end': { waitedMs: number; outcome: WaitOutcomeName };
   /** One recomputation. */
   'recompute.start': { fence: number; degraded?: true };
-  'recompute.end': { durationMs: number; fence: number };
+  /** `uncached`: the computation asked that its value be stored nowhere (`skipCache`). */
+  'recompute.end': { durationMs: number; fence: number; uncached?: true };
   'recompute.failed': { durationMs: number; fence: number; err: unknown };
   /** `coalesced` lines (a caller that joined another's flight) carry no reason of their own. */
   'stale.served': {

@@ -4,7 +4,7 @@
 export { createGuard, type CallOptions, type DeleteOptions, type SetOptions, type StampedeGuard } from './cache/guard.js';
 export type { GuardOptions } from './cache/options.js';
 export type { HeldLock, LockOptions } from './lock/fair-lock.js';
-export type { Compute, ComputeContext, GuardResult } from './cache/context.js';
+export type { Compute, ComputeContext, GuardResult, ValueTtl } from './cache/context.js';
 export type { StartSpanOptions, TraceAttributes, TraceSpan, Tracing } from './telemetry/tracing.js';
 export {
   FAILURE_POLICIES,

@@ -81,6 +81,14 @@ describe('the get-value client against a worker running a compute module', () =>
     expect(client.pending).toBe(0);
   });
 
+  it("the module decides its value's lifetime (setTtl) or that it be stored nowhere (skipCache)", async () => {
+    expect((await client.get('brief-1')).source).toBe('computed');
+    expect((await client.get('brief-1')).source).toBe('cache');
+    await waitUntil('the brief value expired', async () => (await client.get('brief-1')).source === 'computed', { intervalMs: 100 });
+    expect((await client.get('skip-1')).source).toBe('computed');
+    expect((await client.get('skip-1')).source).toBe('computed');
+  });
+
   it('a module that throws fails every job of its key with its message, and the worker keeps serving', async () => {
     const errors = await Promise.all(Array.from({ length: 5 }, () => failure(client.get('throw-1'))));
     for (const err of errors) {

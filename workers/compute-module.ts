@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Strategy } from '../src/cache/strategy.js';
+import type { ValueTtl } from '../src/cache/context.js';
 import type { JobParams } from '../src/bullmq/job-data.js';
 import { errorMessage } from '../src/errors.js';
 import { UserError } from '../scripts/common/errors.js';
@@ -17,6 +18,10 @@ export interface ComputeModuleContext {
   jobId: string | undefined;
   strategy: Strategy;
   workerId: string;
+  /** This value's fresh time and grace, for this value only (the guard's `setTtl`: a token's validity, a short-lived "not found"). */
+  setTtl(ttl: ValueTtl): void;
+  /** Answer this job and the jobs waiting for this computation, but store the value nowhere (the guard's `skipCache`). */
+  skipCache(): void;
 }
 
 /** A compute module's default export. Its value must survive JSON. */

@@ -12,9 +12,11 @@ import type { ComputeFunction } from './compute-module.js';
 export function moduleCompute(compute: ComputeFunction, workerId: string) {
   return (data: GetValueData, job: Job): Compute<unknown> =>
     // async: a module that throws before returning a promise fails the computation the same way.
-    async ({ signal }) =>
+    async ({ signal, setTtl, skipCache }) =>
       compute(data.key, {
         signal,
+        setTtl,
+        skipCache,
         params: data.params ?? {},
         runId: data.runId,
         jobId: job.id,

@@ -21,6 +21,25 @@ export interface ComputeContext {
    * is then only stored if no newer one is (fencing).
    */
   signal: AbortSignal;
+  /**
+   * Decide this value's lifetime, for this value only: `ttlMs` its fresh time, `graceMs` how long
+   * it stays after that (for swr, xfetch and the `stale` failure policy). The computation often
+   * knows best: a token valid for 10 minutes, an HTTP response's `max-age`, a "not found" worth
+   * remembering for 5 seconds. Each in whole ms from 0 to 2^31 - 1 (a fresh time of 0 gives 1 ms);
+   * anything else throws OptionsError, and the computation fails with it.
+   */
+  setTtl(ttl: ValueTtl): void;
+  /**
+   * Answer this call, and the calls waiting for this computation, with the value, but store it
+   * nowhere: neither in Redis nor in any process's L1 tier; the next call computes again.
+   */
+  skipCache(): void;
+}
+
+/** A value's lifetime as its computation decides it (`ComputeContext.setTtl`). */
+export interface ValueTtl {
+  ttlMs?: number;
+  graceMs?: number;
 }
 
 export type Compute<T> = (ctx: ComputeContext) => Promise<T>;

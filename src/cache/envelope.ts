@@ -1,4 +1,5 @@
 import { isTraceparent } from '../telemetry/tracing.js';
+import { MAX_TIMER_MS } from '../timers.js';
 
 /**
  * What is stored for a cache key: the value and what is known about it. Stored as JSON in
@@ -25,18 +26,28 @@ export interface Envelope<T = unknown> {
    * waiter in another process links its span to it.
    */
   trace?: string;
+  /** This value's grace, when its computation decided it (`setTtl`); else the guard's `graceMs`. */
+  graceMs?: number;
+  /** Its computation asked that it be stored nowhere (`skipCache`): it only travels to waiters. */
+  uncached?: true;
 }
 
 export function isFresh(envelope: Envelope, now = Date.now()): boolean {
   return now < envelope.freshUntil;
 }
 
-export function encodeEnvelope({ value, fence, computedAt, computeMs, ttlMs, freshUntil, trace }: Envelope): string {
-  return JSON.stringify(
-    trace === undefined
-      ? { value, fence, computedAt, computeMs, ttlMs, freshUntil }
-      : { value, fence, computedAt, computeMs, ttlMs, freshUntil, trace },
-  );
+export function encodeEnvelope({ value, fence, computedAt, computeMs, ttlMs, freshUntil, trace, graceMs, uncached }: Envelope): string {
+  return JSON.stringify({
+    value,
+    fence,
+    computedAt,
+    computeMs,
+    ttlMs,
+    freshUntil,
+    ...(trace !== undefined && { trace }),
+    ...(graceMs !== undefined && { graceMs }),
+    ...(uncached && { uncached }),
+  });
 }
 
 /** Parse a stored envelope; anything unreadable counts as a miss rather than an error. */
@@ -47,6 +58,9 @@ export function decodeEnvelope<T>(raw: string | null): Envelope<T> | null {
     if (typeof parsed !== 'object' || parsed === null || !('value' in parsed)) return null;
     // A value the guard did not write may carry anything there: only a traceparent is a link.
     if ('trace' in parsed && !isTraceparent(parsed.trace)) delete parsed.trace;
+    if ('graceMs' in parsed && !(typeof parsed.graceMs === 'number' && parsed.graceMs >= 0 && parsed.graceMs <= MAX_TIMER_MS))
+      delete parsed.graceMs;
+    if ('uncached' in parsed && parsed.uncached !== true) delete parsed.uncached;
     return parsed;
   } catch {
     return null;

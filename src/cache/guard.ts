@@ -245,7 +245,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       answered = await answer(run, request, keys.value);
       return answered;
     } finally {
-      l1.end(ticket, answered?.envelope && isFresh(answered.envelope) ? answered.envelope : undefined);
+      const fresh = answered?.envelope && isFresh(answered.envelope) && !answered.envelope.uncached ? answered.envelope : undefined;
+      l1.end(ticket, fresh);
     }
   };
 

@@ -4,7 +4,7 @@ import { emitEvent } from '../events.js';
 import { releaseLockFor, type LockLease } from '../lock/redis-lock.js';
 import { startWatchdog } from '../lock/watchdog.js';
 import type { Call, StrategyDeps } from './context.js';
-import { isFresh, type Envelope } from './envelope.js';
+import { encodeEnvelope, isFresh, type Envelope } from './envelope.js';
 import { recompute } from './recompute.js';
 import { writeEnvelope } from './store.js';
 
@@ -42,6 +42,18 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
     throw err;
   } finally {
     stopWatchdog();
+  }
+
+  if (envelope.uncached) {
+    // Stored nowhere: the value travels to the waiters in the release's notification, whatever its size.
+    try {
+      await releaseAsHolder(call as Call<unknown>, deps, keys, lease, `value:${encodeEnvelope(envelope)}`);
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      // The caller has its value; the lock goes back once Redis answers, for the fleet's next miss.
+      deps.outage.afterOutage(() => releaseAsHolder(call as Call<unknown>, deps, keys, lease, 'released'));
+    }
+    return { envelope, stored: false };
   }
 
   let outcome: Awaited<ReturnType<typeof writeEnvelope>>;

@@ -41,7 +41,7 @@ export class L1Store {
     const entry = this.entries.get(key);
     if (!entry) return null;
     this.entries.delete(key);
-    if (entry.envelope.freshUntil + this.graceMs <= now) {
+    if (entry.envelope.freshUntil + (entry.envelope.graceMs ?? this.graceMs) <= now) {
       this.bytes -= entry.bytes;
       return null;
     }

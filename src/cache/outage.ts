@@ -112,7 +112,7 @@ export class OutageAnswers {
     return this.flight.do(call.key, async () => {
       const generation = this.generation;
       const envelope = await recompute(call, deps, 0, { degraded: true });
-      if (generation === this.generation) this.keep(call.key, envelope);
+      if (generation === this.generation && !envelope.uncached) this.keep(call.key, envelope);
       return envelope;
     });
   }

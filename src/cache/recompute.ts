@@ -1,9 +1,9 @@
-import { ComputeTimeoutError, GuardClosedError, InvalidValueError } from '../errors.js';
+import { ComputeTimeoutError, GuardClosedError, InvalidValueError, OptionsError } from '../errors.js';
 import { toJson } from '../json-value.js';
 import { emitEvent } from '../events.js';
-import { onAbort, unrefTimeout } from '../timers.js';
+import { MAX_TIMER_MS, onAbort, unrefTimeout } from '../timers.js';
 import type { Envelope } from './envelope.js';
-import type { Call, StrategyDeps } from './context.js';
+import type { Call, StrategyDeps, ValueTtl } from './context.js';
 
 /**
  * Run the caller's computation once, logging it: one `recompute.start` is one recomputation
@@ -48,7 +48,18 @@ export async function recompute<T>(
   emitEvent(call, 'info', 'recompute.start', degraded ? { fence, degraded } : { fence });
   // Traced: the computation runs in a span of its own, so the caller's own spans nest under it.
   const span = call.trace?.startCompute(fence);
-  const computing = () => call.compute({ key: call.key, signal: controller.signal });
+  const decided: { ttl?: ValueTtl; skip?: true } = {};
+  const computing = () =>
+    call.compute({
+      key: call.key,
+      signal: controller.signal,
+      setTtl: (ttl) => {
+        decided.ttl = checkValueTtl(ttl);
+      },
+      skipCache: () => {
+        decided.skip = true;
+      },
+    });
   let value: T;
   try {
     value = await Promise.race([span ? span.run(computing) : computing(), givenUp]);
@@ -64,16 +75,40 @@ export async function recompute<T>(
     for (const off of detach) off();
   }
   const computeMs = elapsed(started);
-  emitEvent(call, 'info', 'recompute.end', { durationMs: computeMs, fence });
+  emitEvent(
+    call,
+    'info',
+    'recompute.end',
+    decided.skip ? { durationMs: computeMs, fence, uncached: true } : { durationMs: computeMs, fence },
+  );
   span?.end();
   const now = Date.now();
   // Jitter shortens the fresh time at random, so keys written together do not expire together.
-  const ttlMs = Math.max(1, Math.round(call.ttlMs * (1 - deps.ttlJitter * deps.random())));
+  const ttlMs = Math.max(1, Math.round((decided.ttl?.ttlMs ?? call.ttlMs) * (1 - deps.ttlJitter * deps.random())));
   const envelope: Envelope<T> = { value, fence, computedAt: now, computeMs, ttlMs, freshUntil: now + ttlMs };
+  if (decided.ttl?.graceMs !== undefined) envelope.graceMs = decided.ttl.graceMs;
+  if (decided.skip) envelope.uncached = true;
   // Its waiters, in any process, link their spans to the computation's.
   const trace = span?.traceparent();
   if (trace !== undefined) envelope.trace = trace;
   return envelope;
+}
+
+/**
+ * What a computation asked of its value's lifetime (`setTtl`), checked where it asks: a bad value
+ * throws inside the computation, which then fails with it.
+ */
+function checkValueTtl(ttl: unknown): ValueTtl {
+  if (typeof ttl !== 'object' || ttl === null) throw new OptionsError('setTtl', `setTtl takes { ttlMs?, graceMs? }, got ${String(ttl)}`);
+  const checked: ValueTtl = {};
+  for (const name of ['ttlMs', 'graceMs'] as const) {
+    const ms = (ttl as ValueTtl)[name];
+    if (ms === undefined) continue;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_TIMER_MS)
+      throw new OptionsError(name, `setTtl: ${name} must be a number of ms from 0 to ${MAX_TIMER_MS}, got ${String(ms)}`);
+    checked[name] = Math.round(ms);
+  }
+  return checked;
 }
 
 /** Throws InvalidValueError when `value` would not come back from JSON as it is. */

@@ -116,9 +116,9 @@ export async function readWithFence<T>(redis: RedisClient, keys: CacheKeys): Pro
   return { cached, fence };
 }
 
-/** How long the Redis key lives: the value's fresh time left, plus its grace. */
+/** How long the Redis key lives: the value's fresh time left, plus its grace (its own, when its computation decided one). */
 export function keyTtl(envelope: Envelope, graceMs: number): number {
-  return Math.max(1, Math.round(envelope.freshUntil - Date.now() + graceMs));
+  return Math.max(1, Math.round(envelope.freshUntil - Date.now() + (envelope.graceMs ?? graceMs)));
 }
 
 /**

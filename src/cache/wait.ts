@@ -80,6 +80,11 @@ async function nextOutcome(
       const envelope = decodeEnvelope(message.slice('written:'.length));
       if (envelope && isFresh(envelope)) return { kind: 'value', envelope };
     }
+    // A value its computation asked not to store (skipCache): only this message carries it.
+    if (message.startsWith('value:')) {
+      const envelope = decodeEnvelope(message.slice('value:'.length));
+      if (envelope && isFresh(envelope)) return { kind: 'value', envelope };
+    }
     // `written` (a large value), `released`: look again, and take the lock if it is free.
   }
 }

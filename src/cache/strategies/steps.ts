@@ -44,6 +44,8 @@ export function freshHit<T>(call: Call<T>, cached: Envelope<T> | null): Answer<T
  */
 export async function computeUnlocked<T>(call: Call<T>, deps: StrategyDeps, keys: CacheKeys, seenFence: number): Promise<Answer<T>> {
   const envelope = await recompute(call, deps, 0);
+  // Its computation asked that it be stored nowhere (skipCache).
+  if (envelope.uncached) return { value: envelope.value, source: 'computed' };
   let outcome: Awaited<ReturnType<typeof writeEnvelope>>;
   try {
     outcome = await deps.gate.run(keys.value, () => writeEnvelope(deps.redis, keys, envelope, null, deps.graceMs, call, seenFence));
