@@ -46,7 +46,7 @@ export type EventFields = {
   'recompute.failed': { durationMs: number; fence: number; err: unknown };
   /** `coalesced` lines (a caller that joined another's flight) carry no reason of their own. */
   'stale.served': {
-    reason?: 'refreshing' | 'compute-failed' | 'backoff' | 'redis-down';
+    reason?: 'refreshing' | 'compute-failed' | 'backoff' | 'redis-down' | 'soft-timeout';
     computedAt?: number;
     backoffUntil?: number;
     coalesced?: true;
@@ -76,9 +76,10 @@ export type GuardEventName = keyof EventFields;
 
 /**
  * How a wait for another holder ended (`released`: the holder gave up and the lock came to us;
- * `closed`: the guard was closed; `unavailable`: its Redis became unavailable).
+ * `closed`: the guard was closed; `unavailable`: its Redis became unavailable; `soft-timeout`: the
+ * call was answered with its stale value at its soft timeout).
  */
-export type WaitOutcomeName = 'value' | 'released' | 'failed' | 'timeout' | 'closed' | 'unavailable';
+export type WaitOutcomeName = 'value' | 'released' | 'failed' | 'timeout' | 'closed' | 'unavailable' | 'soft-timeout';
 
 /** One event, as published. Read-only: every subscriber, and the log line, share the objects. */
 export type GuardEvent = {

@@ -65,6 +65,10 @@ describe('option bounds, both sides', () => {
     ['redisTimeoutMs', MAX_TIMER_MS + 1, false],
     ['onRedisDown', 'error', true],
     ['onRedisDown', 'compute', true],
+    ['softTimeoutMs', 0, true],
+    ['softTimeoutMs', MAX_TIMER_MS, true],
+    ['softTimeoutMs', -1, false],
+    ['softTimeoutMs', 0.5, false],
   ];
   for (const [name, value, ok] of cases) {
     it(`${name} = ${JSON.stringify(value)} is ${ok ? 'accepted' : 'refused'}`, () => {
@@ -107,6 +111,7 @@ describe('defaults', () => {
       lockTtlMs: 10_000,
       redisTimeoutMs: 1_000,
       onRedisDown: 'compute',
+      softTimeoutMs: 0,
     });
     expect(resolveGuardOptions({ redis, lockTtlMs: 500 }).maxWaitMs).toBe(3000);
     expect(resolved.random).toBe(Math.random);

@@ -88,6 +88,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     xfetchBeta: config.xfetchBeta,
     redisTimeoutMs: config.redisTimeoutMs,
     onRedisDown: config.onRedisDown,
+    softTimeoutMs: config.softTimeoutMs,
     ...(options.tracing && { tracing: openTelemetry() }),
   });
   const worker = new Worker<unknown, GetValueResult>(config.queueName, createProcessor({ guard, workerId, ...computation(options) }), {

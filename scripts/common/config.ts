@@ -74,6 +74,8 @@ export interface Config {
   readonly redisTimeoutMs: number;
   /** What a job's call does while the cache's Redis is unavailable: `compute` or `error`. @default 'compute' (env ON_REDIS_DOWN) */
   readonly onRedisDown: RedisDownPolicy;
+  /** redis-lock: how long a job with a stale value in reach waits for the fresh one (0: as long as it takes). @default 0 (env SOFT_TIMEOUT_MS) */
+  readonly softTimeoutMs: number;
   /** Strategy when a command does not say. @default 'redis-lock' (env STRATEGY) */
   readonly strategy: Strategy;
   /**
@@ -138,6 +140,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     lockTtlMs: guardOption('LOCK_TTL_MS', 'lockTtlMs'),
     redisTimeoutMs: guardOption('REDIS_TIMEOUT_MS', 'redisTimeoutMs'),
     onRedisDown: guardOption('ON_REDIS_DOWN', 'onRedisDown'),
+    softTimeoutMs: guardOption('SOFT_TIMEOUT_MS', 'softTimeoutMs'),
     computeTimeoutMs: guardOption('COMPUTE_TIMEOUT_MS', 'computeTimeoutMs'),
     failurePolicy: guardOption('FAILURE_POLICY', 'failurePolicy'),
     failureBackoffMs: guardOption('FAILURE_BACKOFF_MS', 'failureBackoffMs'),

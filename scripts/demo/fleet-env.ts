@@ -27,6 +27,7 @@ export function fleetEnv(config: Config, logDir: string): Record<string, string>
     FAILURE_BACKOFF_MS: String(config.failureBackoffMs),
     REDIS_TIMEOUT_MS: String(config.redisTimeoutMs),
     ON_REDIS_DOWN: config.onRedisDown,
+    SOFT_TIMEOUT_MS: String(config.softTimeoutMs),
     XFETCH_BETA: String(config.xfetchBeta),
     TTL_JITTER: String(config.ttlJitter),
   };

@@ -18,6 +18,14 @@ import { onAbort, unrefTimeout } from '../timers.js';
  * `end()` must be called when the call is done: it detaches from the guard's long-lived signal
  * and from the gate.
  */
+/** How a waiter's claims and waits end when its call was answered stale at its soft timeout (`softTimeoutMs`). */
+export class SoftTimeout extends Error {
+  constructor(key: string) {
+    super(`stopped waiting for key "${key}": answered with its stale value at the soft timeout`);
+    this.name = 'SoftTimeout';
+  }
+}
+
 export class CallBound {
   private readonly deadline: number;
   /** Aborted, with the error to end with, when the guard closes or the call's Redis goes down. */
@@ -82,6 +90,11 @@ export class CallBound {
       timer = unrefTimeout(() => settle(() => reject(this.timeout())), this.remaining());
       detach = onAbort(signal, () => settle(() => reject(signal.reason)));
     });
+  }
+
+  /** End every wait and claim of the call now: its caller was answered with a stale value at its soft timeout. */
+  giveUp(): void {
+    this.over.abort(new SoftTimeout(this.key));
   }
 
   /** The call is done with waiting. */

@@ -74,6 +74,8 @@ export interface StrategyDeps extends ResolvedGuardOptions {
   signal: AbortSignal;
   /** Background refreshes in this process: keys being refreshed, and their promises for close(). */
   refreshing: Map<string, Promise<void>>;
+  /** Computations (and waits) that went on after their call was answered stale at its soft timeout, for close(). */
+  continuing: Set<Promise<unknown>>;
 }
 
 /**
@@ -88,4 +90,6 @@ export interface Call<T> extends EventSource {
   readonly log: Logger;
   readonly context: EventContext | undefined;
   readonly ttlMs: number;
+  /** `redis-lock`: how long a call with a stale value in reach waits for the fresh one; 0: as long as it takes. */
+  readonly softTimeoutMs: number;
 }

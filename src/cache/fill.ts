@@ -6,6 +6,7 @@ import { CallBound } from './call-bound.js';
 import type { Claim } from './claim.js';
 import type { Call, Answer, StrategyDeps } from './context.js';
 import type { Envelope } from './envelope.js';
+import { unrefTimeout } from '../timers.js';
 import { computeAsHolder } from './holder.js';
 import { boundedClaim, waitForHolder } from './wait.js';
 
@@ -27,10 +28,37 @@ export async function fill<T>(
 ): Promise<Answer<T>> {
   const bound = new CallBound(call.key, deps.maxWaitMs, deps.signal, deps.gate, keys.value);
   try {
-    return await fillWithin(call, deps, keys, first, bound);
+    const filling = fillWithin(call, deps, keys, first, bound);
+    return first.stale && call.softTimeoutMs > 0 ? await softly(call, deps, filling, first.stale, bound) : await filling;
   } finally {
     bound.end();
   }
+}
+
+/**
+ * The soft timeout (`softTimeoutMs`): the fresh value if it comes in time, else the stale one.
+ * Then a waiter stops waiting (its claims and waits end at once), and a holder's computation goes
+ * on and writes when it is done, for the fleet: close() waits for it as for a refresh. Its
+ * outcome is in its events (`recompute.end`, `cache.write`, or the failure's).
+ */
+async function softly<T>(
+  call: Call<T>,
+  deps: StrategyDeps,
+  filling: Promise<Answer<T>>,
+  stale: Envelope<T>,
+  bound: CallBound,
+): Promise<Answer<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const soft = new Promise<null>((resolve) => {
+    timer = unrefTimeout(() => resolve(null), call.softTimeoutMs);
+  });
+  const answered = await Promise.race([filling, soft]).finally(() => clearTimeout(timer));
+  if (answered) return answered;
+  bound.giveUp();
+  const going = filling.catch(() => {}).finally(() => deps.continuing.delete(going));
+  deps.continuing.add(going);
+  emitEvent(call, 'info', 'stale.served', { reason: 'soft-timeout', computedAt: stale.computedAt });
+  return { value: stale.value, source: 'stale' };
 }
 
 async function fillWithin<T>(

@@ -22,7 +22,7 @@ import { RedisGate } from '../redis/gate.js';
 import { refreshInBackground } from './refresh.js';
 import { shouldRefreshEarly } from './strategies/xfetch.js';
 import { leaseNotifier, type NotifierLease } from '../redis/shared-notifier.js';
-import { resolveGuardOptions, type GuardOptions } from './options.js';
+import { checkGuardOption, resolveGuardOptions, type GuardOptions } from './options.js';
 import type { Strategy } from './strategy.js';
 
 export type { GuardOptions };
@@ -40,6 +40,11 @@ export interface CallOptions {
   strategy?: Strategy;
   /** Lifetime of this value, ms. @default the guard's valueTtlMs */
   ttlMs?: number;
+  /**
+   * `redis-lock`: with a stale value in reach, wait for the fresh one at most this long, then take
+   * the stale one while the computation goes on. @default the guard's softTimeoutMs
+   */
+  softTimeoutMs?: number;
   /** Logger bound to the caller's correlation fields (e.g. a job's child logger). */
   logger?: Logger;
   /**
@@ -143,6 +148,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     flight: new SingleFlight(),
     signal: aborter.signal,
     refreshing: new Map(),
+    continuing: new Set(),
     l1,
     // Created on first wait (or at once, for the L1 tier's bus): processes that never wait never open a pub/sub connection.
     notifier: () => {
@@ -264,6 +270,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         log,
         context: call.context,
         ttlMs,
+        softTimeoutMs: call.softTimeoutMs === undefined ? resolved.softTimeoutMs : checkGuardOption('softTimeoutMs', call.softTimeoutMs),
         trace: tracing && CallTrace.start(tracing, SPAN.getOrCompute, key, strategy),
       };
       return strip(await getOrCompute(request, run, keys)) as GuardResult<T>;
@@ -307,7 +314,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       });
     },
     async close() {
-      await Promise.all(deps.refreshing.values());
+      await Promise.all([...deps.refreshing.values(), ...deps.continuing]);
       aborter.abort(new GuardClosedError());
       gate.stop();
       // Takes back only this guard's subscriptions: a `subscriber` may be shared with other guards.

@@ -56,6 +56,12 @@ export interface GuardOptions {
   redisTimeoutMs?: number;
   /** What a call does while Redis is unavailable: `compute` (in this process) or `error`. @default 'compute' */
   onRedisDown?: RedisDownPolicy;
+  /**
+   * `redis-lock`: a call with a stale value in reach (within its grace) waits for the fresh one at
+   * most this long, then gets the stale one (`source: 'stale'`) while the computation goes on and
+   * writes when it is done. Without a stale value nothing changes. 0: off. @default 0
+   */
+  softTimeoutMs?: number;
   /** Logger for calls that do not bring their own. @default silent */
   logger?: Logger;
   /**
@@ -87,6 +93,7 @@ export interface ResolvedGuardOptions {
   readonly maxWaitMs: number;
   readonly redisTimeoutMs: number;
   readonly onRedisDown: RedisDownPolicy;
+  readonly softTimeoutMs: number;
   readonly random: () => number;
   /** The L1 tier's bounds; null: no L1 tier. */
   readonly l1Options: L1Options | null;
@@ -107,6 +114,7 @@ export const GUARD_DEFAULTS: Readonly<Omit<ResolvedGuardOptions, 'maxWaitMs' | '
   lockTtlMs: 10_000,
   redisTimeoutMs: 1_000,
   onRedisDown: 'compute',
+  softTimeoutMs: 0,
 });
 
 /** Braces in the prefix would change the hash tag Redis Cluster uses, so only plain names. */
@@ -129,6 +137,7 @@ const RULES: Record<TunableOption, (value: unknown) => string | null> = {
   // Below 10 ms a loaded machine's own scheduling would count as an outage.
   redisTimeoutMs: wholeMs(10),
   onRedisDown: oneOf(REDIS_DOWN_POLICIES),
+  softTimeoutMs: wholeMs(0),
 };
 
 const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger', 'l1', 'tracing']);
@@ -186,6 +195,7 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     maxWaitMs: options.maxWaitMs === undefined ? lockTtlMs * 6 : checkGuardOption('maxWaitMs', options.maxWaitMs),
     redisTimeoutMs: pick('redisTimeoutMs'),
     onRedisDown: pick('onRedisDown'),
+    softTimeoutMs: pick('softTimeoutMs'),
     random: options.random ?? Math.random,
     l1Options: options.l1 === undefined ? null : checkL1(options.l1),
   });

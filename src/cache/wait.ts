@@ -2,7 +2,7 @@ import type { CacheKeys } from '../keys.js';
 import type { LockLease } from '../lock/redis-lock.js';
 import { GuardClosedError, RedisUnavailableError } from '../errors.js';
 import { emitEvent, type WaitOutcomeName } from '../events.js';
-import type { CallBound } from './call-bound.js';
+import { SoftTimeout, type CallBound } from './call-bound.js';
 import type { Claim } from './claim.js';
 import { giveBackLate } from './holder.js';
 import type { Call, StrategyDeps } from './context.js';
@@ -52,6 +52,7 @@ export async function waitForHolder(call: Call<unknown>, deps: StrategyDeps, key
   } catch (err) {
     if (err instanceof GuardClosedError) logged = 'closed';
     if (err instanceof RedisUnavailableError) logged = 'unavailable';
+    if (err instanceof SoftTimeout) logged = 'soft-timeout';
     throw err;
   } finally {
     if (subscription !== 'timeout') subscription.close();

@@ -10,6 +10,8 @@ import { ATTR, SPAN, isTraceparent, type TraceAttributes, type TraceSpan, type T
  */
 export class CallTrace {
   private wait: TraceSpan | undefined;
+  /** Ended: a holder's computation that goes on after its call was answered (a soft timeout) reports to nobody. */
+  private ended = false;
 
   private constructor(
     private readonly tracing: Tracing,
@@ -35,6 +37,7 @@ export class CallTrace {
   }
 
   event(name: GuardEventName, fields: Readonly<Record<string, unknown>>): void {
+    if (this.ended) return;
     this.span.addEvent(name, scalars(fields));
     switch (name) {
       case 'cache.hit':
@@ -100,6 +103,7 @@ export class CallTrace {
     }
     this.wait?.end();
     this.wait = undefined;
+    this.ended = true;
     this.span.end(error);
   }
 }
