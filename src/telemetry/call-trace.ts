@@ -60,6 +60,7 @@ export class CallTrace {
         this.wait?.end();
         this.wait = this.tracing.startSpan(SPAN.wait, {
           parent: this.span,
+          key: this.key,
           attributes: { 'cache_stampede.wait.timeout_ms': Number(fields.timeoutMs) },
         });
         break;
@@ -76,7 +77,7 @@ export class CallTrace {
 
   /** The computation's span, a child of this one; the caller's function runs inside it. */
   startCompute(fence: number): TraceSpan {
-    return this.tracing.startSpan(SPAN.compute, { parent: this.span, attributes: { [ATTR.fence]: fence } });
+    return this.tracing.startSpan(SPAN.compute, { parent: this.span, key: this.key, attributes: { [ATTR.fence]: fence } });
   }
 
   /**
