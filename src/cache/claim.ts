@@ -21,9 +21,7 @@ import type { Cached } from './store.js';
 // The whole read-or-acquire is one step: a value written since the caller last looked is found
 // here (no double-check read after the lock), and a caller that takes the lock has its stale
 // value in the same reply, to fall back on.
-const CLAIM = new LuaScript<[ClaimKind, string | null, (string | null)?]>(
-  'cache.claim',
-  `
+export const CLAIM_LUA = `
 local envelope = false
 local storedFence = nil
 if ARGV[3] ~= '' then
@@ -42,11 +40,12 @@ ${takeLockLua(
     taken: "{'lock', fence, envelope}",
   },
   'storedFence',
-)}`,
-  3,
-);
+)}`;
+const CLAIM = new LuaScript<ClaimReply>('cache.claim', CLAIM_LUA, 3);
 
 type ClaimKind = 'value' | 'stale' | 'lock' | 'busy';
+/** What the claim script answers for one key. */
+export type ClaimReply = [ClaimKind, string | null, (string | null)?];
 
 export type Claim<T> =
   | { kind: 'value'; envelope: Envelope<T> }
@@ -83,7 +82,18 @@ async function claimOnce<T>(
   source?: EventSource,
 ): Promise<Claim<T>> {
   const token = randomUUID();
-  const args = [
+  const reply = await CLAIM.run(redis, claimKeys(keys), claimArgs(token, ttlMs, options, readValue), source);
+  return decodeClaim<T>(reply, token, ttlMs, () => claimOnce<T>(redis, keys, ttlMs, options, false, source));
+}
+
+/** The claim script's KEYS for one cache key. */
+export function claimKeys(keys: CacheKeys): string[] {
+  return [keys.lock, keys.lease, keys.value];
+}
+
+/** The claim script's ARGV for one cache key. */
+export function claimArgs(token: string, ttlMs: number, options: ClaimOptions, readValue = true): Array<string | number> {
+  return [
     token,
     ttlMs,
     readValue ? Date.now() : '',
@@ -91,7 +101,18 @@ async function claimOnce<T>(
     options.serveStale ? 'serve' : 'wait',
     options.honourBackoff ? '1' : '0',
   ];
-  const [kind, first, second] = await CLAIM.run(redis, [keys.lock, keys.lease, keys.value], args, source);
+}
+
+/**
+ * One key's claim reply as a Claim. `claimWithoutReading`: the claim again, not reading the value
+ * (for an unreadable stored value, below).
+ */
+export function decodeClaim<T>(
+  [kind, first, second]: ClaimReply,
+  token: string,
+  ttlMs: number,
+  claimWithoutReading: () => Promise<Claim<T>>,
+): Claim<T> | Promise<Claim<T>> {
   const stored = kind === 'lock' ? second : first;
   const envelope = decodeEnvelope<T>(stored ?? null);
   // An unreadable value (another writer's, an older format, a corrupt write) counts as a miss, as
@@ -99,7 +120,7 @@ async function claimOnce<T>(
   // 'stale' in a back-off) claims again, without reading. One that took the lock or found it busy
   // has done what a miss does: claiming again would find its own lock busy and orphan it.
   if (stored && !envelope) {
-    if (kind === 'value' || kind === 'stale') return claimOnce<T>(redis, keys, ttlMs, options, false, source);
+    if (kind === 'value' || kind === 'stale') return claimWithoutReading();
     return kind === 'lock' ? { kind, lease: { token, fence: Number(first), ttlMs }, stale: null } : { kind: 'busy', stale: null };
   }
   switch (kind) {

@@ -42,6 +42,22 @@ export interface ValueTtl {
   graceMs?: number;
 }
 
+/** What a batch computation (`getManyOrCompute`) receives beside its keys. */
+export interface BatchContext {
+  /** Aborted when the computation should stop: it timed out (`computeTimeoutMs`), or the guard was closed. */
+  signal: AbortSignal;
+  /** `setTtl` of one key's value (see ComputeContext). */
+  setTtl(key: string, ttl: ValueTtl): void;
+  /** `skipCache` of one key's value (see ComputeContext). */
+  skipCache(key: string): void;
+}
+
+/** A batch computation: a value for each of `keys` (a Map, or an object keyed by them); a key left out fails alone. */
+export type ComputeMany<T> = (keys: string[], ctx: BatchContext) => Promise<ReadonlyMap<string, T> | Readonly<Record<string, T>>>;
+
+/** `getManyOrCompute`'s answer: per key, in the order asked, its result or its own failure. */
+export type BatchResult<T> = Map<string, GuardResult<T> | { error: Error }>;
+
 export type Compute<T> = (ctx: ComputeContext) => Promise<T>;
 
 export interface GuardResult<T> {

@@ -14,7 +14,11 @@ import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import { isCluster } from '../redis/client.js';
 import { closeSubscriber, duplicateAsSubscriber } from '../redis/subscriber.js';
-import type { Answer, Call, Compute, GuardResult, StrategyDeps } from './context.js';
+import type { Answer, BatchResult, Call, Compute, ComputeMany, GuardResult, StrategyDeps } from './context.js';
+import { BatchClaims } from './batch-claims.js';
+import { SharedBatch } from './shared-batch.js';
+import { afterClaim } from './strategies/redis-lock.js';
+import { shareFlight } from './strategies/shared-flight.js';
 import { isFresh } from './envelope.js';
 import { L1Tier } from './l1-tier.js';
 import { OutageAnswers } from './outage.js';
@@ -55,6 +59,9 @@ export interface CallOptions {
   context?: EventContext;
 }
 
+/** getManyOrCompute's options: its keys are claimed and computed as `redis-lock` does one. */
+export type ManyOptions = Omit<CallOptions, 'strategy'>;
+
 export interface SetOptions {
   /** Fresh time of this value, ms. @default the guard's valueTtlMs */
   ttlMs?: number;
@@ -76,6 +83,17 @@ export interface StampedeGuard {
    * Redis is unavailable, `onRedisDown` decides (computed in this process, or RedisUnavailableError).
    */
   getOrCompute<T>(key: string, compute: Compute<T>, options?: CallOptions): Promise<GuardResult<T>>;
+  /**
+   * The values of many keys at once, with `redis-lock`'s guarantee for each: hits answered from
+   * the L1 tier and Redis, the missing keys claimed together (one round trip; on a cluster one per
+   * slot), the keys this call holds computed in ONE call of `computeMany(heldKeys, { signal })`,
+   * the keys other processes hold waited for, each key written with its own fence, TTL and
+   * notification. A key is computed at most once in the fleet whichever way it was asked for
+   * (batches and single calls join each other's flights in a process, and the lock across). A key
+   * the batch left out, or whose computation failed, fails alone (its failure policy applies):
+   * its entry is `{ error }`. Answers in the order of `keys`, duplicates once.
+   */
+  getManyOrCompute<T>(keys: readonly string[], computeMany: ComputeMany<T>, options?: ManyOptions): Promise<BatchResult<T>>;
   /**
    * Store `value` for every process: the next read anywhere gets it, waiters on the key are woken
    * with it, and a holder computing at this moment (from older data) cannot overwrite it.
@@ -275,6 +293,55 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       };
       return strip(await getOrCompute(request, run, keys)) as GuardResult<T>;
     },
+    async getManyOrCompute<T>(keys: readonly string[], computeMany: ComputeMany<T>, options: ManyOptions = {}): Promise<BatchResult<T>> {
+      if (!Array.isArray(keys)) throw new InvalidKeyError('getManyOrCompute takes an array of keys');
+      const unique = [...new Set(keys)];
+      for (const key of unique) checkKey(key);
+      if (typeof computeMany !== 'function')
+        throw new OptionsError('computeMany', 'getManyOrCompute takes a batch computation: (keys, { signal }) => values');
+      if (aborter.signal.aborted) throw new GuardClosedError();
+      const log = options.logger ?? defaultLogger;
+      const ttlMs = checkCallTtl(options.ttlMs ?? resolved.valueTtlMs);
+      const softTimeoutMs =
+        options.softTimeoutMs === undefined ? resolved.softTimeoutMs : checkGuardOption('softTimeoutMs', options.softTimeoutMs);
+      // The keys this call holds once claimed share one computeMany; a key it comes to hold later
+      // (its holder elsewhere failed or vanished) is computed alone, by computeMany([key]).
+      const computeOf = new Map<string, Compute<T>>();
+      const claims = new BatchClaims(deps, (held) => {
+        const shared = new SharedBatch(held, computeMany, deps);
+        for (const key of held) computeOf.set(key, shared.computeOf(key));
+      });
+      const byBatch: Runner = (call, strategyDeps) =>
+        shareFlight('redis-lock', call, strategyDeps, async () => {
+          const keysOf = strategyDeps.keys(call.key);
+          return afterClaim(call, strategyDeps, keysOf, await claims.claim(call, keysOf));
+        });
+      const one = (key: string): Promise<Answer<unknown>> => {
+        const compute: Compute<T> = (ctx) => (computeOf.get(key) ?? new SharedBatch([key], computeMany, deps).computeOf(key))(ctx);
+        const request: Call<unknown> = {
+          key,
+          strategy: 'redis-lock',
+          compute: compute as Compute<unknown>,
+          log,
+          context: options.context,
+          ttlMs,
+          softTimeoutMs,
+          trace: tracing && CallTrace.start(tracing, SPAN.getOrCompute, key, 'redis-lock'),
+        };
+        return getOrCompute(request, byBatch, deps.keys(key));
+      };
+      // Every key starts in this turn, so that those that go to Redis are claimed together.
+      const all = () => Promise.allSettled(unique.map(one));
+      const batchSpan = tracing?.startSpan(SPAN.getManyOrCompute, { attributes: { 'cache_stampede.keys': unique.length } });
+      const settled = batchSpan ? await batchSpan.run(all) : await all();
+      batchSpan?.end();
+      return new Map(
+        settled.map((outcome, i) => [
+          unique[i]!,
+          outcome.status === 'fulfilled' ? (strip(outcome.value) as GuardResult<T>) : { error: asError(outcome.reason) },
+        ]),
+      );
+    },
     async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
       const { keys, log } = start(key, options.logger);
       checkValue(key, value);
@@ -323,6 +390,10 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       if (subscriber) await closeSubscriber(subscriber);
     },
   };
+}
+
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
 }
 
 /** What the caller sees of an answer: the value and where it came from. */

@@ -26,18 +26,20 @@ export class LuaScript<Result = unknown> {
   constructor(
     readonly name: string,
     readonly source: string,
-    readonly numberOfKeys: number,
+    /** How many KEYS it takes; `any`: as many as each call gives (a batch). */
+    readonly numberOfKeys: number | 'any',
   ) {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
   async run(redis: RedisClient, keys: readonly string[], args: readonly Arg[], source?: EventSource): Promise<Result> {
-    if (keys.length !== this.numberOfKeys) {
+    if (this.numberOfKeys !== 'any' && keys.length !== this.numberOfKeys) {
       throw new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     }
+    const numberOfKeys = keys.length;
     const seq = ++this.started;
     try {
-      return (await redis.evalsha(this.sha, this.numberOfKeys, ...keys, ...args)) as Result;
+      return (await redis.evalsha(this.sha, numberOfKeys, ...keys, ...args)) as Result;
     } catch (err) {
       if (!isNoScript(err)) throw err;
       if (seq > this.coveredThrough && this.reloading === 0) {
@@ -46,7 +48,7 @@ export class LuaScript<Result = unknown> {
       }
       this.reloading += 1;
       try {
-        return (await redis.eval(this.source, this.numberOfKeys, ...keys, ...args)) as Result;
+        return (await redis.eval(this.source, numberOfKeys, ...keys, ...args)) as Result;
       } finally {
         this.reloading -= 1;
         // Any call started before now was sent before the script was back: its NOSCRIPT, if it

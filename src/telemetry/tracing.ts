@@ -57,6 +57,7 @@ export function isTraceparent(value: unknown): value is string {
 /** The span names, one place: docs/tracing.md lists them. */
 export const SPAN = {
   getOrCompute: 'cache-stampede getOrCompute',
+  getManyOrCompute: 'cache-stampede getManyOrCompute',
   set: 'cache-stampede set',
   delete: 'cache-stampede delete',
   lock: 'cache-stampede lock',
