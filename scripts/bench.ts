@@ -13,9 +13,9 @@ import { intArg, newCommand, runCli } from './common/cli.js';
 await runCli(async () => {
   const opts = newCommand(
     'bench',
-    'Benchmark the guard against bentocache, redis-semaphore and redlock (always on a private redis-server).',
+    'Benchmark the guard against bentocache, cachified, redis-semaphore and redlock (always on a private redis-server).',
   )
-    .option('--quick', 'a reduced run, under a minute: 1 round, shorter lock runs, fewer hit jobs')
+    .option('--quick', 'a reduced run, under a minute: 1 round, shorter lock runs, fewer hit jobs, 5 batch rounds')
     .option('--scenarios <list>', `comma-separated, from ${SCENARIOS.join(', ')} (default: all but soak)`, parseScenarios)
     .option('--json <file>', 'also write the rows as JSON (and the cold-burst chart next to it, .svg)')
     .option('--svg <file>', 'write the cold-burst chart here')
@@ -34,6 +34,7 @@ await runCli(async () => {
       'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 2000 with --quick)',
       intArg(10, 1_000_000),
     )
+    .option('--batch-rounds <n>', 'batch: rounds of 50 cold keys per system (default 30, 5 with --quick)', intArg(1, 1000))
     .option('--soak-recomputations <n>', 'soak: recomputations in one process (default 20000)', intArg(100, 10_000_000))
     .addHelpText(
       'after',
@@ -43,8 +44,11 @@ await runCli(async () => {
         'requests for one cold key, every system), critical (the same with a 5 ms computation: what the',
         "guard adds), l1 (commands per read with the L1 tier; a write reaching another process's tier),",
         'locks (acquire+release ops/s), hits (cache-hit jobs through BullMQ vs raw, the worker with and',
-        'without its Prometheus metrics), memory (RSS of real worker processes under the cold burst); on',
-        'request only: soak (heap after GC over 20,000 recomputations, and the keys left once they expired).',
+        'without its Prometheus metrics), memory (RSS of real worker processes under the cold burst), batch',
+        '(50 cold keys: one getManyOrCompute against 50 getOrCompute calls, cachified createBatch and',
+        'bentocache getOrSet, origin calls, Redis requests and latency; and two processes with overlapping',
+        'batches); on request only: soak (heap after GC over 20,000 recomputations, and the keys left once',
+        'they expired).',
         'Example: npm run bench -- --json bench/results.json   (chart: bench/results.svg)',
       ].join('\n'),
     )
@@ -61,6 +65,7 @@ await runCli(async () => {
       pollMs?: number;
       lockMs?: number;
       hitJobs?: number;
+      batchRounds?: number;
       soakRecomputations?: number;
     }>();
 
@@ -74,6 +79,7 @@ await runCli(async () => {
     pollMs: opts.pollMs,
     lockRunMs: opts.lockMs,
     hitJobs: opts.hitJobs,
+    batchRounds: opts.batchRounds,
     soakRecomputations: opts.soakRecomputations,
   });
   const progress = (line: string) => process.stderr.write(`${line}\n`);

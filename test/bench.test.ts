@@ -1,7 +1,8 @@
 /**
  * Smoke test of `npm run bench` (benchmarks are not tests: this only checks the bench still
  * works). Its quickest form: the cold burst, 2 processes x 10 requests, one round, a short
- * soak, and one slice of cache-hit jobs per system (with and without metrics). The bench starts
+ * soak, one slice of cache-hit jobs per system (with and without metrics), and two rounds of
+ * the batch of 50 cold keys. The bench starts
  * its own redis-server (INFO commandstats must see only its traffic).
  */
 import { spawn } from 'node:child_process';
@@ -10,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BATCH, BATCH_CROSS, BATCH_KEYS, CROSS_OFFSET, ORIGIN_MS } from '../scripts/bench/batch/batch-bench.js';
+import { BATCH_SYSTEMS } from '../scripts/bench/batch/systems.js';
 import { coldSystems } from '../scripts/bench/cold/systems.js';
 import { PROCESSOR_COST_LABELS, PROCESSOR_COST_MODES } from '../scripts/bench/hits/processor-cost.js';
 import type { BenchResult } from '../scripts/bench/run-bench.js';
@@ -30,7 +33,9 @@ describe('npm run bench (smoke)', () => {
     const args = [
       '--quick',
       '--scenarios',
-      'cold,soak,hits',
+      'cold,soak,hits,batch',
+      '--batch-rounds',
+      '2',
       '--soak-recomputations',
       '500',
       '--hit-jobs',
@@ -114,6 +119,39 @@ describe('npm run bench (smoke)', () => {
     for (const mode of PROCESSOR_COST_MODES) expect(value('hits/processor', mode, 'cpu/job'), mode).toBeGreaterThan(0);
     expect(stdout).toContain("### 3b. The processor's own CPU per cache hit");
     for (const mode of PROCESSOR_COST_MODES) expect(stdout, mode).toContain(PROCESSOR_COST_LABELS[mode]);
+  });
+
+  it('asks 50 cold keys of one origin by every system: one origin call for the batches, one per key for the single calls, each key once across two processes with the guard', async () => {
+    const result = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as Omit<BenchResult, 'markdown' | 'svg'>;
+    const value = (scenario: string, system: string, metric: string) => {
+      const row = result.rows.find((r) => r.scenario === scenario && r.system === system && r.metric === metric);
+      expect(row, `${scenario} ${system} ${metric}`).toBeDefined();
+      return row!.value;
+    };
+    for (const { id, cross } of BATCH_SYSTEMS) {
+      expect(value(BATCH, id, 'errors'), id).toBe(0);
+      expect(value(BATCH, id, 'rounds'), id).toBe(2);
+      expect(value(BATCH, id, 'origin.keys.max'), id).toBe(BATCH_KEYS);
+      expect(value(BATCH, id, 'latency.p50'), id).toBeGreaterThanOrEqual(ORIGIN_MS * 0.9);
+      expect(value(BATCH, id, 'latency.max'), id).toBeLessThan(30_000);
+      if (id !== 'floor') expect(value(BATCH, id, 'sent.requests'), id).toBeGreaterThan(0);
+      if (cross) expect(value(BATCH_CROSS, id, 'errors'), id).toBe(0);
+    }
+    // One request to the origin for the batch APIs, one per key without one.
+    expect(value(BATCH, 'guard-many', 'origin.calls.max')).toBe(1);
+    expect(value(BATCH, 'cachified-batch', 'origin.calls.max')).toBe(1);
+    expect(value(BATCH, 'guard-single', 'origin.calls.max')).toBe(BATCH_KEYS);
+    expect(value(BATCH, 'bentocache-single', 'origin.calls.max')).toBe(BATCH_KEYS);
+    // The claims of the batch in one request, not one per key.
+    expect(value(BATCH, 'guard-many', 'sent.requests')).toBeLessThan(value(BATCH, 'guard-single', 'sent.requests'));
+    // Two processes, overlapping batches: every distinct key asked of the origin once with the guard.
+    const distinct = CROSS_OFFSET + BATCH_KEYS;
+    expect(value(BATCH_CROSS, 'guard-many', 'origin.keys.max')).toBe(distinct);
+    expect(value(BATCH_CROSS, 'guard-many', 'origin.calls.max')).toBeLessThanOrEqual(2);
+    expect(value(BATCH_CROSS, 'guard-single', 'origin.keys.max')).toBe(distinct);
+    // Its section comes before the targets.
+    expect(stdout).toContain('### 6. Batch: 50 cold keys at once');
+    expect(stdout.indexOf('### 6. Batch')).toBeLessThan(stdout.indexOf('### Targets'));
   });
 
   it('writes the cold-burst chart next to the JSON', async () => {

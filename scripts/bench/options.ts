@@ -3,10 +3,10 @@
  * to run on a shared machine, so every system of a scenario runs in the same run, in
  * interleaved rounds (round r starts with a different system), and the table shows ratios.
  */
-export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'soak'] as const;
+export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What a run without --scenarios measures: the soak is long, and runs only on request. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch'];
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];
@@ -30,6 +30,8 @@ export interface BenchOptions {
   workerConcurrency: number;
   /** L1: sets and deletes timed on their way to another process's tier. @default 40, 10 with --quick */
   l1Changes: number;
+  /** Batch: rounds of 50 cold keys per system, keys new each round. @default 30, 5 with --quick */
+  batchRounds: number;
   /** Soak: recomputations in one process. @default 20000 */
   soakRecomputations: number;
   /** Soak: size of each value, bytes. @default 50000 */
@@ -48,6 +50,7 @@ export const DEFAULTS: Omit<BenchOptions, 'scenarios' | 'quick'> = {
   hitJobs: 10_000,
   workerConcurrency: 50,
   l1Changes: 40,
+  batchRounds: 30,
   soakRecomputations: 20_000,
   soakValueBytes: 50_000,
 };
@@ -58,6 +61,7 @@ export const QUICK: Partial<BenchOptions> = {
   lockRunMs: 600,
   hitJobs: 2000,
   l1Changes: 10,
+  batchRounds: 5,
 };
 
 export function resolveOptions(given: Partial<BenchOptions> & { quick?: boolean }): BenchOptions {
