@@ -5,6 +5,7 @@ import type { Answer, Call, StrategyDeps } from './context.js';
 import { isFresh, type Envelope } from './envelope.js';
 import { L1Store } from './l1.js';
 import { recompute } from './recompute.js';
+import { track } from './refresh.js';
 
 /** Values computed during an outage that a process keeps when the guard has no L1 tier to size it. */
 const KEPT_ENTRIES = 1000;
@@ -120,12 +121,9 @@ export class OutageAnswers {
   /** swr/xfetch served a stale copy: one computation in the background, known to close() like any refresh. */
   private refreshInBackground(call: Call<unknown>, deps: StrategyDeps): void {
     if (deps.refreshing.has(call.key)) return;
-    const run: Promise<void> = this.compute(call, deps)
-      .then(() => {})
-      .catch(() => {}) // the caller was served; recompute.failed says why
-      .finally(() => {
-        if (deps.refreshing.get(call.key) === run) deps.refreshing.delete(call.key);
-      });
-    deps.refreshing.set(call.key, run);
+    // Like any refresh: traced as a trace of its own (the caller has its answer), its failure in its events.
+    track(call, deps, 'stale', async (refreshing) => {
+      await this.compute(refreshing, deps);
+    });
   }
 }

@@ -41,7 +41,12 @@ export function refreshWithLease(call: Call<unknown>, deps: StrategyDeps, keys: 
  * Traced, it is a span of its own (a trace of its own, linked to the call that started it),
  * and its steps are that span's, not the call's, which has its answer and has ended.
  */
-function track(call: Call<unknown>, deps: StrategyDeps, reason: RefreshReason, work: (refreshing: Call<unknown>) => Promise<void>): void {
+export function track(
+  call: Call<unknown>,
+  deps: StrategyDeps,
+  reason: RefreshReason,
+  work: (refreshing: Call<unknown>) => Promise<void>,
+): void {
   const trace = call.trace?.startRefresh(reason);
   const refreshing = trace ? { ...call, trace } : call;
   let failure: unknown;
