@@ -27,10 +27,26 @@ export interface ComputeModuleContext {
 /** A compute module's default export. Its value must survive JSON. */
 export type ComputeFunction = (key: string, context: ComputeModuleContext) => unknown;
 
+/** What a compute module's `computeMany` gets beside the keys: the context of a batch job. */
+export interface ComputeManyContext extends Omit<ComputeModuleContext, 'setTtl' | 'skipCache'> {
+  /** One key's fresh time and grace (see ComputeModuleContext.setTtl). */
+  setTtl(key: string, ttl: ValueTtl): void;
+  /** Store one key's value nowhere (see ComputeModuleContext.skipCache). */
+  skipCache(key: string): void;
+}
+
+/**
+ * A compute module's named export `computeMany`: the values of several keys in one call (one SQL
+ * query, one bulk API request), as a Map or an object keyed by key. A key left out fails alone.
+ */
+export type ComputeManyFunction = (keys: string[], context: ComputeManyContext) => unknown;
+
 export interface ComputeModule {
   /** The absolute path it was loaded from. */
   path: string;
   compute: ComputeFunction;
+  /** Its `computeMany`, when it exports one: batch jobs then compute their held keys in one call. */
+  computeMany?: ComputeManyFunction;
 }
 
 /** The module could not be used: the worker stops at start, with this one line. */
@@ -62,9 +78,9 @@ export async function assertModuleFile(path: string): Promise<void> {
 export async function loadComputeModule(path: string): Promise<ComputeModule> {
   const resolved = resolveModulePath(path);
   await assertModuleFile(resolved);
-  let loaded: { default?: unknown };
+  let loaded: { default?: unknown; computeMany?: unknown };
   try {
-    loaded = (await import(pathToFileURL(resolved).href)) as { default?: unknown };
+    loaded = (await import(pathToFileURL(resolved).href)) as { default?: unknown; computeMany?: unknown };
   } catch (err) {
     throw new ComputeModuleError(`compute module ${resolved} failed to load: ${oneLine(errorMessage(err))}`);
   }
@@ -73,7 +89,16 @@ export async function loadComputeModule(path: string): Promise<ComputeModule> {
       `compute module ${resolved} has no function as default export (export default async (key, { signal, params }) => value); got ${describe(loaded.default)}`,
     );
   }
-  return { path: resolved, compute: loaded.default as ComputeFunction };
+  if (loaded.computeMany !== undefined && typeof loaded.computeMany !== 'function') {
+    throw new ComputeModuleError(
+      `compute module ${resolved} exports computeMany, but not as a function (export async function computeMany(keys, { signal, params }) { return values }); got ${describe(loaded.computeMany)}`,
+    );
+  }
+  return {
+    path: resolved,
+    compute: loaded.default as ComputeFunction,
+    ...(loaded.computeMany !== undefined && { computeMany: loaded.computeMany as ComputeManyFunction }),
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
-import type { Compute } from '../src/cache/context.js';
-import type { GetValueData } from '../src/bullmq/job-data.js';
-import type { ComputeFunction } from './compute-module.js';
+import type { Compute, ComputeMany } from '../src/cache/context.js';
+import type { GetManyData, GetValueData } from '../src/bullmq/job-data.js';
+import type { ComputeFunction, ComputeManyFunction } from './compute-module.js';
 
 /**
  * The processor's computation for a worker running the user's module: calls
@@ -23,4 +23,25 @@ export function moduleCompute(compute: ComputeFunction, workerId: string) {
         strategy: data.strategy,
         workerId,
       });
+}
+
+/**
+ * The batch computation for a worker whose module exports `computeMany`: one call for the keys a
+ * batch job holds, `computeMany(keys, { signal, params, setTtl(key, ttl), skipCache(key), ... })`.
+ * What it returns (a Map or an object keyed by key) is checked by the guard: a key left out fails
+ * alone, anything but a Map or an object fails every key it held.
+ */
+export function moduleComputeMany(computeMany: ComputeManyFunction, workerId: string) {
+  return (data: GetManyData, job: Job): ComputeMany<unknown> =>
+    async (keys, { signal, setTtl, skipCache }) =>
+      (await computeMany(keys, {
+        signal,
+        setTtl,
+        skipCache,
+        params: data.params ?? {},
+        runId: data.runId,
+        jobId: job.id,
+        strategy: data.strategy,
+        workerId,
+      })) as Awaited<ReturnType<ComputeMany<unknown>>>;
 }

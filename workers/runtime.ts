@@ -10,10 +10,10 @@ import { assertKeyPrefixAllowed } from '../scripts/redis/key-access.js';
 import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
 import { readyLine } from './ready-line.js';
-import { simulatedCompute } from './simulated-compute.js';
-import type { GetValueData, GetValueResult } from '../src/bullmq/job-data.js';
+import { simulatedCompute, simulatedComputeMany } from './simulated-compute.js';
+import type { GetManyData, GetManyResult, GetValueData, GetValueResult } from '../src/bullmq/job-data.js';
 import type { ComputeModule } from './compute-module.js';
-import { moduleCompute } from './module-compute.js';
+import { moduleCompute, moduleComputeMany } from './module-compute.js';
 import { observeGuardEvents } from './guard-events.js';
 import type { GuardMetrics } from './metrics/guard-metrics.js';
 
@@ -91,15 +91,19 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     softTimeoutMs: config.softTimeoutMs,
     ...(options.tracing && { tracing: openTelemetry() }),
   });
-  const worker = new Worker<unknown, GetValueResult>(config.queueName, createProcessor({ guard, workerId, ...computation(options) }), {
-    connection: queueConnection,
-    prefix: queuePrefix(queueConnection),
-    concurrency: config.concurrency,
-    name: workerId,
-    ...(options.tracing && { telemetry: new BullMQOtel() }),
-    ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),
-    ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
-  });
+  const worker = new Worker<unknown, GetValueResult | GetManyResult>(
+    config.queueName,
+    createProcessor({ guard, workerId, ...computation(options) }),
+    {
+      connection: queueConnection,
+      prefix: queuePrefix(queueConnection),
+      concurrency: config.concurrency,
+      name: workerId,
+      ...(options.tracing && { telemetry: new BullMQOtel() }),
+      ...(options.stalledIntervalMs !== undefined && { stalledInterval: options.stalledIntervalMs }),
+      ...(options.lockDurationMs !== undefined && { lockDuration: options.lockDurationMs }),
+    },
+  );
   worker.on('error', (err) => logEvent(logger, 'error', 'worker.error', { err }));
   await worker.waitUntilReady();
 
@@ -134,11 +138,21 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   };
 }
 
-/** The user's module, or the simulated computation (which alone reads computeMs and simulate). */
+/**
+ * The user's module, or the simulated computation (which alone reads computeMs and simulate).
+ * Batch jobs: the module's `computeMany` when it exports one (else the processor calls its
+ * default export key by key), or the simulated batch.
+ */
 function computation({ computeModule, workerId, config }: WorkerRuntimeOptions) {
-  if (computeModule) return { compute: moduleCompute(computeModule.compute, workerId) };
+  if (computeModule) {
+    return {
+      compute: moduleCompute(computeModule.compute, workerId),
+      ...(computeModule.computeMany && { computeMany: moduleComputeMany(computeModule.computeMany, workerId) }),
+    };
+  }
   return {
     compute: (data: GetValueData) => simulatedCompute(workerId, data.computeMs ?? config.computeMs, data.simulate),
+    computeMany: (data: GetManyData) => simulatedComputeMany(workerId, data.computeMs ?? config.computeMs, data.simulate),
     acceptsSimulation: true,
   };
 }

@@ -1,11 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Telemetry } from 'bullmq';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { ClientClosedError, EnqueueError, JobFailedError, JobTimeoutError, OptionsError } from '../errors.js';
+import { ClientClosedError, EnqueueError, InvalidJobDataError, JobFailedError, JobTimeoutError, OptionsError } from '../errors.js';
 import type { Strategy } from '../cache/strategy.js';
 import { isCluster, type RedisClient } from '../redis/client.js';
 import { MAX_TIMER_MS, unrefTimeout } from '../timers.js';
-import { parseJobData, type GetValueData, type GetValueResult, type JobParams } from './job-data.js';
+import {
+  BATCH_STRATEGY,
+  isBatchJob,
+  parseJobData,
+  type GetManyData,
+  type GetManyResult,
+  type GetValueData,
+  type GetValueResult,
+  type JobData,
+  type JobParams,
+} from './job-data.js';
 import { DEFAULT_QUEUE_NAME, JOB_NAME, queuePrefix } from './names.js';
 import { DEFAULT_JOB_OPTIONS } from './queue.js';
 
@@ -41,6 +51,9 @@ export interface GetOptions {
   runId?: string;
 }
 
+/** Options of `getMany`: a batch is always computed under redis-lock, so there is no `strategy`. */
+export type GetManyOptions = Omit<GetOptions, 'strategy'>;
+
 export interface GetValueClient {
   /**
    * Ask the fleet for the value of `key`: enqueue a get-value job and resolve with its result
@@ -55,6 +68,20 @@ export interface GetValueClient {
   readonly pending: number;
   /** Reject the gets still waiting (ClientClosedError) and close what the client opened. */
   close(): Promise<void>;
+}
+
+/** The client `createGetManyClient` makes: a GetValueClient that also asks for many keys in one job. */
+export interface GetManyClient extends GetValueClient {
+  /**
+   * Ask the fleet for the values of `keys` (1 to 1000, none twice) in ONE batch job: the worker
+   * answers the cached keys, computes the missing ones it holds in one batch call of its
+   * computation, waits for those held elsewhere. Resolves `{ keys, results, strategy, workerId }`,
+   * `results[key]` being `{ value, source }` or `{ error }` (a key fails alone). Rejects as `get`
+   * does, for the whole job.
+   */
+  getMany<T = unknown>(keys: string[], options?: GetManyOptions): Promise<GetManyResult<T>>;
+  /** The same with the batch job's data as the queue contract has it (`keys`, `strategy: "redis-lock"`, ...). */
+  requestMany<T = unknown>(data: GetManyData, options?: { timeoutMs?: number }): Promise<GetManyResult<T>>;
 }
 
 interface Waiter {
@@ -83,6 +110,15 @@ interface Waiter {
  * happens before its first read, which it sends only after a round trip of its own).
  */
 export function createGetValueClient(options: GetValueClientOptions): GetValueClient {
+  return createGetManyClient(options);
+}
+
+/**
+ * The same client, typed with `getMany` and `requestMany` (batch jobs). `createGetValueClient`
+ * makes this very client, typed as a GetValueClient, the type that wrappers of a client (the
+ * lab's traced client) implement.
+ */
+export function createGetManyClient(options: GetValueClientOptions): GetManyClient {
   const { connection } = options;
   if (!connection || typeof (connection as { duplicate?: unknown }).duplicate !== 'function') {
     throw new OptionsError('connection', 'connection must be an ioredis Redis or Cluster');
@@ -93,7 +129,7 @@ export function createGetValueClient(options: GetValueClientOptions): GetValueCl
   }
   const defaultTimeoutMs = checkTimeout(options.timeoutMs ?? 30_000);
   const prefix = queuePrefix(connection);
-  const queue = new Queue<GetValueData>(queueName, {
+  const queue = new Queue<JobData>(queueName, {
     connection,
     prefix,
     defaultJobOptions: DEFAULT_JOB_OPTIONS,
@@ -133,26 +169,33 @@ export function createGetValueClient(options: GetValueClientOptions): GetValueCl
     return events;
   };
 
-  const request = <T>(data: GetValueData, timeoutMs = defaultTimeoutMs): Promise<GetValueResult<T>> => {
+  /** Enqueue one job (single or batch, `batch` says which it must be) and settle with its result. */
+  const send = <R>(data: JobData, batch: boolean, timeoutMs = defaultTimeoutMs): Promise<R> => {
     if (closing) return Promise.reject(new ClientClosedError());
-    let job: GetValueData;
+    let job: JobData;
     try {
       job = parseJobData(data);
+      if (isBatchJob(job) !== batch) {
+        throw new InvalidJobDataError(
+          batch ? 'a batch job has "keys", not "key" (use request)' : 'a job has "key", not "keys" (use requestMany)',
+        );
+      }
       checkTimeout(timeoutMs);
     } catch (err) {
       return Promise.reject(err);
     }
+    const label = jobLabel(job);
     const jobId = randomUUID();
-    return new Promise<GetValueResult<T>>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       const settle = (outcome: () => void) => {
         if (!waiting.delete(jobId)) return;
         clearTimeout(timer);
         outcome();
       };
-      const timer = unrefTimeout(() => settle(() => reject(new JobTimeoutError(job.key, jobId, timeoutMs))), timeoutMs);
+      const timer = unrefTimeout(() => settle(() => reject(new JobTimeoutError(label, jobId, timeoutMs))), timeoutMs);
       waiting.set(jobId, {
-        completed: (result) => settle(() => resolve(result as GetValueResult<T>)),
-        failed: (reason) => settle(() => reject(new JobFailedError(job.key, jobId, reason))),
+        completed: (result) => settle(() => resolve(result as R)),
+        failed: (reason) => settle(() => reject(new JobFailedError(label, jobId, reason))),
         abort: (err) => settle(() => reject(err)),
       });
       listening()
@@ -160,9 +203,11 @@ export function createGetValueClient(options: GetValueClientOptions): GetValueCl
         .then(async () => {
           if (waiting.has(jobId)) await queue.add(JOB_NAME, job, { jobId });
         })
-        .catch((err: unknown) => waiting.get(jobId)?.abort(new EnqueueError(job.key, err)));
+        .catch((err: unknown) => waiting.get(jobId)?.abort(new EnqueueError(label, err)));
     });
   };
+  const request = <T>(data: GetValueData, timeoutMs?: number) => send<GetValueResult<T>>(data, false, timeoutMs);
+  const requestMany = <T>(data: GetManyData, timeoutMs?: number) => send<GetManyResult<T>>(data, true, timeoutMs);
 
   return {
     get: (key, { strategy = 'redis-lock', params, timeoutMs, runId } = {}) =>
@@ -176,6 +221,17 @@ export function createGetValueClient(options: GetValueClientOptions): GetValueCl
         timeoutMs,
       ),
     request: (data, { timeoutMs } = {}) => request(data, timeoutMs),
+    getMany: (keys, { params, timeoutMs, runId } = {}) =>
+      requestMany(
+        {
+          keys,
+          strategy: BATCH_STRATEGY,
+          ...(params !== undefined && { params }),
+          ...(runId !== undefined && { runId }),
+        },
+        timeoutMs,
+      ),
+    requestMany: (data, { timeoutMs } = {}) => requestMany(data, timeoutMs),
     get pending() {
       return waiting.size;
     },
@@ -193,6 +249,12 @@ export function createGetValueClient(options: GetValueClientOptions): GetValueCl
       return closing;
     },
   };
+}
+
+/** How errors name a job: its key, or a batch's first key and its size. */
+function jobLabel(job: JobData): string {
+  if (!isBatchJob(job)) return job.key;
+  return job.keys.length === 1 ? job.keys[0]! : `${job.keys[0]}, ... (${job.keys.length} keys)`;
 }
 
 function checkTimeout(timeoutMs: unknown): number {

@@ -1,5 +1,5 @@
 import { ComputeError, ComputeTimeoutError, InvalidValueError } from '../errors.js';
-import type { Compute } from '../cache/context.js';
+import type { Compute, ComputeMany } from '../cache/context.js';
 
 /**
  * Which failures of a get-value job are final, and which BullMQ may try again (within the job's
@@ -28,6 +28,18 @@ export class JobFailures {
     return async (context) => {
       try {
         return await compute(context);
+      } catch (err) {
+        if (typeof err === 'object' && err !== null) this.fromComputation.add(err);
+        throw err;
+      }
+    };
+  }
+
+  /** `computeMany`, noting what it throws (every key it held fails with that). */
+  watchMany<T>(computeMany: ComputeMany<T>): ComputeMany<T> {
+    return async (keys, context) => {
+      try {
+        return await computeMany(keys, context);
       } catch (err) {
         if (typeof err === 'object' && err !== null) this.fromComputation.add(err);
         throw err;

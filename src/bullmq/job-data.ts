@@ -26,6 +26,45 @@ export interface GetValueData {
   simulate?: Simulation;
 }
 
+/**
+ * Data of a batch `get-value` job: `keys` instead of `key`, answered with one batch computation
+ * (`guard.getManyOrCompute`). A batch is always computed under `redis-lock` (its keys are claimed
+ * together in the fleet), so `strategy` must be `redis-lock`. The other fields are a single job's,
+ * for every key of the batch.
+ */
+export interface GetManyData extends Omit<GetValueData, 'key' | 'strategy'> {
+  /** 1 to MAX_BATCH_KEYS valid keys, no key twice. */
+  keys: string[];
+  strategy: typeof BATCH_STRATEGY;
+}
+
+/** Any get-value job's data: one key, or a batch. */
+export type JobData = GetValueData | GetManyData;
+
+/** True for a batch job's data (`keys`). */
+export function isBatchJob(data: JobData): data is GetManyData {
+  return 'keys' in data;
+}
+
+/** The one strategy of a batch job. */
+export const BATCH_STRATEGY = 'redis-lock' as const;
+
+/** Most keys one batch job may ask for: the job data is in Redis, and in every event. */
+export const MAX_BATCH_KEYS = 1000;
+
+/** One key's answer in a batch job's result: its value and where it came from, or why it failed (alone). */
+export type KeyResult<T = unknown> = { value: T; source: ValueSource } | { error: string };
+
+/** What a batch `get-value` job returns. */
+export interface GetManyResult<T = unknown> {
+  /** The keys asked for, in the job's order. */
+  keys: string[];
+  /** One entry per key (an own property, even for a key like "__proto__"). */
+  results: Record<string, KeyResult<T>>;
+  strategy: typeof BATCH_STRATEGY;
+  workerId: string;
+}
+
 /** A job's parameters: a plain JSON object. */
 export type JobParams = Record<string, unknown>;
 
@@ -76,14 +115,16 @@ export function jobLabels(data: unknown): { runId: string; key: string; strategy
   return { runId: label(raw.runId, 'none'), key: label(raw.key, 'invalid'), strategy: strategyLabel(raw.strategy) };
 }
 
-const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate', 'params'] as const;
+// `keys` last: the list in the unknown-field reason kept its order when batches came.
+const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate', 'params', 'keys'] as const;
 const MAX_RUN_ID_LENGTH = 128;
 
 /**
- * Check a job's data against the contract. Throws InvalidJobDataError with a reason a producer
- * can act on; the processor turns it into an unrecoverable failure (no retries).
+ * Check a job's data against the contract: one `key`, or a batch of `keys` (never both). Throws
+ * InvalidJobDataError with a reason a producer can act on; the processor turns it into an
+ * unrecoverable failure (no retries).
  */
-export function parseJobData(data: unknown): GetValueData {
+export function parseJobData(data: unknown): JobData {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new InvalidJobDataError(`job data must be an object like {"key":"k","strategy":"redis-lock"}, got ${describe(data)}`);
   }
@@ -94,13 +135,19 @@ export function parseJobData(data: unknown): GetValueData {
     throw new InvalidJobDataError(`unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; allowed: ${FIELDS.join(', ')}`);
   }
 
-  const { key, strategy, computeMs, runId, simulate, params } = record;
-  if (typeof key !== 'string') throw new InvalidJobDataError(`"key" must be a string, got ${describe(key)}`);
-  if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new InvalidJobDataError(`"key" must be 1 to ${MAX_KEY_LENGTH} characters, got ${key.length}`);
+  const { key, keys, strategy, computeMs, runId, simulate, params } = record;
+  if (keys !== undefined && key !== undefined) {
+    throw new InvalidJobDataError('a job has either "key" (one key) or "keys" (a batch), not both');
   }
+  if (keys !== undefined) checkKeys(keys);
+  else checkKey(key, '"key"');
   if (!isStrategy(strategy)) {
     throw new InvalidJobDataError(`"strategy" must be one of ${STRATEGIES.join(', ')}, got ${describe(strategy)}`);
+  }
+  if (keys !== undefined && strategy !== BATCH_STRATEGY) {
+    throw new InvalidJobDataError(
+      `a batch job ("keys") is computed under ${BATCH_STRATEGY} only: "strategy" must be "${BATCH_STRATEGY}", got ${describe(strategy)}`,
+    );
   }
   if (computeMs !== undefined && (!Number.isInteger(computeMs) || (computeMs as number) < 0 || (computeMs as number) > MAX_COMPUTE_MS)) {
     throw new InvalidJobDataError(`"computeMs" must be a whole number from 0 to ${MAX_COMPUTE_MS}, got ${describe(computeMs)}`);
@@ -113,20 +160,40 @@ export function parseJobData(data: unknown): GetValueData {
   }
   if (params !== undefined) checkParams(params);
   return {
-    key,
-    strategy,
+    ...(keys !== undefined ? { keys: [...(keys as string[])], strategy: BATCH_STRATEGY } : { key: key as string, strategy }),
     ...(computeMs !== undefined && { computeMs: computeMs as number }),
     ...(runId !== undefined && { runId: runId as string }),
     ...(simulate !== undefined && { simulate: simulate as Simulation }),
     ...(params !== undefined && { params: params as JobParams }),
-  };
+  } as JobData;
+}
+
+function checkKey(key: unknown, name: string): asserts key is string {
+  if (typeof key !== 'string') throw new InvalidJobDataError(`${name} must be a string, got ${describe(key)}`);
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new InvalidJobDataError(`${name} must be 1 to ${MAX_KEY_LENGTH} characters, got ${key.length}`);
+  }
+}
+
+/** A batch's keys: a non-empty array of at most MAX_BATCH_KEYS valid keys, none twice (each key asked once, answered once). */
+function checkKeys(keys: unknown): void {
+  if (!Array.isArray(keys)) throw new InvalidJobDataError(`"keys" must be an array of keys like ["k1","k2"], got ${describe(keys)}`);
+  if (keys.length === 0 || keys.length > MAX_BATCH_KEYS) {
+    throw new InvalidJobDataError(`"keys" must hold 1 to ${MAX_BATCH_KEYS} keys, got ${keys.length}`);
+  }
+  const seen = new Set<string>();
+  keys.forEach((key: unknown, i) => {
+    checkKey(key, `"keys"[${i}]`);
+    if (seen.has(key)) throw new InvalidJobDataError(`"keys" must not repeat a key, got ${describe(key)} twice`);
+    seen.add(key);
+  });
 }
 
 /**
  * A worker that runs a real computation refuses the simulated computation's fields: no producer
  * may set how long a real computation takes, or make it fail or hang on purpose.
  */
-export function rejectSimulation(data: GetValueData): void {
+export function rejectSimulation(data: JobData): void {
   const fields = (['computeMs', 'simulate'] as const).filter((field) => data[field] !== undefined);
   if (fields.length === 0) return;
   throw new InvalidJobDataError(

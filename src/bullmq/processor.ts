@@ -3,10 +3,24 @@ import type { StampedeGuard } from '../cache/guard.js';
 import { InvalidJobDataError, errorMessage } from '../errors.js';
 import { emitEvent, type EventSource } from '../events.js';
 import { jobLogger, silentLogger, type Logger } from '../logger.js';
-import type { Compute } from '../cache/context.js';
+import type { Compute, ComputeMany } from '../cache/context.js';
 import { checkLogger } from '../cache/options.js';
+import { keyByKey } from './batch.js';
 import { JobFailures } from './failures.js';
-import { jobLabels, parseJobData, rejectSimulation, type GetValueData, type GetValueResult } from './job-data.js';
+import {
+  BATCH_STRATEGY,
+  MAX_LABEL_LENGTH,
+  isBatchJob,
+  jobLabels,
+  parseJobData,
+  rejectSimulation,
+  type GetManyData,
+  type GetManyResult,
+  type GetValueData,
+  type GetValueResult,
+  type JobData,
+  type KeyResult,
+} from './job-data.js';
 import { JOB_NAME } from './names.js';
 
 export interface ProcessorDeps {
@@ -19,6 +33,12 @@ export interface ProcessorDeps {
   workerId: string;
   /** The computation a job runs on a miss, from its validated data (and the BullMQ job, for its id). */
   compute: (data: GetValueData, job: Job) => Compute<unknown>;
+  /**
+   * The computation of a batch job's held keys, in one call, when the worker's computation has a
+   * batch form. Absent: `compute` of each held key, all at once (a key whose computation throws
+   * fails alone).
+   */
+  computeMany?: (data: GetManyData, job: Job) => ComputeMany<unknown>;
   /**
    * The computation is the lab's simulation, which reads `computeMs` and `simulate`. Otherwise a
    * job carrying them fails as invalid: no producer may make a real computation hang or fail.
@@ -35,6 +55,10 @@ export interface ProcessorDeps {
  *
  * Every event of a job, the guard's and `job.completed`/`job.failed`/`job.retry`, carries the
  * job's `{ runId, jobId, workerId }` as its context, with the job's strategy and key.
+ *
+ * A batch job (`keys`) runs `guard.getManyOrCompute`: its job lines are written per key (each
+ * key's `job.completed`, or `job.failed` for a key that failed alone, with `batch: true`), so
+ * the log report counts a batch of N keys as N key requests, each under its own key.
  */
 export function createProcessor(deps: ProcessorDeps) {
   const failures = new JobFailures();
@@ -42,7 +66,7 @@ export function createProcessor(deps: ProcessorDeps) {
   const logger = deps.logger === undefined ? silentLogger : checkLogger(deps.logger, { child: true, label: "createProcessor's logger" });
   // The worker's logger usually binds its id already; a line must not carry it twice.
   const bindWorkerId = logger.bindings?.().workerId === undefined;
-  return async (job: Job): Promise<GetValueResult> => {
+  return async (job: Job): Promise<GetValueResult | GetManyResult> => {
     // Bound before validation: these come from any producer, and every line of the job carries them.
     const { runId, key, strategy } = jobLabels(job.data);
     const jobId = job.id ?? 'unknown';
@@ -53,7 +77,7 @@ export function createProcessor(deps: ProcessorDeps) {
     const context = { runId, jobId, workerId: deps.workerId };
     const events: EventSource = { log, key, strategy, context };
 
-    let data: GetValueData;
+    let data: JobData;
     try {
       // The contract names the job: another name on the queue is not a get-value with a typo to
       // guess at, nor a job for some other consumer to wait for: it fails at once, like bad data.
@@ -76,6 +100,8 @@ export function createProcessor(deps: ProcessorDeps) {
       });
       throw new UnrecoverableError(`invalid job data: ${err.message}`);
     }
+
+    if (isBatchJob(data)) return processBatch(job, data, { runId, jobId });
 
     try {
       const compute = failures.watch(deps.compute(data, job));
@@ -102,4 +128,79 @@ export function createProcessor(deps: ProcessorDeps) {
       throw err instanceof Error ? err : new Error(message);
     }
   };
+
+  /** A batch job: one getManyOrCompute; each key answered, or failed alone, in the result and in its own job line. */
+  async function processBatch(job: Job, data: GetManyData, { runId, jobId }: { runId: string; jobId: string }): Promise<GetManyResult> {
+    const strategy = BATCH_STRATEGY;
+    const context = { runId, jobId, workerId: deps.workerId };
+    const bound = (key: string) =>
+      logger === silentLogger
+        ? logger
+        : jobLogger(logger, { runId, jobId, strategy, key, ...(bindWorkerId && { workerId: deps.workerId }) });
+    // The job's lines, per key. (The guard's own lines of a batch go to one logger, bound to the
+    // keys joined: only the events, which a worker writes its lines from, carry each key.)
+    const lineOf = (key: string): EventSource => ({ log: bound(key), key, strategy, context });
+    const guardLog = logger === silentLogger ? logger : bound(data.keys.join(',').slice(0, MAX_LABEL_LENGTH));
+    const attempt = job.attemptsMade + 1;
+    const mayRetry = attempt < (job.opts.attempts ?? 1);
+    const latencyMs = () => Date.now() - job.timestamp;
+
+    const single = deps.computeMany ? undefined : keyByKey((one) => deps.compute(one, job), data);
+    const computeMany = failures.watchMany(deps.computeMany ? deps.computeMany(data, job) : single!.computeMany);
+    let answers: Awaited<ReturnType<StampedeGuard['getManyOrCompute']>>;
+    try {
+      answers = await deps.guard.getManyOrCompute(data.keys, computeMany, { logger: guardLog, context });
+    } catch (err) {
+      // The whole call failed (the guard closing under a stopping worker): every key's attempt did.
+      const final = failures.isFinal(err);
+      const retried = !final && mayRetry;
+      for (const key of data.keys) {
+        emitEvent(lineOf(key), retried ? 'warn' : 'error', retried ? 'job.retry' : 'job.failed', {
+          err,
+          attempt,
+          latencyMs: latencyMs(),
+          ...BATCH_LINE,
+        });
+      }
+      const message = errorMessage(err);
+      if (final) throw new UnrecoverableError(message);
+      throw err instanceof Error ? err : new Error(message);
+    }
+
+    // A key failed for a reason that says nothing about its value (Redis out of reach): the job is
+    // tried again while it has attempts (idempotent: the keys answered now are hits then).
+    const failedOf = (key: string): unknown => {
+      const answer = answers.get(key);
+      if (answer === undefined) return new Error(`no answer for "${key}"`);
+      return 'error' in answer ? answer.error : undefined;
+    };
+    const retryable = data.keys.filter((key) => {
+      const err = failedOf(key);
+      return err !== undefined && !failures.isFinal(err);
+    });
+    if (retryable.length > 0 && mayRetry) {
+      for (const key of retryable) {
+        emitEvent(lineOf(key), 'warn', 'job.retry', { err: failedOf(key), attempt, latencyMs: latencyMs(), ...BATCH_LINE });
+      }
+      const first = failedOf(retryable[0]!);
+      throw first instanceof Error ? first : new Error(errorMessage(first));
+    }
+
+    const results: [string, KeyResult][] = data.keys.map((key) => {
+      const answer = answers.get(key);
+      if (answer !== undefined && !('error' in answer)) {
+        emitEvent(lineOf(key), 'info', 'job.completed', { latencyMs: latencyMs(), source: answer.source, ...BATCH_LINE });
+        return [key, { value: answer.value, source: answer.source }];
+      }
+      // What the key's own computation threw says more than "the batch computation returned no value".
+      const err = single?.errors.get(key) ?? failedOf(key);
+      emitEvent(lineOf(key), 'error', 'job.failed', { err, attempt, latencyMs: latencyMs(), ...BATCH_LINE });
+      return [key, { error: errorMessage(err) }];
+    });
+    // fromEntries defines own properties: a key named "__proto__" is an entry like any other.
+    return { keys: [...data.keys], results: Object.fromEntries(results), strategy, workerId: deps.workerId };
+  }
 }
+
+/** What a batch job's own lines carry beside their event's fields (docs/log-contract.md). */
+const BATCH_LINE = { batch: true } as const;

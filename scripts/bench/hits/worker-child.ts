@@ -95,7 +95,7 @@ try {
   const check = () => {
     if (completed + failed >= target) reached();
   };
-  worker.on('completed', (_job, result: { source?: string } | undefined) => {
+  worker.on('completed', (_job, result: { source?: string; keys?: unknown } | undefined) => {
     completed += 1;
     const source = result?.source ?? 'none';
     sources[source] = (sources[source] ?? 0) + 1;
