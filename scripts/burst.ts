@@ -1,11 +1,13 @@
 /**
- * npm run burst -- --jobs J --keys K --strategy S [--compute-ms M] [--params JSON] [--run-id R]
+ * npm run burst -- --jobs J --keys K --strategy S [--compute-ms M] [--params JSON] [--run-id R] [--batch N]
  * Send a burst of get-value jobs through the get-value client, show progress, wait for every
- * job, print a summary.
+ * job, print a summary. `--batch N`: each job is a batch job of N keys (J x N key requests).
  */
 import { randomBytes } from 'node:crypto';
 import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
-import { MAX_COMPUTE_MS, type JobParams } from '../src/bullmq/job-data.js';
+import { BATCH_STRATEGY, MAX_BATCH_KEYS, MAX_COMPUTE_MS, type JobParams } from '../src/bullmq/job-data.js';
+import { createGetManyClient } from '../src/bullmq/client.js';
+import { UserError } from './common/errors.js';
 import { createQueue } from '../src/bullmq/queue.js';
 import { loadConfig } from './common/config.js';
 import { createProgress } from './common/progress.js';
@@ -29,6 +31,11 @@ await runCli(async () => {
     )
     .option('--params <json>', 'params for a compute module, a JSON object like \'{"region":"eu"}\'', parseParams)
     .option('--run-id <id>', 'label of this burst in the logs, 1 to 128 characters (default: random)', parseRunId)
+    .option(
+      '--batch <n>',
+      `keys per job: each job asks for N keys (the next N of the round-robin, at most --keys) in one batch job, computed under redis-lock; J jobs are J x N key requests (1 to ${MAX_BATCH_KEYS})`,
+      intArg(1, MAX_BATCH_KEYS),
+    )
     .option('--timeout <s>', 'give up waiting after this many seconds', intArg(1, 86_400), 600)
     .option('--json', 'print the summary as JSON')
     .parse()
@@ -39,6 +46,7 @@ await runCli(async () => {
       computeMs?: number;
       params?: JobParams;
       runId?: string;
+      batch?: number;
       timeout: number;
       json?: boolean;
     }>();
@@ -46,10 +54,28 @@ await runCli(async () => {
   // STRATEGY (checked here, with the rest of the environment) is the strategy when --strategy is not given.
   const config = loadConfig();
   const strategy = opts.strategy ?? config.strategy;
+  if (opts.batch !== undefined) {
+    if (opts.batch > opts.keys) {
+      throw new UserError(
+        'E_USAGE',
+        `--batch ${opts.batch} asks for more keys per job than --keys ${opts.keys}: a batch job names each key once`,
+      );
+    }
+    if (strategy !== BATCH_STRATEGY) {
+      throw new UserError(
+        'E_USAGE',
+        `--batch jobs are computed under ${BATCH_STRATEGY} only, got ${opts.strategy ? '--strategy' : 'STRATEGY'} ${strategy}`,
+      );
+    }
+  }
   for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
   const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
   const queue = createQueue(config.queueName, producer);
-  const client = createLabClient({ connection: producer, queueName: config.queueName, logDir: config.logDir });
+  // Batch jobs go through the plain client: the lab's traced client wraps single gets only.
+  const client =
+    opts.batch === undefined
+      ? createLabClient({ connection: producer, queueName: config.queueName, logDir: config.logDir })
+      : createGetManyClient({ connection: producer, queueName: config.queueName });
   const runId = opts.runId ?? `burst-${randomBytes(3).toString('hex')}`;
   const progress = createProgress(`${runId} ${strategy}`);
   try {
@@ -64,6 +90,7 @@ await runCli(async () => {
         runId,
         ...(opts.computeMs !== undefined && { computeMs: opts.computeMs }),
         ...(opts.params !== undefined && { params: opts.params }),
+        ...(opts.batch !== undefined && { batch: opts.batch }),
       },
       { onProgress: (done, total) => progress.update(done, total), timeoutMs: opts.timeout * 1000 },
     );

@@ -1,7 +1,7 @@
-import type { GetValueClient } from '../../src/bullmq/client.js';
-import { EnqueueError, errorMessage } from '../../src/errors.js';
+import type { GetManyClient, GetValueClient } from '../../src/bullmq/client.js';
+import { EnqueueError, JobFailedError, errorMessage } from '../../src/errors.js';
 import { redactUrl } from '../common/logging.js';
-import { burstJob, type BurstSpec } from './producer.js';
+import { burstBatchJob, burstJob, type BurstSpec } from './producer.js';
 import { Tally, type TallySummary } from './tally.js';
 
 export interface BurstSummary extends TallySummary {
@@ -17,6 +17,22 @@ export interface BurstSummary extends TallySummary {
   elapsedMs: number;
   /** True when the wait ended before every job finished. */
   timedOut: boolean;
+  /**
+   * A batch burst's jobs (`--batch N`): then `completed`, `failed`, `failures`, `sources`,
+   * `distinctValues` and `latencyMs` count key requests (a job of N keys is N of them, a key that
+   * failed alone one failed request, a failed job N), and this counts the jobs.
+   */
+  batch?: BatchCounts;
+}
+
+export interface BatchCounts {
+  /** Keys per job. */
+  keysPerJob: number;
+  /** Key requests sent: enqueued jobs x keysPerJob. */
+  keyRequests: number;
+  /** Jobs that completed (some of their keys may have failed alone), and jobs that failed whole. */
+  jobsCompleted: number;
+  jobsFailed: number;
 }
 
 export interface BurstOptions {
@@ -36,7 +52,16 @@ export interface BurstOptions {
  * for every one of them. A job that could not be enqueued is counted and reported, not thrown:
  * the others are still waited for, and the summary says how many did not make it.
  */
-export async function runBurst(client: GetValueClient, spec: BurstSpec, options: BurstOptions = {}): Promise<BurstSummary> {
+export async function runBurst(
+  client: GetValueClient & Partial<Pick<GetManyClient, 'requestMany'>>,
+  spec: BurstSpec,
+  options: BurstOptions = {},
+): Promise<BurstSummary> {
+  const { batch } = spec;
+  const requestMany = client.requestMany;
+  if (batch !== undefined && requestMany === undefined)
+    throw new Error('a batch burst needs a client with requestMany (createGetManyClient)');
+  const jobsOf = { completed: 0, failed: 0 };
   const started = Date.now();
   const deadline = started + (options.timeoutMs ?? 600_000);
   const tally = new Tally();
@@ -58,12 +83,24 @@ export async function runBurst(client: GetValueClient, spec: BurstSpec, options:
       }
       try {
         // Latency counts from the start of the burst, as its requests would.
-        tally.completed(await client.request(burstJob(spec, index), { timeoutMs }), Date.now() - started);
+        if (batch === undefined) {
+          tally.completed(await client.request(burstJob(spec, index), { timeoutMs }), Date.now() - started);
+        } else {
+          const result = await requestMany!(burstBatchJob({ ...spec, batch }, index), { timeoutMs });
+          const latencyMs = Date.now() - started;
+          jobsOf.completed += 1;
+          for (const key of result.keys) {
+            const answer = result.results[key]!;
+            if ('error' in answer) tally.failed(answer.error, latencyMs);
+            else tally.completed(answer, latencyMs);
+          }
+        }
       } catch (err) {
         if (err instanceof EnqueueError) notSent(redactUrl(errorMessage(err.cause)));
-        else if (!tally.notCompleted(err, Date.now() - started)) throw err;
+        else if (!tally.notCompleted(err, Date.now() - started, batch)) throw err;
+        else if (err instanceof JobFailedError) jobsOf.failed += 1;
       }
-      options.onProgress?.(tally.finished, spec.jobs - notEnqueued);
+      options.onProgress?.(batch === undefined ? tally.finished : jobsOf.completed + jobsOf.failed, spec.jobs - notEnqueued);
     }
   };
   await Promise.all(Array.from({ length: Math.min(spec.jobs, options.maxInFlight ?? 10_000) }, lane));
@@ -76,5 +113,13 @@ export async function runBurst(client: GetValueClient, spec: BurstSpec, options:
     ...tally.summary(),
     elapsedMs: Date.now() - started,
     timedOut: tally.timedOut > 0,
+    ...(batch !== undefined && {
+      batch: {
+        keysPerJob: batch,
+        keyRequests: (spec.jobs - notEnqueued) * batch,
+        jobsCompleted: jobsOf.completed,
+        jobsFailed: jobsOf.failed,
+      },
+    }),
   };
 }

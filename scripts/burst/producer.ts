@@ -1,4 +1,4 @@
-import type { GetValueData, JobParams, Simulation } from '../../src/bullmq/job-data.js';
+import { BATCH_STRATEGY, type GetManyData, type GetValueData, type JobParams, type Simulation } from '../../src/bullmq/job-data.js';
 import type { Strategy } from '../../src/cache/strategy.js';
 
 export interface BurstSpec {
@@ -14,6 +14,12 @@ export interface BurstSpec {
   simulate?: Simulation;
   /** Every job's params, for a compute module. */
   params?: JobParams;
+  /**
+   * Keys per job: each job is a batch job of this many keys (at most `keys`, so none twice), the
+   * next ones of the round-robin, so J jobs cover the first J x N key requests. Batch jobs are
+   * computed under redis-lock only. @default none: one key per job
+   */
+  batch?: number;
 }
 
 /** The key of the i-th job of a burst: jobs are spread round-robin over the keys. */
@@ -26,6 +32,18 @@ export function burstJob(spec: BurstSpec, index: number): GetValueData {
   return {
     key: burstKey(spec, index),
     strategy: spec.strategy,
+    runId: spec.runId,
+    ...(spec.computeMs !== undefined && { computeMs: spec.computeMs }),
+    ...(spec.simulate !== undefined && { simulate: spec.simulate }),
+    ...(spec.params !== undefined && { params: spec.params }),
+  };
+}
+
+/** The data of the i-th batch job of a burst (`spec.batch` keys): key requests i*N .. i*N+N-1 of the round-robin. */
+export function burstBatchJob(spec: BurstSpec & { batch: number }, index: number): GetManyData {
+  return {
+    keys: Array.from({ length: spec.batch }, (_, j) => burstKey(spec, index * spec.batch + j)),
+    strategy: BATCH_STRATEGY,
     runId: spec.runId,
     ...(spec.computeMs !== undefined && { computeMs: spec.computeMs }),
     ...(spec.simulate !== undefined && { simulate: spec.simulate }),

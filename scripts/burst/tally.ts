@@ -33,24 +33,32 @@ export class Tally {
     return this.counts.completed + this.counts.failed;
   }
 
-  completed(result: GetValueResult, latencyMs: number): void {
+  completed(result: Pick<GetValueResult, 'value' | 'source'>, latencyMs: number): void {
     this.counts.completed += 1;
     this.latencies.push(latencyMs);
     this.values.add(JSON.stringify(result.value));
     this.counts.sources[result.source] += 1;
   }
 
-  /** A get that did not complete; false when it is not a job's outcome (the caller decides). */
-  notCompleted(err: unknown, latencyMs: number): boolean {
+  /**
+   * A get that did not complete; false when it is not a job's outcome (the caller decides).
+   * `requests`: the key requests the job carried (a batch job's keys), each counted as failed.
+   */
+  notCompleted(err: unknown, latencyMs: number, requests = 1): boolean {
     if (err instanceof JobTimeoutError) {
       this.timedOut += 1;
       return true;
     }
     if (!(err instanceof JobFailedError)) return false;
+    for (let i = 0; i < requests; i++) this.failed(err.reason, latencyMs);
+    return true;
+  }
+
+  /** One key request that failed with `reason` (a job, or one key of a batch job that failed alone). */
+  failed(reason: string, latencyMs: number): void {
     this.counts.failed += 1;
     this.latencies.push(latencyMs);
-    this.counts.failures[err.reason] = (this.counts.failures[err.reason] ?? 0) + 1;
-    return true;
+    this.counts.failures[reason] = (this.counts.failures[reason] ?? 0) + 1;
   }
 
   summary(): TallySummary {
