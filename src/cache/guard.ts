@@ -14,6 +14,7 @@ import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
 import { isCluster } from '../redis/client.js';
 import { closeSubscriber, duplicateAsSubscriber } from '../redis/subscriber.js';
+import { quietStoppedShards } from '../redis/quiet-shards.js';
 import type { Answer, BatchResult, Call, Compute, ComputeMany, GuardResult, StrategyDeps } from './context.js';
 import { BatchClaims } from './batch-claims.js';
 import { SharedBatch } from './shared-batch.js';
@@ -180,6 +181,9 @@ export function createGuard(options: GuardOptions): StampedeGuard {
           // subscriber that failed to connect, say) would crash the process.
           ownSubscriber.on('error', (err: unknown) => emitEvent(guardEvents, 'warn', 'redis.error', { role: 'subscriber', err }));
           subscriber = ownSubscriber;
+        } else if (isCluster(subscriber)) {
+          // The guard's unsubscribes must not crash the process through a shard ioredis stopped.
+          quietStoppedShards(subscriber);
         }
         notifier = leaseNotifier(subscriber);
       }

@@ -1,5 +1,6 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { isCluster, type RedisClient } from './client.js';
+import { quietStoppedShards } from './quiet-shards.js';
 
 /**
  * The guard's own pub/sub connection, when the caller does not pass one: a duplicate of the
@@ -10,7 +11,8 @@ import { isCluster, type RedisClient } from './client.js';
  *   drops the queued SUBSCRIBEs. A pub/sub connection has nothing to wait for.
  * - Commands wait through reconnects (`maxRetriesPerRequest: null`): a waiter's SUBSCRIBE is
  *   bounded by its own deadline, not by ioredis's retry count.
- * - On a cluster, sharded subscribers (SSUBSCRIBE, one connection per master; redis/pubsub.ts).
+ * - On a cluster, sharded subscribers (SSUBSCRIBE, one connection per master; redis/pubsub.ts),
+ *   whose stopped connections cannot crash the process (quiet-shards.ts).
  */
 export function duplicateAsSubscriber(client: RedisClient): RedisClient {
   const node: RedisOptions = {
@@ -20,10 +22,12 @@ export function duplicateAsSubscriber(client: RedisClient): RedisClient {
   };
   if (!isCluster(client)) return (client as Redis).duplicate(node);
   const cluster = client as Cluster;
-  return cluster.duplicate([], {
+  const subscriber = cluster.duplicate([], {
     shardedSubscribers: true,
     redisOptions: { ...cluster.options.redisOptions, ...node },
   });
+  quietStoppedShards(subscriber);
+  return subscriber;
 }
 
 /** Longest close() lets a reconnecting subscriber finish its handshake before cutting it. */
