@@ -57,11 +57,12 @@ export type EventFields = {
   'refresh.end': { reason: 'stale' | 'early'; fence: number; ok: boolean; durationMs: number };
   'script.not-cached': { script: string };
   /** From the BullMQ processor (`cache-stampede/bullmq`): `latencyMs` from enqueue to completion. */
-  'job.completed': { latencyMs: number; source: ValueSource };
+  /** `batch`: one key of a batch job (`keys`), each key its own line. */
+  'job.completed': { latencyMs: number; source: ValueSource; batch?: true };
   /** `reason` and `code` for invalid job data, else `err`. */
-  'job.failed': { latencyMs: number; attempt: number; reason?: string; code?: string; err?: unknown };
+  'job.failed': { latencyMs: number; attempt: number; reason?: string; code?: string; err?: unknown; batch?: true };
   /** An attempt failed for a reason that says nothing about the value (Redis out of reach); BullMQ tries again. */
-  'job.retry': { latencyMs: number; attempt: number; err: unknown };
+  'job.retry': { latencyMs: number; attempt: number; err: unknown; batch?: true };
   /** The guard's own connections: its pub/sub `subscriber`, and the `l1-bus` announcements. */
   'redis.error': { role: 'subscriber' | 'l1-bus'; err: unknown };
   /** The guard's circuit breaker for `node` (host:port) opened: a step failed or had no answer in time. */
