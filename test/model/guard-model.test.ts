@@ -83,7 +83,16 @@ afterAll(async () => {
 const outages = { programs: 0, breakersOpened: 0, degradedCalls: 0, degradedComputations: 0, recoveryRounds: 0 };
 /** What the runs traced (printed too): spans of the traced processes, getOrCompute links, refreshes. */
 const traced = { programs: 0, spans: 0, links: 0, waited: 0, refreshes: 0 };
+/** What the runs met of a computation's own lifetime (setTtl), skipCache and soft timeouts (printed too). */
+const lifetimes = { decided: 0, skipped: 0, skippedWaited: 0, softTimedOut: 0, continuingStored: 0 };
 function count(history: History): void {
+  const skipped = new Set(history.computes.filter((c) => c.skipped && c.finish !== undefined && !c.threw).map((c) => c.id));
+  lifetimes.decided += history.computes.filter((c) => c.decided && c.finish !== undefined && !c.threw).length;
+  lifetimes.skipped += skipped.size;
+  lifetimes.skippedWaited += history.calls.filter((c) => c.source === 'waited' && c.value !== undefined && skipped.has(c.value)).length;
+  const soft = new Set(history.calls.filter((c) => c.softTimedOut).map((c) => c.i));
+  lifetimes.softTimedOut += soft.size;
+  lifetimes.continuingStored += history.computes.filter((c) => soft.has(c.i) && c.stored === 'yes').length;
   if (history.program.fleet.traced.some(Boolean)) traced.programs++;
   traced.spans += history.spans.length;
   traced.links += history.spans.reduce((n, s) => n + (s.name === 'cache-stampede getOrCompute' ? (s.links?.length ?? 0) : 0), 0);
@@ -151,7 +160,10 @@ if (!programFile && !runFound)
           `${outages.breakersOpened} breaker(s) opened, ${outages.degradedCalls} call(s) found Redis unavailable, ` +
           `${outages.degradedComputations} computation(s) while it was, ${outages.recoveryRounds} recovery round(s); ` +
           `traced in ${traced.programs}: ${traced.spans} span(s), ${traced.waited} traced call(s) answered waited, ` +
-          `${traced.links} link(s) to a computation, ${traced.refreshes} refresh span(s)\n`,
+          `${traced.links} link(s) to a computation, ${traced.refreshes} refresh span(s); ` +
+          `${lifetimes.decided} value(s) with a lifetime of their own (setTtl), ${lifetimes.skipped} skipped the cache ` +
+          `(${lifetimes.skippedWaited} call(s) got one as waited), ${lifetimes.softTimedOut} call(s) answered stale at a soft timeout ` +
+          `(${lifetimes.continuingStored} of their computations stored after)\n`,
       );
     });
   });

@@ -19,7 +19,7 @@
  */
 import type { ValueSource } from '../../src/cache/strategy.js';
 import { SPAN } from '../../src/telemetry/tracing.js';
-import { describeOp, type GetOp, type Op, type Program, TIMINGS } from './operations.js';
+import { describeDecisions, describeOp, type GetOp, type Op, type Program, TIMINGS, type ValueTtlPlan } from './operations.js';
 
 export interface ProcessInfo {
   /** P0..P2, with a ' for each close-and-replace: P1' is P1's second guard. */
@@ -52,6 +52,10 @@ export interface CallRecord {
   error?: ErrorInfo;
   /** get: it joined another call's flight (its `flight.joined` event). */
   flightJoined?: boolean;
+  /** get: when its own first claim found a stale value and it went on to fill (`cache.miss` with `stale`). */
+  staleMissAt?: number;
+  /** get: it was answered with the stale value at its soft timeout (`stale.served`, reason `soft-timeout`). */
+  softTimedOut?: boolean;
   /** set: the value it stored. */
   setValue?: number;
   /** lock: when lock() settled, the fence, when release() was called and answered, and its answer. */
@@ -85,6 +89,12 @@ export interface ComputeRecord {
    * name: a traced process's computation runs in its `compute` span; null: no span was active.
    */
   span?: { readonly spanId: string; readonly name: string } | null;
+  /** It called `setTtl` with this (its plan's), as it returned. */
+  readonly decided?: ValueTtlPlan;
+  /** It called `skipCache()` as it returned (its plan's): its value is stored nowhere. */
+  readonly skipped?: boolean;
+  /** Its holder's `lock.released` (or `lock.lost`) after it finished: no waiter gets its value later. */
+  releasedAt?: number;
 }
 
 /** The spans of the guards' calls (a getOrCompute, set, delete or lock span). */
@@ -256,6 +266,8 @@ export function checkHistory(history: History, options: CheckOptions): string[] 
   checkAtMostOnce(history, v);
   checkLocks(history, v, pauseAllowance);
   checkOutage(history, v);
+  checkLifetimes(history, v, pauseAllowance);
+  checkSoftTimeout(history, v, pauseAllowance);
   checkTracing(history, v);
   for (const leak of history.leaks) v.add('leak', leak);
   return v.list;
@@ -293,12 +305,12 @@ export function describeTimeline(h: History, withEvents = false): string {
             : c.end === undefined
               ? 'never settled'
               : 'done';
-    const marks = `${degraded.has(c.i) ? ' [cache.degraded]' : ''}${c.i >= h.recoveryFrom ? ' [recovery round]' : ''}`;
+    const marks = `${degraded.has(c.i) ? ' [cache.degraded]' : ''}${c.softTimedOut ? ' [soft timeout]' : ''}${c.i >= h.recoveryFrom ? ' [recovery round]' : ''}`;
     return `  #${c.i} ${ms(c.start)}..${ms(c.end)} ms ${c.proc?.label ?? ''} ${c.op.kind}: ${outcome}${marks}`;
   });
   const computes = h.computes.map(
     (c) =>
-      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}${c.span ? `, in span ${c.span.spanId}` : ''}`,
+      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}${describeDecisions({ ms: 0, fate: 'ok', honorsSignal: false, ...(c.decided && { setTtl: c.decided }), ...(c.skipped && { skipCache: true }) })}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}${c.releasedAt === undefined ? '' : `, lock given back at ${ms(c.releasedAt)}`}${c.span ? `, in span ${c.span.spanId}` : ''}`,
   );
   const closes = h.closes.map((c) => `  close() of ${c.proc.label}: ${ms(c.start)}..${ms(c.end)} ms`);
   const pauses = h.pauses.map(([start, end, asked]) => `  DEBUG SLEEP ${asked} ms: ${ms(start)}..${ms(end)} ms`);
@@ -441,7 +453,8 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
     const comp = computeOf.get(id);
     // A computation made while its process found Redis unavailable is written nowhere (checkOutage
     // checks that Redis never holds one).
-    if (!comp || comp.stored === 'no' || comp.degraded) return null;
+    // Nor is one whose computation skipped the cache (checkLifetimes: Redis never holds it).
+    if (!comp || comp.stored === 'no' || comp.degraded || comp.skipped) return null;
     return {
       kind: 'computed',
       id,
@@ -487,6 +500,22 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
           what: `${v.call(c)} returned ${c.value} (${c.source}) at ${v.at(c.end)}`,
         });
     }
+  }
+
+  // A computation that went on after its call was answered stale at its soft timeout: once its
+  // write was answered, the fleet knows its value (no lost write: later reads get it or newer).
+  for (const comp of h.computes) {
+    const c = callOf.get(comp.i);
+    if (!c?.softTimedOut || comp.stored !== 'yes' || comp.storedAt === undefined || comp.start < c.start) continue;
+    const version = versionOf(comp.id);
+    if (version)
+      knowledge.push({
+        key: comp.key,
+        t: comp.storedAt,
+        proc: comp.proc,
+        version,
+        what: `value ${comp.id}, computed by ${v.call(c)} after it was answered stale at its soft timeout, was stored at ${v.at(comp.storedAt)}`,
+      });
   }
 
   const older = (x: Version, k: Version): boolean => {
@@ -542,7 +571,9 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
       // unavailable): only its own call, and that call's flight, may return it.
       if (own) continue;
       if (degradedRead && comp!.degraded) continue;
-      if (!r.flightJoined) {
+      // Skipped the cache: it reaches its waiters (checkLifetimes says which), who are held to
+      // what was known before them as a flight's joiners are.
+      if (!comp!.skipped && !r.flightJoined) {
         v.add(
           'never-stored',
           `${v.call(r)} returned ${id} (${r.source}) at ${v.at(r.end)}, computed by #${comp!.i} (${comp!.proc.label}) ${comp!.degraded ? 'while its process found Redis unavailable (written nowhere)' : 'whose write was rejected'}: a value Redis never held`,
@@ -560,7 +591,7 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
         writer: comp!.proc,
         strategy: comp!.strategy,
       };
-      label = 'flight-joiner';
+      label = comp!.skipped ? 'skipped-value' : 'flight-joiner';
     }
     if (own) continue; // its own computation ran after the call started, after anything known before
     for (const k of knowledge) {
@@ -575,6 +606,232 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
         `${v.call(r)} started at ${v.at(r.start)} and returned ${id} (${r.source}, ${origin}), older than what ${k.proc.label} knew before: ${k.what}`,
       );
       break;
+    }
+  }
+}
+
+// ---- a value's lifetime: setTtl, skipCache, fresh time and grace ----
+
+interface Lifetime {
+  /** Its fresh time, ms: its computation's setTtl, else its call's ttlMs, else the guard's. */
+  freshMs: number;
+  /** Its grace, ms: its computation's setTtl, else the guard's. */
+  graceMs: number;
+  /** Past this (the test's clock) it is not fresh: its computation finished, or its set resolved, its fresh time before. */
+  freshEnd: number;
+  /** How it says where it came from. */
+  what: string;
+}
+
+/** A per-call (or set's) ttlMs as the guard takes it: 0 or less gives 1 ms, fractions are rounded. */
+const callFreshMs = (ttlMs: number | undefined) => (ttlMs === undefined ? TIMINGS.valueTtlMs : Math.max(1, Math.round(ttlMs)));
+
+/** The lifetime of each value of the program (a set's, or a computation's that returned), by its id. */
+function lifetimes(h: History): (id: number) => Lifetime | undefined {
+  const byId = new Map<number, Lifetime>();
+  const callOf = new Map(h.calls.map((c) => [c.i, c]));
+  for (const c of h.calls) {
+    if (c.op.kind !== 'set' || c.setValue === undefined) continue;
+    const freshMs = callFreshMs(c.op.ttlMs);
+    byId.set(c.setValue, {
+      freshMs,
+      graceMs: TIMINGS.graceMs,
+      freshEnd: (c.end ?? Number.POSITIVE_INFINITY) + freshMs,
+      what: `set by #${c.i}, fresh ${freshMs} ms, grace ${TIMINGS.graceMs} ms`,
+    });
+  }
+  for (const comp of h.computes) {
+    if (comp.finish === undefined || comp.threw) continue;
+    const op = callOf.get(comp.i)?.op as GetOp | undefined;
+    const freshMs = comp.decided?.ttlMs !== undefined ? Math.max(1, Math.round(comp.decided.ttlMs)) : callFreshMs(op?.ttlMs);
+    const graceMs = comp.decided?.graceMs ?? TIMINGS.graceMs;
+    const decided = comp.decided ? ' (setTtl)' : '';
+    byId.set(comp.id, {
+      freshMs,
+      graceMs,
+      freshEnd: comp.finish + freshMs,
+      what: `computed by #${comp.i} (${comp.proc.label}), fresh ${freshMs} ms, grace ${graceMs} ms${decided}, finished at`,
+    });
+  }
+  return (id) => byId.get(id);
+}
+
+/**
+ * What a value's lifetime promises, whoever decided it (`setTtl`, a call's `ttlMs`, the guard):
+ * - `key-ttl`: a value hash holding a value never has a TTL above that value's fresh time + its
+ *   grace (the sampler reads PTTL and the envelope in one transaction);
+ * - `fresh-time`: no call answered `cache` (its own read, not a flight it joined) started later
+ *   than 25 ms (and the event loop's lateness) after its value's fresh time ended;
+ * - `stale-in-grace`: a call answered `stale` (its own read) got a value Redis held (a set's or a
+ *   stored computation's; its own process's copy when it found Redis unavailable), and started
+ *   no later than the end of that value's grace (+ 25 ms, pauses, lateness);
+ * - `skip-not-stored`: Redis never holds a value whose computation skipped the cache;
+ * - `skip-served`: such a value is never answered `cache` or `stale` (no L1 tier, no Redis keeps
+ *   it), only `computed` to its own call and `waited` to a call that started while its
+ *   computation could still hand it over: before its call settled or its holder gave the lock
+ *   back with it (whichever is later).
+ */
+function checkLifetimes(h: History, v: Violations, pauseAllowance: (from: number, to: number) => number): void {
+  const life = lifetimes(h);
+  const computeOf = new Map(h.computes.map((c) => [c.id, c]));
+  const callOf = new Map(h.calls.map((c) => [c.i, c]));
+  const setValues = new Set(h.calls.map((c) => c.setValue).filter((id) => id !== undefined));
+  const degraded = degradedCalls(h);
+  const slack = 25 + h.maxLagMs;
+  const origin = (id: number) => {
+    const l = life(id);
+    const comp = computeOf.get(id);
+    return `${id} (${l ? l.what : 'unknown'}${comp?.finish === undefined || setValues.has(id) ? '' : ` ${v.at(comp.finish)}`})`;
+  };
+
+  const reportedTtl = new Set<number>();
+  const reportedSkip = new Set<number>();
+  for (const s of h.samples) {
+    if (s.value === null) continue;
+    const comp = computeOf.get(s.value);
+    if (comp?.skipped && !reportedSkip.has(comp.id)) {
+      reportedSkip.add(comp.id);
+      v.add('skip-not-stored', `${s.key} held value ${origin(comp.id)} at ${v.at(s.t)}; its computation skipped the cache`);
+    }
+    const l = life(s.value);
+    if (!l || s.pttl < 0 || reportedTtl.has(s.value)) continue;
+    if (s.pttl > l.freshMs + l.graceMs + 2) {
+      reportedTtl.add(s.value);
+      v.add(
+        'key-ttl',
+        `${s.key} held value ${origin(s.value)} with PTTL ${s.pttl} ms at ${v.at(s.t)}: more than its fresh time + grace (${l.freshMs + l.graceMs} ms)`,
+      );
+    }
+  }
+
+  for (const r of h.calls) {
+    if (r.op.kind !== 'get' || r.value === undefined || r.end === undefined) continue;
+    const comp = computeOf.get(r.value);
+    const l = life(r.value);
+    if (comp?.skipped) {
+      const holder = callOf.get(comp.i);
+      if (r.source !== 'computed' && r.source !== 'waited') {
+        v.add('skip-served', `${v.call(r)} returned ${origin(r.value)} as ${r.source}: its computation skipped the cache`);
+        continue;
+      }
+      if (comp.i === r.i) continue;
+      // The holder's call settled (its flight's joiners came before), or its lock went back with the
+      // value (its waiters subscribed before); without a recorded release, right after it finished.
+      const handedOver = Math.max(
+        holder?.end ?? Number.POSITIVE_INFINITY,
+        comp.releasedAt ?? comp.finish! + 50 + pauseAllowance(comp.finish!, r.start),
+      );
+      if (r.start > handedOver + slack)
+        v.add(
+          'skip-served',
+          `${v.call(r)} started at ${v.at(r.start)} and returned ${origin(r.value)} (${r.source}): its computation skipped the cache, and handed it over by ${v.at(handedOver)}`,
+        );
+      continue;
+    }
+    if (!l || r.flightJoined) continue;
+    if (r.source === 'cache' && r.start > l.freshEnd + slack)
+      v.add(
+        'fresh-time',
+        `${v.call(r)} started at ${v.at(r.start)} and returned ${origin(r.value)} from the cache, ${Math.round(r.start - l.freshEnd)} ms after its fresh time ended at ${v.at(l.freshEnd)}`,
+      );
+    if (r.source !== 'stale') continue;
+    if (!degraded.has(r.i) && comp && (comp.stored === 'no' || comp.degraded))
+      v.add('stale-in-grace', `${v.call(r)} returned ${origin(r.value)} as stale: a value Redis never held`);
+    const graceEnd = l.freshEnd + l.graceMs;
+    const limit = graceEnd + slack + pauseAllowance(l.freshEnd - l.freshMs, r.start);
+    if (r.start > limit)
+      v.add(
+        'stale-in-grace',
+        `${v.call(r)} started at ${v.at(r.start)} and returned ${origin(r.value)} as stale, ${Math.round(r.start - graceEnd)} ms after its grace ended at ${v.at(graceEnd)}`,
+      );
+  }
+}
+
+// ---- softTimeoutMs: the stale value in time, the computation goes on and writes ----
+
+/** The soft timeout a get runs with: its own, else its guard's (0: off). */
+function softTimeoutOf(h: History, op: GetOp): number {
+  return op.softTimeoutMs ?? h.program.fleet.softTimeoutMs ?? 0;
+}
+
+/**
+ * `softTimeoutMs` (redis-lock):
+ * - `soft-timeout-bound`: a call whose own first claim found a stale value (`cache.miss` with
+ *   `stale`) and that has a soft timeout settles within it (+ 100 ms, pauses, the event loop's
+ *   lateness) of that claim (unless it found Redis unavailable: onRedisDown then answers);
+ * - `soft-timeout-write` (no lost write): a computation that went on after its call was answered
+ *   stale at its soft timeout, and succeeded in time (not skipping the cache, its process's Redis
+ *   not unavailable meanwhile, no close() of its guard begun before the answer), writes: Redis
+ *   stores its value, or rejects it because a newer write (a set or delete, or a holder with a
+ *   higher fence) came first. Once stored it is knowledge for read-your-writes (checkValues): later
+ *   reads get it or newer. No second computation meanwhile: `at-most-once` (calm programs);
+ * - `close-waits`: close() of a guard resolves only after every such computation of its process
+ *   answered before close() began has ended (or met its compute timeout) and its write was answered.
+ */
+function checkSoftTimeout(h: History, v: Violations, pauseAllowance: (from: number, to: number) => number): void {
+  const degraded = degradedCalls(h);
+  const callOf = new Map(h.calls.map((c) => [c.i, c]));
+
+  for (const r of h.calls) {
+    if (r.op.kind !== 'get' || r.staleMissAt === undefined || r.end === undefined || degraded.has(r.i)) continue;
+    const soft = softTimeoutOf(h, r.op);
+    if (soft <= 0) continue;
+    const limit = soft + 100 + h.maxLagMs + pauseAllowance(r.staleMissAt, r.end);
+    if (r.end - r.staleMissAt > limit)
+      v.add(
+        'soft-timeout-bound',
+        `${v.call(r)} found a stale value at ${v.at(r.staleMissAt)} and settled ${Math.round(r.end - r.staleMissAt)} ms later (${r.error ? `rejected ${r.error.code ?? r.error.name}` : `${r.value} (${r.source})`}), past its soft timeout of ${soft} ms (bound ${Math.round(limit)} ms)`,
+      );
+  }
+
+  /** The continuing computations: of a call answered stale at its soft timeout, begun before that answer. */
+  const continuing = h.computes.filter((c) => {
+    const r = callOf.get(c.i);
+    return r?.softTimedOut === true && r.end !== undefined && c.start >= r.start && c.start <= r.end && !c.degraded;
+  });
+  const writes = h.calls.filter((c) => c.op.kind === 'set' || c.op.kind === 'delete');
+  const key = (c: CallRecord) => (c.op as { key: string }).key;
+
+  for (const c of continuing) {
+    const r = callOf.get(c.i)!;
+    const fate = (r.op as GetOp).compute.fate;
+    if (fate !== 'ok' && fate !== 'slow') continue;
+    if (c.skipped || c.threw || c.finish === undefined) continue;
+    if (h.breakers.some((b) => b.proc === c.proc && !b.up && b.t >= c.start - h.program.fleet.redisTimeoutMs)) continue;
+    if (h.closes.some((close) => close.proc === c.proc && close.start <= r.end!)) continue;
+    const what = `value ${c.id}, computed by ${v.call(r)} (${c.proc.label}, fence ${c.fence}) over ${v.at(c.start)}..${v.at(c.finish)} after its call was answered stale at its soft timeout (${v.at(r.end!)})`;
+    if (c.stored === undefined) {
+      v.add('soft-timeout-write', `${what}: its write never came (no cache.write, no cache.write.rejected)`);
+      continue;
+    }
+    if (c.stored === 'no') {
+      const at = c.storedAt ?? Number.POSITIVE_INFINITY;
+      const newer =
+        writes.some((w) => key(w) === c.key && w.start < at && (w.end ?? Number.POSITIVE_INFINITY) > r.start) ||
+        h.computes.some(
+          (o) =>
+            o !== c &&
+            o.key === c.key &&
+            o.stored === 'yes' &&
+            (o.fence ?? 0) > (c.fence ?? 0) &&
+            (o.storedAt ?? Number.POSITIVE_INFINITY) < at,
+        );
+      if (!newer) v.add('soft-timeout-write', `${what}: its write was rejected at ${v.at(at)}, though no newer write came`);
+    }
+  }
+
+  for (const close of h.closes) {
+    if (close.end === undefined) continue;
+    for (const c of continuing) {
+      const r = callOf.get(c.i)!;
+      if (c.proc !== close.proc || r.end! >= close.start) continue;
+      const done = Math.min(c.finish ?? Number.POSITIVE_INFINITY, c.start + TIMINGS.computeTimeoutMs);
+      const wrote = c.storedAt ?? 0;
+      if (close.end + 1 < Math.max(done, wrote))
+        v.add(
+          'close-waits',
+          `close() of ${close.proc.label}${close.i === undefined ? ' (the final one)' : ` (#${close.i})`} began at ${v.at(close.start)} and resolved at ${v.at(close.end)}, before value ${c.id} of ${v.call(r)} (answered stale at its soft timeout at ${v.at(r.end!)}) ${done > close.end ? `finished computing at ${v.at(done)}` : `was written at ${v.at(wrote)}`}`,
+        );
     }
   }
 }
@@ -615,17 +872,20 @@ function checkAtMostOnce(h: History, v: Violations): void {
     if (e.fields.degraded === true) continue;
     byKey.set(e.key, [...(byKey.get(e.key) ?? []), e]);
   }
-  const window = TIMINGS.valueTtlMs - 100;
+  const freshMs = lifetimes(h);
   for (const [key, starts] of byKey) {
     for (let n = 1; n < starts.length; n++) {
       const first = starts[n - 1]!;
       const second = starts[n]!;
       const comp = computeBy.get(`${first.i}:${first.fields.fence}`);
       if (comp?.stored !== 'yes') continue;
+      // The first value's own fresh time (a computation may have decided a shorter one).
+      const fresh = Math.min(TIMINGS.valueTtlMs, freshMs(comp.id)?.freshMs ?? TIMINGS.valueTtlMs);
+      const window = fresh - 100;
       if (second.t - first.t < window)
         v.add(
           'at-most-once',
-          `redis-lock computed ${key} twice within ${Math.round(second.t - first.t)} ms (< ${window} ms, the value fresh ${TIMINGS.valueTtlMs} ms): #${first.i} at ${v.at(first.t)} and #${second.i} at ${v.at(second.t)}`,
+          `redis-lock computed ${key} twice within ${Math.round(second.t - first.t)} ms (< ${window} ms, the value fresh ${fresh} ms): #${first.i} at ${v.at(first.t)} and #${second.i} at ${v.at(second.t)}`,
         );
     }
   }
@@ -764,6 +1024,8 @@ function checkOutage(h: History, v: Violations): void {
       if (a.finish - a.start >= TIMINGS.computeTimeoutMs - 50) continue;
       const ops = [callOf.get(a.i)?.op, callOf.get(b.i)?.op] as (GetOp | undefined)[];
       if (ops.some((op) => op?.ttlMs !== undefined)) continue;
+      // Its computation decided its lifetime, or kept it from the cache (not kept for the process either).
+      if (a.decided || a.skipped) continue;
       if (b.start < a.start + 20 || b.start > a.finish + TIMINGS.valueTtlMs - 100) continue;
       if (recoveredIn(a.proc, a.start - 1, b.start + 1)) continue;
       const wrote = h.calls.some(
@@ -879,6 +1141,9 @@ function checkTracing(h: History, v: Violations): void {
   for (const s of h.spans) {
     const under = s.parent ?? s.startedUnder;
     if ((s.name !== SPAN.compute && s.name !== SPAN.wait) || under === undefined || s.end === undefined) continue;
+    // A holder's computation goes on after its call was answered stale at its soft timeout
+    // (docs/library.md): its span outlives the call's (it must still end: span-ended).
+    if (s.name === SPAN.compute && computeOfSpan.get(s.spanId)?.some((c) => callOf.get(c.i)?.softTimedOut)) continue;
     const parent = byId.get(under);
     if (parent?.end !== undefined && s.end > parent.end)
       v.add(

@@ -25,6 +25,19 @@ export interface ComputePlan {
   fate: Fate;
   /** Stops (rejects with the signal's reason) when its signal aborts; else it runs to the end. */
   honorsSignal: boolean;
+  /**
+   * `ctx.setTtl(...)` just before it returns: this value's own fresh time and grace (missing: it
+   * decides nothing, as every computation did before setTtl).
+   */
+  setTtl?: ValueTtlPlan;
+  /** `ctx.skipCache()` just before it returns: the value answers its call and waiters, stored nowhere (missing: false). */
+  skipCache?: boolean;
+}
+
+/** What a computation decides of its value's lifetime (`ctx.setTtl`): either or both. */
+export interface ValueTtlPlan {
+  ttlMs?: number;
+  graceMs?: number;
 }
 
 /**
@@ -55,10 +68,31 @@ export const TIMINGS = {
   /** DEBUG SLEEP of an `outage`, ms: over the deadline, so every guard that sends meanwhile opens its breaker. */
   outageMinMs: 250,
   outageMaxMs: 450,
+  /**
+   * What a computation may decide with `setTtl` (fast-check shrinks toward the first): a fresh
+   * time shorter than a program's gaps add up to (60, 150: later reads find the value stale,
+   * within a short grace or none; three in four), 1 ms (0), the guard's, and longer; a grace of
+   * none, short, the guard's, and longer.
+   */
+  decidedTtlMs: [60, 150, 0, 400, 800],
+  decidedGraceMs: [0, 100, 300, 600],
+  /**
+   * `softTimeoutMs`, per call (0: off for that call, whatever the guard's) and for the fleet's
+   * guards: under a computation's 0..50 ms or around it, and under a slow one's.
+   */
+  callSoftTimeoutMs: [5, 0, 20, 100],
+  fleetSoftTimeoutMs: [5, 20],
 } as const;
 
 /** What a program written before the outage operations meant (JSON without these fields): the library's default deadline, a 200 ms pause. */
 export const LEGACY = { redisTimeoutMs: 1000, pauseMs: 200 } as const;
+
+/**
+ * A program written before setTtl, skipCache and softTimeoutMs has none of their fields: a get
+ * without `softTimeoutMs` takes its guard's, a fleet without one has it off (0), a computation
+ * without `setTtl` or `skipCache` decides nothing and is stored (programFromJson reads it so).
+ */
+export const NO_SOFT_TIMEOUT = 0;
 
 interface Base {
   /** Started this long after the previous operation started (settled, when that one is awaited), ms. */
@@ -74,6 +108,8 @@ export interface GetOp extends Base {
   readonly strategy: Strategy;
   readonly compute: ComputePlan;
   readonly ttlMs: CallTtl;
+  /** The call's `softTimeoutMs` (0: off for this call); missing: the guard's (the fleet's). */
+  readonly softTimeoutMs?: number;
 }
 export interface SetOp extends Base {
   readonly kind: 'set';
@@ -136,6 +172,8 @@ export interface Fleet {
    * program written before tracing.
    */
   readonly traced: readonly boolean[];
+  /** Every guard's `softTimeoutMs` (0: off, the library's default; so in a program written before it). */
+  readonly softTimeoutMs: number;
 }
 
 export interface Program {
@@ -150,6 +188,17 @@ export function describeTtl(ttlMs: CallTtl): string {
   return ttlMs === undefined ? '' : `, ttlMs ${ttlMs}`;
 }
 
+/** `setTtl {ttlMs 60, graceMs 0}` and/or `skipCache`, as the computation calls them ('' for neither). */
+export function describeDecisions(plan: ComputePlan): string {
+  const ttl = plan.setTtl
+    ? `, setTtl {${[
+        ...(plan.setTtl.ttlMs === undefined ? [] : [`ttlMs ${plan.setTtl.ttlMs}`]),
+        ...(plan.setTtl.graceMs === undefined ? [] : [`graceMs ${plan.setTtl.graceMs}`]),
+      ].join(', ')}}`
+    : '';
+  return `${ttl}${plan.skipCache ? ', skipCache' : ''}`;
+}
+
 export function describeOp(op: Op): string {
   const gap = `+${op.gapMs}ms${op.awaited ? ' await' : ''}`;
   const at = 'p' in op ? `P${op.p}.` : '';
@@ -157,7 +206,8 @@ export function describeOp(op: Op): string {
     case 'get': {
       const { ms, fate, honorsSignal } = op.compute;
       const how = fate === 'ok' ? `${ms}ms` : fate === 'throw' ? `throws after ${ms}ms` : `${fate} ${ms}ms`;
-      return `${gap} ${at}get(${op.key}, ${op.strategy}, compute ${how}${honorsSignal ? ', honours signal' : ''}${describeTtl(op.ttlMs)})`;
+      const soft = op.softTimeoutMs === undefined ? '' : `, softTimeoutMs ${op.softTimeoutMs}`;
+      return `${gap} ${at}get(${op.key}, ${op.strategy}, compute ${how}${honorsSignal ? ', honours signal' : ''}${describeDecisions(op.compute)}${describeTtl(op.ttlMs)}${soft})`;
     }
     case 'set':
       return `${gap} ${at}set(${op.key}${describeTtl(op.ttlMs)})`;
@@ -181,7 +231,8 @@ export function describeFleet(fleet: Fleet): string {
   const down = fleet.onRedisDown.every((p) => p === fleet.onRedisDown[0])
     ? `onRedisDown ${fleet.onRedisDown[0]}`
     : `onRedisDown ${fleet.onRedisDown.map((policy, p) => `P${p} ${policy}`).join(', ')}`;
-  return `fleet: ${l1}; failurePolicy ${fleet.failurePolicy}; redisTimeoutMs ${fleet.redisTimeoutMs}; ${down}${fleet.sharedSubscriber ? '; P1 and P2 share a subscriber' : ''}`;
+  const soft = fleet.softTimeoutMs > 0 ? `; softTimeoutMs ${fleet.softTimeoutMs}` : '';
+  return `fleet: ${l1}; failurePolicy ${fleet.failurePolicy}; redisTimeoutMs ${fleet.redisTimeoutMs}; ${down}${soft}${fleet.sharedSubscriber ? '; P1 and P2 share a subscriber' : ''}`;
 }
 
 export function describeProgram(program: Program): string {
@@ -214,15 +265,18 @@ export function programFromJson(text: string): Program {
     throw new Error('a program is {"fleet":{"l1":[b,b,b],"failurePolicy":..,"sharedSubscriber":b},"ops":[{"kind":"get",...},...]}');
   }
   // Written before the outage operations: the library's default deadline, `compute`, 200 ms pauses;
-  // before tracing: no process traces.
+  // before tracing: no process traces; before softTimeoutMs: off.
   const fleet: Fleet = {
     ...parsed.fleet,
     redisTimeoutMs: parsed.fleet.redisTimeoutMs ?? LEGACY.redisTimeoutMs,
     onRedisDown: parsed.fleet.onRedisDown ?? Array.from({ length: PROCESSES }, () => 'compute'),
     traced: parsed.fleet.traced ?? Array.from({ length: PROCESSES }, () => false),
+    softTimeoutMs: parsed.fleet.softTimeoutMs ?? NO_SOFT_TIMEOUT,
   };
   if (!Array.isArray(fleet.traced) || fleet.traced.length !== PROCESSES || !fleet.traced.every((t) => typeof t === 'boolean'))
     throw new Error(`a program's fleet.traced is [b,b,b] (or left out: no process traces), got ${JSON.stringify(fleet.traced)}`);
+  if (typeof fleet.softTimeoutMs !== 'number')
+    throw new Error(`a program's fleet.softTimeoutMs is a number of ms (or left out: off), got ${JSON.stringify(fleet.softTimeoutMs)}`);
   const ops = parsed.ops.map((op) => (op.kind === 'pause' && typeof op.ms !== 'number' ? { ...op, ms: LEGACY.pauseMs } : op));
   const program = { profile: 'chaos' as Profile, calm: false, ...parsed, fleet, ops } as Program;
   return printable<Program>({ ...program }, describeProgram);
@@ -253,6 +307,28 @@ function callTtl(x: Exclusions): fc.Arbitrary<CallTtl> {
   );
 }
 
+/**
+ * Now and then (one computation in four; in a calm program one in two) a lifetime of its own: a
+ * fresh time, a grace, or both; left out of the plan otherwise, so a program reads as before.
+ * Mostly a short fresh time: a value that goes stale within the program is what a soft timeout
+ * needs (calm programs check that it computes nothing twice).
+ */
+function decidedTtl(x: Exclusions, calm: boolean): fc.Arbitrary<ValueTtlPlan | undefined> {
+  if (x.has('set-ttl')) return fc.constant(undefined);
+  const [short1, short2, ...others] = TIMINGS.decidedTtlMs;
+  const ttlMs = fc.oneof(
+    { arbitrary: fc.constantFrom<number>(short1, short2), weight: 3 },
+    { arbitrary: fc.constantFrom<number>(...others), weight: 1 },
+  );
+  const graceMs = fc.constantFrom(...TIMINGS.decidedGraceMs);
+  return fc.oneof(
+    { arbitrary: fc.constant(undefined), weight: calm ? 4 : 12 },
+    { arbitrary: fc.record({ ttlMs, graceMs }), weight: 2 },
+    { arbitrary: fc.record({ ttlMs }), weight: 1 },
+    { arbitrary: fc.record({ graceMs }), weight: 1 },
+  );
+}
+
 function computePlan(calm: boolean, x: Exclusions): fc.Arbitrary<ComputePlan> {
   const fates: [Fate, number][] = [
     ['ok', 24],
@@ -263,25 +339,63 @@ function computePlan(calm: boolean, x: Exclusions): fc.Arbitrary<ComputePlan> {
   const fate: fc.Arbitrary<Fate> = calm
     ? fc.constant('ok')
     : fc.oneof(...fates.filter(([f]) => f === 'ok' || !x.has(f)).map(([f, weight]) => ({ arbitrary: fc.constant(f), weight })));
-  return fc.record({ fate, ms: fc.integer({ min: 0, max: 50 }), honorsSignal: fc.boolean() }).map(({ fate, ms, honorsSignal }) => ({
-    fate,
-    ms: fate === 'slow' ? TIMINGS.slowMs : fate === 'hang' ? TIMINGS.hangMs : ms,
-    honorsSignal,
-  }));
+  return fc
+    .record({
+      fate,
+      ms: fc.integer({ min: 0, max: 50 }),
+      honorsSignal: fc.boolean(),
+      setTtl: decidedTtl(x, calm),
+      // One computation in ten: its value goes to its call and waiters only.
+      skipCache: x.has('skip-cache') ? fc.constant(false) : rarely(10),
+    })
+    .map(({ fate, ms, honorsSignal, setTtl, skipCache }) => ({
+      fate,
+      ms: fate === 'slow' ? TIMINGS.slowMs : fate === 'hang' ? TIMINGS.hangMs : ms,
+      honorsSignal,
+      // Left out when it decides nothing: the plan (and its JSON) reads as before.
+      ...(setTtl && { setTtl }),
+      ...(skipCache && { skipCache }),
+    }));
+}
+
+/** A call's own `softTimeoutMs`, one get in five (in a calm program one in two; undefined: the guard's). */
+function callSoftTimeout(x: Exclusions, calm: boolean): fc.Arbitrary<number | undefined> {
+  if (x.has('soft-timeout')) return fc.constant(undefined);
+  return fc.oneof(
+    { arbitrary: fc.constant(undefined), weight: calm ? 1 : 4 },
+    { arbitrary: fc.constantFrom<number>(...TIMINGS.callSoftTimeoutMs), weight: 1 },
+  );
+}
+
+/**
+ * A calm program's strategy: `redis-lock` one get in two (what at-most-once checks, and where a
+ * soft timeout applies), else any.
+ */
+function calmStrategy(strategies: Strategy[]): fc.Arbitrary<Strategy> {
+  return fc.oneof(
+    { arbitrary: fc.constant<Strategy>('redis-lock'), weight: 1 },
+    { arbitrary: fc.constantFrom<Strategy>(...strategies), weight: 1 },
+  );
 }
 
 function getOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
   const strategies = STRATEGIES.filter((s) => !x.has(s));
-  return fc.record({
-    kind: fc.constant('get' as const),
-    p: proc,
-    key,
-    strategy: fc.constantFrom<Strategy>(...(strategies.length > 0 ? strategies : STRATEGIES)),
-    compute: computePlan(calm, x),
-    ttlMs: calm ? fc.constant(undefined) : callTtl(x),
-    gapMs,
-    awaited,
-  });
+  return fc
+    .record({
+      kind: fc.constant('get' as const),
+      p: proc,
+      key,
+      strategy:
+        calm && strategies.includes('redis-lock')
+          ? calmStrategy(strategies)
+          : fc.constantFrom<Strategy>(...(strategies.length > 0 ? strategies : STRATEGIES)),
+      compute: computePlan(calm, x),
+      ttlMs: calm ? fc.constant(undefined) : callTtl(x),
+      softTimeoutMs: callSoftTimeout(x, calm),
+      gapMs,
+      awaited,
+    })
+    .map(({ softTimeoutMs, ...op }) => (softTimeoutMs === undefined ? op : { ...op, softTimeoutMs }));
 }
 
 const lockOp: fc.Arbitrary<Op> = fc.record({
@@ -357,7 +471,9 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
  * What a program may leave out (`--exclude`, MODEL_EXCLUDE): an operation (`get`, `set`, `delete`,
  * `lock`, `reopen`, `kill`, `pause`, `outage`), a computation's fate (`throw`, `slow`, `hang`), a strategy,
  * the edge per-call TTLs (`edge-ttl`), the L1 tier (`l1`), the shared subscriber (`shared-subscriber`),
- * `onRedisDown: 'error'` (`down-error`: every guard `compute`), tracing (`tracing`: no process traces).
+ * `onRedisDown: 'error'` (`down-error`: every guard `compute`), tracing (`tracing`: no process traces),
+ * a computation's own lifetime (`set-ttl`), `skipCache` (`skip-cache`), soft timeouts (`soft-timeout`:
+ * none per call, none for the fleet).
  * To look past a defect already found, or to run faster.
  */
 export const FEATURES = [
@@ -377,6 +493,9 @@ export const FEATURES = [
   'shared-subscriber',
   'down-error',
   'tracing',
+  'set-ttl',
+  'skip-cache',
+  'soft-timeout',
   ...STRATEGIES,
 ] as const;
 export type Feature = (typeof FEATURES)[number];
@@ -410,17 +529,25 @@ const onRedisDown: fc.Arbitrary<RedisDownPolicy[]> = fc.oneof(
 export function programArbitrary({ exclude, maxOps }: ProgramOptions): fc.Arbitrary<Program> {
   const l1 = exclude.has('l1') ? fc.constant(false) : fc.boolean();
   const traced = exclude.has('tracing') ? fc.constant(false) : fc.boolean();
-  const fleet: fc.Arbitrary<Fleet> = fc.record({
-    l1: fc.tuple(l1, l1, l1),
-    failurePolicy: fc.constantFrom<FailurePolicy>('stale', 'error', 'retry'),
-    sharedSubscriber: exclude.has('shared-subscriber') ? fc.constant(false) : rarely(5),
-    redisTimeoutMs: fc.constant(TIMINGS.redisTimeoutMs),
-    onRedisDown: exclude.has('down-error') ? fc.constant(['compute', 'compute', 'compute'] as RedisDownPolicy[]) : onRedisDown,
-    traced: fc.tuple(traced, traced, traced),
-  });
+  const fleet = (profile: Profile): fc.Arbitrary<Fleet> =>
+    fc.record({
+      l1: fc.tuple(l1, l1, l1),
+      failurePolicy: fc.constantFrom<FailurePolicy>('stale', 'error', 'retry'),
+      sharedSubscriber: exclude.has('shared-subscriber') ? fc.constant(false) : rarely(5),
+      redisTimeoutMs: fc.constant(TIMINGS.redisTimeoutMs),
+      onRedisDown: exclude.has('down-error') ? fc.constant(['compute', 'compute', 'compute'] as RedisDownPolicy[]) : onRedisDown,
+      traced: fc.tuple(traced, traced, traced),
+      // One fleet in three (a calm program's one in two) gives its guards a soft timeout.
+      softTimeoutMs: exclude.has('soft-timeout')
+        ? fc.constant(NO_SOFT_TIMEOUT)
+        : fc.oneof(
+            { arbitrary: fc.constant(NO_SOFT_TIMEOUT), weight: profile === 'calm' ? 1 : 2 },
+            { arbitrary: fc.constantFrom<number>(...TIMINGS.fleetSoftTimeoutMs), weight: 1 },
+          ),
+    });
   const program = (profile: Profile) =>
     fc
-      .record({ fleet, ops: fc.array(opArbitrary(profile, exclude), { minLength: 1, maxLength: maxOps, size: 'max' }) })
+      .record({ fleet: fleet(profile), ops: fc.array(opArbitrary(profile, exclude), { minLength: 1, maxLength: maxOps, size: 'max' }) })
       .map(({ fleet, ops }) => printable<Program>({ fleet, ops, profile, calm: profile === 'calm' }, describeProgram));
   return fc.oneof(
     { arbitrary: program('chaos'), weight: 3 },

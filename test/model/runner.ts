@@ -20,6 +20,7 @@ import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
+import type { ComputeContext } from '../../src/cache/context.js';
 import { createGuard, type StampedeGuard } from '../../src/cache/guard.js';
 import { type GuardEvent, subscribeEvents } from '../../src/events.js';
 import type { Logger } from '../../src/logger.js';
@@ -317,6 +318,15 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       degradedOfOp.set(i, fields.degraded === true);
     }
     if (event.event === 'flight.joined') history.calls[i]!.flightJoined = true;
+    // Its first claim found a stale value and it goes to fill (redis-lock): from here its soft timeout runs.
+    if (event.event === 'cache.miss' && fields.stale === true && fields.coalesced !== true) history.calls[i]!.staleMissAt ??= now();
+    if (event.event === 'stale.served' && fields.reason === 'soft-timeout') history.calls[i]!.softTimedOut = true;
+    // A holder gave its lock back (with its value, when its computation skipped the cache): no
+    // waiter can get that value after this.
+    if (event.event === 'lock.released' || event.event === 'lock.lost') {
+      const comp = computeOf.get(`${i}:${Number(fields.fence)}`);
+      if (comp && comp.finish !== undefined) comp.releasedAt ??= now();
+    }
     if ((event.event === 'cache.write' && !fields.set) || event.event === 'cache.write.rejected') {
       const comp = computeOf.get(`${i}:${Number(fields.fence)}`);
       if (comp) {
@@ -381,6 +391,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       failureBackoffMs: TIMINGS.failureBackoffMs,
       redisTimeoutMs: fleet.redisTimeoutMs,
       onRedisDown: fleet.onRedisDown[index],
+      ...(fleet.softTimeoutMs > 0 && { softTimeoutMs: fleet.softTimeoutMs }),
       logger: breakerLog(info),
       ...(info.l1 && { l1: { maxEntries: 100 } }),
       ...(sharedSubscriber && index > 0 && { subscriber: sharedSubscriber }),
@@ -412,7 +423,9 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     } while (cursor !== '0');
     if (keys.length === 0) return;
     const t = now();
-    const pipeline = env.sampler.pipeline();
+    // One transaction: a key's PTTL and its value are read together (a write between them would
+    // pair one value's TTL with another's lifetime).
+    const pipeline = env.sampler.multi();
     for (const key of keys) {
       pipeline.pttl(key);
       if (key.endsWith(':value')) pipeline.hmget(key, 'fence', 'envelope');
@@ -446,7 +459,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   const computations: Promise<unknown>[] = [];
 
   const compute = (i: number, op: GetOp, proc: Proc) => {
-    return async ({ signal }: { signal: AbortSignal }): Promise<number> => {
+    return async ({ signal, setTtl, skipCache }: ComputeContext): Promise<number> => {
       const rec: ComputeRecord = {
         id: nextValue++,
         i,
@@ -456,6 +469,8 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         fence: fenceOfOp.get(i),
         degraded: degradedOfOp.get(i) === true,
         start: now(),
+        ...(op.compute.setTtl && { decided: op.compute.setTtl }),
+        ...(op.compute.skipCache && { skipped: true }),
       };
       if (tracedFleet) {
         const active = trace.getActiveSpan() as (ReturnType<typeof trace.getActiveSpan> & { name?: string }) | undefined;
@@ -468,6 +483,9 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       try {
         await work;
         if (op.compute.fate === 'throw') throw new ModelComputeError(op.key, i);
+        // What the computation decides of its value, as it returns it.
+        if (op.compute.setTtl) setTtl(op.compute.setTtl);
+        if (op.compute.skipCache) skipCache();
       } catch (err) {
         rec.finish = now();
         rec.threw = true;
@@ -510,7 +528,13 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         return settle(
           rec,
           // A throw before the first await (a refused ttlMs, say) is a rejection like any other.
-          (async () => proc!.guard.getOrCompute(op.key, compute(i, op, proc!), { strategy: op.strategy, ttlMs: op.ttlMs, context }))(),
+          (async () =>
+            proc!.guard.getOrCompute(op.key, compute(i, op, proc!), {
+              strategy: op.strategy,
+              ttlMs: op.ttlMs,
+              context,
+              ...(op.softTimeoutMs !== undefined && { softTimeoutMs: op.softTimeoutMs }),
+            }))(),
           (result) => {
             const { value, source } = result as { value: number; source: CallRecord['source'] };
             rec.value = value;
