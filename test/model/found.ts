@@ -4,9 +4,9 @@
  * it fails on most runs. `npm run test:model -- --found` runs each a few times; each is also a
  * JSON program for `--program`. They are not part of `npm test`: their timings are tight, and some
  * are about fixes still under way. docs/development.md lists what each showed. Found later: the
- * tracing ones (against 68a4159), each saying so.
+ * tracing ones (against 68a4159) and those with setTtl and skipCache (against 6d3aa67), each saying so.
  */
-import { type Fleet, LEGACY, type Op, type Program, programFromJson, programToJson, TIMINGS } from './operations.js';
+import { type Fleet, LEGACY, NO_SOFT_TIMEOUT, type Op, type Program, programFromJson, programToJson, TIMINGS } from './operations.js';
 
 export interface Found {
   readonly name: string;
@@ -25,6 +25,7 @@ const fleet = (l1: [boolean, boolean, boolean], sharedSubscriber = false): Fleet
   redisTimeoutMs: LEGACY.redisTimeoutMs,
   onRedisDown: ['compute', 'compute', 'compute'],
   traced: [false, false, false],
+  softTimeoutMs: NO_SOFT_TIMEOUT,
 });
 const get = (p: number, key: 'a' | 'b', strategy: string, ms: number, gapMs: number, more: Partial<Record<string, unknown>> = {}) => ({
   kind: 'get',
@@ -154,6 +155,42 @@ export const FOUND: readonly Found[] = [
       { kind: 'outage', ms: 300, gapMs: 0, awaited: false },
       get(1, 'a', 'none', 120, 1),
       get(1, 'a', 'xfetch', 0, 200),
+    ]),
+  },
+  {
+    name: 'short-key-drops-fence',
+    showed:
+      "against 6d3aa67: a write whose key lives less than a holder computes (a `none` value whose computation chose setTtl { ttlMs: 0, graceMs: 0 }; a per-call ttlMs of 0 does it too, with the guard's grace of 300 ms) replaces the delete's tombstone, and the fence in it, with a key that expires at once: the holder the delete fenced out (its computation began before the delete) then stores its older value, the fence goes down, and a later read gets that value",
+    program: program({ ...fleet([false, false, false]), redisTimeoutMs: TIMINGS.redisTimeoutMs }, [
+      get(0, 'b', 'redis-lock', TIMINGS.slowMs, 0, { fate: 'slow' }),
+      { kind: 'delete', p: 1, key: 'b', gapMs: 20, awaited: true },
+      {
+        kind: 'get',
+        p: 2,
+        key: 'b',
+        strategy: 'none',
+        compute: { ms: 0, fate: 'ok', honorsSignal: false, setTtl: { ttlMs: 0, graceMs: 0 } },
+        gapMs: 10,
+        awaited: false,
+      },
+      get(1, 'b', 'redis-lock', 0, 420),
+    ]),
+  },
+  {
+    name: 'skipped-joiner-unlinked',
+    showed:
+      "against 6d3aa67: a traced call that joined its process's flight of a holder whose computation skipped the cache (answered `waited`) gets no link to that computation's span: the holder's answer carries no envelope when nothing was stored, and the envelope is what carries the traceparent to the flight's joiners",
+    program: program({ ...fleet([false, false, false]), redisTimeoutMs: TIMINGS.redisTimeoutMs, traced: [true, false, false] }, [
+      {
+        kind: 'get',
+        p: 0,
+        key: 'a',
+        strategy: 'redis-lock',
+        compute: { ms: 20, fate: 'ok', honorsSignal: false, skipCache: true },
+        gapMs: 0,
+        awaited: false,
+      },
+      get(0, 'a', 'redis-lock', 0, 5),
     ]),
   },
 ];
