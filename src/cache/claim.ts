@@ -25,9 +25,11 @@ export const CLAIM_LUA = `
 local envelope = false
 local storedFence = nil
 if ARGV[3] ~= '' then
-  local stored = redis.call('HMGET', KEYS[3], 'freshUntil', 'computedAt', 'envelope', 'backoffUntil', 'fence')
+  local stored = redis.call('HMGET', KEYS[3], 'freshUntil', 'computedAt', 'envelope', 'backoffUntil', 'fence', 'keepUntil')
   local now = tonumber(ARGV[3])
   envelope = stored[3]
+  -- Past its own life (fresh + grace) a value is gone, though the key lives on for its fence.
+  if envelope and stored[6] and tonumber(stored[6]) <= now then envelope = false end
   storedFence = tonumber(stored[5])
   if envelope and (tonumber(stored[1]) or 0) > now and stored[2] ~= ARGV[4] then return {'value', envelope} end
   if envelope and ARGV[6] == '1' and tonumber(stored[4] or '0') > now then return {'stale', envelope, stored[4]} end

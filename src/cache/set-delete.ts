@@ -5,7 +5,7 @@ import type { RedisClient } from '../redis/client.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
-import { checkKeyTtlLua, keyTtl, NOTIFY_VALUE_MAX_BYTES } from './store.js';
+import { checkKeyTtlLua, keepFenceLua, keepUntil, keyTtl, NOTIFY_VALUE_MAX_BYTES } from './store.js';
 
 /**
  * Writes from outside a computation: `guard.set` and `guard.delete`. Both take the key's next
@@ -17,7 +17,7 @@ import { checkKeyTtlLua, keyTtl, NOTIFY_VALUE_MAX_BYTES } from './store.js';
 // KEYS[1] lock, KEYS[2] lease, KEYS[3] value hash
 // ARGV[1] envelope JSON, ARGV[2] freshUntil, ARGV[3] computedAt, ARGV[4] key ttl ms,
 // ARGV[5] channel, ARGV[6] '1' to SPUBLISH (a cluster), else PUBLISH, ARGV[7] the largest
-// envelope carried in the notification, bytes
+// envelope carried in the notification, bytes, ARGV[8] keepUntil (the value's own end, epoch ms)
 // Returns the fence the value was stored with (an error, before any write, for a bad key ttl). Waiters get `written:<envelope>` (or `written`,
 // then read it, for a large value).
 const SET_VALUE = new LuaScript<string>(
@@ -25,9 +25,10 @@ const SET_VALUE = new LuaScript<string>(
   `${checkKeyTtlLua('ARGV[4]')}
 ${nextFenceLua()}
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[3], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[2], 'computedAt', ARGV[3])
+${keepFenceLua('KEYS[3]')}
+redis.call('HSET', KEYS[3], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[2], 'computedAt', ARGV[3], 'keepUntil', ARGV[8])
 redis.call('HDEL', KEYS[3], 'backoffUntil')
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], keyTtl)
 redis.call(ARGV[6] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[5], #ARGV[1] <= tonumber(ARGV[7]) and ('written:' .. ARGV[1]) or 'written')
 return fence
 `,
@@ -73,6 +74,7 @@ export async function setValue(
       keys.channel,
       shardedPublishArg(redis),
       NOTIFY_VALUE_MAX_BYTES,
+      keepUntil(keyTtlMs),
     ],
     source,
   );

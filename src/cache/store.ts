@@ -16,7 +16,8 @@ const MAX_KEY_TTL_MS = 2 * MAX_TIMER_MS;
 // ARGV[7] freshUntil, ARGV[8] computedAt (epoch ms; copies of the envelope's, for the claim script),
 // ARGV[9] the largest envelope carried in the notification, bytes,
 // ARGV[10] for a write without a lock: the fence the key had when its computation started
-// ('' = store whatever is there)
+// ('' = store whatever is there), ARGV[11] keepUntil: when the value's own life (fresh + grace)
+// ends, epoch ms, the caller's clock as freshUntil is
 // Returns { written (1|0), released (1|0), fence stored after the call }, or an error before
 // anything is written when the key TTL is not a whole number of ms that PEXPIRE takes.
 // A lock holder's write (fence > 0) is stored only when no stored value carries a higher fence:
@@ -39,9 +40,10 @@ local written = 0
 local unlockedOk = fence == '0' and (ARGV[10] == '' or not stored or stored <= tonumber(ARGV[10]))
 if unlockedOk or (fence ~= '0' and (not stored or stored <= tonumber(fence))) then
   if fence == '0' and stored then fence = before[1] end
-  redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[7], 'computedAt', ARGV[8])
+  ${keepFenceLua('KEYS[1]')}
+  redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[7], 'computedAt', ARGV[8], 'keepUntil', ARGV[11])
   if before[2] then redis.call('HDEL', KEYS[1], 'backoffUntil') end
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], keyTtl)
   written = 1
 end
 local released = 0
@@ -107,9 +109,10 @@ export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Prom
  * delete that lands while it computes is not overwritten.
  */
 export async function readWithFence<T>(redis: RedisClient, keys: CacheKeys): Promise<{ cached: Cached<T> | null; fence: number }> {
-  const [raw, storedFence, backoffUntil] = await redis.hmget(keys.value, 'envelope', 'fence', 'backoffUntil');
+  const [raw, storedFence, backoffUntil, kept] = await redis.hmget(keys.value, 'envelope', 'fence', 'backoffUntil', 'keepUntil');
   const fence = Number(storedFence ?? 0);
-  const envelope = decodeEnvelope<T>(raw ?? null);
+  // A value past its own life is gone, though its key lives on for the fence it carries.
+  const envelope = kept && Number(kept) <= Date.now() ? null : decodeEnvelope<T>(raw ?? null);
   if (!envelope) return { cached: null, fence };
   // The hash's fence is the one the scripts compare (a set's JSON cannot know its fence).
   const cached = { ...envelope, fence: storedFence ? fence : envelope.fence, ...(backoffUntil && { backoffUntil: Number(backoffUntil) }) };
@@ -119,6 +122,23 @@ export async function readWithFence<T>(redis: RedisClient, keys: CacheKeys): Pro
 /** How long the Redis key lives: the value's fresh time left, plus its grace (its own, when its computation decided one). */
 export function keyTtl(envelope: Envelope, graceMs: number): number {
   return Math.max(1, Math.round(envelope.freshUntil - Date.now() + (envelope.graceMs ?? graceMs)));
+}
+
+/** When a value written now with this key TTL ends its life (fresh time plus grace), epoch ms. */
+export function keepUntil(keyTtlMs: number): number {
+  return Date.now() + keyTtlMs;
+}
+
+/**
+ * Lua, before a write: the key's TTL (the local `keyTtl` of checkKeyTtlLua) is never shortened.
+ * The key carries the fence that keeps older holders out (a delete's tombstone lives until no
+ * holder that began before it can still write): a value whose own life is shorter (a short
+ * `ttlMs`, a computation's `setTtl`) must not take that fence away with it when it expires. Its
+ * own end is in the hash (`keepUntil`): every read treats it as gone after that.
+ */
+export function keepFenceLua(key: string): string {
+  return `local left = redis.call('PTTL', ${key})
+  if left > keyTtl then keyTtl = left end`;
 }
 
 /**
@@ -173,6 +193,7 @@ export async function writeEnvelope(
       envelope.computedAt,
       NOTIFY_VALUE_MAX_BYTES,
       seenFence === undefined ? '' : seenFence,
+      keepUntil(keyTtlMs),
     ],
     source,
   );
