@@ -81,8 +81,10 @@ async function fillWithin<T>(
       emitEvent(call, 'info', 'lock.acquired', { fence: lease.fence });
       try {
         const { envelope, stored } = await computeAsHolder(call, deps, keys, lease);
-        // A value Redis refused (a newer one is stored) is this caller's answer, never the L1 tier's.
-        return { value: envelope.value, source: 'computed', ...(stored && { envelope }) };
+        // A value Redis refused (a newer one is stored) or that is stored nowhere (skipCache) is this
+        // caller's answer, never the L1 tier's; its flight's joiners still link to its computation.
+        if (stored) return { value: envelope.value, source: 'computed', envelope };
+        return { value: envelope.value, source: 'computed', ...(envelope.trace !== undefined && { computedBy: envelope.trace }) };
       } catch (err) {
         // Our lock is someone else's now: wait for that holder's value, like any waiter.
         if (err instanceof LockLostError && !deps.signal.aborted) {

@@ -23,7 +23,12 @@ export async function shareFlight<T>(
   emitEvent(call, 'info', hit ? 'cache.hit' : 'cache.miss', hit ? { coalesced: true, tier: 'redis' } : { coalesced: true });
   if (source === 'stale') emitEvent(call, 'info', 'stale.served', { coalesced: true });
   emitEvent(call, 'info', 'flight.joined');
-  return { value: result.value as T, source, ...(result.envelope && { envelope: result.envelope as Envelope<T> }) };
+  return {
+    value: result.value as T,
+    source,
+    ...(result.envelope && { envelope: result.envelope as Envelope<T> }),
+    ...(result.computedBy !== undefined && { computedBy: result.computedBy }),
+  };
 }
 
 /**
