@@ -659,7 +659,11 @@ function lifetimes(h: History): (id: number) => Lifetime | undefined {
 /**
  * What a value's lifetime promises, whoever decided it (`setTtl`, a call's `ttlMs`, the guard):
  * - `key-ttl`: a value hash holding a value never has a TTL above that value's fresh time + its
- *   grace (the sampler reads PTTL and the envelope in one transaction);
+ *   grace, or, when that is shorter, above the life of what the key held before (a write never
+ *   shortens a key: it carries the fence that keeps older holders out, a delete's tombstone
+ *   living computeTimeoutMs + lockTtlMs; the value itself is gone from reads at its own end, which
+ *   `fresh-time` and `stale-in-grace` check) (the sampler reads PTTL and the envelope in one
+ *   transaction);
  * - `fresh-time`: no call answered `cache` (its own read, not a flight it joined) started later
  *   than 25 ms (and the event loop's lateness) after its value's fresh time ended;
  * - `stale-in-grace`: a call answered `stale` (its own read) got a value Redis held (a set's or a
@@ -684,6 +688,12 @@ function checkLifetimes(h: History, v: Violations, pauseAllowance: (from: number
     return `${id} (${l ? l.what : 'unknown'}${comp?.finish === undefined || setValues.has(id) ? '' : ` ${v.at(comp.finish)}`})`;
   };
 
+  // The longest a key may already live when a value is written on it: a tombstone, or any value's life.
+  let longestLife = TIMINGS.computeTimeoutMs + TIMINGS.lockTtlMs;
+  for (const id of [...h.calls.map((c) => c.setValue), ...h.computes.map((c) => c.id)]) {
+    const l = id === undefined ? undefined : life(id);
+    if (l) longestLife = Math.max(longestLife, l.freshMs + l.graceMs);
+  }
   const reportedTtl = new Set<number>();
   const reportedSkip = new Set<number>();
   for (const s of h.samples) {
@@ -695,11 +705,12 @@ function checkLifetimes(h: History, v: Violations, pauseAllowance: (from: number
     }
     const l = life(s.value);
     if (!l || s.pttl < 0 || reportedTtl.has(s.value)) continue;
-    if (s.pttl > l.freshMs + l.graceMs + 2) {
+    const allowed = Math.max(l.freshMs + l.graceMs, longestLife);
+    if (s.pttl > allowed + 2) {
       reportedTtl.add(s.value);
       v.add(
         'key-ttl',
-        `${s.key} held value ${origin(s.value)} with PTTL ${s.pttl} ms at ${v.at(s.t)}: more than its fresh time + grace (${l.freshMs + l.graceMs} ms)`,
+        `${s.key} held value ${origin(s.value)} with PTTL ${s.pttl} ms at ${v.at(s.t)}: more than its fresh time + grace (${l.freshMs + l.graceMs} ms) and than any earlier life of a key (${longestLife} ms)`,
       );
     }
   }
