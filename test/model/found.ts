@@ -4,7 +4,8 @@
  * it fails on most runs. `npm run test:model -- --found` runs each a few times; each is also a
  * JSON program for `--program`. They are not part of `npm test`: their timings are tight, and some
  * are about fixes still under way. docs/development.md lists what each showed. Found later: the
- * tracing ones (against 68a4159) and those with setTtl and skipCache (against 6d3aa67), each saying so.
+ * tracing ones (against 68a4159), those with setTtl and skipCache (against 6d3aa67) and the
+ * getManyOrCompute one (against 649bec8), each saying so.
  */
 import { type Fleet, LEGACY, NO_SOFT_TIMEOUT, type Op, type Program, programFromJson, programToJson, TIMINGS } from './operations.js';
 
@@ -191,6 +192,21 @@ export const FOUND: readonly Found[] = [
         awaited: false,
       },
       get(0, 'a', 'redis-lock', 0, 5),
+    ]),
+  },
+  {
+    name: 'batch-timeout-raw-error',
+    showed:
+      "against 649bec8: a getManyOrCompute whose computeMany honours its signal and outlives computeTimeoutMs: a key whose own compute timeout started after the batch call's (here the second key held) fails with the batch's own abort reason, a bare Error('the batch computation timed out') (shared-batch.ts), not E_COMPUTE_TIMEOUT as its first key and every getOrCompute do (`library-errors`)",
+    program: program({ ...fleet([false, false, false]), failurePolicy: 'error', redisTimeoutMs: TIMINGS.redisTimeoutMs }, [
+      {
+        kind: 'get-many',
+        p: 0,
+        keys: ['b', 'a'],
+        compute: { ms: TIMINGS.hangMs, fate: 'hang', honorsSignal: true },
+        gapMs: 0,
+        awaited: false,
+      },
     ]),
   },
 ];

@@ -26,7 +26,7 @@ import type { EmbeddedRedis } from '../../scripts/redis/redis-server.js';
 import { adminConnection, startModelRedis } from './faults.js';
 import { readFileSync } from 'node:fs';
 import { FOUND } from './found.js';
-import { type CheckOptions, checkHistory, describeTimeline, type History } from './model.js';
+import { type CheckOptions, checkHistory, describeTimeline, type History, withBatchReads } from './model.js';
 import { describeProgram, type Program, parseExclusions, programArbitrary, programFromJson, programToJson } from './operations.js';
 import { type ModelEnv, runProgram, stopListening } from './runner.js';
 
@@ -85,7 +85,17 @@ const outages = { programs: 0, breakersOpened: 0, degradedCalls: 0, degradedComp
 const traced = { programs: 0, spans: 0, links: 0, waited: 0, refreshes: 0 };
 /** What the runs met of a computation's own lifetime (setTtl), skipCache and soft timeouts (printed too). */
 const lifetimes = { decided: 0, skipped: 0, skippedWaited: 0, softTimedOut: 0, continuingStored: 0 };
-function count(history: History): void {
+/** What the runs met of getManyOrCompute (printed too): batches, their computeMany calls, keys left out or taken over. */
+const batches = { getMany: 0, computeMany: 0, keysComputed: 0, leftOut: 0, alone: 0, waited: 0 };
+function count(raw: History): void {
+  // Each getMany's reads of its keys count as calls.
+  const history = withBatchReads(raw);
+  batches.getMany += history.calls.filter((c) => c.op.kind === 'get-many').length;
+  batches.computeMany += history.batches.length;
+  batches.keysComputed += history.batches.reduce((n, b) => n + b.keys.length, 0);
+  batches.leftOut += history.computes.filter((c) => c.omitted).length;
+  batches.alone += history.batches.filter((b) => b.keys.length === 1).length;
+  batches.waited += history.reads.filter((r) => r.source === 'waited').length;
   const skipped = new Set(history.computes.filter((c) => c.skipped && c.finish !== undefined && !c.threw).map((c) => c.id));
   lifetimes.decided += history.computes.filter((c) => c.decided && c.finish !== undefined && !c.threw).length;
   lifetimes.skipped += skipped.size;
@@ -102,7 +112,7 @@ function count(history: History): void {
   outages.breakersOpened += history.breakers.filter((b) => !b.up).length;
   outages.degradedCalls += new Set(history.events.filter((e) => e.event === 'cache.degraded').map((e) => e.i)).size;
   outages.degradedComputations += history.computes.filter((c) => c.degraded).length;
-  if (history.recoveryFrom < history.calls.length) outages.recoveryRounds++;
+  if (raw.recoveryFrom < raw.calls.length) outages.recoveryRounds++;
 }
 
 /** Run `program` `repeat` times; throws the first run's broken invariants, its timeline and the program as JSON. */
@@ -163,7 +173,9 @@ if (!programFile && !runFound)
           `${traced.links} link(s) to a computation, ${traced.refreshes} refresh span(s); ` +
           `${lifetimes.decided} value(s) with a lifetime of their own (setTtl), ${lifetimes.skipped} skipped the cache ` +
           `(${lifetimes.skippedWaited} call(s) got one as waited), ${lifetimes.softTimedOut} call(s) answered stale at a soft timeout ` +
-          `(${lifetimes.continuingStored} of their computations stored after)\n`,
+          `(${lifetimes.continuingStored} of their computations stored after); ` +
+          `${batches.getMany} getMany call(s): ${batches.computeMany} computeMany call(s) over ${batches.keysComputed} key(s) ` +
+          `(${batches.alone} of one key), ${batches.leftOut} key(s) left out, ${batches.waited} key(s) answered waited\n`,
       );
     });
   });

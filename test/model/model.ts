@@ -19,7 +19,17 @@
  */
 import type { ValueSource } from '../../src/cache/strategy.js';
 import { SPAN } from '../../src/telemetry/tracing.js';
-import { describeDecisions, describeOp, type GetOp, type Op, type Program, TIMINGS, type ValueTtlPlan } from './operations.js';
+import {
+  describeDecisions,
+  describeOp,
+  type GetManyOp,
+  type GetOp,
+  type Op,
+  type Program,
+  TIMINGS,
+  uniqueKeys,
+  type ValueTtlPlan,
+} from './operations.js';
 
 export interface ProcessInfo {
   /** P0..P2, with a ' for each close-and-replace: P1' is P1's second guard. */
@@ -58,6 +68,8 @@ export interface CallRecord {
   softTimedOut?: boolean;
   /** set: the value it stored. */
   setValue?: number;
+  /** getMany: the keys of its answer (a Map), in its order. */
+  answerKeys?: string[];
   /** lock: when lock() settled, the fence, when release() was called and answered, and its answer. */
   acquireEnd?: number;
   acquired?: boolean;
@@ -75,9 +87,13 @@ export interface ComputeRecord {
   readonly proc: ProcessInfo;
   readonly strategy: string;
   /** The fence its recompute.start event carried (0: an unfenced write). */
-  readonly fence: number | undefined;
+  fence: number | undefined;
   /** Its recompute.start said `degraded: true`: computed while its process found Redis unavailable (onRedisDown compute). */
-  readonly degraded: boolean;
+  degraded: boolean;
+  /** A key of a batch computation (computeMany): that call's `n` in the history's `batches`. */
+  readonly batch?: number;
+  /** That batch computation left this key out of its values (the record stands for a failed computation). */
+  readonly omitted?: boolean;
   readonly start: number;
   finish?: number;
   threw?: boolean;
@@ -97,8 +113,24 @@ export interface ComputeRecord {
   releasedAt?: number;
 }
 
-/** The spans of the guards' calls (a getOrCompute, set, delete or lock span). */
-export const CALL_SPANS: ReadonlySet<string> = new Set([SPAN.getOrCompute, SPAN.set, SPAN.delete, SPAN.lock]);
+/** One call of a getMany's computeMany (its keys each have a ComputeRecord, their values their own). */
+export interface BatchRecord {
+  /** Its place in the history's `batches`. */
+  readonly n: number;
+  /** The getMany operation. */
+  readonly i: number;
+  readonly proc: ProcessInfo;
+  /** The keys it was asked for, as given. */
+  readonly keys: readonly string[];
+  readonly start: number;
+  finish?: number;
+  threw?: boolean;
+  /** The span active when it was called (as a ComputeRecord's). */
+  span?: { readonly spanId: string; readonly name: string } | null;
+}
+
+/** The spans of the guards' calls (a getOrCompute, getManyOrCompute, set, delete or lock span). */
+export const CALL_SPANS: ReadonlySet<string> = new Set([SPAN.getOrCompute, SPAN.getManyOrCompute, SPAN.set, SPAN.delete, SPAN.lock]);
 
 /**
  * A span a traced guard started, from the runner's Tracing wrapper (which counts its end() calls),
@@ -189,6 +221,41 @@ export interface History {
   maxLagMs: number;
   /** Every span the traced guards started, read once every call, computation and guard settled. */
   readonly spans: SpanRecord[];
+  /**
+   * Each getMany's reads of its keys, one per key asked (a get of that key in the model's eyes,
+   * numbered `#i.k`: `batchRead` in operations.ts), with its answer; the model adds them to `calls`.
+   */
+  readonly reads: CallRecord[];
+  /** Every call of a getMany's computeMany. */
+  readonly batches: BatchRecord[];
+}
+
+/**
+ * The history as the invariants read it: each getMany's reads among the calls (every invariant of
+ * a get holds for each key of a batch), ordered by index, and each traced getMany's per-key
+ * getOrCompute spans given to its reads (they start in the order of the keys, in the call).
+ */
+export function withBatchReads(history: History): History {
+  const reads = history.reads ?? [];
+  if (reads.length === 0 || history.calls.includes(reads[0]!)) return history;
+  const calls = [...history.calls, ...reads].sort((a, b) => a.i - b.i);
+  const batchOps = new Set(history.calls.filter((c) => c.op.kind === 'get-many').map((c) => c.i));
+  const seen = new Map<number, number>();
+  const spans = [...history.spans]
+    .sort((a, b) => a.start - b.start)
+    .map((s) => {
+      if (s.name !== SPAN.getOrCompute || s.op === undefined || !batchOps.has(s.op)) return s;
+      const k = seen.get(s.op) ?? 0;
+      seen.set(s.op, k + 1);
+      const read = reads.filter((r) => (r.op as GetOp).batch === s.op)[k];
+      return read ? { ...s, op: read.i } : s;
+    });
+  return { ...history, calls, spans };
+}
+
+/** The reads of the getMany at `i`. */
+function readsOfBatch(h: History, i: number): CallRecord[] {
+  return h.calls.filter((c) => c.op.kind === 'get' && c.op.batch === i);
 }
 
 export interface CheckOptions {
@@ -253,7 +320,8 @@ interface Knowledge {
   what: string;
 }
 
-export function checkHistory(history: History, options: CheckOptions): string[] {
+export function checkHistory(raw: History, options: CheckOptions): string[] {
+  const history = withBatchReads(raw);
   const v = new Violations(history);
   const pauseAllowance = (from: number, to: number) =>
     history.pauses.filter(([s, e, ms]) => s <= to && e >= from - ms).reduce((sum, [, , ms]) => sum + ms + BOUNDS.perPauseMs, 0);
@@ -269,6 +337,7 @@ export function checkHistory(history: History, options: CheckOptions): string[] 
   checkLifetimes(history, v, pauseAllowance);
   checkSoftTimeout(history, v, pauseAllowance);
   checkTracing(history, v);
+  checkBatches(history, v);
   for (const leak of history.leaks) v.add('leak', leak);
   return v.list;
 }
@@ -289,7 +358,8 @@ class Violations {
 }
 
 /** The calls as they ran: when each started and settled (ms from the first), and how. */
-export function describeTimeline(h: History, withEvents = false): string {
+export function describeTimeline(raw: History, withEvents = false): string {
+  const h = withBatchReads(raw);
   const origin = h.calls[0]?.start ?? 0;
   const ms = (t: number | undefined) => (t === undefined ? '?' : String(Math.round(t - origin)));
   const degraded = degradedCalls(h);
@@ -298,19 +368,25 @@ export function describeTimeline(h: History, withEvents = false): string {
       ? `rejected ${c.error.code ?? c.error.name}`
       : c.value !== undefined
         ? `${c.value} (${c.source}${c.flightJoined ? ', joined a flight' : ''})`
-        : c.acquired
-          ? `fence ${c.fence}, held ${ms(c.acquireEnd)}..${ms(c.releaseStart)}, release ${c.releasedOk}`
-          : c.setValue !== undefined
-            ? `stored ${c.setValue}`
-            : c.end === undefined
-              ? 'never settled'
-              : 'done';
+        : c.answerKeys
+          ? `answered [${c.answerKeys.join(', ')}]`
+          : c.acquired
+            ? `fence ${c.fence}, held ${ms(c.acquireEnd)}..${ms(c.releaseStart)}, release ${c.releasedOk}`
+            : c.setValue !== undefined
+              ? `stored ${c.setValue}`
+              : c.end === undefined
+                ? 'never settled'
+                : 'done';
     const marks = `${degraded.has(c.i) ? ' [cache.degraded]' : ''}${c.softTimedOut ? ' [soft timeout]' : ''}${c.i >= h.recoveryFrom ? ' [recovery round]' : ''}`;
     return `  #${c.i} ${ms(c.start)}..${ms(c.end)} ms ${c.proc?.label ?? ''} ${c.op.kind}: ${outcome}${marks}`;
   });
   const computes = h.computes.map(
     (c) =>
-      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''} computed ${ms(c.start)}..${ms(c.finish)} ms${c.threw ? ' threw' : ''}${describeDecisions({ ms: 0, fate: 'ok', honorsSignal: false, ...(c.decided && { setTtl: c.decided }), ...(c.skipped && { skipCache: true }) })}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}${c.releasedAt === undefined ? '' : `, lock given back at ${ms(c.releasedAt)}`}${c.span ? `, in span ${c.span.spanId}` : ''}`,
+      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''}${c.batch === undefined ? '' : ` (computeMany ${c.batch})`} computed ${ms(c.start)}..${ms(c.finish)} ms${c.omitted ? ' left out' : c.threw ? ' threw' : ''}${describeDecisions({ ms: 0, fate: 'ok', honorsSignal: false, ...(c.decided && { setTtl: c.decided }), ...(c.skipped && { skipCache: true }) })}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}${c.releasedAt === undefined ? '' : `, lock given back at ${ms(c.releasedAt)}`}${c.span ? `, in span ${c.span.spanId}` : ''}`,
+  );
+  const batches = (h.batches ?? []).map(
+    (b) =>
+      `  computeMany ${b.n} of #${b.i} ${b.proc.label}: [${b.keys.join(', ')}] ${ms(b.start)}..${ms(b.finish)} ms${b.threw ? ' threw' : ''}${b.span ? `, in span ${b.span.spanId}` : ''}`,
   );
   const closes = h.closes.map((c) => `  close() of ${c.proc.label}: ${ms(c.start)}..${ms(c.end)} ms`);
   const pauses = h.pauses.map(([start, end, asked]) => `  DEBUG SLEEP ${asked} ms: ${ms(start)}..${ms(end)} ms`);
@@ -326,6 +402,7 @@ export function describeTimeline(h: History, withEvents = false): string {
     ...lines,
     'computations:',
     ...computes,
+    ...batches,
     ...closes,
     ...pauses,
     ...breakers,
@@ -340,6 +417,7 @@ export function describeTimeline(h: History, withEvents = false): string {
 function settleBound(op: Op): number {
   switch (op.kind) {
     case 'get':
+    case 'get-many':
       return TIMINGS.maxWaitMs + TIMINGS.computeTimeoutMs + BOUNDS.slackMs;
     case 'lock':
       return (op.waitMs ?? TIMINGS.maxWaitMs) + op.holdMs + BOUNDS.slackMs;
@@ -363,7 +441,9 @@ function degradedAllowance(h: History): number {
  * finds Redis unavailable (model.ts checks the precise bound).
  */
 export function settleDeadline(op: Op, start: number, pauseBudgetMs: number, redisTimeoutMs: number): number {
-  return start + settleBound(op) + pauseBudgetMs + (op.kind === 'get' ? redisTimeoutMs + TIMINGS.computeTimeoutMs : 0);
+  return (
+    start + settleBound(op) + pauseBudgetMs + (op.kind === 'get' || op.kind === 'get-many' ? redisTimeoutMs + TIMINGS.computeTimeoutMs : 0)
+  );
 }
 
 function checkSettled(h: History, v: Violations, pauseAllowance: (from: number, to: number) => number): void {
@@ -414,9 +494,14 @@ function checkErrors(h: History, v: Violations): void {
     switch (c.op.kind) {
       case 'get':
         allowed =
-          (LIBRARY_GET_ERRORS.has(code) && (code !== MODEL_ERROR_CODE || e.key === c.op.key)) ||
+          // A batch computation's error names its keys.
+          (LIBRARY_GET_ERRORS.has(code) && (code !== MODEL_ERROR_CODE || (e.key?.split(',') ?? []).includes(c.op.key))) ||
           (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs)) ||
           (code === UNAVAILABLE && degraded.has(c.i) && h.program.fleet.onRedisDown[c.proc!.index] === 'error');
+        break;
+      case 'get-many':
+        // The call itself (each key fails alone, in its read): refused before it began.
+        allowed = code === 'E_CLOSED' || (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs));
         break;
       case 'set':
         allowed = code === 'E_CLOSED' || (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs)) || unavailable;
@@ -785,6 +870,8 @@ function checkSoftTimeout(h: History, v: Violations, pauseAllowance: (from: numb
 
   for (const r of h.calls) {
     if (r.op.kind !== 'get' || r.staleMissAt === undefined || r.end === undefined || degraded.has(r.i)) continue;
+    // A key of a getMany is answered with the batch, when its other keys are.
+    if (r.op.batch !== undefined) continue;
     const soft = softTimeoutOf(h, r.op);
     if (soft <= 0) continue;
     const limit = soft + 100 + h.maxLagMs + pauseAllowance(r.staleMissAt, r.end);
@@ -1115,6 +1202,12 @@ function checkTracing(h: History, v: Violations): void {
     return `${s.proc.label}'s ${short} span ${s.spanId}${call ? ` (of ${v.call(call)})` : ''} started at ${v.at(s.start)}`;
   };
 
+  /** The getMany whose key a span (or its call) is about, if it is one's. */
+  const batchOf = (s: SpanRecord) => {
+    const op = opOf(s);
+    return op === undefined ? undefined : (callOf.get(op)?.op as GetOp | undefined)?.batch;
+  };
+
   for (const s of h.spans) {
     if (s.ends === 0) {
       const op = opOf(s);
@@ -1127,7 +1220,15 @@ function checkTracing(h: History, v: Violations): void {
 
   for (const s of h.spans) {
     if (!s.exported) continue;
-    if (CALL_SPANS.has(s.name) && s.parent !== undefined)
+    // A getMany's per-key getOrCompute spans are children of its getManyOrCompute span.
+    const batchSpan = s.parent === undefined ? undefined : byId.get(s.parent);
+    const inBatch =
+      s.name === SPAN.getOrCompute &&
+      batchSpan?.name === SPAN.getManyOrCompute &&
+      batchSpan.proc === s.proc &&
+      s.op !== undefined &&
+      (callOf.get(s.op)?.op as GetOp | undefined)?.batch === batchSpan.op;
+    if (CALL_SPANS.has(s.name) && s.parent !== undefined && !inBatch)
       v.add(
         'span-tree',
         `${describe(s)} is a child of ${byId.get(s.parent)?.name ?? 'a span no guard started'} ${s.parent}: a call made outside any span`,
@@ -1151,10 +1252,13 @@ function checkTracing(h: History, v: Violations): void {
   // ends a wait still open, and a computation ends before the call answers.
   for (const s of h.spans) {
     const under = s.parent ?? s.startedUnder;
-    if ((s.name !== SPAN.compute && s.name !== SPAN.wait) || under === undefined || s.end === undefined) continue;
+    const keyOfBatch = s.name === SPAN.getOrCompute && byId.get(under ?? '')?.name === SPAN.getManyOrCompute;
+    if ((s.name !== SPAN.compute && s.name !== SPAN.wait && !keyOfBatch) || under === undefined || s.end === undefined) continue;
     // A holder's computation goes on after its call was answered stale at its soft timeout
     // (docs/library.md): its span outlives the call's (it must still end: span-ended).
     if (s.name === SPAN.compute && computeOfSpan.get(s.spanId)?.some((c) => callOf.get(c.i)?.softTimedOut)) continue;
+    // So does a batch's (its key's read answered stale at its soft timeout).
+    if (s.name === SPAN.compute && batchOf(s) !== undefined && callOf.get(opOf(s) ?? -1)?.softTimedOut) continue;
     const parent = byId.get(under);
     if (parent?.end !== undefined && s.end > parent.end)
       v.add(
@@ -1164,6 +1268,8 @@ function checkTracing(h: History, v: Violations): void {
   }
 
   for (const c of h.computes) {
+    // A key of a batch computation: the one call runs in the compute span of the key that asked first (below).
+    if (c.batch !== undefined) continue;
     const what = `the computation of value ${c.id} (#${c.i}, ${c.proc.label}, ${c.strategy})`;
     if (!c.proc.traced) {
       if (c.span) v.add('compute-in-span', `${what}, on an untraced process, ran in ${c.span.name} span ${c.span.spanId}`);
@@ -1178,17 +1284,36 @@ function checkTracing(h: History, v: Violations): void {
     else if ((computeOfSpan.get(c.span.spanId)?.length ?? 0) > 1)
       v.add('compute-in-span', `${what} ran in compute span ${c.span.spanId}, as did another computation`);
   }
+  // computeMany runs in the compute span of one of its getMany's keys, of its process.
+  for (const b of h.batches ?? []) {
+    const what = `computeMany ${b.n} of #${b.i} (${b.proc.label}, [${b.keys.join(', ')}])`;
+    if (!b.proc.traced) {
+      if (b.span) v.add('compute-in-span', `${what}, on an untraced process, ran in ${b.span.name} span ${b.span.spanId}`);
+      continue;
+    }
+    const own = b.span ? byId.get(b.span.spanId) : undefined;
+    if (!b.span || !own || own.name !== SPAN.compute || own.proc !== b.proc || batchOf(own) !== b.i)
+      v.add(
+        'compute-in-span',
+        `${what} ran in ${b.span ? `${b.span.name} span ${b.span.spanId}` : 'no span'}, not a compute span of one of its keys in its process`,
+      );
+  }
   for (const s of h.spans) {
-    if (s.name === SPAN.compute && !computeOfSpan.has(s.spanId)) v.add('compute-in-span', `${describe(s)} had no computation run in it`);
+    // A batch's keys share its one call (its other keys' compute spans run none of their own).
+    if (s.name === SPAN.compute && !computeOfSpan.has(s.spanId) && batchOf(s) === undefined)
+      v.add('compute-in-span', `${describe(s)} had no computation run in it`);
   }
 
   const callSpans = new Map<number, SpanRecord[]>();
   for (const s of h.spans) if (s.op !== undefined) callSpans.set(s.op, [...(callSpans.get(s.op) ?? []), s]);
   for (const c of h.calls) {
-    if (!c.proc?.traced || c.end === undefined || !['get', 'set', 'delete', 'lock'].includes(c.op.kind)) continue;
+    if (!c.proc?.traced || c.end === undefined || !['get', 'get-many', 'set', 'delete', 'lock'].includes(c.op.kind)) continue;
     const spans = callSpans.get(c.i) ?? [];
+    // A getMany refused before it began (bad options, a closed guard) started no span, for none of its keys.
+    const refused =
+      c.op.kind === 'get-many' ? c.error !== undefined : c.op.kind === 'get' && c.op.batch !== undefined && callOf.get(c.op.batch)?.error;
     if (spans.length === 0) {
-      if (c.error?.code !== 'E_OPTIONS') v.add('call-span', `${v.call(c)} on a traced process started no span`);
+      if (c.error?.code !== 'E_OPTIONS' && !refused) v.add('call-span', `${v.call(c)} on a traced process started no span`);
       continue;
     }
     if (spans.length > 1) {
@@ -1196,7 +1321,7 @@ function checkTracing(h: History, v: Violations): void {
       continue;
     }
     const s = spans[0]!;
-    const expected = `cache-stampede ${c.op.kind === 'get' ? 'getOrCompute' : c.op.kind}`;
+    const expected = `cache-stampede ${c.op.kind === 'get' ? 'getOrCompute' : c.op.kind === 'get-many' ? 'getManyOrCompute' : c.op.kind}`;
     if (s.name !== expected) v.add('call-span', `${v.call(c)} started a ${s.name} span, not ${expected}`);
     if (!s.exported) continue;
     // lock(): the span covers lock() only (not the hold or the release).
@@ -1236,7 +1361,13 @@ function checkTracing(h: History, v: Violations): void {
       expected = [];
       why = `answered ${c.source}, not waited`;
     } else if (comp?.proc.traced) {
-      const span = comp.span && byId.get(comp.span.spanId);
+      // A key of a batch: the compute span of its read, the last begun before the value was made.
+      const span =
+        comp.batch === undefined
+          ? comp.span && byId.get(comp.span.spanId)
+          : h.spans
+              .filter((x) => x.name === SPAN.compute && opOf(x) === comp.i && x.start <= (comp.finish ?? Number.POSITIVE_INFINITY))
+              .at(-1);
       if (!span || span.name !== SPAN.compute) continue; // compute-in-span says why
       expected = [span.spanId];
       why = `its value was computed by #${comp.i} (${comp.proc.label}) in compute span ${span.spanId}`;
@@ -1268,5 +1399,95 @@ function checkTracing(h: History, v: Violations): void {
       );
     else if (from.traceId === s.traceId)
       v.add('refresh-span', `${describe(s)} is in the trace of the request that started it, not one of its own`);
+  }
+}
+
+// ---- getManyOrCompute: one batch computation, keys failing alone, the answer in order ----
+
+/**
+ * What a getMany promises beyond what each of its keys does as a get (its reads, `#i.k`, are held
+ * to every invariant above):
+ * - `batch-answer`: a getMany that resolved answers a Map keyed by the keys asked, in their order,
+ *   each once (a key asked twice, once);
+ * - `batch-one-call`: the keys it holds at once are computed by one call of computeMany: at most
+ *   one call of more than one key, and any other call is of one key it took over later (its read
+ *   waited first), computed again (an earlier computation of it in this getMany), or computed
+ *   while its process found Redis unavailable (`cache.degraded`: each key alone); every call is
+ *   of keys of this getMany, each once;
+ * - `batch-omit-alone`: a key the computation left out fails alone: its read answers an error or
+ *   a stale value (never `computed`), and no other key of that call, whose value it returned,
+ *   fails as a computation does (E_COMPUTE, E_MODEL_COMPUTE).
+ * At most once per key per value life in the fleet, whichever way it was asked (gets and
+ * getManys): `at-most-once` counts a batch's computations of a key as a get's.
+ */
+function checkBatches(h: History, v: Violations): void {
+  const degraded = degradedCalls(h);
+  const waitedAt = new Map<number, number>();
+  for (const e of h.events) if (e.event === 'wait.start' && !waitedAt.has(e.i)) waitedAt.set(e.i, e.t);
+  for (const c of h.calls) {
+    if (c.op.kind !== 'get-many') continue;
+    const op: GetManyOp = c.op;
+    const reads = readsOfBatch(h, c.i);
+    const readOf = new Map(reads.map((r) => [(r.op as GetOp).key as string, r]));
+    const asked = uniqueKeys(op);
+
+    if (c.end !== undefined && !c.error) {
+      const got = c.answerKeys ?? [];
+      if (got.length !== asked.length || got.some((key, n) => key !== asked[n]))
+        v.add('batch-answer', `${v.call(c)} answered [${got.join(', ')}], not the keys asked, in order, once each: [${asked.join(', ')}]`);
+      for (const r of reads) {
+        if (got.includes((r.op as GetOp).key) && r.value === undefined && !r.error)
+          v.add('batch-answer', `${v.call(c)} answered ${(r.op as GetOp).key} with neither a value nor an error`);
+      }
+    }
+
+    const batches = (h.batches ?? []).filter((b) => b.i === c.i).sort((a, b) => a.start - b.start);
+    const computedBefore = (key: string, t: number) => h.computes.some((x) => x.i === readOf.get(key)?.i && x.start < t);
+    const many = batches.filter((b) => b.keys.length > 1);
+    if (many.length > 1)
+      v.add(
+        'batch-one-call',
+        `${v.call(c)} called computeMany ${many.length} times with more than one key: ${many.map((b) => `[${b.keys.join(', ')}] at ${v.at(b.start)}`).join(', ')}`,
+      );
+    for (const b of batches) {
+      const strange = b.keys.filter((key, n) => !readOf.has(key) || b.keys.indexOf(key) !== n);
+      if (strange.length > 0)
+        v.add('batch-one-call', `${v.call(c)} called computeMany with [${b.keys.join(', ')}]: ${strange.join(', ')} not asked, or twice`);
+    }
+    // The calls for keys it held when its claims were answered (not taken over after a wait, not
+    // computed again, not computed apart while Redis was unavailable): one.
+    const atClaim = batches.filter((b) =>
+      b.keys.every((key) => {
+        const r = readOf.get(key);
+        if (!r) return true;
+        const waited = waitedAt.get(r.i);
+        return !(degraded.has(r.i) || (waited !== undefined && waited <= b.start) || computedBefore(key, b.start));
+      }),
+    );
+    if (atClaim.length > 1)
+      v.add(
+        'batch-one-call',
+        `${v.call(c)} called computeMany ${atClaim.length} times for keys it held at once (none waited for first): ${atClaim.map((b) => `[${b.keys.join(', ')}] at ${v.at(b.start)}`).join(', ')}`,
+      );
+
+    for (const b of batches) {
+      if (b.threw || b.finish === undefined) continue;
+      const left = h.computes.filter((x) => x.batch === b.n && x.omitted);
+      if (left.length === 0) continue;
+      for (const x of left) {
+        const r = readOf.get(x.key);
+        if (r && !r.error && r.source === 'computed')
+          v.add('batch-omit-alone', `${v.call(r)} answered ${r.value} (computed), though computeMany ${b.n} left ${x.key} out`);
+      }
+      for (const x of h.computes.filter((y) => y.batch === b.n && !y.omitted)) {
+        const r = readOf.get(x.key);
+        const code = r?.error?.code;
+        if (r && (code === 'E_COMPUTE' || code === MODEL_ERROR_CODE))
+          v.add(
+            'batch-omit-alone',
+            `${v.call(r)} rejected with ${code} (${r.error!.message}), though computeMany ${b.n} returned its value ${x.id} and left out only ${left.map((y) => y.key).join(', ')}`,
+          );
+      }
+    }
   }
 }

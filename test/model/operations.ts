@@ -110,7 +110,74 @@ export interface GetOp extends Base {
   readonly ttlMs: CallTtl;
   /** The call's `softTimeoutMs` (0: off for this call); missing: the guard's (the fleet's). */
   readonly softTimeoutMs?: number;
+  /** Not an operation of a program: one key's read of the getMany at this index (the model's view of it). */
+  readonly batch?: number;
+  /** That getMany's computation leaves this key out. */
+  readonly omitted?: boolean;
 }
+/**
+ * `getManyOrCompute(keys, computeMany)`: 2-3 of the program's keys (a key may be asked twice: it
+ * is asked once), one batch computation plan for whatever keys the call comes to compute (its
+ * duration, fate and signal, as a get's), and per key what the computation decides of its value
+ * (`setTtl(key, ..)`, `skipCache(key)`); `omit`: a key the computation leaves out of its answer
+ * (rarely), which must fail alone.
+ */
+export interface GetManyOp extends Base {
+  readonly kind: 'get-many';
+  readonly p: number;
+  /** As asked, duplicates included. */
+  readonly keys: readonly Key[];
+  /** The batch computation: `ms`, `fate`, `honorsSignal` (its setTtl and skipCache are per key, in `decide`). */
+  readonly compute: ComputePlan;
+  /** Per key: what the computation decides of that key's value (missing: nothing). */
+  readonly decide?: Partial<Record<Key, KeyDecisions>>;
+  /** A key the computation leaves out of the values it returns (missing: none). */
+  readonly omit?: Key;
+  readonly ttlMs: CallTtl;
+  /** The call's `softTimeoutMs` (0: off for this call); missing: the guard's. */
+  readonly softTimeoutMs?: number;
+}
+/** What a batch computation decides of one key's value (`ctx.setTtl(key, ..)`, `ctx.skipCache(key)`). */
+export interface KeyDecisions {
+  setTtl?: ValueTtlPlan;
+  skipCache?: boolean;
+}
+
+/** The keys of a getMany as the guard takes them: each once, in the order first asked. */
+export function uniqueKeys(op: GetManyOp): Key[] {
+  return [...new Set(op.keys)];
+}
+
+/**
+ * The read of one key of a getMany, as the model sees it: a get of that key (redis-lock, the
+ * batch's plan with the key's own decisions), numbered `#i.k` (k: the key's place in the answer, from 1).
+ */
+export function batchReadIndex(i: number, k: number): number {
+  return i + (k + 1) / 10;
+}
+export function batchRead(i: number, op: GetManyOp, key: Key): GetOp {
+  const decide = op.decide?.[key];
+  return {
+    kind: 'get',
+    p: op.p,
+    key,
+    strategy: 'redis-lock',
+    compute: {
+      ms: op.compute.ms,
+      fate: op.compute.fate,
+      honorsSignal: op.compute.honorsSignal,
+      ...(decide?.setTtl && { setTtl: decide.setTtl }),
+      ...(decide?.skipCache && { skipCache: true }),
+    },
+    ttlMs: op.ttlMs,
+    ...(op.softTimeoutMs !== undefined && { softTimeoutMs: op.softTimeoutMs }),
+    gapMs: op.gapMs,
+    awaited: op.awaited,
+    batch: i,
+    ...(op.omit === key && { omitted: true }),
+  };
+}
+
 export interface SetOp extends Base {
   readonly kind: 'set';
   readonly p: number;
@@ -155,7 +222,7 @@ export interface OutageOp extends Base {
   readonly ms: number;
 }
 
-export type Op = GetOp | SetOp | DeleteOp | LockOp | ReopenOp | KillOp | PauseOp | OutageOp;
+export type Op = GetOp | GetManyOp | SetOp | DeleteOp | LockOp | ReopenOp | KillOp | PauseOp | OutageOp;
 
 export interface Fleet {
   /** Which processes have `l1: { maxEntries: 100 }`. */
@@ -207,7 +274,21 @@ export function describeOp(op: Op): string {
       const { ms, fate, honorsSignal } = op.compute;
       const how = fate === 'ok' ? `${ms}ms` : fate === 'throw' ? `throws after ${ms}ms` : `${fate} ${ms}ms`;
       const soft = op.softTimeoutMs === undefined ? '' : `, softTimeoutMs ${op.softTimeoutMs}`;
+      if (op.batch !== undefined)
+        return `${gap} ${at}get(${op.key}) in getMany #${op.batch}${op.omitted ? ', left out' : ''}${describeDecisions(op.compute)}`;
       return `${gap} ${at}get(${op.key}, ${op.strategy}, compute ${how}${honorsSignal ? ', honours signal' : ''}${describeDecisions(op.compute)}${describeTtl(op.ttlMs)}${soft})`;
+    }
+    case 'get-many': {
+      const { ms, fate, honorsSignal } = op.compute;
+      const how = fate === 'ok' ? `${ms}ms` : fate === 'throw' ? `throws after ${ms}ms` : `${fate} ${ms}ms`;
+      const decisions = uniqueKeys(op)
+        .map((key) => ({ key, text: describeDecisions({ ms: 0, fate: 'ok', honorsSignal: false, ...op.decide?.[key] }).slice(2) }))
+        .filter((d) => d.text !== '')
+        .map((d) => `; ${d.key}: ${d.text}`)
+        .join('');
+      const omit = op.omit === undefined ? '' : `; leaves out ${op.omit}`;
+      const soft = op.softTimeoutMs === undefined ? '' : `, softTimeoutMs ${op.softTimeoutMs}`;
+      return `${gap} ${at}getMany([${op.keys.join(', ')}], computeMany ${how}${honorsSignal ? ', honours signal' : ''}${describeTtl(op.ttlMs)}${soft}${decisions}${omit})`;
     }
     case 'set':
       return `${gap} ${at}set(${op.key}${describeTtl(op.ttlMs)})`;
@@ -253,7 +334,7 @@ function printable<T extends object>(value: T, text: (v: T) => string): T {
  */
 export function programFromJson(text: string): Program {
   const parsed = JSON.parse(text, (_key, value) => (value === 'Infinity' ? Number.POSITIVE_INFINITY : value)) as Partial<Program>;
-  const kinds = ['get', 'set', 'delete', 'lock', 'reopen', 'kill-subscribers', 'pause', 'outage'];
+  const kinds = ['get', 'get-many', 'set', 'delete', 'lock', 'reopen', 'kill-subscribers', 'pause', 'outage'];
   if (
     typeof parsed !== 'object' ||
     parsed === null ||
@@ -398,6 +479,51 @@ function getOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
     .map(({ softTimeoutMs, ...op }) => (softTimeoutMs === undefined ? op : { ...op, softTimeoutMs }));
 }
 
+/**
+ * A getMany: 2-3 different keys (one in four asks the first again), one batch plan (a get's), per key now and
+ * then a setTtl or skipCache of its own, one batch in twelve leaving a key out.
+ */
+function getManyOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
+  const decisions = computePlan(calm, x).map(
+    ({ setTtl, skipCache }): KeyDecisions => ({
+      ...(setTtl && { setTtl }),
+      ...(skipCache && { skipCache }),
+    }),
+  );
+  return fc
+    .record({
+      kind: fc.constant('get-many' as const),
+      p: proc,
+      keys: fc.uniqueArray(key, { minLength: 2, maxLength: 3 }),
+      // One in four asks its first key again, last (asked once: answered once, in its first place).
+      twice: rarely(4),
+      plan: computePlan(calm, x),
+      decide: fc.tuple(decisions, decisions, decisions),
+      // Not in a calm program (where every computation succeeds).
+      omit: calm ? fc.constant(false) : rarely(12),
+      ttlMs: calm ? fc.constant(undefined) : callTtl(x),
+      softTimeoutMs: callSoftTimeout(x, calm),
+      gapMs,
+      awaited,
+    })
+    .map(({ plan, decide, omit, softTimeoutMs, twice, ...fields }): GetManyOp => {
+      const unique = fields.keys;
+      const op = { ...fields, keys: twice ? [...unique, unique[0]!] : unique };
+      const decided = Object.fromEntries(
+        unique.map((k, n) => [k, decide[n]!] as const).filter(([, d]) => d.setTtl !== undefined || d.skipCache === true),
+      ) as Partial<Record<Key, KeyDecisions>>;
+      return {
+        ...op,
+        compute: { ms: plan.ms, fate: plan.fate, honorsSignal: plan.honorsSignal },
+        // Left out when empty: the op (and its JSON) reads short.
+        ...(Object.keys(decided).length > 0 && { decide: decided }),
+        // The last key asked: a batch of one key leaves nothing to answer alone.
+        ...(omit && unique.length > 1 && { omit: unique.at(-1)! }),
+        ...(softTimeoutMs !== undefined && { softTimeoutMs }),
+      };
+    });
+}
+
 const lockOp: fc.Arbitrary<Op> = fc.record({
   kind: fc.constant('lock' as const),
   p: proc,
@@ -421,13 +547,15 @@ export type Profile = 'chaos' | 'calm' | 'locks';
 function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
   const calm = profile === 'calm';
   const weights: Record<Profile, Record<Feature & Op['kind'], number> & { kill: number }> = {
-    chaos: { get: 20, set: 4, delete: 3, lock: 3, reopen: 1, kill: 1, pause: 1, outage: 1 },
-    calm: { get: 9, set: 0, delete: 0, lock: 1, reopen: 0, kill: 0, pause: 0, outage: 0 },
-    locks: { get: 2, set: 0, delete: 0, lock: 12, reopen: 1, kill: 1, pause: 2, outage: 1 },
+    chaos: { get: 20, 'get-many': 4, set: 4, delete: 3, lock: 3, reopen: 1, kill: 1, pause: 1, outage: 1 },
+    calm: { get: 9, 'get-many': 3, set: 0, delete: 0, lock: 1, reopen: 0, kill: 0, pause: 0, outage: 0 },
+    locks: { get: 2, 'get-many': 0, set: 0, delete: 0, lock: 12, reopen: 1, kill: 1, pause: 2, outage: 1 },
   };
   const w = weights[profile];
   const arbitraries: (fc.WeightedArbitrary<Op> & { feature: Feature })[] = [
     { feature: 'get', arbitrary: getOp(calm, x), weight: w.get },
+    // Always redis-lock: left out with it too.
+    { feature: 'get-many', arbitrary: getManyOp(calm, x), weight: x.has('redis-lock') ? 0 : w['get-many'] },
     {
       feature: 'set',
       arbitrary: fc.record({ kind: fc.constant('set' as const), p: proc, key, ttlMs: callTtl(x), gapMs, awaited }),
@@ -468,7 +596,7 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
 }
 
 /**
- * What a program may leave out (`--exclude`, MODEL_EXCLUDE): an operation (`get`, `set`, `delete`,
+ * What a program may leave out (`--exclude`, MODEL_EXCLUDE): an operation (`get`, `get-many`, `set`, `delete`,
  * `lock`, `reopen`, `kill`, `pause`, `outage`), a computation's fate (`throw`, `slow`, `hang`), a strategy,
  * the edge per-call TTLs (`edge-ttl`), the L1 tier (`l1`), the shared subscriber (`shared-subscriber`),
  * `onRedisDown: 'error'` (`down-error`: every guard `compute`), tracing (`tracing`: no process traces),
@@ -478,6 +606,7 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
  */
 export const FEATURES = [
   'get',
+  'get-many',
   'set',
   'delete',
   'lock',

@@ -20,7 +20,7 @@ import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
-import type { ComputeContext } from '../../src/cache/context.js';
+import type { BatchContext, ComputeContext } from '../../src/cache/context.js';
 import { createGuard, type StampedeGuard } from '../../src/cache/guard.js';
 import { type GuardEvent, subscribeEvents } from '../../src/events.js';
 import type { Logger } from '../../src/logger.js';
@@ -29,6 +29,7 @@ import { PROBE_INTERVAL_MS } from '../../src/redis/gate.js';
 import type { StartSpanOptions, TraceAttributes, TraceSpan, Tracing } from '../../src/telemetry/tracing.js';
 import { clientList, killSubscribers, pauseServer } from './faults.js';
 import {
+  type BatchRecord,
   CALL_SPANS,
   type CallRecord,
   type CloseRecord,
@@ -42,7 +43,19 @@ import {
   type SpanRecord,
   settleDeadline,
 } from './model.js';
-import { type GetOp, KEYS, type Op, PROCESSES, type Program, TIMINGS } from './operations.js';
+import {
+  batchRead,
+  batchReadIndex,
+  type GetManyOp,
+  type GetOp,
+  KEYS,
+  type Key,
+  type Op,
+  PROCESSES,
+  type Program,
+  TIMINGS,
+  uniqueKeys,
+} from './operations.js';
 
 export interface ModelEnv {
   url: string;
@@ -54,7 +67,7 @@ export interface ModelEnv {
   sampler: Redis;
 }
 
-/** What a model computation throws when its plan says so. */
+/** What a model computation throws when its plan says so (a batch's: `key` is its keys, comma-separated). */
 export class ModelComputeError extends Error {
   readonly code = MODEL_ERROR_CODE;
   constructor(
@@ -275,6 +288,8 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     leaks: [],
     maxLagMs: 0,
     spans: [],
+    reads: [],
+    batches: [],
   };
   // How late this process ran its timers and callbacks: the time bounds allow for it (a loaded machine).
   const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -306,21 +321,36 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   const fenceOfOp = new Map<number, number>();
   const degradedOfOp = new Map<number, boolean>();
   const computeOf = new Map<string, ComputeRecord>();
+  /** Each getMany's reads of its keys (`#i.k`), by key: a key's events are its read's. */
+  const readsOf = new Map<number, Map<string, CallRecord>>();
+  /** A batch computation's record of a key whose recompute.start had not come yet (its fence comes with it). */
+  const awaitingFence = new Map<number, ComputeRecord>();
   recording = (event) => {
     const context = event.context as { program?: string; op?: number } | undefined;
     if (context?.program !== programId || context.op === undefined) return;
-    const i = context.op;
+    const read = event.key === undefined ? undefined : readsOf.get(context.op)?.get(event.key);
+    const i = read?.i ?? context.op;
+    const call = read ?? history.calls[i]!;
     const fields = event.fields as Record<string, unknown>;
     history.events.push({ t: now(), i, event: event.event, key: event.key, strategy: event.strategy, fields } satisfies EventRecord);
     if (event.event === 'recompute.start') {
-      // Emitted just before the computation is called (the model's compute reads these).
-      fenceOfOp.set(i, Number(fields.fence));
-      degradedOfOp.set(i, fields.degraded === true);
+      // Emitted just before the computation is called (the model's compute reads these); a
+      // batch's keys after the first may come after their batch computation began.
+      const waiting = awaitingFence.get(i);
+      if (waiting) {
+        awaitingFence.delete(i);
+        waiting.fence = Number(fields.fence);
+        waiting.degraded = fields.degraded === true;
+        computeOf.set(`${i}:${waiting.fence}`, waiting);
+      } else {
+        fenceOfOp.set(i, Number(fields.fence));
+        degradedOfOp.set(i, fields.degraded === true);
+      }
     }
-    if (event.event === 'flight.joined') history.calls[i]!.flightJoined = true;
+    if (event.event === 'flight.joined') call.flightJoined = true;
     // Its first claim found a stale value and it goes to fill (redis-lock): from here its soft timeout runs.
-    if (event.event === 'cache.miss' && fields.stale === true && fields.coalesced !== true) history.calls[i]!.staleMissAt ??= now();
-    if (event.event === 'stale.served' && fields.reason === 'soft-timeout') history.calls[i]!.softTimedOut = true;
+    if (event.event === 'cache.miss' && fields.stale === true && fields.coalesced !== true) call.staleMissAt ??= now();
+    if (event.event === 'stale.served' && fields.reason === 'soft-timeout') call.softTimedOut = true;
     // A holder gave its lock back (with its value, when its computation skipped the cache): no
     // waiter can get that value after this.
     if (event.event === 'lock.released' || event.event === 'lock.lost') {
@@ -496,6 +526,73 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     };
   };
 
+  /**
+   * A getMany's computeMany: one record per key it is asked for (each key its own value, unique in
+   * the program), one BatchRecord for the call.
+   */
+  const computeMany = (i: number, op: GetManyOp, proc: Proc, reads: Map<string, CallRecord>) => {
+    return async (keys: string[], { signal, setTtl, skipCache }: BatchContext): Promise<Map<string, number>> => {
+      const batch: BatchRecord = { n: history.batches.length, i, proc: proc.info, keys: [...keys], start: now() };
+      if (tracedFleet) {
+        const active = trace.getActiveSpan() as (ReturnType<typeof trace.getActiveSpan> & { name?: string }) | undefined;
+        batch.span = active ? { spanId: active.spanContext().spanId, name: String(active.name) } : null;
+      }
+      history.batches.push(batch);
+      const recs = keys.map((key) => {
+        const sub = reads.get(key)?.i ?? i;
+        const decide = op.decide?.[key as Key];
+        const fence = fenceOfOp.get(sub);
+        fenceOfOp.delete(sub);
+        const rec: ComputeRecord = {
+          id: nextValue++,
+          i: sub,
+          key,
+          proc: proc.info,
+          strategy: 'redis-lock',
+          fence,
+          degraded: fence !== undefined && degradedOfOp.get(sub) === true,
+          start: batch.start,
+          batch: batch.n,
+          ...(decide?.setTtl && { decided: decide.setTtl }),
+          ...(decide?.skipCache && { skipped: true }),
+          ...(op.omit === key && { omitted: true }),
+        };
+        history.computes.push(rec);
+        if (fence === undefined) awaitingFence.set(sub, rec);
+        else computeOf.set(`${sub}:${fence}`, rec);
+        return rec;
+      });
+      const work = sleep(op.compute.ms, op.compute.honorsSignal ? signal : undefined);
+      computations.push(work.catch(() => {}));
+      try {
+        await work;
+        if (op.compute.fate === 'throw') throw new ModelComputeError(keys.join(','), i);
+      } catch (err) {
+        batch.finish = now();
+        batch.threw = true;
+        for (const rec of recs) {
+          rec.finish = batch.finish;
+          rec.threw = true;
+        }
+        throw err;
+      }
+      const values = new Map<string, number>();
+      for (const rec of recs) {
+        rec.finish = now();
+        // Left out: no value of this key (its record a failed computation).
+        if (rec.omitted) {
+          rec.threw = true;
+          continue;
+        }
+        values.set(rec.key, rec.id);
+        if (rec.decided) setTtl(rec.key, rec.decided);
+        if (rec.skipped) skipCache(rec.key);
+      }
+      batch.finish = now();
+      return values;
+    };
+  };
+
   const settle = (rec: CallRecord, promise: Promise<unknown>, onValue?: (value: unknown) => void): Promise<void> =>
     promise.then(
       (value) => {
@@ -541,6 +638,44 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
             rec.source = source;
           },
         );
+      case 'get-many': {
+        const reads = new Map(
+          uniqueKeys(op).map((key, k): [string, CallRecord] => [
+            key,
+            { i: batchReadIndex(i, k), op: batchRead(i, op, key), proc: proc!.info, start: rec.start },
+          ]),
+        );
+        readsOf.set(i, reads);
+        history.reads.push(...reads.values());
+        return settle(
+          rec,
+          (async () =>
+            proc!.guard.getManyOrCompute([...op.keys], computeMany(i, op, proc!, reads), {
+              ttlMs: op.ttlMs,
+              context,
+              ...(op.softTimeoutMs !== undefined && { softTimeoutMs: op.softTimeoutMs }),
+            }))(),
+          (result) => {
+            const answer = result as Map<string, { value?: unknown; source?: CallRecord['source']; error?: unknown }>;
+            rec.answerKeys = [...answer.keys()];
+            for (const [key, read] of reads) {
+              const entry = answer.get(key);
+              if (!entry) continue;
+              if ('error' in entry) read.error = errorInfo(entry.error);
+              else {
+                read.value = entry.value as number;
+                read.source = entry.source;
+              }
+            }
+          },
+        ).then(() => {
+          // Each key is answered when the batch is; a batch that rejected rejected each.
+          for (const read of reads.values()) {
+            read.end = rec.end;
+            if (rec.error) read.error ??= rec.error;
+          }
+        });
+      }
       case 'set': {
         rec.setValue = nextValue++;
         return settle(rec, (async () => proc!.guard.set(op.key, rec.setValue, { ttlMs: op.ttlMs, context }))());
@@ -619,7 +754,9 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         );
       if (history.unrecovered.length === 0) {
         history.recoveryFrom = history.calls.length;
-        const keys = KEYS.filter((key) => program.ops.some((op) => op.kind === 'get' && op.key === key));
+        const keys = KEYS.filter((key) =>
+          program.ops.some((op) => (op.kind === 'get' && op.key === key) || (op.kind === 'get-many' && op.keys.includes(key))),
+        );
         const round = keys.flatMap((key) =>
           current.map(
             (proc): GetOp => ({
@@ -667,6 +804,14 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
               return 0;
             }))(),
         ],
+        [
+          'getManyOrCompute',
+          (async () =>
+            proc.guard.getManyOrCompute(['a', 'b'], async (keys) => {
+              computed = true;
+              return new Map(keys.map((key) => [key, 0]));
+            }))(),
+        ],
         ['set', (async () => proc.guard.set('a', 0))()],
         ['delete', (async () => proc.guard.delete('a'))()],
         ['lock', (async () => proc.guard.lock('x'))()],
@@ -687,7 +832,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         );
         if (!settled || outcome !== 'E_CLOSED') history.leaks.push(`${what} on ${proc.info.label} after close(): ${outcome}, not E_CLOSED`);
       }
-      if (computed) history.leaks.push(`getOrCompute on ${proc.info.label} after close() ran its computation`);
+      if (computed) history.leaks.push(`getOrCompute or getManyOrCompute on ${proc.info.label} after close() ran its computation`);
     }
 
     await settledBy(Promise.all(computations), now() + TIMINGS.hangMs + 500);
