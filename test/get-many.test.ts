@@ -150,6 +150,18 @@ describe('getManyOrCompute', () => {
     for (const k of ['m1', 'm2']) expect((result.get(k) as { error: Error }).error.message).toBe('origin down');
   });
 
+  it('a batch computation past the compute timeout fails each key it held with ComputeTimeoutError', async () => {
+    const prefix = uniquePrefix('many-timeout');
+    const { guard } = processGuard({ keyPrefix: prefix, failurePolicy: 'error', computeTimeoutMs: 200 });
+    const result = await guard.getManyOrCompute(['a', 'b', 'c'], (_keys, { signal }) => {
+      return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    });
+    for (const k of ['a', 'b', 'c']) {
+      const { error } = result.get(k) as { error: Error & { code?: string } };
+      expect({ k, code: error.code }).toEqual({ k, code: 'E_COMPUTE_TIMEOUT' });
+    }
+  });
+
   it('each key its own TTL and skip; duplicates asked once; bad keys refused before anything is sent', async () => {
     const prefix = uniquePrefix('many-ttl');
     const { guard } = processGuard({ keyPrefix: prefix, valueTtlMs: 60_000 });

@@ -1,4 +1,4 @@
-import { ComputeError } from '../errors.js';
+import { ComputeError, ComputeTimeoutError } from '../errors.js';
 import { onAbort, unrefTimeout } from '../timers.js';
 import type { BatchContext, Compute, ComputeContext, ComputeMany, StrategyDeps, ValueTtl } from './context.js';
 
@@ -12,6 +12,8 @@ type BatchValues<T> = ReadonlyMap<string, T> | Readonly<Record<string, T>>;
  */
 export class SharedBatch<T> {
   private running: Promise<BatchValues<T>> | undefined;
+  /** What the batch's signal aborts with at the compute timeout; each key then fails as its own timeout would. */
+  private readonly timedOut = new Error('the batch computation timed out');
   private readonly decided = new Map<string, { ttl?: ValueTtl; skip?: true }>();
 
   constructor(
@@ -23,7 +25,10 @@ export class SharedBatch<T> {
   /** The computation of `key`: its value out of the batch's one call. */
   computeOf(key: string): Compute<T> {
     return async (ctx: ComputeContext) => {
-      const values = await this.start();
+      const values = await this.start().catch((err: unknown) => {
+        if (err !== this.timedOut) throw err;
+        throw new ComputeTimeoutError(key, `computation of "${key}" took longer than ${this.deps.computeTimeoutMs} ms`);
+      });
       const found = values instanceof Map ? values.has(key) : Object.hasOwn(values, key);
       if (!found) throw new ComputeError(key, `the batch computation returned no value for "${key}"`);
       const decided = this.decided.get(key);
@@ -46,9 +51,7 @@ export class SharedBatch<T> {
     const controller = new AbortController();
     const detach = onAbort(this.deps.signal, () => controller.abort(this.deps.signal.reason));
     const timer =
-      this.deps.computeTimeoutMs > 0
-        ? unrefTimeout(() => controller.abort(new Error('the batch computation timed out')), this.deps.computeTimeoutMs)
-        : undefined;
+      this.deps.computeTimeoutMs > 0 ? unrefTimeout(() => controller.abort(this.timedOut), this.deps.computeTimeoutMs) : undefined;
     const ctx: BatchContext = {
       signal: controller.signal,
       setTtl: (key, ttl) => this.decided.set(key, { ...this.decided.get(key), ttl }),
