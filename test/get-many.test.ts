@@ -154,7 +154,9 @@ describe('getManyOrCompute', () => {
     const prefix = uniquePrefix('many-timeout');
     const { guard } = processGuard({ keyPrefix: prefix, failurePolicy: 'error', computeTimeoutMs: 200 });
     const result = await guard.getManyOrCompute(['a', 'b', 'c'], (_keys, { signal }) => {
-      return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+      return new Promise<Record<string, never>>((_resolve, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+      );
     });
     for (const k of ['a', 'b', 'c']) {
       const { error } = result.get(k) as { error: Error & { code?: string } };
