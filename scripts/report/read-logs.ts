@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { UserError } from '../common/errors.js';
+import { filesIn, statOrThrow } from './find-files.js';
 
 /**
  * Reading pino NDJSON logs, one worker process a file. Lines are streamed with readline,
@@ -54,9 +54,9 @@ export async function findLogFiles(paths: readonly string[]): Promise<string[]> 
     }
   };
   for (const path of paths) {
-    const info = await statOrThrow(path);
+    const info = await statOrThrow(path, 'logs');
     if (info.isDirectory()) {
-      for (const file of await logFilesIn(path)) add(file);
+      for (const file of await filesIn(path, isLogFileName)) add(file);
     } else {
       add(path);
     }
@@ -121,32 +121,6 @@ export function parseLine(line: string): LogRecord | null {
   } catch {
     return null;
   }
-}
-
-async function statOrThrow(path: string) {
-  try {
-    return await stat(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file or directory' : (err as Error).message;
-    throw new UserError('E_LOGS', `cannot read logs at ${path}: ${why}`, { cause: err });
-  }
-}
-
-/**
- * Log files under `dir`, sub-directories included (the demo keeps one per strategy), sorted so
- * that a report reads files in the same order every time.
- */
-async function logFilesIn(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const files: string[] = [];
-  for (const e of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) files.push(...(await logFilesIn(path)));
-    // isFile() is false for a symlink: keep those too, stat decides when it is read.
-    else if ((e.isFile() || e.isSymbolicLink()) && isLogFileName(e.name)) files.push(path);
-  }
-  return files;
 }
 
 function isLogFileName(name: string): boolean {

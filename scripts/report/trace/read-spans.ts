@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { UserError } from '../../common/errors.js';
+import { filesIn, statOrThrow } from '../find-files.js';
 import { parseSpanLine, type Span } from './span.js';
 
 /**
@@ -49,8 +49,8 @@ export async function findSpanFiles(paths: readonly string[]): Promise<string[]>
   const files: string[] = [];
   const seen = new Set<string>();
   for (const path of paths) {
-    const found = (await statOrThrow(path)).isDirectory()
-      ? await spanFilesIn(path)
+    const found = (await statOrThrow(path, 'spans')).isDirectory()
+      ? await filesIn(path, isSpanFileName)
       : extname(path).toLowerCase() === '.jsonl'
         ? [path]
         : [];
@@ -104,25 +104,4 @@ export function formatSpanInput(stats: SpanReadStats): string {
   if (stats.invalid === 0) return files;
   const where = stats.firstInvalid ? ` (first: ${basename(stats.firstInvalid.file)} line ${stats.firstInvalid.line})` : '';
   return `${files}, ${stats.invalid} invalid line${stats.invalid === 1 ? '' : 's'} skipped${where}`;
-}
-
-async function statOrThrow(path: string) {
-  try {
-    return await stat(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file or directory' : (err as Error).message;
-    throw new UserError('E_LOGS', `cannot read spans at ${path}: ${why}`, { cause: err });
-  }
-}
-
-async function spanFilesIn(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const files: string[] = [];
-  for (const e of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) files.push(...(await spanFilesIn(path)));
-    else if ((e.isFile() || e.isSymbolicLink()) && isSpanFileName(e.name)) files.push(path);
-  }
-  return files;
 }
