@@ -13,16 +13,12 @@ export function moduleCompute(compute: ComputeFunction, workerId: string) {
   return (data: GetValueData, job: Job): Compute<unknown> =>
     // async: a module that throws before returning a promise fails the computation the same way.
     async ({ signal, setTtl, skipCache }) =>
-      compute(data.key, {
-        signal,
-        setTtl,
-        skipCache,
-        params: data.params ?? {},
-        runId: data.runId,
-        jobId: job.id,
-        strategy: data.strategy,
-        workerId,
-      });
+      compute(data.key, { signal, setTtl, skipCache, ...jobFields(data, job, workerId) });
+}
+
+/** What a module's function gets of the job that runs it, single or batch alike. */
+function jobFields(data: GetValueData | GetManyData, job: Job, workerId: string) {
+  return { params: data.params ?? {}, runId: data.runId, jobId: job.id, strategy: data.strategy, workerId };
 }
 
 /**
@@ -34,14 +30,7 @@ export function moduleCompute(compute: ComputeFunction, workerId: string) {
 export function moduleComputeMany(computeMany: ComputeManyFunction, workerId: string) {
   return (data: GetManyData, job: Job): ComputeMany<unknown> =>
     async (keys, { signal, setTtl, skipCache }) =>
-      (await computeMany(keys, {
-        signal,
-        setTtl,
-        skipCache,
-        params: data.params ?? {},
-        runId: data.runId,
-        jobId: job.id,
-        strategy: data.strategy,
-        workerId,
-      })) as Awaited<ReturnType<ComputeMany<unknown>>>;
+      (await computeMany(keys, { signal, setTtl, skipCache, ...jobFields(data, job, workerId) })) as Awaited<
+        ReturnType<ComputeMany<unknown>>
+      >;
 }
