@@ -67,7 +67,7 @@ describe('a TTL Redis would refuse', () => {
     const now = Date.now();
     const forever: Envelope<string> = { value: 'v', fence: 0, computedAt: now, computeMs: 0, ttlMs: 1e18, freshUntil: now + 1e18 };
     await expect(writeEnvelope(admin, keys, forever, null, 0)).rejects.toThrow(/key ttl must be a whole number of ms/);
-    await expect(setValue(admin, keys, forever, 0)).rejects.toThrow(/key ttl must be a whole number of ms/);
+    await expect(setValue(admin, keys, forever, 0, 1_000)).rejects.toThrow(/key ttl must be a whole number of ms/);
     expect(await admin.exists(keys.value, keys.lock, keys.lease)).toBe(0);
   });
 });
@@ -132,6 +132,31 @@ describe('a call that starts after a set in its process', () => {
       computing.finish('computed-before-the-set');
       expect(await first).toEqual({ value: 'computed-before-the-set', source: 'computed' });
       expect(await later).toEqual({ value: 'set', source: 'cache' });
+    });
+  }
+});
+
+describe('a set whose value is shorter-lived than a holder that began before it', () => {
+  for (const strategy of ['redis-lock', 'none'] as const) {
+    it(`${strategy}: the holder's older value is refused after the set's value expired (found by the model checker)`, async () => {
+      const prefix = uniquePrefix(`short-set-${strategy}`);
+      const keys = cacheKeys(prefix, 'k');
+      const a = processGuard({ keyPrefix: prefix, graceMs: 0 });
+      const b = processGuard({ keyPrefix: prefix, graceMs: 0 });
+      const computing = gated();
+      const call = a.guard.getOrCompute('k', computing.compute, { strategy });
+      await computing.started;
+      await b.guard.set('k', 'newer', { ttlMs: 20 });
+      const setFence = Number(await admin.hget(keys.value, 'fence'));
+      // The set's value has ended its life; its key still holds the fence.
+      await new Promise((r) => setTimeout(r, 60));
+      expect(await readEnvelope(admin, keys)).toBeNull();
+      computing.finish('computed-before-the-set');
+      await call;
+      expect(a.capture.count('cache.write.rejected')).toBe(1);
+      expect(Number(await admin.hget(keys.value, 'fence'))).toBe(setFence);
+      expect(await readEnvelope(admin, keys)).toBeNull();
+      expect(await admin.pttl(keys.value)).toBeGreaterThan(0);
     });
   }
 });

@@ -149,6 +149,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     ? new L1Tier(resolved.l1Options, resolved.graceMs, options.redis, l1BusChannel(resolved.keyPrefix, db), randomUUID(), guardEvents)
     : null;
   const outage = new OutageAnswers(resolved.graceMs, resolved.l1Options?.maxEntries);
+  /** How long a set or delete keeps its fence in Redis: until no holder that started before it can still write. */
+  const fenceKeepMs = () => Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
   const gate = new RedisGate(options.redis, resolved.redisTimeoutMs, guardEvents, (_node, up) => {
     // Back from an outage: what this process holds may have missed the fleet's writes, and what it
     // computed alone must not outlive the outage. The next miss is the fleet's one computation.
@@ -355,7 +357,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         const now = Date.now();
         const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
         outage.forget(key);
-        const fence = await gate.run(keys.value, () => setValue(deps.redis, keys, envelope, resolved.graceMs, source));
+        const fence = await gate.run(keys.value, () => setValue(deps.redis, keys, envelope, resolved.graceMs, fenceKeepMs(), source));
         emitEvent(source, 'info', 'cache.write', { fence, set: true });
         forgetFlights(deps, key, RUNNERS.keys());
         deps.l1?.written(key, { ...envelope, fence });
@@ -365,10 +367,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const { keys, log } = start(key, options.logger);
       return traced(SPAN.delete, key, async (trace) => {
         const source: EventSource = { log, key, context: options.context, trace };
-        // Long enough that no holder which started before the delete can still write after it.
-        const tombstoneMs = Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
         outage.forget(key);
-        const existed = await gate.run(keys.value, () => deleteValue(deps.redis, keys, tombstoneMs, source));
+        const existed = await gate.run(keys.value, () => deleteValue(deps.redis, keys, fenceKeepMs(), source));
         emitEvent(source, 'info', 'cache.delete', { existed });
         forgetFlights(deps, key, RUNNERS.keys());
         deps.l1?.deleted(key);

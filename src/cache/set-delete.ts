@@ -17,7 +17,9 @@ import { checkKeyTtlLua, keepFenceLua, keepUntil, keyTtl, NOTIFY_VALUE_MAX_BYTES
 // KEYS[1] lock, KEYS[2] lease, KEYS[3] value hash
 // ARGV[1] envelope JSON, ARGV[2] freshUntil, ARGV[3] computedAt, ARGV[4] key ttl ms,
 // ARGV[5] channel, ARGV[6] '1' to SPUBLISH (a cluster), else PUBLISH, ARGV[7] the largest
-// envelope carried in the notification, bytes, ARGV[8] keepUntil (the value's own end, epoch ms)
+// envelope carried in the notification, bytes, ARGV[8] keepUntil (the value's own end, epoch ms),
+// ARGV[9] the least the key lives, ms: as a delete's tombstone, the key keeps its fence until no
+// holder that began before the set can still write, however short the value's own life.
 // Returns the fence the value was stored with (an error, before any write, for a bad key ttl). Waiters get `written:<envelope>` (or `written`,
 // then read it, for a large value).
 const SET_VALUE = new LuaScript<string>(
@@ -26,6 +28,8 @@ const SET_VALUE = new LuaScript<string>(
 ${nextFenceLua()}
 redis.call('DEL', KEYS[1])
 ${keepFenceLua('KEYS[3]')}
+local fenceKeep = tonumber(ARGV[9])
+if fenceKeep > keyTtl then keyTtl = fenceKeep end
 redis.call('HSET', KEYS[3], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[2], 'computedAt', ARGV[3], 'keepUntil', ARGV[8])
 redis.call('HDEL', KEYS[3], 'backoffUntil')
 redis.call('PEXPIRE', KEYS[3], keyTtl)
@@ -54,12 +58,17 @@ return existed
   3,
 );
 
-/** Store `envelope` above every fence so far; returns its fence. The key lives its fresh time plus `graceMs`. */
+/**
+ * Store `envelope` above every fence so far; returns its fence. The value lives its fresh time
+ * plus `graceMs`; its key at least `fenceKeepMs` (as a delete's tombstone), so that a holder that
+ * began before the set cannot write its older value once a short-lived one has expired.
+ */
 export async function setValue(
   redis: RedisClient,
   keys: CacheKeys,
   envelope: Envelope,
   graceMs: number,
+  fenceKeepMs: number,
   source?: EventSource,
 ): Promise<number> {
   const keyTtlMs = keyTtl(envelope, graceMs);
@@ -75,6 +84,7 @@ export async function setValue(
       shardedPublishArg(redis),
       NOTIFY_VALUE_MAX_BYTES,
       keepUntil(keyTtlMs),
+      fenceKeepMs,
     ],
     source,
   );

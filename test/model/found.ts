@@ -209,4 +209,12 @@ export const FOUND: readonly Found[] = [
       },
     ]),
   },
+  {
+    name: 'short-set-drops-fence',
+    showed:
+      "against e20440c: a redis-lock holder (value 2, its computation begun before a set) whose write was held up in Redis behind an outage stored its older value once the set's short-lived key had expired: the set's key lived only its value's fresh time plus grace, less than a holder may still write (the stored fence went down, `fence`). Shrunk by CI's run of `npm test`",
+    program: programFromJson(
+      '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0},"ops":[{"kind":"get","p":0,"key":"b","strategy":"none","compute":{"fate":"ok","ms":0,"honorsSignal":false},"gapMs":0,"awaited":false},{"kind":"get","p":0,"key":"a","strategy":"redis-lock","compute":{"fate":"slow","ms":380,"honorsSignal":true},"gapMs":5,"awaited":false,"softTimeoutMs":5},{"kind":"get","p":0,"key":"b","strategy":"xfetch","compute":{"fate":"ok","ms":41,"honorsSignal":true,"setTtl":{"graceMs":300}},"gapMs":9,"awaited":false},{"kind":"set","p":0,"key":"a","gapMs":2,"awaited":true},{"kind":"get","p":2,"key":"c","strategy":"local-lock","compute":{"fate":"ok","ms":9,"honorsSignal":false},"gapMs":32,"awaited":false},{"kind":"outage","ms":430,"gapMs":0,"awaited":false},{"kind":"set","p":1,"key":"b","gapMs":37,"awaited":false},{"kind":"pause","ms":100,"gapMs":29,"awaited":false},{"kind":"get-many","p":1,"keys":["b","a"],"gapMs":0,"awaited":false,"compute":{"ms":48,"fate":"ok","honorsSignal":true}},{"kind":"get-many","p":1,"keys":["a","b","a"],"gapMs":4,"awaited":false,"compute":{"ms":11,"fate":"ok","honorsSignal":false}},{"kind":"outage","ms":420,"gapMs":39,"awaited":false}]}',
+    ),
+  },
 ];
