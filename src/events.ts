@@ -31,6 +31,10 @@ export type EventFields = {
   'cache.write': { fence: number; set?: true };
   'cache.write.rejected': { fence: number; storedFence: number };
   'cache.delete': { existed: boolean };
+  /** A stored value that an invalidation covers (`invalidateTags`, a namespace's `clear()`) was found and counted as missing. */
+  'cache.invalidated': { bornAt: number; invalidatedAt: number };
+  /** `invalidateTags` (or `clear()`, with `namespace`): the marks' records now say so. */
+  'tags.invalidated': { tags: string[]; namespace?: string };
   'flight.joined': Record<string, never>;
   'lock.acquired': { fence: number };
   'lock.busy': { refresh?: 'early' };

@@ -1,7 +1,16 @@
 // The package's root entry: the guard, its types and its errors. Re-exports only.
 // Lock primitives: 'cache-stampede/lock'. The BullMQ integration: 'cache-stampede/bullmq'.
 // Spans on OpenTelemetry: 'cache-stampede/otel' (the only entry that imports @opentelemetry/api).
-export { createGuard, type CallOptions, type DeleteOptions, type ManyOptions, type SetOptions, type StampedeGuard } from './cache/guard.js';
+export {
+  createGuard,
+  type CallOptions,
+  type DeleteOptions,
+  type GuardNamespace,
+  type InvalidateOptions,
+  type ManyOptions,
+  type SetOptions,
+  type StampedeGuard,
+} from './cache/guard.js';
 export type { GuardOptions } from './cache/options.js';
 export type { HeldLock, LockOptions } from './lock/fair-lock.js';
 export type { BatchContext, BatchResult, Compute, ComputeContext, ComputeMany, GuardResult, ValueTtl } from './cache/context.js';

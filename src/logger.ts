@@ -12,6 +12,8 @@ export const EVENTS = {
   'cache.write': 'value written',
   'cache.write.rejected': 'write rejected by a newer fence',
   'cache.delete': 'value deleted',
+  'cache.invalidated': 'stored value covered by an invalidation, counted as missing',
+  'tags.invalidated': 'tags invalidated',
   'flight.joined': 'joined an in-flight computation in this process',
   'lock.acquired': 'lock acquired',
   'lock.busy': 'lock held by another holder',

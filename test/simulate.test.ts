@@ -41,7 +41,7 @@ describe('job data: simulate', () => {
 
 describe('the simulated computation', () => {
   const run = (computeMs: number, simulate?: 'throw' | 'hang', signal = new AbortController().signal) =>
-    simulatedCompute('worker-t', computeMs, simulate)({ key: 'k', signal, setTtl: () => {}, skipCache: () => {} });
+    simulatedCompute('worker-t', computeMs, simulate)({ key: 'k', signal, setTtl: () => {}, skipCache: () => {}, addTags: () => {} });
 
   it('returns a value naming its worker after computeMs', async () => {
     const value = await run(5);

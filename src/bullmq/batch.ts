@@ -29,6 +29,7 @@ export function keyByKey(computeOf: (data: GetValueData) => Compute<unknown>, da
             signal: ctx.signal,
             setTtl: (ttl) => ctx.setTtl(key, ttl),
             skipCache: () => ctx.skipCache(key),
+            addTags: (tags) => ctx.addTags(key, tags),
           });
           values.set(key, value);
           errors.delete(key);

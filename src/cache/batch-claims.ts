@@ -4,6 +4,7 @@ import { claimMany } from './claim-many.js';
 import type { Call, StrategyDeps } from './context.js';
 import { giveBackLate } from './holder.js';
 import { redisLockClaim } from './strategies/redis-lock.js';
+import { gatedClaim, invalidated } from './strategies/steps.js';
 
 interface Asked {
   call: Call<unknown>;
@@ -48,12 +49,25 @@ export class BatchClaims {
       (i, lease) => giveBackLate(asked[i]!.call, deps, asked[i]!.keys, lease),
       asked[0]?.call,
     );
-    const settled = await Promise.allSettled(claims);
+    const settled = await Promise.allSettled(claims.map((claimed, i) => claimed.then((c) => this.uncovered(asked[i]!, c))));
     this.onHeld(asked.filter((_, i) => isLock(settled[i]!)).map((a) => a.call.key));
     settled.forEach((result, i) => {
       if (result.status === 'fulfilled') asked[i]!.resolve(result.value);
       else asked[i]!.reject(result.reason);
     });
+  }
+
+  /**
+   * A claim whose value an invalidation covers (tags.ts) counts as a miss: a value is claimed
+   * again over it, alone (rare: the batch's other keys wait for no more than its round trips); a
+   * stale value is dropped.
+   */
+  private async uncovered({ call, keys }: Asked, claimed: Claim<unknown>): Promise<Claim<unknown>> {
+    const found = claimed.kind === 'value' || claimed.kind === 'stale' ? claimed.envelope : claimed.stale;
+    const floor = found ? await invalidated(call, this.deps, keys, found) : null;
+    if (floor === null) return claimed;
+    if (claimed.kind === 'lock' || claimed.kind === 'busy') return { ...claimed, stale: null };
+    return gatedClaim(call, this.deps, keys, { ...redisLockClaim(this.deps), floor });
   }
 }
 

@@ -9,7 +9,7 @@ import { CLAIM_LUA, claim, claimArgs, claimKeys, decodeClaim, type Claim, type C
 
 // The claim of cache/claim.ts for many cache keys in one step: the same Lua, made a function of
 // its KEYS and ARGV (which it then names as its own parameters, so its body is unchanged), run
-// once per key. KEYS: 3 per key (lock, lease, value hash), ARGV: 6 per key, in the same order.
+// once per key. KEYS: 3 per key (lock, lease, value hash), ARGV: 7 per key, in the same order.
 // Returns one claim reply per key.
 const CLAIM_MANY = new LuaScript<ClaimReply[]>(
   'cache.claim-many',
@@ -20,7 +20,7 @@ end
 local replies = {}
 for i = 0, #KEYS / 3 - 1 do
   replies[i + 1] = claimOne({ KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3] },
-    { ARGV[6 * i + 1], ARGV[6 * i + 2], ARGV[6 * i + 3], ARGV[6 * i + 4], ARGV[6 * i + 5], ARGV[6 * i + 6] })
+    { ARGV[7 * i + 1], ARGV[7 * i + 2], ARGV[7 * i + 3], ARGV[7 * i + 4], ARGV[7 * i + 5], ARGV[7 * i + 6], ARGV[7 * i + 7] })
 end
 return replies
 `,

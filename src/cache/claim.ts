@@ -11,7 +11,8 @@ import type { Cached } from './store.js';
 // ARGV[1] token, ARGV[2] lock ttl ms, ARGV[3] now (the caller's clock, epoch ms, as freshUntil is;
 // '' reads nothing and only takes the lock), ARGV[4] computedAt of the value the caller has seen
 // ('' for none), ARGV[5] 'serve' when a stale value is served rather than waited for (swr,
-// xfetch), ARGV[6] '1' when a running failure back-off is honoured.
+// xfetch), ARGV[6] '1' when a running failure back-off is honoured, ARGV[7] an invalidation
+// floor ('' = none): a stored value born (bornAt) at or before it counts as missing (tags.ts).
 // Returns, `envelope` being the stored value (fresh or stale) or false:
 //   {'value', envelope}         a fresh value, other than the one seen
 //   {'stale', envelope, until}  serve the stale value and take no lock: a back-off runs until
@@ -25,11 +26,13 @@ export const CLAIM_LUA = `
 local envelope = false
 local storedFence = nil
 if ARGV[3] ~= '' then
-  local stored = redis.call('HMGET', KEYS[3], 'freshUntil', 'computedAt', 'envelope', 'backoffUntil', 'fence', 'keepUntil')
+  local stored = redis.call('HMGET', KEYS[3], 'freshUntil', 'computedAt', 'envelope', 'backoffUntil', 'fence', 'keepUntil', 'bornAt')
   local now = tonumber(ARGV[3])
   envelope = stored[3]
   -- Past its own life (fresh + grace) a value is gone, though the key lives on for its fence.
   if envelope and stored[6] and tonumber(stored[6]) <= now then envelope = false end
+  -- Invalidated (by a tag or a namespace's clear) is gone too, stale or not.
+  if envelope and ARGV[7] ~= '' and (tonumber(stored[7]) or 0) <= tonumber(ARGV[7]) then envelope = false end
   storedFence = tonumber(stored[5])
   if envelope and (tonumber(stored[1]) or 0) > now and stored[2] ~= ARGV[4] then return {'value', envelope} end
   if envelope and ARGV[6] == '1' and tonumber(stored[4] or '0') > now then return {'stale', envelope, stored[4]} end
@@ -62,6 +65,8 @@ export interface ClaimOptions {
   serveStale?: boolean;
   /** Serve the stale value without taking the lock while a failure back-off runs. */
   honourBackoff?: boolean;
+  /** A stored value born at or before this (server µs) counts as missing: it was invalidated (tags.ts). */
+  floor?: number;
 }
 
 /** Read the key and take its lock when there is no fresh value: one round trip. */
@@ -102,6 +107,7 @@ export function claimArgs(token: string, ttlMs: number, options: ClaimOptions, r
     options.seen ? String(options.seen.computedAt) : '',
     options.serveStale ? 'serve' : 'wait',
     options.honourBackoff ? '1' : '0',
+    options.floor === undefined ? '' : options.floor,
   ];
 }
 

@@ -34,6 +34,11 @@ export interface ComputeContext {
    * nowhere: neither in Redis nor in any process's L1 tier; the next call computes again.
    */
   skipCache(): void;
+  /**
+   * Tag this value, beside the call's `tags`: `invalidateTags` of any of them makes it count as
+   * missing in every process. For tags the computation learns (the ids of what it read, say).
+   */
+  addTags(tags: readonly string[]): void;
 }
 
 /** A value's lifetime as its computation decides it (`ComputeContext.setTtl`). */
@@ -50,6 +55,8 @@ export interface BatchContext {
   setTtl(key: string, ttl: ValueTtl): void;
   /** `skipCache` of one key's value (see ComputeContext). */
   skipCache(key: string): void;
+  /** `addTags` of one key's value (see ComputeContext). */
+  addTags(key: string, tags: readonly string[]): void;
 }
 
 /** A batch computation: a value for each of `keys` (a Map, or an object keyed by them); a key left out fails alone. */
@@ -108,4 +115,8 @@ export interface Call<T> extends EventSource {
   readonly ttlMs: number;
   /** `redis-lock`: how long a call with a stale value in reach waits for the fresh one; 0: as long as it takes. */
   readonly softTimeoutMs: number;
+  /** The tags its value is written with (the computation may add more). */
+  readonly tags: readonly string[];
+  /** The namespaces of the view it was made through (outermost first): a value must carry them all to count. */
+  readonly ns: readonly string[];
 }

@@ -30,13 +30,32 @@ export interface Envelope<T = unknown> {
   graceMs?: number;
   /** Its computation asked that it be stored nowhere (`skipCache`): it only travels to waiters. */
   uncached?: true;
+  /** Its tags (`tags`, `ctx.addTags`): `invalidateTags` of any of them makes it count as missing (tags.ts). */
+  tags?: string[];
+  /** The namespaces it was written in (`guard.namespace`), outermost first: a `clear()` of any makes it count as missing. */
+  ns?: string[];
+  /** With tags or namespaces: the server's clock (µs) when its computation began; an invalidation at or after it covers it. */
+  bornAt?: number;
 }
 
 export function isFresh(envelope: Envelope, now = Date.now()): boolean {
   return now < envelope.freshUntil;
 }
 
-export function encodeEnvelope({ value, fence, computedAt, computeMs, ttlMs, freshUntil, trace, graceMs, uncached }: Envelope): string {
+export function encodeEnvelope({
+  value,
+  fence,
+  computedAt,
+  computeMs,
+  ttlMs,
+  freshUntil,
+  trace,
+  graceMs,
+  uncached,
+  tags,
+  ns,
+  bornAt,
+}: Envelope): string {
   return JSON.stringify({
     value,
     fence,
@@ -47,6 +66,9 @@ export function encodeEnvelope({ value, fence, computedAt, computeMs, ttlMs, fre
     ...(trace !== undefined && { trace }),
     ...(graceMs !== undefined && { graceMs }),
     ...(uncached && { uncached }),
+    ...(tags?.length && { tags }),
+    ...(ns?.length && { ns }),
+    ...(bornAt !== undefined && { bornAt }),
   });
 }
 
@@ -61,6 +83,10 @@ export function decodeEnvelope<T>(raw: string | null): Envelope<T> | null {
     if ('graceMs' in parsed && !(typeof parsed.graceMs === 'number' && parsed.graceMs >= 0 && parsed.graceMs <= MAX_TIMER_MS))
       delete parsed.graceMs;
     if ('uncached' in parsed && parsed.uncached !== true) delete parsed.uncached;
+    // Marks that are not lists of strings cannot be checked against invalidations: a miss.
+    for (const field of ['tags', 'ns'] as const)
+      if (field in parsed && !(Array.isArray(parsed[field]) && parsed[field].every((m) => typeof m === 'string'))) return null;
+    if ('bornAt' in parsed && typeof parsed.bornAt !== 'number') delete parsed.bornAt;
     return parsed;
   } catch {
     return null;

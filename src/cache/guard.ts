@@ -38,6 +38,10 @@ import { getWithSwr } from './strategies/swr.js';
 import { getWithXfetch } from './strategies/xfetch.js';
 import { forgetFlights } from './strategies/shared-flight.js';
 import { CallTrace } from '../telemetry/call-trace.js';
+import { markEnvelope } from './recompute.js';
+import { checkNamespaceName, checkTags, invalidateMarks, recordKey, serverTime } from './tags.js';
+import { namespaceOf, type Invalidate } from './namespace.js';
+import { forgetAllFlights } from './strategies/shared-flight.js';
 import { SPAN } from '../telemetry/tracing.js';
 import type { CacheKeys } from '../keys.js';
 
@@ -50,6 +54,11 @@ export interface CallOptions {
    * the stale one while the computation goes on. @default the guard's softTimeoutMs
    */
   softTimeoutMs?: number;
+  /**
+   * Tags of the value (its computation may add more, `ctx.addTags`): `invalidateTags` of any of
+   * them makes it count as missing in every process. See docs/library.md, "Tags and namespaces".
+   */
+  tags?: readonly string[];
   /** Logger bound to the caller's correlation fields (e.g. a job's child logger). */
   logger?: Logger;
   /**
@@ -66,6 +75,8 @@ export type ManyOptions = Omit<CallOptions, 'strategy'>;
 export interface SetOptions {
   /** Fresh time of this value, ms. @default the guard's valueTtlMs */
   ttlMs?: number;
+  /** Tags of the value (see CallOptions). */
+  tags?: readonly string[];
   logger?: Logger;
   /** Correlation fields for this call's events (see CallOptions). */
   context?: EventContext;
@@ -76,6 +87,13 @@ export interface DeleteOptions {
   /** Correlation fields for this call's events (see CallOptions). */
   context?: EventContext;
 }
+
+/** invalidateTags' and clear()'s options. */
+export type InvalidateOptions = DeleteOptions;
+
+/** What the guard's calls do on a namespace's behalf (namespace.ts): not part of the public options. */
+export const IN_NAMESPACE: unique symbol = Symbol('cache-stampede namespace');
+type Scoped<O> = O & { [IN_NAMESPACE]?: readonly string[] };
 
 export interface StampedeGuard {
   /**
@@ -108,6 +126,21 @@ export interface StampedeGuard {
    */
   delete(key: string, options?: DeleteOptions): Promise<boolean>;
   /**
+   * Every value carrying one of `tags`, in every process, counts as missing from the moment this
+   * resolves, whatever its strategy, grace or tier: `redis-lock` recomputes it once, `swr` and
+   * `xfetch` never serve it as stale, and a value whose computation began before this (a holder
+   * writing late) never counts again. Writes one small record per tag (no scan of the keyspace);
+   * reading a tagged value costs one more round trip, for its tags' records. Rejects with
+   * RedisUnavailableError while Redis is unavailable.
+   */
+  invalidateTags(tags: readonly string[], options?: InvalidateOptions): Promise<void>;
+  /**
+   * A view of the guard whose keys live under `name` (the guard's keys `<name>:<key>`): the same
+   * calls, and `clear()`, which invalidates every value of the namespace at once, as
+   * `invalidateTags` does a tag. Views are cheap: make one per request if you like.
+   */
+  namespace(name: string): GuardNamespace;
+  /**
    * A lock of your own on `name`, for work that must not run twice at once in the fleet. Waits
    * (at most `waitMs`) in arrival order inside this process, for a release notification across
    * processes; resolves with the held lock (its fence, `extend`, `release`, a `signal` aborted when
@@ -119,6 +152,15 @@ export interface StampedeGuard {
    * closes the subscriber the guard created.
    */
   close(): Promise<void>;
+}
+
+/** A namespace of a guard (`guard.namespace(name)`): the guard's calls on its keys, and `clear()`. */
+export interface GuardNamespace
+  extends Pick<StampedeGuard, 'getOrCompute' | 'getManyOrCompute' | 'set' | 'delete' | 'invalidateTags' | 'namespace'> {
+  /** Its path: `users`, or `users/eu` for a namespace inside another. */
+  readonly name: string;
+  /** Every value of this namespace (and of those inside it) counts as missing from the moment this resolves, in every process. */
+  clear(options?: InvalidateOptions): Promise<void>;
 }
 
 type Runner = (call: Call<unknown>, deps: StrategyDeps) => Promise<GuardResult<unknown>>;
@@ -262,7 +304,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     if (!l1) return answer(run, request, keys.value);
 
     const near = l1.read(key);
-    if (near) {
+    // A namespace's call takes only a value its namespace wrote (namespace.ts).
+    if (near && request.ns.every((ns) => near.ns?.includes(ns))) {
       emitEvent(request, 'info', 'cache.hit', { tier: 'l1' });
       if (strategy === 'xfetch' && shouldRefreshEarly(near, Date.now(), resolved.xfetchBeta, resolved.random())) {
         refreshInBackground(request, deps, keys, near);
@@ -280,8 +323,27 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     }
   };
 
-  return {
-    async getOrCompute<T>(key: string, compute: Compute<T>, call: CallOptions = {}): Promise<GuardResult<T>> {
+  /**
+   * Record the invalidation of `marks` (tags, or namespaces' marks) for the fleet, then drop what
+   * this process holds of them: its flights (begun before), its L1 tier's values (and, through the
+   * bus, every other process's).
+   */
+  const invalidate: Invalidate = async (marks, options, fields) => {
+    if (aborter.signal.aborted) throw new GuardClosedError();
+    const source: EventSource = { log: options.logger ?? defaultLogger, context: options.context };
+    if (marks.length === 0) return;
+    await traced(SPAN.invalidate, marks.join(' '), async () => {
+      await gate.run(recordKey(resolved.keyPrefix, marks[0]!), () =>
+        invalidateMarks(deps.redis, resolved.keyPrefix, marks, resolved.tagRetentionMs, source),
+      );
+      forgetAllFlights(deps);
+      deps.l1?.invalidated(marks);
+      emitEvent(source, 'info', 'tags.invalidated', fields);
+    });
+  };
+
+  const guard: StampedeGuard = {
+    async getOrCompute<T>(key: string, compute: Compute<T>, call: Scoped<CallOptions> = {}): Promise<GuardResult<T>> {
       const strategy = call.strategy ?? resolved.strategy;
       const run = RUNNERS.get(strategy);
       if (!run) throw new UnknownStrategyError(strategy);
@@ -295,11 +357,17 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         context: call.context,
         ttlMs,
         softTimeoutMs: call.softTimeoutMs === undefined ? resolved.softTimeoutMs : checkGuardOption('softTimeoutMs', call.softTimeoutMs),
+        tags: call.tags === undefined ? [] : checkTags(call.tags),
+        ns: call[IN_NAMESPACE] ?? [],
         trace: tracing && CallTrace.start(tracing, SPAN.getOrCompute, key, strategy),
       };
       return strip(await getOrCompute(request, run, keys)) as GuardResult<T>;
     },
-    async getManyOrCompute<T>(keys: readonly string[], computeMany: ComputeMany<T>, options: ManyOptions = {}): Promise<BatchResult<T>> {
+    async getManyOrCompute<T>(
+      keys: readonly string[],
+      computeMany: ComputeMany<T>,
+      options: Scoped<ManyOptions> = {},
+    ): Promise<BatchResult<T>> {
       if (!Array.isArray(keys)) throw new InvalidKeyError('getManyOrCompute takes an array of keys');
       const unique = [...new Set(keys)];
       for (const key of unique) checkKey(key);
@@ -310,6 +378,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       const ttlMs = checkCallTtl(options.ttlMs ?? resolved.valueTtlMs);
       const softTimeoutMs =
         options.softTimeoutMs === undefined ? resolved.softTimeoutMs : checkGuardOption('softTimeoutMs', options.softTimeoutMs);
+      const tags = options.tags === undefined ? [] : checkTags(options.tags);
+      const ns = options[IN_NAMESPACE] ?? [];
       // The keys this call holds once claimed share one computeMany; a key it comes to hold later
       // (its holder elsewhere failed or vanished) is computed alone, by computeMany([key]).
       const computeOf = new Map<string, Compute<T>>();
@@ -332,6 +402,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
           context: options.context,
           ttlMs,
           softTimeoutMs,
+          tags,
+          ns,
           trace: tracing && CallTrace.start(tracing, SPAN.getOrCompute, key, 'redis-lock'),
         };
         return getOrCompute(request, byBatch, deps.keys(key));
@@ -348,32 +420,50 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         ]),
       );
     },
-    async set<T>(key: string, value: T, options: SetOptions = {}): Promise<void> {
+    async set<T>(key: string, value: T, options: Scoped<SetOptions> = {}): Promise<void> {
       const { keys, log } = start(key, options.logger);
       checkValue(key, value);
       const ttlMs = checkCallTtl(options.ttlMs ?? resolved.valueTtlMs);
+      const marks = { tags: options.tags === undefined ? [] : checkTags(options.tags), ns: options[IN_NAMESPACE] ?? [] };
       await traced(SPAN.set, key, async (trace) => {
         const source: EventSource = { log, key, context: options.context, trace };
+        outage.forget(key);
+        // A value with tags is dated by the server's clock before it is written (tags.ts).
+        const bornAt =
+          marks.tags.length > 0 || marks.ns.length > 0
+            ? await gate.run(keys.value, () => serverTime(deps.redis, keys.value, source))
+            : undefined;
         const now = Date.now();
         const envelope: Envelope<T> = { value, fence: 0, computedAt: now, computeMs: 0, ttlMs, freshUntil: now + ttlMs };
-        outage.forget(key);
+        markEnvelope(envelope, marks, resolved, undefined, bornAt);
         const fence = await gate.run(keys.value, () => setValue(deps.redis, keys, envelope, resolved.graceMs, fenceKeepMs(), source));
         emitEvent(source, 'info', 'cache.write', { fence, set: true });
-        forgetFlights(deps, key, RUNNERS.keys());
+        forgetFlights(deps, key, RUNNERS.keys(), marks.ns);
         deps.l1?.written(key, { ...envelope, fence });
       });
     },
-    async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
+    async delete(key: string, options: Scoped<DeleteOptions> = {}): Promise<boolean> {
       const { keys, log } = start(key, options.logger);
       return traced(SPAN.delete, key, async (trace) => {
         const source: EventSource = { log, key, context: options.context, trace };
         outage.forget(key);
         const existed = await gate.run(keys.value, () => deleteValue(deps.redis, keys, fenceKeepMs(), source));
         emitEvent(source, 'info', 'cache.delete', { existed });
-        forgetFlights(deps, key, RUNNERS.keys());
+        forgetFlights(deps, key, RUNNERS.keys(), options[IN_NAMESPACE] ?? []);
         deps.l1?.deleted(key);
         return existed;
       });
+    },
+    async invalidateTags(tags: readonly string[], options: InvalidateOptions = {}): Promise<void> {
+      const checked = checkTags(tags);
+      return invalidate(
+        checked.map((t) => `tag:${t}` as const),
+        options,
+        { tags: checked },
+      );
+    },
+    namespace(name: string): GuardNamespace {
+      return namespaceOf(guard, invalidate, [], checkNamespaceName(name));
     },
     async lock(name: string, lockOptions: LockOptions = {}): Promise<HeldLock> {
       checkKey(name);
@@ -394,6 +484,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       if (subscriber) await closeSubscriber(subscriber);
     },
   };
+  return guard;
 }
 
 function asError(reason: unknown): Error {

@@ -3,6 +3,7 @@ import { isCluster, type RedisClient } from '../redis/client.js';
 import type { NotifierLease } from '../redis/shared-notifier.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
 import { L1Store, type L1Options } from './l1.js';
+import { type Mark, marksOf } from './tags.js';
 
 /**
  * The in-process tier in front of Redis (opt-in: `l1: { maxEntries }`), kept coherent by a bus:
@@ -22,6 +23,8 @@ import { L1Store, type L1Options } from './l1.js';
  *   deleted by this one (a `set` resolving while a computation of this process runs), or when the
  *   bus drops or comes back (what was announced in between is unknown). A spoiled read keeps
  *   nothing, so a late reply can never bring back a value that was replaced;
+ * - an invalidation (`invalidateTags`, a namespace's `clear()`) is announced the same way: every
+ *   process drops the values carrying its marks and spoils every read under way;
  * - only a value that was stored in Redis is kept (a holder whose fenced write was rejected
  *   computed from older data).
  */
@@ -92,10 +95,12 @@ export class L1Tier {
     if (envelope && this.live && !ticket.spoiled) this.store.set(ticket.key, envelope, this.sizeOf(envelope));
   }
 
-  /** This process wrote `key`: keep the new value here (while the bus is live), tell the others to drop theirs. */
+  /** This process wrote `key`: keep the new value here (while the bus is live, and it has no marks), tell the others to drop theirs. */
   written(key: string, envelope: Envelope): void {
     this.spoil(key);
-    if (this.live) this.store.set(key, envelope, this.sizeOf(envelope));
+    // A value with marks is kept only from a read (its ticket spoiled by any invalidation on the
+    // way): a holder's own write may be of a value an invalidation announced meanwhile covers.
+    if (this.live && marksOf(envelope).length === 0) this.store.set(key, envelope, this.sizeOf(envelope));
     else this.store.delete(key);
     this.announce(key);
   }
@@ -104,6 +109,22 @@ export class L1Tier {
     this.spoil(key);
     this.store.delete(key);
     this.announce(key);
+  }
+
+  /**
+   * An invalidation of `marks` resolved (tags, a namespace's clear): drop the values that carry
+   * one, here and, through the bus, in every other process. Reads under way keep nothing: which
+   * marks what they find carries is not known yet.
+   */
+  invalidated(marks: readonly Mark[]): void {
+    this.dropMarked(marks);
+    this.announceMessage(JSON.stringify([this.origin, null, marks]));
+  }
+
+  private dropMarked(marks: readonly unknown[]): void {
+    const covered = new Set(marks);
+    this.store.deleteWhere((envelope) => marksOf(envelope).some((m) => covered.has(m)));
+    this.spoilAll();
   }
 
   /** Reads of `key` under way may have found what was just replaced: they keep nothing. */
@@ -116,7 +137,11 @@ export class L1Tier {
   }
 
   private announce(key: string): void {
-    const message = JSON.stringify([this.origin, key]);
+    this.announceMessage(JSON.stringify([this.origin, key]));
+  }
+
+  /** `[origin, key]` for a key written or deleted, `[origin, null, marks]` for an invalidation. */
+  private announceMessage(message: string): void {
     const sent = isCluster(this.redis) ? this.redis.spublish(this.bus, message) : this.redis.publish(this.bus, message);
     // Best effort, like any pub/sub: the others' copies still end at their fresh time.
     sent.catch((err: unknown) => emitEvent(this.events, 'warn', 'redis.error', { role: 'l1-bus', err }));
@@ -125,12 +150,18 @@ export class L1Tier {
   private onAnnouncement(message: string): void {
     let origin: unknown;
     let key: unknown;
+    let marks: unknown;
     try {
-      [origin, key] = JSON.parse(message) as unknown[];
+      [origin, key, marks] = JSON.parse(message) as unknown[];
     } catch {
       return;
     }
-    if (origin === this.origin || typeof key !== 'string') return;
+    if (origin === this.origin) return;
+    if (key === null && Array.isArray(marks)) {
+      this.dropMarked(marks);
+      return;
+    }
+    if (typeof key !== 'string') return;
     this.store.delete(key);
     this.spoil(key);
   }

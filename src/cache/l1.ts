@@ -69,6 +69,11 @@ export class L1Store {
     this.bytes -= entry.bytes;
   }
 
+  /** Drop every value `covered` says to (an invalidation's): a pass over at most `maxEntries`. */
+  deleteWhere(covered: (envelope: Envelope) => boolean): void {
+    for (const [key, entry] of this.entries) if (covered(entry.envelope)) this.delete(key);
+  }
+
   clear(): void {
     this.entries.clear();
     this.bytes = 0;

@@ -62,6 +62,12 @@ export interface GuardOptions {
    * writes when it is done. Without a stale value nothing changes. 0: off. @default 0
    */
   softTimeoutMs?: number;
+  /**
+   * How long an invalidation (`invalidateTags`, a namespace's `clear()`) is remembered in Redis,
+   * and so the longest a value with tags or a namespace lives (fresh time plus grace): a value must
+   * never outlive the record of an invalidation that covers it. @default 86400000 (24 h)
+   */
+  tagRetentionMs?: number;
   /** Logger for calls that do not bring their own. @default silent */
   logger?: Logger;
   /**
@@ -94,6 +100,7 @@ export interface ResolvedGuardOptions {
   readonly redisTimeoutMs: number;
   readonly onRedisDown: RedisDownPolicy;
   readonly softTimeoutMs: number;
+  readonly tagRetentionMs: number;
   readonly random: () => number;
   /** The L1 tier's bounds; null: no L1 tier. */
   readonly l1Options: L1Options | null;
@@ -115,6 +122,7 @@ export const GUARD_DEFAULTS: Readonly<Omit<ResolvedGuardOptions, 'maxWaitMs' | '
   redisTimeoutMs: 1_000,
   onRedisDown: 'compute',
   softTimeoutMs: 0,
+  tagRetentionMs: 86_400_000,
 });
 
 /** Braces in the prefix would change the hash tag Redis Cluster uses, so only plain names. */
@@ -138,6 +146,8 @@ const RULES: Record<TunableOption, (value: unknown) => string | null> = {
   redisTimeoutMs: wholeMs(10),
   onRedisDown: oneOf(REDIS_DOWN_POLICIES),
   softTimeoutMs: wholeMs(0),
+  // A marked value lives at least 1 ms fresh: its life cannot be shorter.
+  tagRetentionMs: wholeMs(1),
 };
 
 const OTHER_OPTIONS = new Set(['redis', 'subscriber', 'random', 'logger', 'l1', 'tracing']);
@@ -196,6 +206,7 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     redisTimeoutMs: pick('redisTimeoutMs'),
     onRedisDown: pick('onRedisDown'),
     softTimeoutMs: pick('softTimeoutMs'),
+    tagRetentionMs: pick('tagRetentionMs'),
     random: options.random ?? Math.random,
     l1Options: options.l1 === undefined ? null : checkL1(options.l1),
   });

@@ -4,6 +4,7 @@ import { emitEvent } from '../events.js';
 import { MAX_TIMER_MS, onAbort, unrefTimeout } from '../timers.js';
 import type { Envelope } from './envelope.js';
 import type { Call, StrategyDeps, ValueTtl } from './context.js';
+import { checkTags, MAX_TAGS } from './tags.js';
 
 /**
  * Run the caller's computation once, logging it: one `recompute.start` is one recomputation
@@ -23,7 +24,7 @@ export async function recompute<T>(
   call: Call<T>,
   deps: StrategyDeps,
   fence: number,
-  { lockLost, degraded }: { lockLost?: AbortSignal; degraded?: boolean } = {},
+  { lockLost, degraded, bornAt }: { lockLost?: AbortSignal; degraded?: boolean; bornAt?: number } = {},
 ): Promise<Envelope<T>> {
   // A closed guard starts no computation (one that reached here after close, a queued local-lock caller say).
   if (deps.signal.aborted) throw new GuardClosedError();
@@ -48,7 +49,7 @@ export async function recompute<T>(
   emitEvent(call, 'info', 'recompute.start', degraded ? { fence, degraded } : { fence });
   // Traced: the computation runs in a span of its own, so the caller's own spans nest under it.
   const span = call.trace?.startCompute(fence);
-  const decided: { ttl?: ValueTtl; skip?: true } = {};
+  const decided: { ttl?: ValueTtl; skip?: true; tags?: string[] } = {};
   const computing = () =>
     call.compute({
       key: call.key,
@@ -58,6 +59,11 @@ export async function recompute<T>(
       },
       skipCache: () => {
         decided.skip = true;
+      },
+      addTags: (tags) => {
+        const all = new Set([...call.tags, ...(decided.tags ?? []), ...checkTags(tags, 'addTags')]);
+        if (all.size > MAX_TAGS) throw new OptionsError('addTags', `a value carries at most ${MAX_TAGS} tags, got ${all.size}`);
+        decided.tags = [...all];
       },
     });
   let value: T;
@@ -88,10 +94,37 @@ export async function recompute<T>(
   const envelope: Envelope<T> = { value, fence, computedAt: now, computeMs, ttlMs, freshUntil: now + ttlMs };
   if (decided.ttl?.graceMs !== undefined) envelope.graceMs = decided.ttl.graceMs;
   if (decided.skip) envelope.uncached = true;
+  markEnvelope(envelope, call, deps, decided.tags, fence > 0 ? fence : bornAt);
   // Its waiters, in any process, link their spans to the computation's.
   const trace = span?.traceparent();
   if (trace !== undefined) envelope.trace = trace;
   return envelope;
+}
+
+/**
+ * Tags and namespaces, and the moment its computation began (the holder's fence, or the server's
+ * TIME asked before computing): what an invalidation is compared with (tags.ts). A marked value
+ * lives at most `tagRetentionMs`, as long as an invalidation's record does: an invalidation is
+ * never forgotten while a value it covers could still be read.
+ */
+export function markEnvelope(
+  envelope: Envelope,
+  call: Pick<Call<unknown>, 'tags' | 'ns'>,
+  deps: Pick<StrategyDeps, 'graceMs' | 'tagRetentionMs'>,
+  added: readonly string[] | undefined,
+  bornAt: number | undefined,
+): void {
+  const tags = added ? [...new Set([...call.tags, ...added])] : call.tags;
+  if (tags.length === 0 && call.ns.length === 0) return;
+  if (tags.length > 0) envelope.tags = [...tags];
+  if (call.ns.length > 0) envelope.ns = [...call.ns];
+  envelope.bornAt = bornAt ?? 0;
+  const life = envelope.ttlMs + (envelope.graceMs ?? deps.graceMs);
+  if (life > deps.tagRetentionMs) {
+    envelope.ttlMs = Math.max(1, Math.min(envelope.ttlMs, deps.tagRetentionMs));
+    envelope.freshUntil = envelope.computedAt + envelope.ttlMs;
+    envelope.graceMs = deps.tagRetentionMs - envelope.ttlMs;
+  }
 }
 
 /**

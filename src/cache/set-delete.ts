@@ -20,6 +20,7 @@ import { checkKeyTtlLua, keepFenceLua, keepUntil, keyTtl, NOTIFY_VALUE_MAX_BYTES
 // envelope carried in the notification, bytes, ARGV[8] keepUntil (the value's own end, epoch ms),
 // ARGV[9] the least the key lives, ms: as a delete's tombstone, the key keeps its fence until no
 // holder that began before the set can still write, however short the value's own life.
+// ARGV[10] bornAt of a value with tags or namespaces ('' = none; see tags.ts).
 // Returns the fence the value was stored with (an error, before any write, for a bad key ttl). Waiters get `written:<envelope>` (or `written`,
 // then read it, for a large value).
 const SET_VALUE = new LuaScript<string>(
@@ -32,6 +33,7 @@ local fenceKeep = tonumber(ARGV[9])
 if fenceKeep > keyTtl then keyTtl = fenceKeep end
 redis.call('HSET', KEYS[3], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[2], 'computedAt', ARGV[3], 'keepUntil', ARGV[8])
 redis.call('HDEL', KEYS[3], 'backoffUntil')
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[3], 'bornAt', ARGV[10]) else redis.call('HDEL', KEYS[3], 'bornAt') end
 redis.call('PEXPIRE', KEYS[3], keyTtl)
 redis.call(ARGV[6] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[5], #ARGV[1] <= tonumber(ARGV[7]) and ('written:' .. ARGV[1]) or 'written')
 return fence
@@ -85,6 +87,7 @@ export async function setValue(
       NOTIFY_VALUE_MAX_BYTES,
       keepUntil(keyTtlMs),
       fenceKeepMs,
+      envelope.bornAt ?? '',
     ],
     source,
   );

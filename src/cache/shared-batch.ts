@@ -1,5 +1,6 @@
 import { ComputeError, ComputeTimeoutError } from '../errors.js';
 import { onAbort, unrefTimeout } from '../timers.js';
+import { checkTags } from './tags.js';
 import type { BatchContext, Compute, ComputeContext, ComputeMany, StrategyDeps, ValueTtl } from './context.js';
 
 type BatchValues<T> = ReadonlyMap<string, T> | Readonly<Record<string, T>>;
@@ -14,7 +15,7 @@ export class SharedBatch<T> {
   private running: Promise<BatchValues<T>> | undefined;
   /** What the batch's signal aborts with at the compute timeout; each key then fails as its own timeout would. */
   private readonly timedOut = new Error('the batch computation timed out');
-  private readonly decided = new Map<string, { ttl?: ValueTtl; skip?: true }>();
+  private readonly decided = new Map<string, { ttl?: ValueTtl; skip?: true; tags?: readonly string[] }>();
 
   constructor(
     private readonly keys: string[],
@@ -34,6 +35,7 @@ export class SharedBatch<T> {
       const decided = this.decided.get(key);
       if (decided?.ttl) ctx.setTtl(decided.ttl);
       if (decided?.skip) ctx.skipCache();
+      if (decided?.tags) ctx.addTags(decided.tags);
       return values instanceof Map ? (values.get(key) as T) : (values as Record<string, T>)[key]!;
     };
   }
@@ -56,6 +58,10 @@ export class SharedBatch<T> {
       signal: controller.signal,
       setTtl: (key, ttl) => this.decided.set(key, { ...this.decided.get(key), ttl }),
       skipCache: (key) => this.decided.set(key, { ...this.decided.get(key), skip: true }),
+      addTags: (key, tags) => {
+        const before = this.decided.get(key);
+        this.decided.set(key, { ...before, tags: [...(before?.tags ?? []), ...checkTags(tags, 'addTags')] });
+      },
     };
     try {
       const values = await this.computeMany([...this.keys], ctx);

@@ -17,7 +17,8 @@ const MAX_KEY_TTL_MS = 2 * MAX_TIMER_MS;
 // ARGV[9] the largest envelope carried in the notification, bytes,
 // ARGV[10] for a write without a lock: the fence the key had when its computation started
 // ('' = store whatever is there), ARGV[11] keepUntil: when the value's own life (fresh + grace)
-// ends, epoch ms, the caller's clock as freshUntil is
+// ends, epoch ms, the caller's clock as freshUntil is, ARGV[12] bornAt of a value with tags or
+// namespaces ('' = none; the claim script compares it with an invalidation, tags.ts)
 // Returns { written (1|0), released (1|0), fence stored after the call }, or an error before
 // anything is written when the key TTL is not a whole number of ms that PEXPIRE takes.
 // A lock holder's write (fence > 0) is stored only when no stored value carries a higher fence:
@@ -42,6 +43,7 @@ if unlockedOk or (fence ~= '0' and (not stored or stored <= tonumber(fence))) th
   if fence == '0' and stored then fence = before[1] end
   ${keepFenceLua('KEYS[1]')}
   redis.call('HSET', KEYS[1], 'fence', fence, 'envelope', ARGV[1], 'freshUntil', ARGV[7], 'computedAt', ARGV[8], 'keepUntil', ARGV[11])
+  if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'bornAt', ARGV[12]) else redis.call('HDEL', KEYS[1], 'bornAt') end
   if before[2] then redis.call('HDEL', KEYS[1], 'backoffUntil') end
   redis.call('PEXPIRE', KEYS[1], keyTtl)
   written = 1
@@ -194,6 +196,7 @@ export async function writeEnvelope(
       NOTIFY_VALUE_MAX_BYTES,
       seenFence === undefined ? '' : seenFence,
       keepUntil(keyTtlMs),
+      envelope.bornAt ?? '',
     ],
     source,
   );

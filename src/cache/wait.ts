@@ -9,7 +9,7 @@ import type { Call, StrategyDeps } from './context.js';
 import { decodeEnvelope, isFresh, type Envelope } from './envelope.js';
 import type { Subscription } from '../redis/notifier.js';
 import { elapsed } from './recompute.js';
-import { gatedClaim } from './strategies/steps.js';
+import { gatedClaim, invalidated } from './strategies/steps.js';
 
 export type WaitOutcome =
   | { kind: 'value'; envelope: Envelope }
@@ -77,14 +77,14 @@ async function nextOutcome(
     if (wakeup.kind === 'recheck') continue;
     const { message } = wakeup;
     if (message.startsWith('failed:')) return { kind: 'failed', reason: message.slice('failed:'.length) };
-    if (message.startsWith('written:')) {
-      const envelope = decodeEnvelope(message.slice('written:'.length));
-      if (envelope && isFresh(envelope)) return { kind: 'value', envelope };
-    }
-    // A value its computation asked not to store (skipCache): only this message carries it.
-    if (message.startsWith('value:')) {
-      const envelope = decodeEnvelope(message.slice('value:'.length));
-      if (envelope && isFresh(envelope)) return { kind: 'value', envelope };
+    // A value carried in the message, stored (`written:`) or, its computation having asked not to
+    // store it (skipCache), carried only here (`value:`): the answer, unless an invalidation covers
+    // it (a holder that began before it); then the claim finds it covered too, and takes the lock.
+    const carried = message.startsWith('written:') ? 'written:' : message.startsWith('value:') ? 'value:' : null;
+    if (carried) {
+      const envelope = decodeEnvelope(message.slice(carried.length));
+      if (envelope && isFresh(envelope) && (await bound.race(invalidated(call, deps, keys, envelope))) === null)
+        return { kind: 'value', envelope };
     }
     // `written` (a large value), `released`: look again, and take the lock if it is free.
   }

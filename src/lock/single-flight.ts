@@ -28,4 +28,9 @@ export class SingleFlight<T> {
   forget(key: string): void {
     this.inFlight.delete(key);
   }
+
+  /** `forget` of every key. */
+  forgetAll(): void {
+    this.inFlight.clear();
+  }
 }

@@ -64,6 +64,7 @@ export const SPAN = {
   compute: 'cache-stampede compute',
   wait: 'cache-stampede wait',
   refresh: 'cache-stampede refresh',
+  invalidate: 'cache-stampede invalidate',
 } as const;
 
 /** The attribute names, one place: docs/tracing.md lists them. */

@@ -14,7 +14,7 @@ export async function shareFlight<T>(
   deps: StrategyDeps,
   lookup: () => Promise<Answer<T>>,
 ): Promise<Answer<T>> {
-  const { value: result, shared } = await deps.flight.do(flightKey(strategy, call.key), lookup as () => Promise<Answer<unknown>>);
+  const { value: result, shared } = await deps.flight.do(flightKey(strategy, call.key, call.ns), lookup as () => Promise<Answer<unknown>>);
   if (!shared) return result as Answer<T>;
 
   // A computation this caller did not run is one it waited for; hits and stale stay as they were.
@@ -36,10 +36,20 @@ export async function shareFlight<T>(
  * began before it, whose answer (computed from older data, its write fenced out) predates the
  * change. Calls already in such a flight overlapped the change and may keep its answer.
  */
-export function forgetFlights(deps: StrategyDeps, key: string, strategies: Iterable<string>): void {
-  for (const strategy of strategies) deps.flight.forget(flightKey(strategy, key));
+export function forgetFlights(deps: StrategyDeps, key: string, strategies: Iterable<string>, ns: readonly string[]): void {
+  for (const strategy of strategies) deps.flight.forget(flightKey(strategy, key, ns));
 }
 
-function flightKey(strategy: string, key: string): string {
-  return `${strategy}:${key}`;
+/** After an invalidation resolved: no call starting now joins a flight that began before it (which values it covers is not known here). */
+export function forgetAllFlights(deps: StrategyDeps): void {
+  deps.flight.forgetAll();
+}
+
+/**
+ * A flight per strategy and key, and per namespace: a namespace's call must not take the answer of
+ * a call of the guard itself on the same key, whose value the namespace's clear() does not cover.
+ */
+function flightKey(strategy: string, key: string, ns: readonly string[]): string {
+  // NUL separates: no strategy or namespace name holds one, so the two forms never meet.
+  return ns.length === 0 ? `${strategy}:${key}` : `${strategy}\u0000${ns.at(-1)}\u0000${key}`;
 }
