@@ -230,6 +230,11 @@ describe('every line of a worker process and of the guard, held to the contract'
     // set and delete
     await a.set('sd', 1);
     await a.delete('sd');
+    // a tagged value, invalidated, found covered; a namespace cleared
+    await a.getOrCompute('tg', slow(0, 1), { tags: ['t'] });
+    await a.invalidateTags(['t']);
+    await b.getOrCompute('tg', slow(0, 2), { tags: ['t'] });
+    await a.namespace('n').clear();
     // an unfenced write a set overtook: rejected
     const unfenced = a.getOrCompute('rj', slow(200, 1), { strategy: 'none' });
     await sleep(50);

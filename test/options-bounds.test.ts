@@ -69,6 +69,9 @@ describe('option bounds, both sides', () => {
     ['softTimeoutMs', MAX_TIMER_MS, true],
     ['softTimeoutMs', -1, false],
     ['softTimeoutMs', 0.5, false],
+    ['tagRetentionMs', 1, true],
+    ['tagRetentionMs', MAX_TIMER_MS, true],
+    ['tagRetentionMs', 0, false],
   ];
   for (const [name, value, ok] of cases) {
     it(`${name} = ${JSON.stringify(value)} is ${ok ? 'accepted' : 'refused'}`, () => {
@@ -112,6 +115,7 @@ describe('defaults', () => {
       redisTimeoutMs: 1_000,
       onRedisDown: 'compute',
       softTimeoutMs: 0,
+      tagRetentionMs: 86_400_000,
     });
     expect(resolveGuardOptions({ redis, lockTtlMs: 500 }).maxWaitMs).toBe(3000);
     expect(resolved.random).toBe(Math.random);
