@@ -120,14 +120,18 @@ describe('getManyOrCompute', () => {
       return { x: 1, z: 3 }; // y is missing
     });
     await started.promise;
-    const bWaits = b.guard.getOrCompute('y', async () => 'never: A holds it');
+    // Its handler attached now: B may be told before A's batch answers, and an unhandled
+    // rejection meanwhile fails the run.
+    const bFails = expect(b.guard.getOrCompute('y', async () => 'never: A holds it')).rejects.toThrow(
+      /the batch computation returned no value for "y"/,
+    );
     const result = await aBatch;
     expect(result.get('x')).toEqual({ value: 1, source: 'computed' });
     expect(result.get('z')).toEqual({ value: 3, source: 'computed' });
     const y = result.get('y') as { error: Error };
     expect(y.error).toBeInstanceOf(ComputeError);
     expect(y.error.message).toBe('the batch computation returned no value for "y"');
-    await expect(bWaits).rejects.toThrow(/the batch computation returned no value for "y"/);
+    await bFails;
     expect(await admin.exists(cacheKeys(prefix, 'y').value)).toBe(0);
 
     // Under the stale policy a stale value of the key is the answer instead.
