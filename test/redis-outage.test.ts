@@ -180,7 +180,7 @@ describe.each(OUTAGES)('a Redis that is %s', (kind) => {
     }
   }, 60_000);
 
-  it('set, delete and lock reject with RedisUnavailableError within the deadline, then at once; nothing of them waits for Redis', async () => {
+  it('set, delete, lock, invalidateTags and clear() reject with RedisUnavailableError within the deadline, then at once; nothing of them waits for Redis', async () => {
     const prefix = uniquePrefix(`outage-writes-${kind}`);
     const { redis, sent } = countingClient(rig.url);
     const guard = createGuard({ redis, keyPrefix: prefix, redisTimeoutMs: DEADLINE_MS });
@@ -195,7 +195,13 @@ describe.each(OUTAGES)('a Redis that is %s', (kind) => {
     try {
       await guard.set('k', 'v1');
       await rig.down();
-      const operations = [() => guard.set('k', 'v2'), () => guard.delete('k'), () => guard.lock('job', { waitMs: 10_000 })];
+      const operations = [
+        () => guard.set('k', 'v2'),
+        () => guard.delete('k'),
+        () => guard.lock('job', { waitMs: 10_000 }),
+        () => guard.invalidateTags(['t']),
+        () => guard.namespace('n').clear(),
+      ];
       for (const operation of operations) {
         const first = await attempt(operation);
         expect(first.code).toBe('E_REDIS_UNAVAILABLE');

@@ -178,6 +178,39 @@ describe('invalidateTags', () => {
   });
 });
 
+describe('what the guard did not write, and a closed guard', () => {
+  it('a stored value whose marks are not lists of strings is a miss; a record that is not a number covers nothing', async () => {
+    const prefix = uniquePrefix('tags-foreign');
+    const { guard } = processGuard({ keyPrefix: prefix });
+    const keys = cacheKeys(prefix, 'k');
+    const envelope = {
+      value: 'foreign',
+      fence: 0,
+      computedAt: Date.now(),
+      computeMs: 0,
+      ttlMs: 60_000,
+      freshUntil: Date.now() + 60_000,
+      tags: 5,
+    };
+    await admin.hset(keys.value, { envelope: JSON.stringify(envelope), freshUntil: String(envelope.freshUntil) });
+    await admin.pexpire(keys.value, 60_000);
+    expect(await guard.getOrCompute('k', async () => 'recomputed')).toEqual({ value: 'recomputed', source: 'computed' });
+    await guard.getOrCompute('j', async () => 'tagged', { tags: ['t'] });
+    await admin.set(recordKey(prefix, 'tag:t'), 'not a number', 'PX', 60_000);
+    expect(await guard.getOrCompute('j', async () => 'again')).toEqual({ value: 'tagged', source: 'cache' });
+    // The next invalidation writes over it.
+    await guard.invalidateTags(['t']);
+    expect(await guard.getOrCompute('j', async () => 'again')).toEqual({ value: 'again', source: 'computed' });
+  });
+
+  it('after close(), invalidateTags and clear() reject with GuardClosedError', async () => {
+    const { guard } = processGuard({ keyPrefix: uniquePrefix('tags-closed') });
+    await guard.close();
+    await expect(guard.invalidateTags(['t'])).rejects.toMatchObject({ code: 'E_CLOSED' });
+    await expect(guard.namespace('n').clear()).rejects.toMatchObject({ code: 'E_CLOSED' });
+  });
+});
+
 describe('the L1 tier', () => {
   it('drops what an invalidation covers in every process, within the bus delivery time', async () => {
     const prefix = uniquePrefix('tags-l1');
