@@ -15,7 +15,7 @@ await runCli(async () => {
     'bench',
     'Benchmark the guard against bentocache, cachified, redis-semaphore and redlock (always on a private redis-server).',
   )
-    .option('--quick', 'a reduced run, under a minute: 1 round, shorter lock runs, fewer hit jobs, 5 batch rounds')
+    .option('--quick', 'a reduced run, under a minute: 1 round, shorter lock runs, fewer hit jobs, 5 batch rounds, 20000 tagged values')
     .option('--scenarios <list>', `comma-separated, from ${SCENARIOS.join(', ')} (default: all but soak)`, parseScenarios)
     .option('--json <file>', 'also write the rows as JSON (and the cold-burst chart next to it, .svg)')
     .option('--svg <file>', 'write the cold-burst chart here')
@@ -35,6 +35,16 @@ await runCli(async () => {
       intArg(10, 1_000_000),
     )
     .option('--batch-rounds <n>', 'batch: rounds of 50 cold keys per system (default 30, 5 with --quick)', intArg(1, 1000))
+    .option(
+      '--tags-values <n>',
+      'tags: values carrying the tag invalidated, and deleted by SCAN + DEL for the baseline (default 100000, 20000 with --quick)',
+      intArg(100, 2_000_000),
+    )
+    .option(
+      '--tags-reads <n>',
+      'tags: cache hits timed per kind of value, in 10 slices (default 5000, 1000 with --quick)',
+      intArg(10, 1_000_000),
+    )
     .option('--soak-recomputations <n>', 'soak: recomputations in one process (default 20000)', intArg(100, 10_000_000))
     .addHelpText(
       'after',
@@ -47,8 +57,10 @@ await runCli(async () => {
         'without its Prometheus metrics), memory (RSS of real worker processes under the cold burst), batch',
         '(50 cold keys: one getManyOrCompute against 50 getOrCompute calls, cachified createBatch and',
         'bentocache getOrSet, origin calls, Redis requests and latency; and two processes with overlapping',
-        'batches); on request only: soak (heap after GC over 20,000 recomputations, and the keys left once',
-        'they expired).',
+        "batches), tags (a hit of a value with 3 tags and of a namespace's value against an untagged one:",
+        'round trips, commands, time; invalidateTags of a tag carried by 100,000 values against SCAN + DEL',
+        'of them, and the first read after it recomputing); on request only: soak (heap after GC over',
+        '20,000 recomputations, and the keys left once they expired).',
         'Example: npm run bench -- --json bench/results.json   (chart: bench/results.svg)',
       ].join('\n'),
     )
@@ -66,6 +78,8 @@ await runCli(async () => {
       lockMs?: number;
       hitJobs?: number;
       batchRounds?: number;
+      tagsValues?: number;
+      tagsReads?: number;
       soakRecomputations?: number;
     }>();
 
@@ -80,6 +94,8 @@ await runCli(async () => {
     lockRunMs: opts.lockMs,
     hitJobs: opts.hitJobs,
     batchRounds: opts.batchRounds,
+    tagsValues: opts.tagsValues,
+    tagsReads: opts.tagsReads,
     soakRecomputations: opts.soakRecomputations,
   });
   const progress = (line: string) => process.stderr.write(`${line}\n`);

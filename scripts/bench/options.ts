@@ -3,10 +3,10 @@
  * to run on a shared machine, so every system of a scenario runs in the same run, in
  * interleaved rounds (round r starts with a different system), and the table shows ratios.
  */
-export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'soak'] as const;
+export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'tags', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What a run without --scenarios measures: the soak is long, and runs only on request. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'tags'];
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];
@@ -32,6 +32,10 @@ export interface BenchOptions {
   l1Changes: number;
   /** Batch: rounds of 50 cold keys per system, keys new each round. @default 30, 5 with --quick */
   batchRounds: number;
+  /** Tags: values carrying the tag that is invalidated (and that SCAN + DEL deletes). @default 100000, 20000 with --quick */
+  tagsValues: number;
+  /** Tags: cache hits timed per kind of value (untagged, tagged, a namespace's). @default 5000, 1000 with --quick */
+  tagsReads: number;
   /** Soak: recomputations in one process. @default 20000 */
   soakRecomputations: number;
   /** Soak: size of each value, bytes. @default 50000 */
@@ -51,6 +55,8 @@ export const DEFAULTS: Omit<BenchOptions, 'scenarios' | 'quick'> = {
   workerConcurrency: 50,
   l1Changes: 40,
   batchRounds: 30,
+  tagsValues: 100_000,
+  tagsReads: 5000,
   soakRecomputations: 20_000,
   soakValueBytes: 50_000,
 };
@@ -62,6 +68,8 @@ export const QUICK: Partial<BenchOptions> = {
   hitJobs: 2000,
   l1Changes: 10,
   batchRounds: 5,
+  tagsValues: 20_000,
+  tagsReads: 1000,
 };
 
 export function resolveOptions(given: Partial<BenchOptions> & { quick?: boolean }): BenchOptions {

@@ -11,6 +11,8 @@ import { runMemoryBench } from './memory/memory-bench.js';
 import { runSoakBench } from './soak/soak-bench.js';
 import { runBatchBench } from './batch/batch-bench.js';
 import { formatBatchSection, insertSection } from './batch/markdown.js';
+import { runTagsBench } from './tags/tags-bench.js';
+import { formatTagsSection } from './tags/markdown.js';
 import type { BenchOptions } from './options.js';
 import { formatMarkdown, type BenchMeta } from './output/markdown.js';
 import { renderColdChart } from './output/chart.js';
@@ -52,6 +54,7 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
     if (options.scenarios.includes('hits')) await runHitsBench(options, redis.url, admin, rows, progress);
     if (options.scenarios.includes('memory')) await runMemoryBench(options, redis.url, rows, progress);
     if (options.scenarios.includes('batch')) await runBatchBench(options, redis.url, meter, admin, rows, progress);
+    if (options.scenarios.includes('tags')) await runTagsBench(options, redis.url, meter, admin, rows, progress);
     if (options.scenarios.includes('soak')) await runSoakBench(options, redis.url, admin, rows, progress);
 
     const labels = Object.fromEntries(coldSystems().map((s) => [s.id, s.label]));
@@ -65,7 +68,8 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
       loadAverage: [loadAtStart, os.loadavg()[0]!],
     };
     const targets = checkTargets(rows);
-    const markdown = insertSection(formatMarkdown(rows, targets, options, meta, labels), formatBatchSection(rows, options));
+    const withBatch = insertSection(formatMarkdown(rows, targets, options, meta, labels), formatBatchSection(rows, options));
+    const markdown = insertSection(withBatch, formatTagsSection(rows, options));
     const svg =
       rows.systems(COLD).length > 0
         ? await renderColdChart(
