@@ -15,7 +15,11 @@ import { startFleet } from '../scripts/fleet/fleet.js';
 import { waitForWorkers } from '../scripts/fleet/wait-ready.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../scripts/redis/redis-cluster.js';
 import { readLogs, summarizeAsync } from '../scripts/report/index.js';
+import { recordKey } from '../src/cache/tags.js';
+import { keySlot } from '../src/redis/key-slot.js';
+import { createRedisClient } from '../scripts/redis/connection.js';
 import { aclLog, applyAcl, documentedAcl, documentedUser } from './support/documented-acl.js';
+import { TAGS, runTaggedCalls } from './support/tagged-calls.js';
 import { makeTestCertificates, type TestCertificates } from './support/tls-certs.js';
 import { runEntry } from './support/worker-process.js';
 
@@ -109,3 +113,23 @@ it('a fleet and npm run burst over rediss+cluster:// as the documented user: one
   const lines = [...logLines, ...fleetOutput.split('\n'), ...burst.stdout.split('\n'), ...burst.stderr.split('\n')];
   expect(lines.filter((line) => line.includes(user.password!))).toEqual([]);
 }, 180_000);
+
+it('the library as the documented user: tags and namespaces (issue 28), their records on all three masters; no node refuses anything', async () => {
+  await Promise.all(admins.map((admin) => admin.acl('LOG', 'RESET')));
+  const user = documentedUser('cs-app', 'a cluster');
+  const nodes = cluster.nodes.map((node) => `${node.host}:${node.port}`).join(',');
+  const url = `rediss+cluster://${user.user}:${user.password}@${nodes}`;
+  const keyPrefix = 'cs:tags-cluster';
+  // Each master holds some of the tags' records: each one's ACL meets the invalidation script and the MGET.
+  const owners = (await admins[0]!.cluster('SLOTS')).map(([from, to]) => ({ from, to }));
+  const ownerOf = (name: string) => owners.findIndex((o) => keySlot(name) >= o.from && keySlot(name) <= o.to);
+  expect(new Set(TAGS.map((tag) => ownerOf(recordKey(keyPrefix, `tag:${tag}`)))).size).toBe(3);
+  const ca = await readFile(certs.caFile, 'utf8');
+  const [redis, other] = [createRedisClient(url, 'cache', { ca }), createRedisClient(url, 'cache', { ca })];
+  try {
+    await runTaggedCalls(redis, other, keyPrefix);
+  } finally {
+    await Promise.all([redis.quit(), other.quit()]);
+  }
+  for (const admin of admins) expect(await aclLog(admin)).toEqual([]);
+}, 60_000);

@@ -35,6 +35,7 @@ import {
   documentedUser,
   serverCommands,
 } from './support/documented-acl.js';
+import { runTaggedCalls } from './support/tagged-calls.js';
 import { makeTestCertificates, type TestCertificates } from './support/tls-certs.js';
 import { sleep } from './support/wait.js';
 import { projectPath, runEntry, spawnEntry } from './support/worker-process.js';
@@ -382,6 +383,21 @@ describe('the ACL users of docs/managed-redis.md, as written', () => {
     // (Waiting on another holder's notification for a value ran in the fleets above.)
     expect(await aclLog(admin)).toEqual([]);
   });
+
+  it.each(['cs-cache', 'cs-app'])(
+    '%s: tags and namespaces (issue 28): tagged calls of every strategy, invalidateTags, a namespace clear, tagged reads, the L1 bus; Redis refuses nothing',
+    async (name) => {
+      const user = documentedUser(name, 'one Redis');
+      const connect = () => new Redis(url(user.user, user.password!), { tls: { ca }, maxRetriesPerRequest: 1 });
+      const [redis, other] = [connect(), connect()];
+      try {
+        await runTaggedCalls(redis, other, `cs:tags-${name}`);
+      } finally {
+        await Promise.all([redis.quit(), other.quit()]);
+      }
+      expect(await aclLog(admin)).toEqual([]);
+    },
+  );
 });
 
 describe('TLS settings: a mistake is one line naming the host and the cause', () => {
