@@ -174,7 +174,11 @@ describe('invalidateTags', () => {
       await expect(guard.getOrCompute('k', async () => 'v', { tags: tags as string[] })).rejects.toBeInstanceOf(OptionsError);
       await expect(guard.invalidateTags(tags as string[])).rejects.toBeInstanceOf(OptionsError);
     }
-    await expect(guard.getOrCompute('k', async (ctx) => (ctx.addTags(['']), 'v'))).rejects.toBeInstanceOf(OptionsError);
+    const addsBadTag = async (ctx: { addTags(tags: string[]): void }) => {
+      ctx.addTags(['']);
+      return 'v';
+    };
+    await expect(guard.getOrCompute('k', addsBadTag)).rejects.toBeInstanceOf(OptionsError);
   });
 });
 

@@ -22,7 +22,7 @@ export function startupCheckName(keyPrefix: string): string {
  * Whether the user of the cache's Redis may use the guard's keys and channels under
  * `keyPrefix`, asked once at start: a user whose ACL covers `~cs:*` but not the prefix set in
  * KEY_PREFIX would otherwise start a worker that says "ready" and then fails every job after its
- * attempts with NOPERM. One key of the prefix is read (HMGET) and written (PEXPIRE of a key that
+ * attempts with NOPERM. One key of the prefix is read (HMGET, MGET) and written (PEXPIRE of a key that
  * does not exist: no effect), and one channel published to (PUBLISH, SPUBLISH on a cluster), with
  * commands the guard itself sends, so the check needs nothing its work does not. On a cluster
  * each seed that answers is asked (ACLs are per node); Redis checks the ACL before it redirects,
@@ -76,6 +76,8 @@ async function tryPrefix(probe: Redis, { where, user, keyPrefix, sharded }: Atte
   const publish = sharded ? 'SPUBLISH' : 'PUBLISH';
   const attempts: [string[], 'keys' | 'channels'][] = [
     [['HMGET', name, 'envelope'], 'keys'],
+    // The records of a tagged value's tags are read with MGET, outside scripts (src/cache/tags.ts).
+    [['MGET', name], 'keys'],
     [['PEXPIRE', name, '1'], 'keys'],
     [[publish, name, 'start-up check'], 'channels'],
   ];

@@ -123,8 +123,8 @@ export const SENT_OUTSIDE_SCRIPTS = {
   connection: ['ping', 'select', 'info', 'client|setname'],
   /** LuaScript (src/redis/script.ts) and ioredis's defineCommand (BullMQ): by hash, in full after NOSCRIPT. */
   scripts: ['evalsha', 'eval'],
-  /** The guard: its one read outside a script (store.ts), the L1 bus (l1-tier.ts), waiters (notifier.ts). */
-  guard: ['hmget', 'publish', 'subscribe', 'unsubscribe'],
+  /** The guard: its reads outside a script (store.ts; tags' records, tags.ts), the L1 bus (l1-tier.ts), waiters (notifier.ts). */
+  guard: ['hmget', 'mget', 'publish', 'subscribe', 'unsubscribe'],
   /** BullMQ: a Worker waits on the queue's marker, QueueEvents reads the events stream, a Queue writes its meta hash. */
   bullmq: ['bzpopmin', 'xread', 'hset'],
   /** The get-value client (src/bullmq/client.ts) reads the last event before it listens. */
