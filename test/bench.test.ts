@@ -33,7 +33,11 @@ describe('npm run bench (smoke)', () => {
     const args = [
       '--quick',
       '--scenarios',
-      'cold,soak,hits,batch',
+      'cold,soak,hits,batch,tags',
+      '--tags-values',
+      '500',
+      '--tags-reads',
+      '100',
       '--batch-rounds',
       '2',
       '--soak-recomputations',
@@ -159,5 +163,24 @@ describe('npm run bench (smoke)', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('recomputations_marks');
     expect(svg).toContain('p99_marks');
+  });
+
+  it('prices tags: a tagged or namespaced hit is one more round trip than an untagged one; an invalidation covers every value at once, and the keys are gone after', async () => {
+    const result = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as Omit<BenchResult, 'markdown' | 'svg'>;
+    const value = (scenario: string, system: string, metric: string) =>
+      result.rows.find((r) => r.scenario === scenario && r.system === system && r.metric === metric)?.value;
+    const reads = result.rows.filter((r) => r.scenario === 'tags/reads' && r.metric === 'round-trips/read');
+    expect(reads.map((r) => [r.system, r.value])).toEqual(
+      expect.arrayContaining([
+        ['untagged', 1],
+        ['tagged', 2],
+        ['namespaced', 2],
+      ]),
+    );
+    expect(value('tags/invalidation', 'invalidateTags', 'round-trips')).toBe(1);
+    expect(value('tags/invalidation', 'first read after invalidateTags', 'recomputations')).toBeGreaterThan(0);
+    expect(value('tags/invalidation', 'second read', 'recomputations')).toBe(0);
+    expect(value('tags/invalidation', 'cleanup', 'keys.left')).toBe(0);
+    expect(stdout).toContain('### 7. Tags');
   });
 });
