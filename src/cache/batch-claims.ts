@@ -64,7 +64,7 @@ export class BatchClaims {
    */
   private async uncovered({ call, keys }: Asked, claimed: Claim<unknown>): Promise<Claim<unknown>> {
     const found = claimed.kind === 'value' || claimed.kind === 'stale' ? claimed.envelope : claimed.stale;
-    const floor = found ? await invalidated(call, this.deps, keys, found) : null;
+    const floor = found ? await invalidated(call, this.deps, found) : null;
     if (floor === null) return claimed;
     if (claimed.kind === 'lock' || claimed.kind === 'busy') return { ...claimed, stale: null };
     return gatedClaim(call, this.deps, keys, { ...redisLockClaim(this.deps), floor });

@@ -39,7 +39,7 @@ import { getWithXfetch } from './strategies/xfetch.js';
 import { forgetFlights } from './strategies/shared-flight.js';
 import { CallTrace } from '../telemetry/call-trace.js';
 import { markEnvelope } from './recompute.js';
-import { checkNamespaceName, checkTags, invalidateMarks, recordKey, serverTime } from './tags.js';
+import { checkNamespaceName, checkTags, invalidateMarks, serverTime } from './tags.js';
 import { namespaceOf, type Invalidate } from './namespace.js';
 import { forgetAllFlights } from './strategies/shared-flight.js';
 import { SPAN } from '../telemetry/tracing.js';
@@ -333,8 +333,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
     const source: EventSource = { log: options.logger ?? defaultLogger, context: options.context };
     if (marks.length === 0) return;
     await traced(SPAN.invalidate, marks.join(' '), async () => {
-      await gate.run(recordKey(resolved.keyPrefix, marks[0]!), () =>
-        invalidateMarks(deps.redis, resolved.keyPrefix, marks, resolved.tagRetentionMs, source),
+      await invalidateMarks(deps.redis, resolved.keyPrefix, marks, resolved.tagRetentionMs, source, (routeKey, send) =>
+        gate.run(routeKey, send),
       );
       forgetAllFlights(deps);
       deps.l1?.invalidated(marks);

@@ -90,6 +90,13 @@ return string.format('%.0f', tonumber(now[1]) * 1000000 + tonumber(now[2]))
   1,
 );
 
+/**
+ * How a read of records is sent: through the guard's gate (its deadline, and the breaker of the
+ * node that holds `routeKey`, on a cluster another node than the value's), or directly.
+ */
+export type Step = <R>(routeKey: string, send: () => Promise<R>) => Promise<R>;
+const direct: Step = (_routeKey, send) => send();
+
 /** Group record names by slot: one command per slot on a cluster, one in all on a single Redis. */
 function bySlot(redis: RedisClient, names: string[]): string[][] {
   if (!isCluster(redis)) return [names];
@@ -108,9 +115,10 @@ export async function invalidateMarks(
   marks: readonly Mark[],
   retentionMs: number,
   source?: EventSource,
+  step: Step = direct,
 ): Promise<void> {
   const names = [...new Set(marks.map((m) => recordKey(prefix, m)))];
-  await Promise.all(bySlot(redis, names).map((group) => INVALIDATE.run(redis, group, [retentionMs], source)));
+  await Promise.all(bySlot(redis, names).map((group) => step(group[0]!, () => INVALIDATE.run(redis, group, [retentionMs], source))));
 }
 
 /** The server's clock on the node of `valueKey`, in microseconds. */
@@ -122,10 +130,10 @@ export async function serverTime(redis: RedisClient, valueKey: string, source?: 
  * The latest invalidation of any of `marks`, microseconds on the server's clock (0: none within
  * the records' retention). One MGET on a single Redis, one per slot on a cluster, sent at once.
  */
-export async function latestInvalidation(redis: RedisClient, prefix: string, marks: readonly Mark[]): Promise<number> {
+export async function latestInvalidation(redis: RedisClient, prefix: string, marks: readonly Mark[], step: Step = direct): Promise<number> {
   if (marks.length === 0) return 0;
   const names = [...new Set(marks.map((m) => recordKey(prefix, m)))];
-  const read = await Promise.all(bySlot(redis, names).map((group) => redis.mget(...group)));
+  const read = await Promise.all(bySlot(redis, names).map((group) => step(group[0]!, () => redis.mget(...group))));
   let latest = 0;
   for (const stamp of read.flat()) if (stamp !== null && Number(stamp) > latest) latest = Number(stamp);
   return latest;
@@ -142,6 +150,7 @@ export async function invalidationFloor(
   prefix: string,
   envelope: Envelope,
   requiredNs: readonly string[],
+  step: Step = direct,
 ): Promise<number | null> {
   const bornAt = envelope.bornAt ?? 0;
   // A value at a namespace's key that the namespace did not write (the guard's own `set` of the
@@ -149,6 +158,6 @@ export async function invalidationFloor(
   if (requiredNs.some((ns) => !envelope.ns?.includes(ns))) return bornAt;
   const marks = marksOf(envelope);
   if (marks.length === 0) return null;
-  const latest = await latestInvalidation(redis, prefix, marks);
+  const latest = await latestInvalidation(redis, prefix, marks, step);
   return latest >= bornAt ? latest : null;
 }

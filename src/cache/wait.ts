@@ -83,7 +83,7 @@ async function nextOutcome(
     const carried = message.startsWith('written:') ? 'written:' : message.startsWith('value:') ? 'value:' : null;
     if (carried) {
       const envelope = decodeEnvelope(message.slice(carried.length));
-      if (envelope && isFresh(envelope) && (await bound.race(invalidated(call, deps, keys, envelope))) === null)
+      if (envelope && isFresh(envelope) && (await bound.race(invalidated(call, deps, envelope))) === null)
         return { kind: 'value', envelope };
     }
     // `written` (a large value), `released`: look again, and take the lock if it is free.

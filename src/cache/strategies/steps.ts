@@ -31,7 +31,7 @@ export async function gatedClaim<T>(call: Call<T>, deps: StrategyDeps, keys: Cac
       },
     );
     const found = claimed.kind === 'value' || claimed.kind === 'stale' ? claimed.envelope : claimed.stale;
-    const invalidAt = found ? await invalidated(call, deps, keys, found) : null;
+    const invalidAt = found ? await invalidated(call, deps, found) : null;
     if (invalidAt === null) return claimed;
     if (claimed.kind === 'lock' || claimed.kind === 'busy') return { ...claimed, stale: null };
     // A newer value may be there by now, and covered too: each round's floor is above the last.
@@ -46,9 +46,10 @@ const MAX_CLAIM_ROUNDS = 8;
  * Whether an invalidation covers `envelope`, for this call: null when none does (no command for a
  * value without tags or namespaces), else the floor to claim over it, logged as `cache.invalidated`.
  */
-export async function invalidated(call: Call<unknown>, deps: StrategyDeps, keys: CacheKeys, envelope: Envelope): Promise<number | null> {
+export async function invalidated(call: Call<unknown>, deps: StrategyDeps, envelope: Envelope): Promise<number | null> {
   if (!envelope.tags && !envelope.ns && call.ns.length === 0) return null;
-  const floor = await deps.gate.run(keys.value, () => invalidationFloor(deps.redis, deps.keyPrefix, envelope, call.ns));
+  // Each record read goes through the gate as the node that holds it, not the value's.
+  const floor = await invalidationFloor(deps.redis, deps.keyPrefix, envelope, call.ns, (routeKey, send) => deps.gate.run(routeKey, send));
   if (floor !== null) emitEvent(call, 'info', 'cache.invalidated', { bornAt: envelope.bornAt ?? 0, invalidatedAt: floor });
   return floor;
 }
@@ -60,8 +61,7 @@ export async function readChecked<T>(
   keys: CacheKeys,
 ): Promise<{ cached: Envelope<T> | null; fence: number }> {
   const read = await deps.gate.run(keys.value, () => readWithFence<T>(deps.redis, keys));
-  if (read.cached && (await invalidated(call as Call<unknown>, deps, keys, read.cached)) !== null)
-    return { cached: null, fence: read.fence };
+  if (read.cached && (await invalidated(call as Call<unknown>, deps, read.cached)) !== null) return { cached: null, fence: read.fence };
   return read;
 }
 
