@@ -49,6 +49,8 @@ export interface GetOptions {
   timeoutMs?: number;
   /** Groups jobs in the workers' logs (a request id, say). */
   runId?: string;
+  /** Tags of the value (of every key, for getMany): `invalidateTags` of one makes it count as missing fleet-wide. */
+  tags?: string[];
 }
 
 /** Options of `getMany`: a batch is always computed under redis-lock, so there is no `strategy`. */
@@ -210,24 +212,26 @@ export function createGetManyClient(options: GetValueClientOptions): GetManyClie
   const requestMany = <T>(data: GetManyData, timeoutMs?: number) => send<GetManyResult<T>>(data, true, timeoutMs);
 
   return {
-    get: (key, { strategy = 'redis-lock', params, timeoutMs, runId } = {}) =>
+    get: (key, { strategy = 'redis-lock', params, timeoutMs, runId, tags } = {}) =>
       request(
         {
           key,
           strategy,
           ...(params !== undefined && { params }),
           ...(runId !== undefined && { runId }),
+          ...(tags !== undefined && { tags }),
         },
         timeoutMs,
       ),
     request: (data, { timeoutMs } = {}) => request(data, timeoutMs),
-    getMany: (keys, { params, timeoutMs, runId } = {}) =>
+    getMany: (keys, { params, timeoutMs, runId, tags } = {}) =>
       requestMany(
         {
           keys,
           strategy: BATCH_STRATEGY,
           ...(params !== undefined && { params }),
           ...(runId !== undefined && { runId }),
+          ...(tags !== undefined && { tags }),
         },
         timeoutMs,
       ),

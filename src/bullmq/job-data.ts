@@ -3,6 +3,7 @@ import { MAX_KEY_LENGTH } from '../keys.js';
 import { STRATEGIES, isStrategy, type Strategy } from '../cache/strategy.js';
 import type { ValueSource } from '../cache/strategy.js';
 import { toJson } from '../json-value.js';
+import { MAX_TAGS, MAX_TAG_LENGTH } from '../cache/tags.js';
 
 /** Data of a `get-value` job, as any producer sends it. */
 export interface GetValueData {
@@ -24,6 +25,12 @@ export interface GetValueData {
    * timeout or close aborts it). Absent: the computation succeeds.
    */
   simulate?: Simulation;
+  /**
+   * Tags of the value (`getOrCompute`'s `tags`): `invalidateTags` of any of them, from any
+   * process, makes it count as missing in the whole fleet. At most MAX_TAGS, each 1 to
+   * MAX_TAG_LENGTH characters. Like params, they do not select the value: the cache key is `key`.
+   */
+  tags?: string[];
 }
 
 /**
@@ -115,8 +122,8 @@ export function jobLabels(data: unknown): { runId: string; key: string; strategy
   return { runId: label(raw.runId, 'none'), key: label(raw.key, 'invalid'), strategy: strategyLabel(raw.strategy) };
 }
 
-// `keys` last: the list in the unknown-field reason kept its order when batches came.
-const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate', 'params', 'keys'] as const;
+// Newer fields last (`keys`, `tags`): the list in the unknown-field reason keeps its order.
+const FIELDS = ['key', 'strategy', 'computeMs', 'runId', 'simulate', 'params', 'keys', 'tags'] as const;
 const MAX_RUN_ID_LENGTH = 128;
 
 /**
@@ -135,7 +142,7 @@ export function parseJobData(data: unknown): JobData {
     throw new InvalidJobDataError(`unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; allowed: ${FIELDS.join(', ')}`);
   }
 
-  const { key, keys, strategy, computeMs, runId, simulate, params } = record;
+  const { key, keys, strategy, computeMs, runId, simulate, params, tags } = record;
   if (keys !== undefined && key !== undefined) {
     throw new InvalidJobDataError('a job has either "key" (one key) or "keys" (a batch), not both');
   }
@@ -159,12 +166,14 @@ export function parseJobData(data: unknown): JobData {
     throw new InvalidJobDataError(`"simulate" must be one of ${SIMULATIONS.join(', ')}, got ${describe(simulate)}`);
   }
   if (params !== undefined) checkParams(params);
+  if (tags !== undefined) checkTags(tags);
   return {
     ...(keys !== undefined ? { keys: [...(keys as string[])], strategy: BATCH_STRATEGY } : { key: key as string, strategy }),
     ...(computeMs !== undefined && { computeMs: computeMs as number }),
     ...(runId !== undefined && { runId: runId as string }),
     ...(simulate !== undefined && { simulate: simulate as Simulation }),
     ...(params !== undefined && { params: params as JobParams }),
+    ...(tags !== undefined && { tags: [...(tags as string[])] }),
   } as JobData;
 }
 
@@ -199,6 +208,20 @@ export function rejectSimulation(data: JobData): void {
   throw new InvalidJobDataError(
     `${fields.map((f) => `"${f}"`).join(' and ')} ${fields.length > 1 ? 'are' : 'is'} only for the simulated computation, and this worker runs a real one`,
   );
+}
+
+/**
+ * A job's tags, checked here as the guard would (src/cache/tags.ts), so that a bad one fails the
+ * job as invalid data, at once and without retries, rather than as the guard's OptionsError.
+ */
+function checkTags(tags: unknown): void {
+  if (!Array.isArray(tags)) throw new InvalidJobDataError(`"tags" must be an array of strings like ["user:42"], got ${describe(tags)}`);
+  if (tags.length > MAX_TAGS) throw new InvalidJobDataError(`"tags" must hold at most ${MAX_TAGS} tags, got ${tags.length}`);
+  tags.forEach((tag: unknown, i) => {
+    if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_LENGTH) {
+      throw new InvalidJobDataError(`"tags"[${i}] must be a string of 1 to ${MAX_TAG_LENGTH} characters, got ${describe(tag)}`);
+    }
+  });
 }
 
 function checkParams(params: unknown): void {

@@ -109,6 +109,7 @@ export function createProcessor(deps: ProcessorDeps) {
         strategy: data.strategy,
         logger: log,
         context,
+        ...(data.tags !== undefined && { tags: data.tags }),
       });
       emitEvent(events, 'info', 'job.completed', { latencyMs: Date.now() - job.timestamp, source });
       return { key: data.key, value, source, strategy: data.strategy, workerId: deps.workerId };
@@ -149,7 +150,12 @@ export function createProcessor(deps: ProcessorDeps) {
     const computeMany = failures.watchMany(deps.computeMany ? deps.computeMany(data, job) : single!.computeMany);
     let answers: Awaited<ReturnType<StampedeGuard['getManyOrCompute']>>;
     try {
-      answers = await deps.guard.getManyOrCompute(data.keys, computeMany, { logger: guardLog, context });
+      answers = await deps.guard.getManyOrCompute(data.keys, computeMany, {
+        logger: guardLog,
+        context,
+        // Every key of the batch carries the job's tags.
+        ...(data.tags !== undefined && { tags: data.tags }),
+      });
     } catch (err) {
       // The whole call failed (the guard closing under a stopping worker): every key's attempt did.
       const final = failures.isFinal(err);
