@@ -1,5 +1,5 @@
 /**
- * npm run burst -- --jobs J --keys K --strategy S [--compute-ms M] [--params JSON] [--run-id R] [--batch N]
+ * npm run burst -- --jobs J --keys K --strategy S [--compute-ms M] [--params JSON] [--run-id R] [--batch N] [--tags T1,T2]
  * Send a burst of get-value jobs through the get-value client, show progress, wait for every
  * job, print a summary. `--batch N`: each job is a batch job of N keys (J x N key requests).
  */
@@ -16,7 +16,7 @@ import { runBurst } from './burst/burst.js';
 import { createLabClient } from './tracing/lab-client.js';
 import { consumerCheck } from './burst/consumers.js';
 import { formatBurstSummary } from './burst/format-burst.js';
-import { parseParams, parseRunId } from './burst/params-arg.js';
+import { parseParams, parseRunId, parseTags } from './burst/params-arg.js';
 import { EXIT_FAILED, intArg, newCommand, oneOf, runCli } from './common/cli.js';
 
 await runCli(async () => {
@@ -36,6 +36,11 @@ await runCli(async () => {
       `keys per job: each job asks for N keys (the next N of the round-robin, at most --keys) in one batch job, computed under redis-lock; J jobs are J x N key requests (1 to ${MAX_BATCH_KEYS})`,
       intArg(1, MAX_BATCH_KEYS),
     )
+    .option(
+      '--tags <list>',
+      "tags on every job's value, comma-separated like user:42,catalogue (npm run invalidate -- --tags reaches them)",
+      parseTags,
+    )
     .option('--timeout <s>', 'give up waiting after this many seconds', intArg(1, 86_400), 600)
     .option('--json', 'print the summary as JSON')
     .parse()
@@ -47,6 +52,7 @@ await runCli(async () => {
       params?: JobParams;
       runId?: string;
       batch?: number;
+      tags?: string[];
       timeout: number;
       json?: boolean;
     }>();
@@ -91,6 +97,7 @@ await runCli(async () => {
         ...(opts.computeMs !== undefined && { computeMs: opts.computeMs }),
         ...(opts.params !== undefined && { params: opts.params }),
         ...(opts.batch !== undefined && { batch: opts.batch }),
+        ...(opts.tags !== undefined && { tags: opts.tags }),
       },
       { onProgress: (done, total) => progress.update(done, total), timeoutMs: opts.timeout * 1000 },
     );

@@ -25,3 +25,16 @@ export function parseRunId(raw: string): string {
     throw new InvalidArgumentError(errorMessage(err));
   }
 }
+
+/**
+ * commander argument parser for `--tags t1,t2`: comma-separated, each what the queue contract
+ * allows as a job's tag (1 to 256 characters, at most 64 of them); `a,,b` names the empty one.
+ */
+export function parseTags(raw: string): string[] {
+  const tags = raw.split(',').map((tag) => tag.trim());
+  try {
+    return parseJobData({ key: 'k', strategy: 'none', tags }).tags!;
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+}

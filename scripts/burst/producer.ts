@@ -20,6 +20,8 @@ export interface BurstSpec {
    * computed under redis-lock only. @default none: one key per job
    */
   batch?: number;
+  /** Every job's tags (every key's, in a batch job): `npm run invalidate -- --tags` reaches their values. */
+  tags?: string[];
 }
 
 /** The key of the i-th job of a burst: jobs are spread round-robin over the keys. */
@@ -36,6 +38,7 @@ export function burstJob(spec: BurstSpec, index: number): GetValueData {
     ...(spec.computeMs !== undefined && { computeMs: spec.computeMs }),
     ...(spec.simulate !== undefined && { simulate: spec.simulate }),
     ...(spec.params !== undefined && { params: spec.params }),
+    ...(spec.tags !== undefined && { tags: spec.tags }),
   };
 }
 
@@ -48,5 +51,6 @@ export function burstBatchJob(spec: BurstSpec & { batch: number }, index: number
     ...(spec.computeMs !== undefined && { computeMs: spec.computeMs }),
     ...(spec.simulate !== undefined && { simulate: spec.simulate }),
     ...(spec.params !== undefined && { params: spec.params }),
+    ...(spec.tags !== undefined && { tags: spec.tags }),
   };
 }
