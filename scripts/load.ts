@@ -1,7 +1,8 @@
 /**
  * npm run load: the load lab. The same seeded traffic (Zipf keys, open-loop Poisson arrivals, a
- * timeline with a flush or a burst) for every strategy, each on a fresh fleet and an empty cache,
- * against the example HTTP backend, which counts what reaches it. Prints one table (or --json).
+ * timeline with a flush, a burst, the invalidation of one tag group) for every strategy, each on
+ * a fresh fleet and an empty cache, against the example HTTP backend, which counts what reaches
+ * it. Prints one table (or --json).
  * Uses REDIS_URL when set, else a private redis-server for the run.
  */
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import { formatLoadTable } from './load/format-load.js';
 import { writeLoadReport } from './load/load-report.js';
 import { writeLoadRun } from './load/load-run-file.js';
 import { countsDisagree, runLoad } from './load/run-load.js';
-import { checkTraffic, type TimelineEventOption } from './load/traffic-options.js';
+import { MAX_TAG_GROUPS, checkTraffic, type TimelineEventOption } from './load/traffic-options.js';
 import { parseBetas, runXfetchSweepCommand } from './load/xfetch-sweep.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/redis-server.js';
@@ -40,6 +41,16 @@ await runCli(async () => {
     .option('--flush-at <s>', 'empty the cache this many seconds in (default: two thirds in; "none" for no flush)', flushArg)
     .option('--burst <at:jobs>', 'also a burst of this many jobs, this many seconds in (e.g. 5:500)', burstArg)
     .option(
+      '--tag-groups <g>',
+      "tag every job with its key's group, group-1 .. group-G (keys dealt round-robin by popularity: group-1 holds the hottest)",
+      intArg(1, MAX_TAG_GROUPS),
+    )
+    .option(
+      '--invalidate-at <s>',
+      'invalidate the tag group-1 this many seconds in, as npm run invalidate does (needs --tag-groups)',
+      numberArg(0, 86_400),
+    )
+    .option(
       '--compute <module>',
       'your compute module as the origin, instead of the example backend (its requests are counted from the logs)',
     )
@@ -56,9 +67,14 @@ await runCli(async () => {
 
   const durationMs = opts.duration * 1000;
   const flushAtMs = opts.flushAt === undefined ? Math.round((durationMs * 2) / 3) : opts.flushAt === 'none' ? null : opts.flushAt * 1000;
+  if (opts.invalidateAt !== undefined && opts.tagGroups === undefined)
+    throw new ConfigError('--invalidate-at invalidates a group of keys by its tag: give the keys tags with --tag-groups G');
+  if (opts.tagGroups !== undefined && opts.tagGroups > opts.keys)
+    throw new ConfigError(`--tag-groups ${opts.tagGroups} is more groups than --keys ${opts.keys}: each group holds a key at least`);
   for (const [flag, atMs] of [
     ['--flush-at', flushAtMs],
     ['--burst', opts.burst ? opts.burst.atS * 1000 : null],
+    ['--invalidate-at', opts.invalidateAt === undefined ? null : opts.invalidateAt * 1000],
   ] as const) {
     if (atMs !== null && atMs >= durationMs)
       throw new ConfigError(`${flag} at ${atMs / 1000} s is not within the traffic's ${opts.duration} s (--duration)`);
@@ -66,6 +82,7 @@ await runCli(async () => {
   const events: TimelineEventOption[] = [];
   if (flushAtMs !== null) events.push({ kind: 'flush', atMs: flushAtMs });
   if (opts.burst) events.push({ kind: 'burst', atMs: opts.burst.atS * 1000, jobs: opts.burst.jobs });
+  if (opts.invalidateAt !== undefined) events.push({ kind: 'invalidate', atMs: opts.invalidateAt * 1000, group: 1 });
   const traffic = checkTraffic(
     {
       seed: opts.seed,
@@ -78,8 +95,9 @@ await runCli(async () => {
           ? { kind: 'fixed', ms: opts.computeMs }
           : { kind: 'lognormal', medianMs: opts.computeMedianMs, sigma: opts.computeSigma },
       events,
+      ...(opts.tagGroups !== undefined && { tagGroups: opts.tagGroups }),
     },
-    { durationMs: '--duration', events: '--flush-at/--burst' },
+    { durationMs: '--duration', events: '--flush-at/--burst/--invalidate-at', tagGroups: '--tag-groups' },
   );
 
   const computeModule = opts.compute === undefined ? undefined : resolveModulePath(opts.compute);
@@ -154,6 +172,8 @@ interface LoadFlags {
   ttlJitter: number;
   flushAt?: number | 'none';
   burst?: { atS: number; jobs: number };
+  tagGroups?: number;
+  invalidateAt?: number;
   originDegradeMs: number;
   compute?: string;
   json?: boolean;

@@ -12,7 +12,7 @@ import type { LoadRow } from './run-load.js';
  * - the callers' latency (from each job's scheduled arrival), p50 and p99 per second, per strategy;
  *
  * both on the same x axis (seconds since the traffic started) with the timeline's events
- * (flush, burst) as vertical rules. A second's value is drawn at its middle (second 4 covers
+ * (flush, burst, invalidate) as vertical rules. A second's value is drawn at its middle (second 4 covers
  * 4..5 s, its point is at 4.5), so a spike right after a flush sits right of the flush's rule.
  *
  * Named layers (Vega's SVG class `<name>_marks`): `origin_lines` / `origin_points`,
@@ -128,7 +128,11 @@ function lineChart(
     legend: { title: 'strategy', orient: 'right', symbolType: 'stroke', symbolStrokeWidth: 3 },
   };
   const events = rows[0]?.events ?? [];
-  const eventData = events.map((e) => ({ t: e.at / 1000, kind: e.kind, d: `${e.kind} at ${e.at / 1000} s` }));
+  // An invalidation's rule says which tag: `invalidate group-1`.
+  const eventData = events.map((e) => {
+    const kind = e.kind === 'invalidate' ? `invalidate ${e.tag}` : e.kind;
+    return { t: e.at / 1000, kind, d: `${kind} at ${e.at / 1000} s` };
+  });
 
   // Lines and points are clipped to the plot: the origin's clock runs on (idle seconds) until the
   // fleet has stopped, past the axis, and a point out there would widen the SVG and shrink it on the page.

@@ -8,7 +8,7 @@ import type { LoadRun } from './load-run-file.js';
  * One load run as an HTML section, the same in `npm run load`'s own page and in the log report
  * (`npm run logs -- --html`, the demo's report.html): what reached the origin per second,
  * strategy beside strategy; below it the callers' latency p50/p99 per second on the same time
- * axis; the timeline's flush and burst as vertical rules in both; then the load table.
+ * axis; the timeline's flush, burst and invalidation as vertical rules in both; then the load table.
  *
  * DOM contract: `section.load[data-strategies]` (the strategies drawn, comma-separated) holding
  * `figure.origin svg`, `figure.latency svg` and `pre.table` (the text table).

@@ -16,8 +16,8 @@ export interface JobOutcome {
 
 export interface Played {
   outcomes: JobOutcome[];
-  /** The timeline's events as they were acted on, ms from the start. */
-  events: Array<{ at: number; kind: 'flush' | 'burst' }>;
+  /** The timeline's events as they were acted on, ms from the start (an invalidation names its tag). */
+  events: PlayedEvent[];
   /** How late the generator sent its latest job against the schedule: its own limit. */
   maxLagMs: number;
   lagP99Ms: number;
@@ -26,6 +26,8 @@ export interface Played {
   startedAtMs: number;
 }
 
+export type PlayedEvent = { at: number; kind: 'flush' | 'burst' } | { at: number; kind: 'invalidate'; tag: string };
+
 export interface PlayOptions {
   client: GetValueClient;
   spec: TrafficSpec;
@@ -33,6 +35,8 @@ export interface PlayOptions {
   runId: string;
   /** Empty the cache (a `flush` of the timeline). */
   flush: () => Promise<unknown>;
+  /** Invalidate these tags for the fleet (an `invalidate` of the timeline). */
+  invalidate?: (tags: string[]) => Promise<unknown>;
   /** How long one job may take before it counts as failed, ms. */
   jobTimeoutMs: number;
   onProgress?: (sent: number, done: number) => void;
@@ -43,7 +47,7 @@ export interface PlayOptions {
  * with the earlier ones, and its latency counts from that time, so a slow fleet cannot hide its
  * slowness by slowing the arrivals (no coordinated omission). Jobs due together are sent in one
  * turn of the loop; the loop sleeps only until the next one is due. A flush empties the cache at
- * its time; the jobs of a burst follow it in the stream.
+ * its time, an invalidation invalidates its tag; the jobs of a burst follow it in the stream.
  */
 export async function play(options: PlayOptions): Promise<Played> {
   const { client, spec, strategy, runId } = options;
@@ -71,6 +75,15 @@ export async function play(options: PlayOptions): Promise<Played> {
         );
       continue;
     }
+    if (item.kind === 'invalidate') {
+      events.push({ at: item.at, kind: 'invalidate', tag: item.tag });
+      if (!options.invalidate) throw new Error('the traffic invalidates a tag: play needs an invalidate');
+      track(
+        inFlight,
+        options.invalidate([item.tag]).then(() => {}),
+      );
+      continue;
+    }
     const lag = Math.max(0, performance.now() - due);
     maxLagMs = Math.max(maxLagMs, lag);
     if (sent % 10 === 0) lags.push(lag);
@@ -78,7 +91,10 @@ export async function play(options: PlayOptions): Promise<Played> {
     const outcome: JobOutcome = { at: item.at, latencyMs: 0 };
     outcomes.push(outcome);
     const job = client
-      .request({ key: item.key, strategy, runId, params: { ms: item.computeMs } }, { timeoutMs: options.jobTimeoutMs })
+      .request(
+        { key: item.key, strategy, runId, params: { ms: item.computeMs }, ...(item.tags && { tags: [...item.tags] }) },
+        { timeoutMs: options.jobTimeoutMs },
+      )
       .then(
         (result) => {
           outcome.source = result.source;

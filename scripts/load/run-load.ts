@@ -17,6 +17,10 @@ import { outcomeStats, staleAges, type OutcomeStats } from './load-stats.js';
 import { play, type Played } from './play.js';
 import type { TrafficSpec } from './traffic-options.js';
 import { keyName } from './traffic.js';
+import { createInvalidator } from '../invalidate/invalidator.js';
+import { errorMessage } from '../../src/errors.js';
+import { invalidationStats, type InvalidationStats } from './invalidation-stats.js';
+import { tagsOfRank } from './tag-groups.js';
 
 export interface LoadRunOptions {
   config: Config;
@@ -64,6 +68,8 @@ export interface LoadRow extends OutcomeStats {
   logs: GroupSummary | undefined;
   /** How old the stale values served were, from the workers' `stale.served` lines. */
   staleAgeMs: { p50: number | null; p99: number | null };
+  /** What followed the timeline's invalidation, when it has one (`--invalidate-at`). */
+  invalidation?: InvalidationStats;
 }
 
 /** The producer's, the logs' and the origin's counts of one row disagree: one of them is wrong. */
@@ -89,6 +95,8 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
   const queue = createQueue(config.queueName, producer);
   const client = createLabClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000, logDir: options.logDir });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  // Only a timeline that invalidates a tag needs a guard here (and its connections).
+  const invalidator = options.traffic.events.some((e) => e.kind === 'invalidate') ? createInvalidator(cache, config.keyPrefix) : undefined;
   const rows: LoadRow[] = [];
   try {
     for (const strategy of options.strategies) {
@@ -116,6 +124,13 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
           strategy,
           runId,
           flush: () => clearCacheKeys(cache, config.keyPrefix),
+          ...(invalidator && {
+            invalidate: (tags: string[]) =>
+              invalidator.invalidate({ tags }).catch((err: unknown) => {
+                say(`warning: ${strategy}: the invalidation of ${tags.join(', ')} failed: ${errorMessage(err)}`);
+                throw err;
+              }),
+          }),
           jobTimeoutMs: 120_000,
           onProgress: (sent, done) => options.onProgress?.(strategy, sent, done),
         });
@@ -129,6 +144,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
         : originStats(await computationsPerSecond(readLogs([logDir]), runId, played.startedAtMs), 'logs');
       const report = await summarizeAsync(readLogs([logDir]), { runId });
       const ages = await staleAges(readLogs([logDir]), runId);
+      const invalidation = await invalidationStats(readLogs([logDir]), runId, options.traffic, played.startedAtMs);
       const row: LoadRow = {
         strategy,
         runId,
@@ -140,14 +156,20 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
         elapsedMs: Math.round(played.elapsedMs),
         logs: report.strategies.find((s) => s.strategy === strategy),
         staleAgeMs: { p50: ages.p50, p99: ages.p99 },
+        ...(invalidation && { invalidation }),
       };
       rows.push(row);
       say(
         `${strategy}: ${row.completed}/${row.jobs} completed, ${row.origin.requests} origin requests (peak ${row.origin.perSecond.peak}/s, ${row.origin.peakInFlight} at once), p99 ${row.latencyMs.p99} ms`,
       );
+      if (invalidation)
+        say(
+          `${strategy}: from the invalidation of ${invalidation.tag} on, ${invalidation.recomputed} computations of its ${invalidation.groupKeys} keys (other groups: ${invalidation.otherGroupsMean ?? '-'} each)`,
+        );
     }
     return rows;
   } finally {
+    await invalidator?.close();
     await client.close();
     await queue.close();
     await Promise.all([cache, producer].map((c) => c.quit().catch(() => c.disconnect())));
@@ -158,7 +180,10 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadRow[]> {
 async function warmUp(client: ReturnType<typeof createGetValueClient>, spec: TrafficSpec, runId: string): Promise<void> {
   const gets: Promise<unknown>[] = [];
   for (let rank = 1; rank <= spec.keys; rank++) {
-    gets.push(client.request({ key: keyName(spec, rank), strategy: 'redis-lock', runId, params: { ms: 0 } }).catch(() => {}));
+    const tags = tagsOfRank(spec, rank);
+    gets.push(
+      client.request({ key: keyName(spec, rank), strategy: 'redis-lock', runId, params: { ms: 0 }, ...(tags && { tags }) }).catch(() => {}),
+    );
   }
   await Promise.all(gets);
 }

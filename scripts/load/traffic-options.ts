@@ -18,7 +18,13 @@ export type TimelineEvent =
    * which hits the hottest key hardest (13% of it with K = 1000, s = 1) and refills much of the
    * tail at once. `keys: 'hottest'` puts them all on rank 1: the single-key herd of `npm run burst`.
    */
-  | { readonly kind: 'burst'; readonly atMs: number; readonly jobs: number; readonly keys: BurstKeys };
+  | { readonly kind: 'burst'; readonly atMs: number; readonly jobs: number; readonly keys: BurstKeys }
+  /**
+   * The tag of one group of keys is invalidated at `atMs` (`invalidateTags`, as `npm run
+   * invalidate` does): the group's values count as missing in the whole fleet from then on, the
+   * others stay. Needs `tagGroups`; one per run, so that what follows it is its alone.
+   */
+  | { readonly kind: 'invalidate'; readonly atMs: number; readonly group: number };
 
 export const BURST_KEYS = ['zipf', 'hottest'] as const;
 export type BurstKeys = (typeof BURST_KEYS)[number];
@@ -49,6 +55,11 @@ export interface TrafficSpec {
   readonly events: readonly TimelineEvent[];
   /** Keys are `<keyPrefix>-<rank>`, rank 1 the hottest. */
   readonly keyPrefix: string;
+  /**
+   * Every job carries its key's group tag (tag-groups.ts): the keys are dealt round-robin by rank
+   * into this many groups, so each holds hot and cold keys alike. 0: jobs carry no tags.
+   */
+  readonly tagGroups: number;
 }
 
 /** What a user may give: any field may be left out, and a burst's `keys` too. */
@@ -57,7 +68,8 @@ export type TrafficOptions = {
 };
 export type TimelineEventOption =
   | { readonly kind: 'flush'; readonly atMs: number }
-  | { readonly kind: 'burst'; readonly atMs: number; readonly jobs: number; readonly keys?: BurstKeys };
+  | { readonly kind: 'burst'; readonly atMs: number; readonly jobs: number; readonly keys?: BurstKeys }
+  | { readonly kind: 'invalidate'; readonly atMs: number; readonly group?: number };
 
 export const TRAFFIC_DEFAULTS: TrafficSpec = Object.freeze({
   seed: 1,
@@ -69,6 +81,7 @@ export const TRAFFIC_DEFAULTS: TrafficSpec = Object.freeze({
   start: 'cold',
   events: Object.freeze([]),
   keyPrefix: 'key',
+  tagGroups: 0,
 });
 
 export const MAX_KEYS = 1_000_000;
@@ -77,6 +90,7 @@ export const MAX_DURATION_MS = 86_400_000; // a day
 export const MAX_BURST_JOBS = 1_000_000;
 export const MAX_ZIPF_S = 10;
 export const MAX_SIGMA = 5;
+export const MAX_TAG_GROUPS = 1000;
 
 /** What the parameters are called in errors, e.g. `{ rate: '--rate' }` for a command line; by default the field's name. */
 export type TrafficNames = Partial<Record<keyof TrafficSpec, string>>;
@@ -88,16 +102,20 @@ export function checkTraffic(options: TrafficOptions, names: TrafficNames = {}):
   }
   const pick = <K extends keyof TrafficSpec>(field: K) => (options[field] === undefined ? TRAFFIC_DEFAULTS[field] : options[field]);
   const durationMs = checkInteger(name('durationMs'), pick('durationMs'), 1, MAX_DURATION_MS);
+  const keys = checkInteger(name('keys'), pick('keys'), 1, MAX_KEYS);
+  // Each group holds one key at least: a group with none would be invalidated for nothing.
+  const tagGroups = checkInteger(name('tagGroups'), pick('tagGroups'), 0, Math.min(MAX_TAG_GROUPS, keys));
   const spec: TrafficSpec = {
     seed: checkInteger(name('seed'), pick('seed'), 0, 0xffffffff),
-    keys: checkInteger(name('keys'), pick('keys'), 1, MAX_KEYS),
+    keys,
     zipfS: checkNumber(name('zipfS'), pick('zipfS'), 0, MAX_ZIPF_S),
     rate: checkPositive(name('rate'), pick('rate'), MAX_RATE),
     durationMs,
     computeTime: checkComputeTime(name('computeTime'), pick('computeTime')),
     start: checkWord(name('start'), pick('start'), STARTS),
-    events: checkEvents(name('events'), pick('events'), durationMs),
+    events: checkEvents(name('events'), pick('events'), durationMs, { tagGroups, name: name('tagGroups') }),
     keyPrefix: checkKeyPrefix(name('keyPrefix'), pick('keyPrefix')),
+    tagGroups,
   };
   return Object.freeze(spec);
 }
@@ -145,7 +163,12 @@ function checkComputeTime(name: string, value: unknown): ComputeTime {
 }
 
 /** Each event due inside the run (an event at or after its end would never happen), sorted by time. */
-function checkEvents(name: string, value: unknown, durationMs: number): readonly TimelineEvent[] {
+function checkEvents(
+  name: string,
+  value: unknown,
+  durationMs: number,
+  groups: { tagGroups: number; name: string },
+): readonly TimelineEvent[] {
   if (!Array.isArray(value)) throw new ConfigError(`${name} must be a list of events`);
   const events = value.map((raw: unknown, i): TimelineEvent => {
     const at = `${name}[${i}]`;
@@ -162,8 +185,14 @@ function checkEvents(name: string, value: unknown, durationMs: number): readonly
         keys: checkWord(`${at}.keys`, event.keys ?? 'zipf', BURST_KEYS),
       });
     }
-    throw new ConfigError(`${at}.kind must be one of flush, burst; got ${describe(event.kind)}`);
+    if (event.kind === 'invalidate') {
+      if (groups.tagGroups === 0) throw new ConfigError(`${at} invalidates a group's tag: the keys need tags (${groups.name})`);
+      return Object.freeze({ kind: 'invalidate', atMs, group: checkInteger(`${at}.group`, event.group ?? 1, 1, groups.tagGroups) });
+    }
+    throw new ConfigError(`${at}.kind must be one of flush, burst, invalidate; got ${describe(event.kind)}`);
   });
+  if (events.filter((e) => e.kind === 'invalidate').length > 1)
+    throw new ConfigError(`${name}: one invalidation per run (the table counts what follows it), got more`);
   // Array.prototype.sort is stable: events at the same time keep the order the user gave.
   return Object.freeze(events.sort((a, b) => a.atMs - b.atMs));
 }

@@ -3,6 +3,7 @@ import { computeTimeSampler } from './compute-time.js';
 import { mulberry32, streamSeed } from './random.js';
 import type { BurstKeys, TrafficSpec } from './traffic-options.js';
 import { zipf } from './zipf.js';
+import { groupTag, tagsOfRank } from './tag-groups.js';
 
 /**
  * The load lab's traffic model: one checked TrafficSpec (see traffic-options.ts) becomes a lazy,
@@ -25,6 +26,8 @@ export interface TrafficJob {
   readonly computeMs: number;
   /** Whether the job belongs to a burst rather than to the Poisson arrivals. */
   readonly burst: boolean;
+  /** Its key's group tag, when the traffic has tag groups (tag-groups.ts). */
+  readonly tags?: readonly string[];
 }
 
 /** A marker for the runner (and the picture): what happens at `at`, before the jobs due then. */
@@ -34,7 +37,9 @@ export type TrafficEvent =
   /** Empty the cache now. */
   | { readonly at: number; readonly kind: 'flush' }
   /** `jobs` burst jobs follow, all due at `at`. */
-  | { readonly at: number; readonly kind: 'burst'; readonly jobs: number; readonly keys: BurstKeys };
+  | { readonly at: number; readonly kind: 'burst'; readonly jobs: number; readonly keys: BurstKeys }
+  /** Invalidate the tag of this group of keys now. */
+  | { readonly at: number; readonly kind: 'invalidate'; readonly group: number; readonly tag: string };
 
 export type TrafficItem = TrafficJob | TrafficEvent;
 
@@ -65,15 +70,10 @@ export function* traffic(spec: TrafficSpec): Generator<TrafficItem, void, undefi
   const burstKeys = random(STREAM.burstKeys);
   const burstComputeMs = computeTimeSampler(spec.computeTime, random(STREAM.burstComputeMs));
   let seq = 0;
-  const job = (at: number, rank: number, ms: number, burst: boolean): TrafficJob => ({
-    at,
-    kind: 'job',
-    seq: seq++,
-    key: keyName(spec, rank),
-    rank,
-    computeMs: ms,
-    burst,
-  });
+  const job = (at: number, rank: number, ms: number, burst: boolean): TrafficJob => {
+    const tags = tagsOfRank(spec, rank);
+    return { at, kind: 'job', seq: seq++, key: keyName(spec, rank), rank, computeMs: ms, burst, ...(tags && { tags }) };
+  };
 
   yield { at: 0, kind: 'start', cache: spec.start };
   let next = 0; // the next timeline event
@@ -87,6 +87,10 @@ export function* traffic(spec: TrafficSpec): Generator<TrafficItem, void, undefi
     const event = spec.events[index]!;
     if (event.kind === 'flush') {
       yield { at: event.atMs, kind: 'flush' };
+      return;
+    }
+    if (event.kind === 'invalidate') {
+      yield { at: event.atMs, kind: 'invalidate', group: event.group, tag: groupTag(event.group) };
       return;
     }
     yield { at: event.atMs, kind: 'burst', jobs: event.jobs, keys: event.keys };
