@@ -234,6 +234,19 @@ describe('the L1 tier', () => {
     });
     expect(c.count()).toBe(2);
   });
+  it('an invalidation by a guard without a tier of its own reaches the tiers of the others', async () => {
+    const prefix = uniquePrefix('tags-l1-mixed');
+    const reader = processGuard({ keyPrefix: prefix, l1: { maxEntries: 100 } });
+    const invalidator = processGuard({ keyPrefix: prefix });
+    const c = counter();
+    await reader.guard.getOrCompute('k', c.compute, { tags: ['t'] });
+    await waitUntil('the reader answers from its tier', async () => {
+      await reader.guard.getOrCompute('k', c.compute);
+      return reader.capture.lines.at(-1)?.tier === 'l1';
+    });
+    await invalidator.guard.invalidateTags(['t']);
+    await waitUntil('the reader recomputes', async () => (await reader.guard.getOrCompute('k', c.compute, { tags: ['t'] })).value === 'v2');
+  });
 });
 
 describe('namespaces', () => {

@@ -11,14 +11,13 @@ export interface Invalidator {
 }
 
 /**
- * A guard on the fleet's cache Redis and key prefix that only invalidates. It is given a one-entry
- * L1 tier, never read, for its announcement alone: a guard without a tier records the invalidation
- * but announces nothing on the L1 bus, so workers running with L1_MAX_ENTRIES would go on serving
- * a covered value from their tier until its fresh time ends. (The announcement travels by pub/sub
- * after the record is written: a worker's tier drops its copies a moment after this resolves.)
+ * A guard on the fleet's cache Redis and key prefix that only invalidates. It has no L1 tier of
+ * its own; its invalidations are still announced on the L1 bus, so workers running with
+ * L1_MAX_ENTRIES drop their copies (a moment after this resolves: the announcement travels by
+ * pub/sub after the record is written).
  */
 export function createInvalidator(redis: RedisClient, keyPrefix: string): Invalidator {
-  const guard = createGuard({ redis, keyPrefix, l1: { maxEntries: 1 } });
+  const guard = createGuard({ redis, keyPrefix });
   return {
     async invalidate(target) {
       if ('tags' in target) {

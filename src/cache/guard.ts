@@ -21,7 +21,7 @@ import { SharedBatch } from './shared-batch.js';
 import { afterClaim } from './strategies/redis-lock.js';
 import { shareFlight } from './strategies/shared-flight.js';
 import { isFresh } from './envelope.js';
-import { L1Tier } from './l1-tier.js';
+import { announceInvalidation, L1Tier } from './l1-tier.js';
 import { OutageAnswers } from './outage.js';
 import { RedisGate } from '../redis/gate.js';
 import { refreshInBackground } from './refresh.js';
@@ -187,8 +187,10 @@ export function createGuard(options: GuardOptions): StampedeGuard {
   let notifier: NotifierLease | null = null;
   let ownSubscriber: RedisClient | null = null;
   const db = databaseOf(options.redis);
+  /** This guard's id on the L1 bus, so that a tier ignores its own announcements. */
+  const origin = randomUUID();
   const l1 = resolved.l1Options
-    ? new L1Tier(resolved.l1Options, resolved.graceMs, options.redis, l1BusChannel(resolved.keyPrefix, db), randomUUID(), guardEvents)
+    ? new L1Tier(resolved.l1Options, resolved.graceMs, options.redis, l1BusChannel(resolved.keyPrefix, db), origin, guardEvents)
     : null;
   const outage = new OutageAnswers(resolved.graceMs, resolved.l1Options?.maxEntries);
   /** How long a set or delete keeps its fence in Redis: until no holder that started before it can still write. */
@@ -337,7 +339,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
         gate.run(routeKey, send),
       );
       forgetAllFlights(deps);
-      deps.l1?.invalidated(marks);
+      if (deps.l1) deps.l1.invalidated(marks);
+      else announceInvalidation(deps.redis, l1BusChannel(resolved.keyPrefix, db), origin, marks, guardEvents);
       emitEvent(source, 'info', 'tags.invalidated', fields);
     });
   };

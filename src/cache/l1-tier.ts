@@ -118,7 +118,7 @@ export class L1Tier {
    */
   invalidated(marks: readonly Mark[]): void {
     this.dropMarked(marks);
-    this.announceMessage(JSON.stringify([this.origin, null, marks]));
+    this.announceMessage(invalidationMessage(this.origin, marks));
   }
 
   private dropMarked(marks: readonly unknown[]): void {
@@ -142,9 +142,7 @@ export class L1Tier {
 
   /** `[origin, key]` for a key written or deleted, `[origin, null, marks]` for an invalidation. */
   private announceMessage(message: string): void {
-    const sent = isCluster(this.redis) ? this.redis.spublish(this.bus, message) : this.redis.publish(this.bus, message);
-    // Best effort, like any pub/sub: the others' copies still end at their fresh time.
-    sent.catch((err: unknown) => emitEvent(this.events, 'warn', 'redis.error', { role: 'l1-bus', err }));
+    announce(this.redis, this.bus, message, this.events);
   }
 
   private onAnnouncement(message: string): void {
@@ -179,4 +177,24 @@ export class L1Tier {
 export interface L1Ticket {
   readonly key: string;
   spoiled: boolean;
+}
+
+/** An invalidation of `marks` as the bus carries it. */
+function invalidationMessage(origin: string, marks: readonly Mark[]): string {
+  return JSON.stringify([origin, null, marks]);
+}
+
+function announce(redis: RedisClient, bus: string, message: string, events: EventSource): void {
+  const sent = isCluster(redis) ? redis.spublish(bus, message) : redis.publish(bus, message);
+  // Best effort, like any pub/sub: the others' copies still end at their fresh time.
+  sent.catch((err: unknown) => emitEvent(events, 'warn', 'redis.error', { role: 'l1-bus', err }));
+}
+
+/**
+ * An invalidation by a guard without an L1 tier: it has nothing to drop, but the processes that
+ * have one must hear of it (an invalidation is rare, so its one PUBLISH is always sent; a write's
+ * announcement is sent only by a guard with a tier, see docs/library.md).
+ */
+export function announceInvalidation(redis: RedisClient, bus: string, origin: string, marks: readonly Mark[], events: EventSource): void {
+  announce(redis, bus, invalidationMessage(origin, marks), events);
 }
