@@ -214,9 +214,11 @@ export class RedisGate {
       else if (state.watchers.size > 0) this.schedule(node, state, this.heartbeatMs);
       else this.tidy(node, state);
     };
+    // Any reply of the node's own counts as an answer: a key that is not a hash (a tag's record,
+    // whose step opened the breaker) answers WRONGTYPE, and the node is up all the same.
     this.redis.hexists(state.probeKey, 'fence').then(
       () => settle(true),
-      (err: unknown) => settle(false, err),
+      (err: unknown) => settle(!meansUnavailable(err), err),
     );
   }
 
