@@ -29,6 +29,7 @@ const KEPT_ENTRIES = 1000;
 export class OutageAnswers {
   private readonly kept: L1Store;
   private readonly flight = new SingleFlight<Envelope>();
+  private readonly nsFlight = new SingleFlight<Envelope>();
   /** Raised on each recovery: a computation that began before it keeps nothing after it. */
   private generation = 0;
   /**
@@ -46,7 +47,7 @@ export class OutageAnswers {
     emitEvent(call, 'warn', 'cache.degraded', { policy: deps.onRedisDown, cause: down.reason });
     if (deps.onRedisDown === 'error') throw down;
 
-    const held = this.copyOf(call.key, deps);
+    const held = this.copyOf(call, deps);
     if (held && isFresh(held.envelope)) {
       emitEvent(call, 'info', 'cache.hit', { tier: held.tier, degraded: true });
       return { value: held.envelope.value as T, source: 'cache' };
@@ -101,21 +102,28 @@ export class OutageAnswers {
     }
   }
 
-  private copyOf(key: string, deps: StrategyDeps): { envelope: Envelope; tier: 'l1' | 'outage' } | null {
-    const fromL1 = deps.l1?.copy(key);
-    const fromOutage = this.kept.peek(key);
+  /** A copy for `call`: one its namespaces wrote, if it has any (namespace.ts), as every read path asks. */
+  private copyOf(call: Call<unknown>, deps: StrategyDeps): { envelope: Envelope; tier: 'l1' | 'outage' } | null {
+    const ours = (envelope: Envelope | null | undefined) =>
+      envelope && call.ns.every((ns) => envelope.ns?.includes(ns)) ? envelope : null;
+    const fromL1 = ours(deps.l1?.copy(call.key));
+    const fromOutage = ours(this.kept.peek(call.key));
     // The newer of the two: a value computed in the outage is newer than what the tier held before it.
     if (fromOutage && (!fromL1 || fromOutage.computedAt >= fromL1.computedAt)) return { envelope: fromOutage, tier: 'outage' };
     return fromL1 ? { envelope: fromL1, tier: 'l1' } : null;
   }
 
   private compute(call: Call<unknown>, deps: StrategyDeps) {
-    return this.flight.do(call.key, async () => {
+    const computing = async () => {
       const generation = this.generation;
       const envelope = await recompute(call, deps, 0, { degraded: true });
       if (generation === this.generation && !envelope.uncached) this.keep(call.key, envelope);
       return envelope;
-    });
+    };
+    // Per namespace too, as the flights of strategies/shared-flight.ts: a namespace's call takes
+    // no value computed for the guard's own call of the same key (NUL: no namespace name has one).
+    if (call.ns.length === 0) return this.flight.do(call.key, computing);
+    return this.nsFlight.do(`${call.ns.at(-1)}\u0000${call.key}`, computing);
   }
 
   /** swr/xfetch served a stale copy: one computation in the background, known to close() like any refresh. */
