@@ -104,7 +104,7 @@ export async function recompute<T>(
 /**
  * Tags and namespaces, and the moment its computation began (the holder's fence, or the server's
  * TIME asked before computing): what an invalidation is compared with (tags.ts). A marked value
- * lives at most `tagRetentionMs`, as long as an invalidation's record does: an invalidation is
+ * lives at most `tagRetentionMs` from when its computation began, as long as an invalidation's record does: an invalidation is
  * never forgotten while a value it covers could still be read.
  */
 export function markEnvelope(
@@ -119,11 +119,14 @@ export function markEnvelope(
   if (tags.length > 0) envelope.tags = [...tags];
   if (call.ns.length > 0) envelope.ns = [...call.ns];
   envelope.bornAt = bornAt ?? 0;
+  // Counted from when its computation began, as an invalidation that covers it began after that:
+  // a computation that outlasts the invalidation must not outlive its record (tags.ts, RECORD_SLACK_MS).
+  const longest = Math.max(1, deps.tagRetentionMs - Math.ceil(envelope.computeMs));
   const life = envelope.ttlMs + (envelope.graceMs ?? deps.graceMs);
-  if (life > deps.tagRetentionMs) {
-    envelope.ttlMs = Math.max(1, Math.min(envelope.ttlMs, deps.tagRetentionMs));
+  if (life > longest) {
+    envelope.ttlMs = Math.min(envelope.ttlMs, longest);
     envelope.freshUntil = envelope.computedAt + envelope.ttlMs;
-    envelope.graceMs = deps.tagRetentionMs - envelope.ttlMs;
+    envelope.graceMs = longest - envelope.ttlMs;
   }
 }
 

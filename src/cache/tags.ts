@@ -58,6 +58,14 @@ export function recordKey(prefix: string, mark: Mark): string {
   return `${prefix}:${kind}:{${hashTag(rest.join(':'))}}:invalidated`;
 }
 
+/**
+ * How much longer than `tagRetentionMs` a record lives: a covered value lives at most
+ * `tagRetentionMs` from when its computation began on this process's clock (recompute.ts,
+ * markEnvelope), which is later than its `bornAt` (the claim's reply, the write's round trip): the
+ * record must outlast it by that much.
+ */
+export const RECORD_SLACK_MS = 1000;
+
 // KEYS: the records of the marks invalidated (one slot on a cluster), ARGV[1] how long a record
 // lives, ms. Each record becomes the server's clock in microseconds, raised above what it held, so
 // two invalidations of one mark are ordered. Returns the stamp.
@@ -118,7 +126,8 @@ export async function invalidateMarks(
   step: Step = direct,
 ): Promise<void> {
   const names = [...new Set(marks.map((m) => recordKey(prefix, m)))];
-  await Promise.all(bySlot(redis, names).map((group) => step(group[0]!, () => INVALIDATE.run(redis, group, [retentionMs], source))));
+  const recordMs = retentionMs + RECORD_SLACK_MS;
+  await Promise.all(bySlot(redis, names).map((group) => step(group[0]!, () => INVALIDATE.run(redis, group, [recordMs], source))));
 }
 
 /** The server's clock on the node of `valueKey`, in microseconds. */
