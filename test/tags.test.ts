@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { OptionsError } from '../src/errors.js';
 import type { Strategy } from '../src/cache/strategy.js';
 import { cacheKeys } from '../src/keys.js';
-import { recordKey } from '../src/cache/tags.js';
+import { RECORD_SLACK_MS, recordKey } from '../src/cache/tags.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { gated, waitUntil } from './support/wait.js';
@@ -160,12 +160,32 @@ describe('invalidateTags', () => {
     await guard.invalidateTags(['t', 'u']);
     for (const name of [recordKey(prefix, 'tag:t'), recordKey(prefix, 'tag:u')]) {
       const ttl = await admin.pttl(name);
-      expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(5_000);
+      // The record outlives the longest life of a value it covers (RECORD_SLACK_MS).
+      expect(ttl).toBeGreaterThan(5_000);
+      expect(ttl).toBeLessThanOrEqual(5_000 + RECORD_SLACK_MS);
     }
     await guard.getOrCompute('k', async () => 'v2', { tags: ['t'] });
     const keepUntil = Number(await admin.hget(cacheKeys(prefix, 'k').value, 'keepUntil'));
     expect(keepUntil - Date.now()).toBeLessThanOrEqual(5_000);
+  });
+
+  it("a value whose computation outlasted an invalidation lives no longer than the invalidation's record (found by the model checker)", async () => {
+    const prefix = uniquePrefix('tags-slow-holder');
+    const { guard } = processGuard({ keyPrefix: prefix, tagRetentionMs: 2_000, valueTtlMs: 60_000, graceMs: 60_000 });
+    const other = processGuard({ keyPrefix: prefix });
+    const computing = gated();
+    const held = guard.getOrCompute('k', computing.compute, { tags: ['t'] });
+    await computing.started;
+    await other.guard.invalidateTags(['t']);
+    const recordLeft = await admin.pttl(recordKey(prefix, 'tag:t'));
+    await new Promise((r) => setTimeout(r, 500));
+    computing.finish('from-before');
+    await held;
+    // Its life is counted from when its computation began, not from when it ended.
+    const keys = cacheKeys(prefix, 'k');
+    const valueLeft = Number(await admin.hget(keys.value, 'keepUntil')) - Date.now();
+    expect(valueLeft).toBeLessThanOrEqual(2_000 - 500);
+    expect(valueLeft).toBeLessThanOrEqual(recordLeft - 500);
   });
 
   it('bad tags are an OptionsError, before anything is sent', async () => {
@@ -179,6 +199,36 @@ describe('invalidateTags', () => {
       return 'v';
     };
     await expect(guard.getOrCompute('k', addsBadTag)).rejects.toBeInstanceOf(OptionsError);
+  });
+});
+
+describe("a flight of another process's holder, begun before a change there (found by the model checker)", () => {
+  it('a call that joins it after an invalidation elsewhere does not answer the covered value', async () => {
+    const prefix = uniquePrefix('tags-flight');
+    const p0 = processGuard({ keyPrefix: prefix });
+    const p1 = processGuard({ keyPrefix: prefix });
+    const computing = gated();
+    const first = p1.guard.getOrCompute('k', computing.compute, { tags: ['t'] });
+    await computing.started;
+    await p0.guard.invalidateTags(['t']);
+    const joiner = p1.guard.getOrCompute('k', async () => 'after', { tags: ['t'] });
+    computing.finish('from-before');
+    expect(await first).toEqual({ value: 'from-before', source: 'computed' });
+    expect(await joiner).toEqual({ value: 'after', source: 'computed' });
+  });
+
+  it("a call that joins it after a set elsewhere gets the set's value, not the refused one", async () => {
+    const prefix = uniquePrefix('set-flight');
+    const p0 = processGuard({ keyPrefix: prefix });
+    const p1 = processGuard({ keyPrefix: prefix });
+    const computing = gated();
+    const first = p1.guard.getOrCompute('k', computing.compute);
+    await computing.started;
+    await p0.guard.set('k', 'set');
+    const joiner = p1.guard.getOrCompute('k', async () => 'never');
+    computing.finish('from-before');
+    expect(await first).toEqual({ value: 'from-before', source: 'computed' });
+    expect(await joiner).toEqual({ value: 'set', source: 'cache' });
   });
 });
 

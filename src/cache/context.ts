@@ -77,7 +77,14 @@ export interface GuardResult<T> {
  * tier). `computedBy`: the traceparent of the computation a `waited` answer waited for, when no
  * envelope carries it (a computation shared in-process during an outage, kept out of the L1 tier).
  */
-export type Answer<T> = GuardResult<T> & { envelope?: Envelope<T>; computedBy?: string };
+export type Answer<T> = GuardResult<T> & {
+  envelope?: Envelope<T>;
+  computedBy?: string;
+  /** A value computed here but not stored (refused, or skipCache): its caller's, and its flight's joiners' to judge. */
+  unstored?: Envelope<T>;
+  /** Refused by a newer value (a set, a delete, a newer holder): a joiner of its flight looks again. */
+  superseded?: true;
+};
 
 /** Everything a strategy needs, resolved once per guard: the options, and the guard's state. */
 export interface StrategyDeps extends ResolvedGuardOptions {

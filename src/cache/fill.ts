@@ -80,11 +80,18 @@ async function fillWithin<T>(
       const { lease } = claimed;
       emitEvent(call, 'info', 'lock.acquired', { fence: lease.fence });
       try {
-        const { envelope, stored } = await computeAsHolder(call, deps, keys, lease);
+        const { envelope, stored, rejected } = await computeAsHolder(call, deps, keys, lease);
         // A value Redis refused (a newer one is stored) or that is stored nowhere (skipCache) is this
-        // caller's answer, never the L1 tier's; its flight's joiners still link to its computation.
+        // caller's answer, never the L1 tier's; its flight's joiners still link to its computation,
+        // look at its marks, and look again when it was refused (strategies/shared-flight.ts).
         if (stored) return { value: envelope.value, source: 'computed', envelope };
-        return { value: envelope.value, source: 'computed', ...(envelope.trace !== undefined && { computedBy: envelope.trace }) };
+        return {
+          value: envelope.value,
+          source: 'computed',
+          unstored: envelope,
+          ...(rejected && { superseded: true as const }),
+          ...(envelope.trace !== undefined && { computedBy: envelope.trace }),
+        };
       } catch (err) {
         // Our lock is someone else's now: wait for that holder's value, like any waiter.
         if (err instanceof LockLostError && !deps.signal.aborted) {

@@ -53,7 +53,7 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
       // The caller has its value; the lock goes back once Redis answers, for the fleet's next miss.
       deps.outage.afterOutage(() => releaseAsHolder(call as Call<unknown>, deps, keys, lease, 'released'));
     }
-    return { envelope, stored: false };
+    return { envelope, stored: false, rejected: false };
   }
 
   let outcome: Awaited<ReturnType<typeof writeEnvelope>>;
@@ -63,7 +63,7 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
     if (!(err instanceof RedisUnavailableError)) throw err;
     keepThroughOutage(call, deps, envelope, err);
     deps.outage.afterOutage(() => finishLate(call, deps, keys, envelope, lease));
-    return { envelope, stored: false };
+    return { envelope, stored: false, rejected: false };
   }
   if (outcome.written) {
     emitEvent(call, 'info', 'cache.write', { fence: lease.fence });
@@ -71,7 +71,7 @@ export async function computeAsHolder<T>(call: Call<T>, deps: StrategyDeps, keys
   } else emitEvent(call, 'warn', 'cache.write.rejected', { fence: lease.fence, storedFence: outcome.storedFence });
   if (outcome.released) emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
   else if (!lost.signal.aborted) emitEvent(call, 'warn', 'lock.lost', { fence: lease.fence, during: 'write' });
-  return { envelope, stored: outcome.written };
+  return { envelope, stored: outcome.written, rejected: !outcome.written };
 }
 
 /**
@@ -97,10 +97,11 @@ async function finishLate(call: Call<unknown>, deps: StrategyDeps, keys: CacheKe
   if (outcome.released) emitEvent(call, 'info', 'lock.released', { fence: lease.fence });
 }
 
-/** What a holder computed, and whether Redis took it (a newer value may have fenced it out). */
+/** What a holder computed, and whether Redis took it, or refused it (a newer value fenced it out). */
 export interface Computed<T> {
   envelope: Envelope<T>;
   stored: boolean;
+  rejected: boolean;
 }
 
 /**

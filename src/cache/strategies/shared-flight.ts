@@ -1,6 +1,7 @@
 import { emitEvent } from '../../events.js';
 import type { Answer, Call, StrategyDeps } from '../context.js';
 import type { Envelope } from '../envelope.js';
+import { invalidated } from './steps.js';
 
 /**
  * Run `lookup` once per key per process for all concurrent callers of one strategy, so a burst
@@ -14,7 +15,10 @@ export async function shareFlight<T>(
   deps: StrategyDeps,
   lookup: () => Promise<Answer<T>>,
 ): Promise<Answer<T>> {
-  const { value: result, shared } = await deps.flight.do(flightKey(strategy, call.key, call.ns), lookup as () => Promise<Answer<unknown>>);
+  const fly = () => deps.flight.do(flightKey(strategy, call.key, call.ns), lookup as () => Promise<Answer<unknown>>);
+  let { value: result, shared } = await fly();
+  // Once: the flight that replaces an outdated one began after what outdated it.
+  if (shared && (await outdated(call as Call<unknown>, deps, result))) ({ value: result, shared } = await fly());
   if (!shared) return result as Answer<T>;
 
   // A computation this caller did not run is one it waited for; hits and stale stay as they were.
@@ -29,6 +33,29 @@ export async function shareFlight<T>(
     ...(result.envelope && { envelope: result.envelope as Envelope<T> }),
     ...(result.computedBy !== undefined && { computedBy: result.computedBy }),
   };
+}
+
+/** Per answer of a flight: whether it is outdated for its joiners, asked once for all of them. */
+const judged = new WeakMap<Answer<unknown>, Promise<boolean>>();
+
+/**
+ * Whether a flight's answer is outdated for a caller that joined it: its holder's write was
+ * refused (a set, a delete or a newer holder came while it computed), or an invalidation covers
+ * it. The flight may have begun long before the joiner did, and a change in another process
+ * does not reach this process's flights (its own `set`, `delete` and invalidations forget them):
+ * the answer says so. The check of marks reads their records, once per answer, only for a value
+ * with tags or namespaces.
+ */
+function outdated(call: Call<unknown>, deps: StrategyDeps, answer: Answer<unknown>): Promise<boolean> {
+  if (answer.superseded) return Promise.resolve(true);
+  const envelope = answer.envelope ?? answer.unstored;
+  if (!envelope || (!envelope.tags && !envelope.ns)) return Promise.resolve(false);
+  let verdict = judged.get(answer);
+  if (!verdict) {
+    verdict = invalidated(call, deps, envelope).then((floor) => floor !== null);
+    judged.set(answer, verdict);
+  }
+  return verdict;
 }
 
 /**
