@@ -4,8 +4,9 @@
  * it fails on most runs. `npm run test:model -- --found` runs each a few times; each is also a
  * JSON program for `--program`. They are not part of `npm test`: their timings are tight, and some
  * are about fixes still under way. docs/development.md lists what each showed. Found later: the
- * tracing ones (against 68a4159), those with setTtl and skipCache (against 6d3aa67) and the
- * getManyOrCompute one (against 649bec8), each saying so.
+ * tracing ones (against 68a4159), those with setTtl and skipCache (against 6d3aa67), the
+ * getManyOrCompute one (against 649bec8) and those of tags and namespaces (against 3676c8a), each
+ * saying so.
  */
 import { type Fleet, LEGACY, NO_SOFT_TIMEOUT, type Op, type Program, programFromJson, programToJson, TIMINGS } from './operations.js';
 
@@ -215,6 +216,46 @@ export const FOUND: readonly Found[] = [
       "against e20440c: a redis-lock holder (value 2, its computation begun before a set) whose write was held up in Redis behind an outage stored its older value once the set's short-lived key had expired: the set's key lived only its value's fresh time plus grace, less than a holder may still write (the stored fence went down, `fence`). Shrunk by CI's run of `npm test`",
     program: programFromJson(
       '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0},"ops":[{"kind":"get","p":0,"key":"b","strategy":"none","compute":{"fate":"ok","ms":0,"honorsSignal":false},"gapMs":0,"awaited":false},{"kind":"get","p":0,"key":"a","strategy":"redis-lock","compute":{"fate":"slow","ms":380,"honorsSignal":true},"gapMs":5,"awaited":false,"softTimeoutMs":5},{"kind":"get","p":0,"key":"b","strategy":"xfetch","compute":{"fate":"ok","ms":41,"honorsSignal":true,"setTtl":{"graceMs":300}},"gapMs":9,"awaited":false},{"kind":"set","p":0,"key":"a","gapMs":2,"awaited":true},{"kind":"get","p":2,"key":"c","strategy":"local-lock","compute":{"fate":"ok","ms":9,"honorsSignal":false},"gapMs":32,"awaited":false},{"kind":"outage","ms":430,"gapMs":0,"awaited":false},{"kind":"set","p":1,"key":"b","gapMs":37,"awaited":false},{"kind":"pause","ms":100,"gapMs":29,"awaited":false},{"kind":"get-many","p":1,"keys":["b","a"],"gapMs":0,"awaited":false,"compute":{"ms":48,"fate":"ok","honorsSignal":true}},{"kind":"get-many","p":1,"keys":["a","b","a"],"gapMs":4,"awaited":false,"compute":{"ms":11,"fate":"ok","honorsSignal":false}},{"kind":"outage","ms":420,"gapMs":39,"awaited":false}]}',
+    ),
+  },
+  {
+    name: 'invalidate-probe-wrongtype',
+    showed:
+      "against 3676c8a: an invalidateTags (or a namespace's clear()) whose step met a slow Redis (an outage, or two pauses back to back: past redisTimeoutMs) opened its guard's breaker with the tag's record as the node's probe key; the record is a string, the probe HEXISTS on it answers WRONGTYPE, which does not close the breaker, so the guard stays unavailable (every call `cache.degraded`) until the record expires (tagRetentionMs, a day by default) (`recovers`). Random programs meet it about once in 40",
+    program: programFromJson(
+      '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0},"ops":[{"kind":"outage","ms":300,"gapMs":0,"awaited":false},{"kind":"invalidate","p":0,"tags":["t1"],"gapMs":20,"awaited":true},{"kind":"get","p":0,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":1500,"awaited":true}]}',
+    ),
+  },
+  {
+    name: 'retention-outlived',
+    showed:
+      "against 3676c8a, written for it: a value whose computation began before an invalidation and ended after it (a slow redis-lock holder) lives tagRetentionMs from when it was computed (recompute.ts, markEnvelope), longer than the invalidation's record, which lives tagRetentionMs from the invalidation: once the record expired, an swr read got the covered value as stale (`invalidated`). Here tagRetentionMs is 700 ms; with the default day, a value living a day does the same for as long as its computation ran after the invalidation",
+    program: programFromJson(
+      '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0,"tagRetentionMs":700},"ops":[{"kind":"get","p":0,"key":"a","strategy":"redis-lock","compute":{"fate":"slow","ms":380,"honorsSignal":false},"tags":["t1"],"gapMs":0,"awaited":false},{"kind":"invalidate","p":1,"tags":["t1"],"gapMs":50,"awaited":true},{"kind":"get","p":2,"key":"a","strategy":"swr","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":740,"awaited":true},{"kind":"get","p":0,"key":"a","strategy":"swr","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":100,"awaited":true}]}',
+    ),
+  },
+  {
+    name: 'outage-ns-foreign',
+    showed:
+      "against 3676c8a, written for it: while Redis is unavailable (onRedisDown compute), a namespace's read answered the value the guard's own read of the same key `n:a` had computed in the outage (`ns-foreign`): what a process keeps and shares during an outage (outage.ts, its kept values, its single flight, the L1 tier's copy) is found by the key alone, not by the namespaces the value was written in, which every other read path checks",
+    program: programFromJson(
+      '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0},"ops":[{"kind":"outage","ms":450,"gapMs":0,"awaited":false},{"kind":"get","p":0,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":10,"awaited":true,"under":"n"},{"kind":"get","p":0,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":10,"awaited":true,"ns":"n"}]}',
+    ),
+  },
+  {
+    name: 'flight-outlives-invalidation',
+    showed:
+      "against 3676c8a, written for it: a call of P1 that started 280 ms after P0's invalidateTags resolved joined P1's flight of a slow holder begun before it and answered the covered value (`invalidated`, `waited`): an invalidation forgets the flights of its own process only (guard.ts, forgetAllFlights), and nothing tells another process's flights, with or without an L1 tier",
+    program: programFromJson(
+      '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0},"ops":[{"kind":"get","p":1,"key":"a","strategy":"redis-lock","compute":{"fate":"slow","ms":380,"honorsSignal":false},"gapMs":0,"awaited":false,"tags":["t1"]},{"kind":"invalidate","p":0,"tags":["t1"],"gapMs":30,"awaited":true},{"kind":"get","p":1,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":280,"awaited":true},{"kind":"get","p":2,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":0,"awaited":true}]}',
+    ),
+  },
+  {
+    name: 'flight-outlives-set',
+    showed:
+      "against 3676c8a, written for it, the same before tags: a call of P1 that started 280 ms after P0's set resolved joined P1's flight of a holder begun before the set and answered the holder's value, which the set's fence kept out of Redis (`flight-joiner`): a set or delete forgets the flights of its own process only (forgetFlights)",
+    program: programFromJson(
+      '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0},"ops":[{"kind":"get","p":1,"key":"a","strategy":"redis-lock","compute":{"fate":"slow","ms":380,"honorsSignal":false},"gapMs":0,"awaited":false},{"kind":"set","p":0,"key":"a","gapMs":30,"awaited":true},{"kind":"get","p":1,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":280,"awaited":true},{"kind":"get","p":2,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":0,"awaited":true}]}',
     ),
   },
 ];

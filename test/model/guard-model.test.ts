@@ -87,6 +87,8 @@ const traced = { programs: 0, spans: 0, links: 0, waited: 0, refreshes: 0 };
 const lifetimes = { decided: 0, skipped: 0, skippedWaited: 0, softTimedOut: 0, continuingStored: 0 };
 /** What the runs met of getManyOrCompute (printed too): batches, their computeMany calls, keys left out or taken over. */
 const batches = { getMany: 0, computeMany: 0, keysComputed: 0, leftOut: 0, alone: 0, waited: 0 };
+/** What the runs met of tags and namespaces (printed too): invalidations resolved, reads that found a value one covered. */
+const invalidations = { invalidateTags: 0, clears: 0, covered: 0, tagged: 0, namespaced: 0, shortRetention: 0 };
 function count(raw: History): void {
   // Each getMany's reads of its keys count as calls.
   const history = withBatchReads(raw);
@@ -113,6 +115,13 @@ function count(raw: History): void {
   outages.degradedCalls += new Set(history.events.filter((e) => e.event === 'cache.degraded').map((e) => e.i)).size;
   outages.degradedComputations += history.computes.filter((c) => c.degraded).length;
   if (raw.recoveryFrom < raw.calls.length) outages.recoveryRounds++;
+  const resolved = (kind: string) => history.calls.filter((c) => c.op.kind === kind && c.end !== undefined && !c.error).length;
+  invalidations.invalidateTags += resolved('invalidate');
+  invalidations.clears += resolved('clear');
+  invalidations.covered += history.events.filter((e) => e.event === 'cache.invalidated').length;
+  invalidations.tagged += history.calls.filter((c) => (c.op.kind === 'get' || c.op.kind === 'set') && c.op.tags !== undefined).length;
+  invalidations.namespaced += history.calls.filter((c) => 'ns' in c.op && c.op.ns !== undefined).length;
+  if (history.program.fleet.tagRetentionMs !== undefined) invalidations.shortRetention++;
 }
 
 /** Run `program` `repeat` times; throws the first run's broken invariants, its timeline and the program as JSON. */
@@ -175,7 +184,11 @@ if (!programFile && !runFound)
           `(${lifetimes.skippedWaited} call(s) got one as waited), ${lifetimes.softTimedOut} call(s) answered stale at a soft timeout ` +
           `(${lifetimes.continuingStored} of their computations stored after); ` +
           `${batches.getMany} getMany call(s): ${batches.computeMany} computeMany call(s) over ${batches.keysComputed} key(s) ` +
-          `(${batches.alone} of one key), ${batches.leftOut} key(s) left out, ${batches.waited} key(s) answered waited\n`,
+          `(${batches.alone} of one key), ${batches.leftOut} key(s) left out, ${batches.waited} key(s) answered waited; ` +
+          `${invalidations.tagged} tagged get(s) and set(s), ${invalidations.namespaced} call(s) through a namespace, ` +
+          `${invalidations.invalidateTags} invalidateTags and ${invalidations.clears} clear() resolved, ` +
+          `${invalidations.covered} read(s) found a value one covered (cache.invalidated), ` +
+          `${invalidations.shortRetention} program(s) with a short tagRetentionMs\n`,
       );
     });
   });

@@ -19,12 +19,15 @@
  */
 import type { ValueSource } from '../../src/cache/strategy.js';
 import { SPAN } from '../../src/telemetry/tracing.js';
+import { checkInvalidations, isMarked, valueMarks } from './invalidation.js';
 import {
   describeDecisions,
   describeOp,
+  describeTags,
   type GetManyOp,
   type GetOp,
   type Op,
+  opKey,
   type Program,
   TIMINGS,
   uniqueKeys,
@@ -130,7 +133,14 @@ export interface BatchRecord {
 }
 
 /** The spans of the guards' calls (a getOrCompute, getManyOrCompute, set, delete or lock span). */
-export const CALL_SPANS: ReadonlySet<string> = new Set([SPAN.getOrCompute, SPAN.getManyOrCompute, SPAN.set, SPAN.delete, SPAN.lock]);
+export const CALL_SPANS: ReadonlySet<string> = new Set([
+  SPAN.getOrCompute,
+  SPAN.getManyOrCompute,
+  SPAN.set,
+  SPAN.delete,
+  SPAN.lock,
+  SPAN.invalidate,
+]);
 
 /**
  * A span a traced guard started, from the runner's Tracing wrapper (which counts its end() calls),
@@ -338,6 +348,17 @@ export function checkHistory(raw: History, options: CheckOptions): string[] {
   checkSoftTimeout(history, v, pauseAllowance);
   checkTracing(history, v);
   checkBatches(history, v);
+  const life = lifetimes(history);
+  checkInvalidations(history, {
+    add: (invariant, text) => v.add(invariant, text),
+    call: (c) => v.call(c),
+    at: (t) => v.at(t),
+    options,
+    pauseAllowance,
+    degraded: degradedCalls(history),
+    freshEnd: (id) => life(id)?.freshEnd,
+    busMs: BOUNDS.busMs,
+  });
   for (const leak of history.leaks) v.add('leak', leak);
   return v.list;
 }
@@ -363,6 +384,12 @@ export function describeTimeline(raw: History, withEvents = false): string {
   const origin = h.calls[0]?.start ?? 0;
   const ms = (t: number | undefined) => (t === undefined ? '?' : String(Math.round(t - origin)));
   const degraded = degradedCalls(h);
+  const marksOf = valueMarks(h);
+  /** `, tags [t1], namespace n/m` of a value ('' for none). */
+  const marked = (id: number) => {
+    const m = marksOf(id);
+    return `${describeTags(m && m.tags.length > 0 ? m.tags : undefined)}${m && m.ns.length > 0 ? `, namespace ${m.ns.at(-1)}` : ''}`;
+  };
   const lines = h.calls.map((c) => {
     const outcome = c.error
       ? `rejected ${c.error.code ?? c.error.name}`
@@ -382,7 +409,7 @@ export function describeTimeline(raw: History, withEvents = false): string {
   });
   const computes = h.computes.map(
     (c) =>
-      `  value ${c.id}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''}${c.batch === undefined ? '' : ` (computeMany ${c.batch})`} computed ${ms(c.start)}..${ms(c.finish)} ms${c.omitted ? ' left out' : c.threw ? ' threw' : ''}${describeDecisions({ ms: 0, fate: 'ok', honorsSignal: false, ...(c.decided && { setTtl: c.decided }), ...(c.skipped && { skipCache: true }) })}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}${c.releasedAt === undefined ? '' : `, lock given back at ${ms(c.releasedAt)}`}${c.span ? `, in span ${c.span.spanId}` : ''}`,
+      `  value ${c.id}${marked(c.id)}: #${c.i} ${c.proc.label} ${c.strategy} fence ${c.fence}${c.degraded ? ' degraded' : ''}${c.batch === undefined ? '' : ` (computeMany ${c.batch})`} computed ${ms(c.start)}..${ms(c.finish)} ms${c.omitted ? ' left out' : c.threw ? ' threw' : ''}${describeDecisions({ ms: 0, fate: 'ok', honorsSignal: false, ...(c.decided && { setTtl: c.decided }), ...(c.skipped && { skipCache: true }) })}, stored: ${c.stored ?? 'unknown'}${c.storedAt === undefined ? '' : ` at ${ms(c.storedAt)}`}${c.releasedAt === undefined ? '' : `, lock given back at ${ms(c.releasedAt)}`}${c.span ? `, in span ${c.span.spanId}` : ''}`,
   );
   const batches = (h.batches ?? []).map(
     (b) =>
@@ -495,7 +522,7 @@ function checkErrors(h: History, v: Violations): void {
       case 'get':
         allowed =
           // A batch computation's error names its keys.
-          (LIBRARY_GET_ERRORS.has(code) && (code !== MODEL_ERROR_CODE || (e.key?.split(',') ?? []).includes(c.op.key))) ||
+          (LIBRARY_GET_ERRORS.has(code) && (code !== MODEL_ERROR_CODE || (e.key?.split(',') ?? []).includes(opKey(c.op)))) ||
           (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs)) ||
           (code === UNAVAILABLE && degraded.has(c.i) && h.program.fleet.onRedisDown[c.proc!.index] === 'error');
         break;
@@ -507,6 +534,8 @@ function checkErrors(h: History, v: Violations): void {
         allowed = code === 'E_CLOSED' || (code === 'E_OPTIONS' && refusableTtl(c.op.ttlMs)) || unavailable;
         break;
       case 'delete':
+      case 'invalidate':
+      case 'clear':
         allowed = code === 'E_CLOSED' || unavailable;
         break;
       case 'lock':
@@ -560,7 +589,7 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
     if (degraded.has(c.i)) continue;
     if (c.op.kind === 'set')
       knowledge.push({
-        key: c.op.key,
+        key: opKey(c.op),
         t: c.end,
         proc: c.proc,
         version: { kind: 'set', id: c.setValue!, a: c.start, b: c.end, writer: c.proc },
@@ -568,7 +597,7 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
       });
     if (c.op.kind === 'delete')
       knowledge.push({
-        key: c.op.key,
+        key: opKey(c.op),
         t: c.end,
         proc: c.proc,
         version: { kind: 'delete', a: c.start, b: c.end, writer: c.proc },
@@ -578,7 +607,7 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
       const version = versionOf(c.value);
       if (version)
         knowledge.push({
-          key: c.op.key,
+          key: opKey(c.op),
           t: c.end,
           proc: c.proc,
           version,
@@ -624,12 +653,12 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
     const id = r.value;
     const set = setOf.get(id);
     const comp = computeOf.get(id);
-    const key = set ? (set.op as { key: string }).key : comp?.key;
+    const key = set ? opKey(set.op as { key: string }) : comp?.key;
     if (key === undefined) {
       v.add('values', `${v.call(r)} returned ${JSON.stringify(id)}, which no set and no computation of this program produced`);
       continue;
     }
-    if (key !== r.op.key) {
+    if (key !== opKey(r.op)) {
       v.add('values', `${v.call(r)} returned ${id}, a value of key ${key}`);
       continue;
     }
@@ -680,7 +709,7 @@ function checkValues(h: History, v: Violations, options: CheckOptions, pauseAllo
     }
     if (own) continue; // its own computation ran after the call started, after anything known before
     for (const k of knowledge) {
-      if (k.key !== r.op.key || k.t >= r.start) continue;
+      if (k.key !== opKey(r.op) || k.t >= r.start) continue;
       if (degradedRead && k.proc !== r.proc) continue; // the outage relaxation above
 
       if (k.t + bound(k, r.proc, k.t, r.start) >= r.start) continue;
@@ -711,31 +740,47 @@ interface Lifetime {
 /** A per-call (or set's) ttlMs as the guard takes it: 0 or less gives 1 ms, fractions are rounded. */
 const callFreshMs = (ttlMs: number | undefined) => (ttlMs === undefined ? TIMINGS.valueTtlMs : Math.max(1, Math.round(ttlMs)));
 
+/**
+ * A value with tags or namespaces lives at most the fleet's `tagRetentionMs` (as long as an
+ * invalidation's record): its fresh time cut to it, its grace to what is left (recompute.ts).
+ */
+function retained(h: History, marked: boolean, freshMs: number, graceMs: number): { freshMs: number; graceMs: number; cut: string } {
+  const retention = h.program.fleet.tagRetentionMs;
+  if (!marked || retention === undefined || freshMs + graceMs <= retention) return { freshMs, graceMs, cut: '' };
+  const fresh = Math.max(1, Math.min(freshMs, retention));
+  return { freshMs: fresh, graceMs: retention - fresh, cut: ` (cut to tagRetentionMs ${retention})` };
+}
+
 /** The lifetime of each value of the program (a set's, or a computation's that returned), by its id. */
 function lifetimes(h: History): (id: number) => Lifetime | undefined {
   const byId = new Map<number, Lifetime>();
   const callOf = new Map(h.calls.map((c) => [c.i, c]));
+  const marks = valueMarks(h);
   for (const c of h.calls) {
     if (c.op.kind !== 'set' || c.setValue === undefined) continue;
-    const freshMs = callFreshMs(c.op.ttlMs);
+    const { freshMs, graceMs, cut } = retained(h, isMarked(marks(c.setValue)), callFreshMs(c.op.ttlMs), TIMINGS.graceMs);
     byId.set(c.setValue, {
       freshMs,
-      graceMs: TIMINGS.graceMs,
+      graceMs,
       freshEnd: (c.end ?? Number.POSITIVE_INFINITY) + freshMs,
-      what: `set by #${c.i}, fresh ${freshMs} ms, grace ${TIMINGS.graceMs} ms`,
+      what: `set by #${c.i}, fresh ${freshMs} ms, grace ${graceMs} ms${cut}`,
     });
   }
   for (const comp of h.computes) {
     if (comp.finish === undefined || comp.threw) continue;
     const op = callOf.get(comp.i)?.op as GetOp | undefined;
-    const freshMs = comp.decided?.ttlMs !== undefined ? Math.max(1, Math.round(comp.decided.ttlMs)) : callFreshMs(op?.ttlMs);
-    const graceMs = comp.decided?.graceMs ?? TIMINGS.graceMs;
+    const { freshMs, graceMs, cut } = retained(
+      h,
+      isMarked(marks(comp.id)),
+      comp.decided?.ttlMs !== undefined ? Math.max(1, Math.round(comp.decided.ttlMs)) : callFreshMs(op?.ttlMs),
+      comp.decided?.graceMs ?? TIMINGS.graceMs,
+    );
     const decided = comp.decided ? ' (setTtl)' : '';
     byId.set(comp.id, {
       freshMs,
       graceMs,
       freshEnd: comp.finish + freshMs,
-      what: `computed by #${comp.i} (${comp.proc.label}), fresh ${freshMs} ms, grace ${graceMs} ms${decided}, finished at`,
+      what: `computed by #${comp.i} (${comp.proc.label}), fresh ${freshMs} ms, grace ${graceMs} ms${decided}${cut}, finished at`,
     });
   }
   return (id) => byId.get(id);
@@ -888,7 +933,7 @@ function checkSoftTimeout(h: History, v: Violations, pauseAllowance: (from: numb
     return r?.softTimedOut === true && r.end !== undefined && c.start >= r.start && c.start <= r.end && !c.degraded;
   });
   const writes = h.calls.filter((c) => c.op.kind === 'set' || c.op.kind === 'delete');
-  const key = (c: CallRecord) => (c.op as { key: string }).key;
+  const key = (c: CallRecord) => opKey(c.op as { key: string });
 
   for (const c of continuing) {
     const r = callOf.get(c.i)!;
@@ -1127,9 +1172,11 @@ function checkOutage(h: History, v: Violations): void {
       if (b.start < a.start + 20 || b.start > a.finish + TIMINGS.valueTtlMs - 100) continue;
       if (recoveredIn(a.proc, a.start - 1, b.start + 1)) continue;
       const wrote = h.calls.some(
-        (c) => (c.op.kind === 'set' || c.op.kind === 'delete') && c.proc === a.proc && c.op.key === a.key && c.start <= b.start,
+        (c) => (c.op.kind === 'set' || c.op.kind === 'delete') && c.proc === a.proc && opKey(c.op) === a.key && c.start <= b.start,
       );
       if (wrote) continue;
+      // A namespace takes only its own values: the guard's own call of its key computes apart.
+      if (ops[0]?.ns !== ops[1]?.ns) continue;
       v.add(
         'outage-once-per-key',
         `${a.proc.label} computed ${a.key} twice while Redis was unavailable there: ${origin(a)} over ${v.at(a.start)}..${v.at(a.finish)}, and value ${b.id} (#${b.i}) from ${v.at(b.start)}, while the first ran or was fresh`,
@@ -1307,7 +1354,8 @@ function checkTracing(h: History, v: Violations): void {
   const callSpans = new Map<number, SpanRecord[]>();
   for (const s of h.spans) if (s.op !== undefined) callSpans.set(s.op, [...(callSpans.get(s.op) ?? []), s]);
   for (const c of h.calls) {
-    if (!c.proc?.traced || c.end === undefined || !['get', 'get-many', 'set', 'delete', 'lock'].includes(c.op.kind)) continue;
+    if (!c.proc?.traced || c.end === undefined || !['get', 'get-many', 'set', 'delete', 'lock', 'invalidate', 'clear'].includes(c.op.kind))
+      continue;
     const spans = callSpans.get(c.i) ?? [];
     // A getMany refused before it began (bad options, a closed guard) started no span, for none of its keys.
     const refused =
@@ -1321,7 +1369,14 @@ function checkTracing(h: History, v: Violations): void {
       continue;
     }
     const s = spans[0]!;
-    const expected = `cache-stampede ${c.op.kind === 'get' ? 'getOrCompute' : c.op.kind === 'get-many' ? 'getManyOrCompute' : c.op.kind}`;
+    const expected =
+      c.op.kind === 'get'
+        ? SPAN.getOrCompute
+        : c.op.kind === 'get-many'
+          ? SPAN.getManyOrCompute
+          : c.op.kind === 'invalidate' || c.op.kind === 'clear'
+            ? SPAN.invalidate
+            : `cache-stampede ${c.op.kind}`;
     if (s.name !== expected) v.add('call-span', `${v.call(c)} started a ${s.name} span, not ${expected}`);
     if (!s.exported) continue;
     // lock(): the span covers lock() only (not the hold or the release).
@@ -1428,7 +1483,8 @@ function checkBatches(h: History, v: Violations): void {
     if (c.op.kind !== 'get-many') continue;
     const op: GetManyOp = c.op;
     const reads = readsOfBatch(h, c.i);
-    const readOf = new Map(reads.map((r) => [(r.op as GetOp).key as string, r]));
+    // By the guard's key (the computations' records name that one).
+    const readOf = new Map(reads.map((r) => [opKey(r.op as GetOp), r]));
     const asked = uniqueKeys(op);
 
     if (c.end !== undefined && !c.error) {

@@ -15,6 +15,32 @@ export const KEYS = ['a', 'b', 'c'] as const;
 export type Key = (typeof KEYS)[number];
 export const LOCK_NAMES = ['x', 'y'] as const;
 export type LockName = (typeof LOCK_NAMES)[number];
+/** The tags of a program: two, so that one invalidation covers some values and not others. */
+export const TAGS = ['t1', 't2'] as const;
+export type Tag = (typeof TAGS)[number];
+/** The namespaces of a program: `n`, and `n/m` inside it (`guard.namespace('n').namespace('m')`). */
+export const NAMESPACES = ['n', 'n/m'] as const;
+export type Ns = (typeof NAMESPACES)[number];
+
+/** The namespaces a value written through `ns` is marked with, outermost first (`n/m`: `n` and `n/m`); none for the root. */
+export function nsChain(ns: Ns | undefined): string[] {
+  if (ns === undefined) return [];
+  const names = ns.split('/');
+  return names.map((_, n) => names.slice(0, n + 1).join('/'));
+}
+
+/** A key as the guard stores it: `a` through namespace `n/m` is `n:m:a` (namespace.ts). */
+export function fullKey(key: string, ns: Ns | undefined): string {
+  return ns === undefined ? key : `${ns.split('/').join(':')}:${key}`;
+}
+
+/**
+ * The key a get, set or delete reaches in the guard's key space: its key through its namespace
+ * (`ns`), or the root's call of `<under>:<key>` (a namespace's key, written without it).
+ */
+export function opKey(op: { key: string; ns?: Ns; under?: Ns }): string {
+  return fullKey(op.key, op.ns ?? op.under);
+}
 
 /** How a computation ends: in time, by throwing, after the lock TTL, or after the compute timeout. */
 export type Fate = 'ok' | 'throw' | 'slow' | 'hang';
@@ -32,6 +58,8 @@ export interface ComputePlan {
   setTtl?: ValueTtlPlan;
   /** `ctx.skipCache()` just before it returns: the value answers its call and waiters, stored nowhere (missing: false). */
   skipCache?: boolean;
+  /** `ctx.addTags(..)` just before it returns: tags its value carries beside its call's (missing: none). */
+  addTags?: readonly Tag[];
 }
 
 /** What a computation decides of its value's lifetime (`ctx.setTtl`): either or both. */
@@ -82,6 +110,12 @@ export const TIMINGS = {
    */
   callSoftTimeoutMs: [5, 0, 20, 100],
   fleetSoftTimeoutMs: [5, 20],
+  /**
+   * A short `tagRetentionMs` (one fleet in three): an invalidation's record expires within the
+   * program, as long as a value's fresh time + grace (valueTtlMs + graceMs), so a value of the
+   * guard's lifetime is not shortened by it and a longer one (setTtl) is.
+   */
+  tagRetentionMs: 700,
 } as const;
 
 /** What a program written before the outage operations meant (JSON without these fields): the library's default deadline, a 200 ms pause. */
@@ -114,6 +148,12 @@ export interface GetOp extends Base {
   readonly batch?: number;
   /** That getMany's computation leaves this key out. */
   readonly omitted?: boolean;
+  /** The call's `tags` (missing: none). */
+  readonly tags?: readonly Tag[];
+  /** Made through `guard.namespace(..)` of this path (missing: the guard itself). */
+  readonly ns?: Ns;
+  /** The guard's own call of the namespace's key `<under>:<key>` (a value the namespace did not write). */
+  readonly under?: Ns;
 }
 /**
  * `getManyOrCompute(keys, computeMany)`: 2-3 of the program's keys (a key may be asked twice: it
@@ -136,11 +176,16 @@ export interface GetManyOp extends Base {
   readonly ttlMs: CallTtl;
   /** The call's `softTimeoutMs` (0: off for this call); missing: the guard's. */
   readonly softTimeoutMs?: number;
+  /** The call's `tags` (missing: none). */
+  readonly tags?: readonly Tag[];
+  /** Made through `guard.namespace(..)` of this path (missing: the guard itself). */
+  readonly ns?: Ns;
 }
-/** What a batch computation decides of one key's value (`ctx.setTtl(key, ..)`, `ctx.skipCache(key)`). */
+/** What a batch computation decides of one key's value (`ctx.setTtl(key, ..)`, `ctx.skipCache(key)`, `ctx.addTags(key, ..)`). */
 export interface KeyDecisions {
   setTtl?: ValueTtlPlan;
   skipCache?: boolean;
+  addTags?: readonly Tag[];
 }
 
 /** The keys of a getMany as the guard takes them: each once, in the order first asked. */
@@ -168,9 +213,12 @@ export function batchRead(i: number, op: GetManyOp, key: Key): GetOp {
       honorsSignal: op.compute.honorsSignal,
       ...(decide?.setTtl && { setTtl: decide.setTtl }),
       ...(decide?.skipCache && { skipCache: true }),
+      ...(decide?.addTags && { addTags: decide.addTags }),
     },
     ttlMs: op.ttlMs,
     ...(op.softTimeoutMs !== undefined && { softTimeoutMs: op.softTimeoutMs }),
+    ...(op.tags && { tags: op.tags }),
+    ...(op.ns && { ns: op.ns }),
     gapMs: op.gapMs,
     awaited: op.awaited,
     batch: i,
@@ -183,11 +231,31 @@ export interface SetOp extends Base {
   readonly p: number;
   readonly key: Key;
   readonly ttlMs: CallTtl;
+  /** `set(.., { tags })` (missing: none). */
+  readonly tags?: readonly Tag[];
+  /** Through `guard.namespace(..)` of this path. */
+  readonly ns?: Ns;
+  /** The guard's own set of the namespace's key `<under>:<key>`: a value the namespace did not write. */
+  readonly under?: Ns;
 }
 export interface DeleteOp extends Base {
   readonly kind: 'delete';
   readonly p: number;
   readonly key: Key;
+  /** Through `guard.namespace(..)` of this path. */
+  readonly ns?: Ns;
+}
+/** `invalidateTags(tags)`: every value carrying one of them counts as missing, in every process. */
+export interface InvalidateOp extends Base {
+  readonly kind: 'invalidate';
+  readonly p: number;
+  readonly tags: readonly Tag[];
+}
+/** `guard.namespace(..).clear()`: every value written through that namespace (or one inside it) counts as missing. */
+export interface ClearOp extends Base {
+  readonly kind: 'clear';
+  readonly p: number;
+  readonly ns: Ns;
 }
 export interface LockOp extends Base {
   readonly kind: 'lock';
@@ -222,7 +290,7 @@ export interface OutageOp extends Base {
   readonly ms: number;
 }
 
-export type Op = GetOp | GetManyOp | SetOp | DeleteOp | LockOp | ReopenOp | KillOp | PauseOp | OutageOp;
+export type Op = GetOp | GetManyOp | SetOp | DeleteOp | InvalidateOp | ClearOp | LockOp | ReopenOp | KillOp | PauseOp | OutageOp;
 
 export interface Fleet {
   /** Which processes have `l1: { maxEntries: 100 }`. */
@@ -241,6 +309,8 @@ export interface Fleet {
   readonly traced: readonly boolean[];
   /** Every guard's `softTimeoutMs` (0: off, the library's default; so in a program written before it). */
   readonly softTimeoutMs: number;
+  /** Every guard's `tagRetentionMs` (missing: the library's default, a day). */
+  readonly tagRetentionMs?: number;
 }
 
 export interface Program {
@@ -263,12 +333,23 @@ export function describeDecisions(plan: ComputePlan): string {
         ...(plan.setTtl.graceMs === undefined ? [] : [`graceMs ${plan.setTtl.graceMs}`]),
       ].join(', ')}}`
     : '';
-  return `${ttl}${plan.skipCache ? ', skipCache' : ''}`;
+  const added = plan.addTags ? `, addTags [${plan.addTags.join(', ')}]` : '';
+  return `${ttl}${plan.skipCache ? ', skipCache' : ''}${added}`;
+}
+
+/** `, tags [t1, t2]` ('' for none). */
+export function describeTags(tags: readonly string[] | undefined): string {
+  return tags ? `, tags [${tags.join(', ')}]` : '';
+}
+
+/** `P1.` for the guard itself, `P1.ns(n/m).` through a namespace. */
+function callOn(op: { p: number; ns?: Ns }): string {
+  return op.ns === undefined ? `P${op.p}.` : `P${op.p}.ns(${op.ns}).`;
 }
 
 export function describeOp(op: Op): string {
   const gap = `+${op.gapMs}ms${op.awaited ? ' await' : ''}`;
-  const at = 'p' in op ? `P${op.p}.` : '';
+  const at = 'p' in op ? callOn(op) : '';
   switch (op.kind) {
     case 'get': {
       const { ms, fate, honorsSignal } = op.compute;
@@ -276,7 +357,7 @@ export function describeOp(op: Op): string {
       const soft = op.softTimeoutMs === undefined ? '' : `, softTimeoutMs ${op.softTimeoutMs}`;
       if (op.batch !== undefined)
         return `${gap} ${at}get(${op.key}) in getMany #${op.batch}${op.omitted ? ', left out' : ''}${describeDecisions(op.compute)}`;
-      return `${gap} ${at}get(${op.key}, ${op.strategy}, compute ${how}${honorsSignal ? ', honours signal' : ''}${describeDecisions(op.compute)}${describeTtl(op.ttlMs)}${soft})`;
+      return `${gap} ${at}get(${fullKey(op.key, op.under)}, ${op.strategy}, compute ${how}${honorsSignal ? ', honours signal' : ''}${describeDecisions(op.compute)}${describeTtl(op.ttlMs)}${soft}${describeTags(op.tags)})`;
     }
     case 'get-many': {
       const { ms, fate, honorsSignal } = op.compute;
@@ -288,12 +369,16 @@ export function describeOp(op: Op): string {
         .join('');
       const omit = op.omit === undefined ? '' : `; leaves out ${op.omit}`;
       const soft = op.softTimeoutMs === undefined ? '' : `, softTimeoutMs ${op.softTimeoutMs}`;
-      return `${gap} ${at}getMany([${op.keys.join(', ')}], computeMany ${how}${honorsSignal ? ', honours signal' : ''}${describeTtl(op.ttlMs)}${soft}${decisions}${omit})`;
+      return `${gap} ${at}getMany([${op.keys.join(', ')}], computeMany ${how}${honorsSignal ? ', honours signal' : ''}${describeTtl(op.ttlMs)}${soft}${describeTags(op.tags)}${decisions}${omit})`;
     }
     case 'set':
-      return `${gap} ${at}set(${op.key}${describeTtl(op.ttlMs)})`;
+      return `${gap} ${at}set(${fullKey(op.key, op.under)}${describeTtl(op.ttlMs)}${describeTags(op.tags)})`;
     case 'delete':
       return `${gap} ${at}delete(${op.key})`;
+    case 'invalidate':
+      return `${gap} ${at}invalidateTags([${op.tags.join(', ')}])`;
+    case 'clear':
+      return `${gap} ${at}clear()`;
     case 'lock':
       return `${gap} ${at}lock(${op.name}${op.waitMs === undefined ? '' : `, waitMs ${op.waitMs}`}), release after ${op.holdMs}ms`;
     case 'reopen':
@@ -313,7 +398,8 @@ export function describeFleet(fleet: Fleet): string {
     ? `onRedisDown ${fleet.onRedisDown[0]}`
     : `onRedisDown ${fleet.onRedisDown.map((policy, p) => `P${p} ${policy}`).join(', ')}`;
   const soft = fleet.softTimeoutMs > 0 ? `; softTimeoutMs ${fleet.softTimeoutMs}` : '';
-  return `fleet: ${l1}; failurePolicy ${fleet.failurePolicy}; redisTimeoutMs ${fleet.redisTimeoutMs}; ${down}${soft}${fleet.sharedSubscriber ? '; P1 and P2 share a subscriber' : ''}`;
+  const retention = fleet.tagRetentionMs === undefined ? '' : `; tagRetentionMs ${fleet.tagRetentionMs}`;
+  return `fleet: ${l1}; failurePolicy ${fleet.failurePolicy}; redisTimeoutMs ${fleet.redisTimeoutMs}; ${down}${soft}${retention}${fleet.sharedSubscriber ? '; P1 and P2 share a subscriber' : ''}`;
 }
 
 export function describeProgram(program: Program): string {
@@ -334,7 +420,7 @@ function printable<T extends object>(value: T, text: (v: T) => string): T {
  */
 export function programFromJson(text: string): Program {
   const parsed = JSON.parse(text, (_key, value) => (value === 'Infinity' ? Number.POSITIVE_INFINITY : value)) as Partial<Program>;
-  const kinds = ['get', 'get-many', 'set', 'delete', 'lock', 'reopen', 'kill-subscribers', 'pause', 'outage'];
+  const kinds = ['get', 'get-many', 'set', 'delete', 'invalidate', 'clear', 'lock', 'reopen', 'kill-subscribers', 'pause', 'outage'];
   if (
     typeof parsed !== 'object' ||
     parsed === null ||
@@ -358,6 +444,10 @@ export function programFromJson(text: string): Program {
     throw new Error(`a program's fleet.traced is [b,b,b] (or left out: no process traces), got ${JSON.stringify(fleet.traced)}`);
   if (typeof fleet.softTimeoutMs !== 'number')
     throw new Error(`a program's fleet.softTimeoutMs is a number of ms (or left out: off), got ${JSON.stringify(fleet.softTimeoutMs)}`);
+  if (fleet.tagRetentionMs !== undefined && typeof fleet.tagRetentionMs !== 'number')
+    throw new Error(
+      `a program's fleet.tagRetentionMs is a number of ms (or left out: the library's default), got ${JSON.stringify(fleet.tagRetentionMs)}`,
+    );
   const ops = parsed.ops.map((op) => (op.kind === 'pause' && typeof op.ms !== 'number' ? { ...op, ms: LEGACY.pauseMs } : op));
   const program = { profile: 'chaos' as Profile, calm: false, ...parsed, fleet, ops } as Program;
   return printable<Program>({ ...program }, describeProgram);
@@ -428,15 +518,60 @@ function computePlan(calm: boolean, x: Exclusions): fc.Arbitrary<ComputePlan> {
       setTtl: decidedTtl(x, calm),
       // One computation in ten: its value goes to its call and waiters only.
       skipCache: x.has('skip-cache') ? fc.constant(false) : rarely(10),
+      addTags: addedTags(x),
     })
-    .map(({ fate, ms, honorsSignal, setTtl, skipCache }) => ({
+    .map(({ fate, ms, honorsSignal, setTtl, skipCache, addTags }) => ({
       fate,
       ms: fate === 'slow' ? TIMINGS.slowMs : fate === 'hang' ? TIMINGS.hangMs : ms,
       honorsSignal,
       // Left out when it decides nothing: the plan (and its JSON) reads as before.
       ...(setTtl && { setTtl }),
       ...(skipCache && { skipCache }),
+      ...(addTags && { addTags }),
     }));
+}
+
+/** A call's (or a set's) `tags`: one in two, one tag or both (undefined: none). */
+function callTags(x: Exclusions): fc.Arbitrary<Tag[] | undefined> {
+  if (x.has('tags')) return fc.constant(undefined);
+  return fc.oneof(
+    { arbitrary: fc.constant(undefined), weight: 3 },
+    { arbitrary: fc.constantFrom<Tag[]>(['t1'], ['t2'], ['t1', 't2']), weight: 3 },
+  );
+}
+
+/** What a computation adds (`ctx.addTags`): one in four, one tag (undefined: nothing). */
+function addedTags(x: Exclusions): fc.Arbitrary<Tag[] | undefined> {
+  if (x.has('tags')) return fc.constant(undefined);
+  return fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.constantFrom<Tag[]>(['t1'], ['t2']), weight: 1 });
+}
+
+/**
+ * Where a call goes: the guard itself, a namespace (`ns`), or the guard's own call of a namespace's
+ * key (`under`). A namespace's gets, sets and deletes are of its key `a` (a getMany's keys aside):
+ * they meet each other, and the guard's own calls of it, as often as the guard's own calls meet,
+ * and every key more is a first computation more, which costs a program time.
+ */
+type Scope = { ns?: Ns; under?: Ns };
+const scoped = <O extends { key: Key }>(op: O, scope: Scope): O & Scope =>
+  scope.ns === undefined && scope.under === undefined ? op : { ...op, key: 'a', ...scope };
+/**
+ * A computation of a namespace's key (through it or not) ends in time, or throws: the guard's own
+ * keys have the watchdog and the compute timeout (slow, hang), and a program lasts at least as long
+ * as its slowest computation, so these keys' first computations would cost the run its time.
+ */
+const inTime = (plan: ComputePlan, scope: Scope): ComputePlan =>
+  (scope.ns === undefined && scope.under === undefined) || plan.fate === 'ok' || plan.fate === 'throw'
+    ? plan
+    : { ...plan, fate: 'ok', ms: 40 };
+function scope(x: Exclusions, weights: { root: number; ns: number; under: number }): fc.Arbitrary<Scope> {
+  if (x.has('namespace')) return fc.constant({});
+  const path = fc.oneof({ arbitrary: fc.constant<Ns>('n'), weight: 3 }, { arbitrary: fc.constant<Ns>('n/m'), weight: 1 });
+  return fc.oneof(
+    { arbitrary: fc.constant({}), weight: weights.root },
+    ...(weights.ns > 0 ? [{ arbitrary: path.map((ns): Scope => ({ ns })), weight: weights.ns }] : []),
+    ...(weights.under > 0 ? [{ arbitrary: path.map((under): Scope => ({ under })), weight: weights.under }] : []),
+  );
 }
 
 /** A call's own `softTimeoutMs`, one get in five (in a calm program one in two; undefined: the guard's). */
@@ -473,10 +608,25 @@ function getOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
       compute: computePlan(calm, x),
       ttlMs: calm ? fc.constant(undefined) : callTtl(x),
       softTimeoutMs: callSoftTimeout(x, calm),
+      tags: callTags(x),
+      // One in six through a namespace; one in twelve the guard's own read of a namespace's key
+      // (not in a calm program: a namespace's read recomputes over it, which at-most-once forbids).
+      scope: scope(x, { root: 18, ns: 4, under: calm ? 0 : 2 }),
       gapMs,
       awaited,
     })
-    .map(({ softTimeoutMs, ...op }) => (softTimeoutMs === undefined ? op : { ...op, softTimeoutMs }));
+    .map(({ softTimeoutMs, tags, scope, compute, ...op }) =>
+      scoped(
+        {
+          ...op,
+          compute: inTime(compute, scope),
+          // Left out when undefined: the op (and its JSON) reads as before.
+          ...(softTimeoutMs !== undefined && { softTimeoutMs }),
+          ...(tags && { tags }),
+        },
+        scope,
+      ),
+    );
 }
 
 /**
@@ -485,9 +635,10 @@ function getOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
  */
 function getManyOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
   const decisions = computePlan(calm, x).map(
-    ({ setTtl, skipCache }): KeyDecisions => ({
+    ({ setTtl, skipCache, addTags }): KeyDecisions => ({
       ...(setTtl && { setTtl }),
       ...(skipCache && { skipCache }),
+      ...(addTags && { addTags }),
     }),
   );
   return fc
@@ -503,23 +654,30 @@ function getManyOp(calm: boolean, x: Exclusions): fc.Arbitrary<Op> {
       omit: calm ? fc.constant(false) : rarely(12),
       ttlMs: calm ? fc.constant(undefined) : callTtl(x),
       softTimeoutMs: callSoftTimeout(x, calm),
+      tags: callTags(x),
+      scope: scope(x, { root: 5, ns: 1, under: 0 }),
       gapMs,
       awaited,
     })
-    .map(({ plan, decide, omit, softTimeoutMs, twice, ...fields }): GetManyOp => {
+    .map(({ plan, decide, omit, softTimeoutMs, twice, tags, scope, ...fields }): GetManyOp => {
       const unique = fields.keys;
       const op = { ...fields, keys: twice ? [...unique, unique[0]!] : unique };
       const decided = Object.fromEntries(
-        unique.map((k, n) => [k, decide[n]!] as const).filter(([, d]) => d.setTtl !== undefined || d.skipCache === true),
+        unique
+          .map((k, n) => [k, decide[n]!] as const)
+          .filter(([, d]) => d.setTtl !== undefined || d.skipCache === true || d.addTags !== undefined),
       ) as Partial<Record<Key, KeyDecisions>>;
+      const { ms, fate } = inTime(plan, scope);
       return {
         ...op,
-        compute: { ms: plan.ms, fate: plan.fate, honorsSignal: plan.honorsSignal },
+        compute: { ms, fate, honorsSignal: plan.honorsSignal },
         // Left out when empty: the op (and its JSON) reads short.
         ...(Object.keys(decided).length > 0 && { decide: decided }),
         // The last key asked: a batch of one key leaves nothing to answer alone.
         ...(omit && unique.length > 1 && { omit: unique.at(-1)! }),
         ...(softTimeoutMs !== undefined && { softTimeoutMs }),
+        ...(tags && { tags }),
+        ...(scope.ns && { ns: scope.ns }),
       };
     });
 }
@@ -546,10 +704,11 @@ export type Profile = 'chaos' | 'calm' | 'locks';
 
 function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
   const calm = profile === 'calm';
+  // Invalidations are left out of calm programs, as sets and deletes are: each makes the next read compute again.
   const weights: Record<Profile, Record<Feature & Op['kind'], number> & { kill: number }> = {
-    chaos: { get: 20, 'get-many': 4, set: 4, delete: 3, lock: 3, reopen: 1, kill: 1, pause: 1, outage: 1 },
-    calm: { get: 9, 'get-many': 3, set: 0, delete: 0, lock: 1, reopen: 0, kill: 0, pause: 0, outage: 0 },
-    locks: { get: 2, 'get-many': 0, set: 0, delete: 0, lock: 12, reopen: 1, kill: 1, pause: 2, outage: 1 },
+    chaos: { get: 20, 'get-many': 4, set: 4, delete: 3, invalidate: 6, clear: 3, lock: 3, reopen: 1, kill: 1, pause: 1, outage: 1 },
+    calm: { get: 9, 'get-many': 3, set: 0, delete: 0, invalidate: 0, clear: 0, lock: 1, reopen: 0, kill: 0, pause: 0, outage: 0 },
+    locks: { get: 2, 'get-many': 0, set: 0, delete: 0, invalidate: 0, clear: 0, lock: 12, reopen: 1, kill: 1, pause: 2, outage: 1 },
   };
   const w = weights[profile];
   const arbitraries: (fc.WeightedArbitrary<Op> & { feature: Feature })[] = [
@@ -558,10 +717,55 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
     { feature: 'get-many', arbitrary: getManyOp(calm, x), weight: x.has('redis-lock') ? 0 : w['get-many'] },
     {
       feature: 'set',
-      arbitrary: fc.record({ kind: fc.constant('set' as const), p: proc, key, ttlMs: callTtl(x), gapMs, awaited }),
+      arbitrary: fc
+        .record({
+          kind: fc.constant('set' as const),
+          p: proc,
+          key,
+          ttlMs: callTtl(x),
+          tags: callTags(x),
+          // One set in four is the guard's own of a namespace's key: what a namespace's read must not take.
+          scope: scope(x, { root: 5, ns: 3, under: 3 }),
+          gapMs,
+          awaited,
+        })
+        .map(({ tags, scope, ...op }) => scoped({ ...op, ...(tags && { tags }) }, scope)),
       weight: w.set,
     },
-    { feature: 'delete', arbitrary: fc.record({ kind: fc.constant('delete' as const), p: proc, key, gapMs, awaited }), weight: w.delete },
+    {
+      feature: 'delete',
+      arbitrary: fc
+        .record({ kind: fc.constant('delete' as const), p: proc, key, scope: scope(x, { root: 9, ns: 3, under: 0 }), gapMs, awaited })
+        .map(({ scope, ...op }) => scoped(op, scope)),
+      weight: w.delete,
+    },
+    {
+      feature: 'invalidate',
+      arbitrary: fc.record({
+        kind: fc.constant('invalidate' as const),
+        p: proc,
+        tags: fc.oneof(
+          { arbitrary: fc.constantFrom<Tag[]>(['t1'], ['t2']), weight: 2 },
+          { arbitrary: fc.constant<Tag[]>(['t1', 't2']), weight: 1 },
+        ),
+        gapMs,
+        awaited,
+      }),
+      // Without tags it would cover nothing.
+      weight: x.has('tags') ? 0 : w.invalidate,
+    },
+    {
+      feature: 'clear',
+      arbitrary: fc.record({
+        kind: fc.constant('clear' as const),
+        p: proc,
+        ns: fc.oneof({ arbitrary: fc.constant<Ns>('n'), weight: 2 }, { arbitrary: fc.constant<Ns>('n/m'), weight: 1 }),
+        gapMs,
+        awaited,
+      }),
+      // Without namespaces it would cover nothing.
+      weight: x.has('namespace') ? 0 : w.clear,
+    },
     { feature: 'lock', arbitrary: lockOp, weight: w.lock },
     {
       feature: 'reopen',
@@ -601,7 +805,10 @@ function opArbitrary(profile: Profile, x: Exclusions): fc.Arbitrary<Op> {
  * the edge per-call TTLs (`edge-ttl`), the L1 tier (`l1`), the shared subscriber (`shared-subscriber`),
  * `onRedisDown: 'error'` (`down-error`: every guard `compute`), tracing (`tracing`: no process traces),
  * a computation's own lifetime (`set-ttl`), `skipCache` (`skip-cache`), soft timeouts (`soft-timeout`:
- * none per call, none for the fleet).
+ * none per call, none for the fleet), tags on calls, sets and computations (`tags`; with it, no
+ * `invalidate` either), `invalidateTags` (`invalidate`), namespaces (`namespace`: no call through one,
+ * none of a namespace's keys by the guard itself; with it, no `clear`), a namespace's `clear()`
+ * (`clear`), the short `tagRetentionMs` (`tag-retention`).
  * To look past a defect already found, or to run faster.
  */
 export const FEATURES = [
@@ -609,6 +816,8 @@ export const FEATURES = [
   'get-many',
   'set',
   'delete',
+  'invalidate',
+  'clear',
   'lock',
   'reopen',
   'kill',
@@ -625,6 +834,9 @@ export const FEATURES = [
   'set-ttl',
   'skip-cache',
   'soft-timeout',
+  'tags',
+  'namespace',
+  'tag-retention',
   ...STRATEGIES,
 ] as const;
 export type Feature = (typeof FEATURES)[number];
@@ -659,21 +871,30 @@ export function programArbitrary({ exclude, maxOps }: ProgramOptions): fc.Arbitr
   const l1 = exclude.has('l1') ? fc.constant(false) : fc.boolean();
   const traced = exclude.has('tracing') ? fc.constant(false) : fc.boolean();
   const fleet = (profile: Profile): fc.Arbitrary<Fleet> =>
-    fc.record({
-      l1: fc.tuple(l1, l1, l1),
-      failurePolicy: fc.constantFrom<FailurePolicy>('stale', 'error', 'retry'),
-      sharedSubscriber: exclude.has('shared-subscriber') ? fc.constant(false) : rarely(5),
-      redisTimeoutMs: fc.constant(TIMINGS.redisTimeoutMs),
-      onRedisDown: exclude.has('down-error') ? fc.constant(['compute', 'compute', 'compute'] as RedisDownPolicy[]) : onRedisDown,
-      traced: fc.tuple(traced, traced, traced),
-      // One fleet in three (a calm program's one in two) gives its guards a soft timeout.
-      softTimeoutMs: exclude.has('soft-timeout')
-        ? fc.constant(NO_SOFT_TIMEOUT)
-        : fc.oneof(
-            { arbitrary: fc.constant(NO_SOFT_TIMEOUT), weight: profile === 'calm' ? 1 : 2 },
-            { arbitrary: fc.constantFrom<number>(...TIMINGS.fleetSoftTimeoutMs), weight: 1 },
-          ),
-    });
+    fc
+      .record({
+        l1: fc.tuple(l1, l1, l1),
+        failurePolicy: fc.constantFrom<FailurePolicy>('stale', 'error', 'retry'),
+        sharedSubscriber: exclude.has('shared-subscriber') ? fc.constant(false) : rarely(5),
+        redisTimeoutMs: fc.constant(TIMINGS.redisTimeoutMs),
+        onRedisDown: exclude.has('down-error') ? fc.constant(['compute', 'compute', 'compute'] as RedisDownPolicy[]) : onRedisDown,
+        traced: fc.tuple(traced, traced, traced),
+        // One fleet in three (a calm program's one in two) gives its guards a soft timeout.
+        softTimeoutMs: exclude.has('soft-timeout')
+          ? fc.constant(NO_SOFT_TIMEOUT)
+          : fc.oneof(
+              { arbitrary: fc.constant(NO_SOFT_TIMEOUT), weight: profile === 'calm' ? 1 : 2 },
+              { arbitrary: fc.constantFrom<number>(...TIMINGS.fleetSoftTimeoutMs), weight: 1 },
+            ),
+        // One fleet in three: invalidations' records expire within the program.
+        tagRetentionMs: exclude.has('tag-retention')
+          ? fc.constant(undefined)
+          : fc.oneof(
+              { arbitrary: fc.constant(undefined), weight: 2 },
+              { arbitrary: fc.constant<number>(TIMINGS.tagRetentionMs), weight: 1 },
+            ),
+      })
+      .map(({ tagRetentionMs, ...fleet }): Fleet => ({ ...fleet, ...(tagRetentionMs !== undefined && { tagRetentionMs }) }));
   const program = (profile: Profile) =>
     fc
       .record({ fleet: fleet(profile), ops: fc.array(opArbitrary(profile, exclude), { minLength: 1, maxLength: maxOps, size: 'max' }) })

@@ -21,7 +21,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
 import type { BatchContext, ComputeContext } from '../../src/cache/context.js';
-import { createGuard, type StampedeGuard } from '../../src/cache/guard.js';
+import { createGuard, type GuardNamespace, type StampedeGuard } from '../../src/cache/guard.js';
 import { type GuardEvent, subscribeEvents } from '../../src/events.js';
 import type { Logger } from '../../src/logger.js';
 import { openTelemetry } from '../../src/otel/index.js';
@@ -46,11 +46,14 @@ import {
 import {
   batchRead,
   batchReadIndex,
+  fullKey,
   type GetManyOp,
   type GetOp,
   KEYS,
   type Key,
+  type Ns,
   type Op,
+  opKey,
   PROCESSES,
   type Program,
   TIMINGS,
@@ -139,6 +142,18 @@ interface Proc {
   info: ProcessInfo;
   guard: StampedeGuard;
   redis: Redis;
+}
+
+/** The guard itself, or its namespace `ns` (`n/m`: `guard.namespace('n').namespace('m')`). */
+function viewOf(guard: StampedeGuard, ns: Ns | undefined): StampedeGuard | GuardNamespace {
+  if (ns === undefined) return guard;
+  const [outer, ...inner] = ns.split('/');
+  return inner.reduce<GuardNamespace>((view, name) => view.namespace(name), guard.namespace(outer!));
+}
+
+/** The key a get or set passes to its guard or namespace: its own, or `<under>:<key>` for the guard's call of a namespace's key. */
+function keyAsked(op: { key: string; under?: Ns }): string {
+  return fullKey(op.key, op.under);
 }
 
 /** Counts of process.getActiveResourcesInfo() by type: what keeps the event loop alive. */
@@ -417,6 +432,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       graceMs: TIMINGS.graceMs,
       maxWaitMs: TIMINGS.maxWaitMs,
       computeTimeoutMs: TIMINGS.computeTimeoutMs,
+      ...(fleet.tagRetentionMs !== undefined && { tagRetentionMs: fleet.tagRetentionMs }),
       failurePolicy: fleet.failurePolicy,
       failureBackoffMs: TIMINGS.failureBackoffMs,
       redisTimeoutMs: fleet.redisTimeoutMs,
@@ -489,11 +505,11 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   const computations: Promise<unknown>[] = [];
 
   const compute = (i: number, op: GetOp, proc: Proc) => {
-    return async ({ signal, setTtl, skipCache }: ComputeContext): Promise<number> => {
+    return async ({ signal, setTtl, skipCache, addTags }: ComputeContext): Promise<number> => {
       const rec: ComputeRecord = {
         id: nextValue++,
         i,
-        key: op.key,
+        key: opKey(op),
         proc: proc.info,
         strategy: op.strategy,
         fence: fenceOfOp.get(i),
@@ -512,10 +528,11 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       computations.push(work.catch(() => {}));
       try {
         await work;
-        if (op.compute.fate === 'throw') throw new ModelComputeError(op.key, i);
+        if (op.compute.fate === 'throw') throw new ModelComputeError(opKey(op), i);
         // What the computation decides of its value, as it returns it.
         if (op.compute.setTtl) setTtl(op.compute.setTtl);
         if (op.compute.skipCache) skipCache();
+        if (op.compute.addTags) addTags(op.compute.addTags);
       } catch (err) {
         rec.finish = now();
         rec.threw = true;
@@ -531,16 +548,20 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
    * the program), one BatchRecord for the call.
    */
   const computeMany = (i: number, op: GetManyOp, proc: Proc, reads: Map<string, CallRecord>) => {
-    return async (keys: string[], { signal, setTtl, skipCache }: BatchContext): Promise<Map<string, number>> => {
+    // Through a namespace it is given, and answers, the caller's keys; the records name the guard's.
+    const full = (key: string) => fullKey(key, op.ns);
+    return async (asked: string[], { signal, setTtl, skipCache, addTags }: BatchContext): Promise<Map<string, number>> => {
+      const keys = asked.map(full);
       const batch: BatchRecord = { n: history.batches.length, i, proc: proc.info, keys: [...keys], start: now() };
       if (tracedFleet) {
         const active = trace.getActiveSpan() as (ReturnType<typeof trace.getActiveSpan> & { name?: string }) | undefined;
         batch.span = active ? { spanId: active.spanContext().spanId, name: String(active.name) } : null;
       }
       history.batches.push(batch);
-      const recs = keys.map((key) => {
+      const recs = asked.map((bare, n) => {
+        const key = keys[n]!;
         const sub = reads.get(key)?.i ?? i;
-        const decide = op.decide?.[key as Key];
+        const decide = op.decide?.[bare as Key];
         const fence = fenceOfOp.get(sub);
         fenceOfOp.delete(sub);
         const rec: ComputeRecord = {
@@ -555,7 +576,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
           batch: batch.n,
           ...(decide?.setTtl && { decided: decide.setTtl }),
           ...(decide?.skipCache && { skipped: true }),
-          ...(op.omit === key && { omitted: true }),
+          ...(op.omit === bare && { omitted: true }),
         };
         history.computes.push(rec);
         if (fence === undefined) awaitingFence.set(sub, rec);
@@ -577,16 +598,19 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         throw err;
       }
       const values = new Map<string, number>();
-      for (const rec of recs) {
+      for (const [n, rec] of recs.entries()) {
+        const bare = asked[n]!;
         rec.finish = now();
         // Left out: no value of this key (its record a failed computation).
         if (rec.omitted) {
           rec.threw = true;
           continue;
         }
-        values.set(rec.key, rec.id);
-        if (rec.decided) setTtl(rec.key, rec.decided);
-        if (rec.skipped) skipCache(rec.key);
+        values.set(bare, rec.id);
+        if (rec.decided) setTtl(bare, rec.decided);
+        if (rec.skipped) skipCache(bare);
+        const added = op.decide?.[bare as Key]?.addTags;
+        if (added) addTags(bare, added);
       }
       batch.finish = now();
       return values;
@@ -626,11 +650,12 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
           rec,
           // A throw before the first await (a refused ttlMs, say) is a rejection like any other.
           (async () =>
-            proc!.guard.getOrCompute(op.key, compute(i, op, proc!), {
+            viewOf(proc!.guard, op.ns).getOrCompute(keyAsked(op), compute(i, op, proc!), {
               strategy: op.strategy,
               ttlMs: op.ttlMs,
               context,
               ...(op.softTimeoutMs !== undefined && { softTimeoutMs: op.softTimeoutMs }),
+              ...(op.tags && { tags: op.tags }),
             }))(),
           (result) => {
             const { value, source } = result as { value: number; source: CallRecord['source'] };
@@ -639,9 +664,10 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
           },
         );
       case 'get-many': {
+        // By the guard's key (its events name that one).
         const reads = new Map(
           uniqueKeys(op).map((key, k): [string, CallRecord] => [
-            key,
+            fullKey(key, op.ns),
             { i: batchReadIndex(i, k), op: batchRead(i, op, key), proc: proc!.info, start: rec.start },
           ]),
         );
@@ -650,16 +676,17 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         return settle(
           rec,
           (async () =>
-            proc!.guard.getManyOrCompute([...op.keys], computeMany(i, op, proc!, reads), {
+            viewOf(proc!.guard, op.ns).getManyOrCompute([...op.keys], computeMany(i, op, proc!, reads), {
               ttlMs: op.ttlMs,
               context,
               ...(op.softTimeoutMs !== undefined && { softTimeoutMs: op.softTimeoutMs }),
+              ...(op.tags && { tags: op.tags }),
             }))(),
           (result) => {
             const answer = result as Map<string, { value?: unknown; source?: CallRecord['source']; error?: unknown }>;
             rec.answerKeys = [...answer.keys()];
-            for (const [key, read] of reads) {
-              const entry = answer.get(key);
+            for (const read of reads.values()) {
+              const entry = answer.get((read.op as GetOp).key);
               if (!entry) continue;
               if ('error' in entry) read.error = errorInfo(entry.error);
               else {
@@ -678,10 +705,18 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       }
       case 'set': {
         rec.setValue = nextValue++;
-        return settle(rec, (async () => proc!.guard.set(op.key, rec.setValue, { ttlMs: op.ttlMs, context }))());
+        return settle(
+          rec,
+          (async () =>
+            viewOf(proc!.guard, op.ns).set(keyAsked(op), rec.setValue, { ttlMs: op.ttlMs, context, ...(op.tags && { tags: op.tags }) }))(),
+        );
       }
       case 'delete':
-        return settle(rec, (async () => proc!.guard.delete(op.key, { context }))());
+        return settle(rec, (async () => viewOf(proc!.guard, op.ns).delete(op.key, { context }))());
+      case 'invalidate':
+        return settle(rec, (async () => proc!.guard.invalidateTags([...op.tags], { context }))());
+      case 'clear':
+        return settle(rec, (async () => (viewOf(proc!.guard, op.ns) as GuardNamespace).clear({ context }))());
       case 'lock':
         return settle(
           rec,
@@ -814,6 +849,8 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
         ],
         ['set', (async () => proc.guard.set('a', 0))()],
         ['delete', (async () => proc.guard.delete('a'))()],
+        ['invalidateTags', (async () => proc.guard.invalidateTags(['t1']))()],
+        ['clear', (async () => proc.guard.namespace('n').clear())()],
         ['lock', (async () => proc.guard.lock('x'))()],
       ];
       for (const [what, call] of refusals) {
