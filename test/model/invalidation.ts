@@ -14,7 +14,7 @@
  * A value born before an invalidation started is certainly covered by it; one born while it ran
  * may be ordered either way and is not judged.
  */
-import type { CallRecord, CheckOptions, ComputeRecord, History } from './model.js';
+import type { CallRecord, ComputeRecord, History } from './model.js';
 import { type GetOp, nsChain, type SetOp } from './operations.js';
 
 export interface ValueMarks {
@@ -55,12 +55,9 @@ export interface InvalidationContext {
   add(invariant: string, text: string): void;
   call(c: CallRecord): string;
   at(t: number): string;
-  options: CheckOptions;
   pauseAllowance(from: number, to: number): number;
   /** The calls that found Redis unavailable (`cache.degraded`). */
   degraded: ReadonlySet<number>;
-  /** A value's fresh time ends here (the test's clock), by its id. */
-  freshEnd(id: number): number | undefined;
   /** The L1 bus delivery bound, ms. */
   busMs: number;
 }
@@ -75,15 +72,13 @@ function covers(inv: CallRecord, marks: ValueMarks): boolean {
 /**
  * - `invalidated`: once an `invalidateTags` or a `clear()` resolved, no read that started after it
  *   answers a value it covers that was born before it started (`cache`, `waited` or `stale`
- *   alike), in any process, at once (pauses aside), except what another process may still hold:
- *   a read there with an L1 tier, or one that joined a flight there, is allowed the L1 bus bound
- *   (what read-your-writes allows after a set or delete: the tier drops what an announced
- *   invalidation covers; a flight begun before it is not forgotten there). A process with an L1
- *   tier keeps a value until its fresh time ends when the invalidating guard has none (it
- *   announces nothing), as for a set (lenient by default; `--strict-mixed-l1` holds it to the bus
- *   bound). A call that found Redis unavailable (`cache.degraded`) is held to its own process's
- *   invalidations only (the outage relaxation). No end: a record that expired (`tagRetentionMs`)
- *   while a value it covers could still be read is a breach too.
+ *   alike), in any process, at once (pauses aside), a flight it joined included; except that a
+ *   read in another process with an L1 tier is allowed the L1 bus bound (what read-your-writes
+ *   allows after a set or delete: the tier drops what an announced invalidation covers; every
+ *   guard announces its invalidations, with a tier or without). A call that found Redis
+ *   unavailable (`cache.degraded`) is held to its own process's invalidations only (the outage
+ *   relaxation). No end: a record that expired (`tagRetentionMs`) while a value it covers could
+ *   still be read is a breach too.
  * - `ns-foreign`: a read through a namespace answers only a value written through it (not the
  *   guard's own `set` or read of `<ns>:<key>`), whatever its source and its process's state.
  */
@@ -93,7 +88,6 @@ export function checkInvalidations(h: History, x: InvalidationContext): void {
   const invalidations = h.calls.filter(
     (c) => (c.op.kind === 'invalidate' || c.op.kind === 'clear') && c.end !== undefined && !c.error && c.proc !== null,
   );
-  const slack = 25;
 
   for (const r of h.calls) {
     if (r.op.kind !== 'get' || r.value === undefined || !r.proc || r.end === undefined) continue;
@@ -112,23 +106,12 @@ export function checkInvalidations(h: History, x: InvalidationContext): void {
       if (!covers(inv, marks) || !(marks.bornBy < inv.start)) continue;
       const by = inv.proc!;
       if (x.degraded.has(r.i) && by !== r.proc) continue;
+      // What another process may still hold a moment: its L1 tier's copy, until the announcement
+      // arrives (every guard announces its invalidations, with a tier or without). A read of Redis
+      // after the invalidation sees its record, and so does the answer of a flight a call joins.
       const pauses = x.pauseAllowance(inv.end!, r.start);
-      // What another process may still hold a moment: its L1 tier's copy until the announcement
-      // arrives, a flight there begun before (a read of Redis after the invalidation sees its record).
-      const holds = by !== r.proc && (r.proc.l1 || r.flightJoined === true);
-      const bound = holds ? x.busMs + pauses + h.maxLagMs : pauses;
+      const bound = by !== r.proc && r.proc.l1 ? x.busMs + pauses + h.maxLagMs : pauses;
       if (r.start <= inv.end! + bound) continue;
-      // A guard without an L1 tier announces nothing: another process's tier keeps its copy while it is fresh.
-      const freshEnd = x.freshEnd(r.value);
-      if (
-        r.source === 'cache' &&
-        r.proc.l1 &&
-        !by.l1 &&
-        !x.options.strictMixedL1 &&
-        freshEnd !== undefined &&
-        r.start <= freshEnd + slack + h.maxLagMs
-      )
-        continue;
       const what = `${marks.tags.length > 0 ? `tags [${marks.tags.join(', ')}]` : ''}${marks.tags.length > 0 && marks.ns.length > 0 ? ', ' : ''}${marks.ns.length > 0 ? `namespace ${marks.ns.at(-1)}` : ''}`;
       x.add(
         'invalidated',

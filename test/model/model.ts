@@ -348,15 +348,12 @@ export function checkHistory(raw: History, options: CheckOptions): string[] {
   checkSoftTimeout(history, v, pauseAllowance);
   checkTracing(history, v);
   checkBatches(history, v);
-  const life = lifetimes(history);
   checkInvalidations(history, {
     add: (invariant, text) => v.add(invariant, text),
     call: (c) => v.call(c),
     at: (t) => v.at(t),
-    options,
     pauseAllowance,
     degraded: degradedCalls(history),
-    freshEnd: (id) => life(id)?.freshEnd,
     busMs: BOUNDS.busMs,
   });
   for (const leak of history.leaks) v.add('leak', leak);
@@ -741,14 +738,25 @@ interface Lifetime {
 const callFreshMs = (ttlMs: number | undefined) => (ttlMs === undefined ? TIMINGS.valueTtlMs : Math.max(1, Math.round(ttlMs)));
 
 /**
- * A value with tags or namespaces lives at most the fleet's `tagRetentionMs` (as long as an
- * invalidation's record): its fresh time cut to it, its grace to what is left (recompute.ts).
+ * A value with tags or namespaces lives at most the fleet's `tagRetentionMs` from when its
+ * computation began (an invalidation's record lives longer): its fresh time cut to what is left
+ * after its computation (`computeMs`; a set's, 0), its grace to the rest (recompute.ts,
+ * markEnvelope). The model's computeMs is at most the library's (it is measured inside it), so
+ * the life it gives is never the shorter.
  */
-function retained(h: History, marked: boolean, freshMs: number, graceMs: number): { freshMs: number; graceMs: number; cut: string } {
+function retained(
+  h: History,
+  marked: boolean,
+  computeMs: number,
+  freshMs: number,
+  graceMs: number,
+): { freshMs: number; graceMs: number; cut: string } {
   const retention = h.program.fleet.tagRetentionMs;
-  if (!marked || retention === undefined || freshMs + graceMs <= retention) return { freshMs, graceMs, cut: '' };
-  const fresh = Math.max(1, Math.min(freshMs, retention));
-  return { freshMs: fresh, graceMs: retention - fresh, cut: ` (cut to tagRetentionMs ${retention})` };
+  if (!marked || retention === undefined) return { freshMs, graceMs, cut: '' };
+  const longest = Math.max(1, retention - Math.ceil(computeMs));
+  if (freshMs + graceMs <= longest) return { freshMs, graceMs, cut: '' };
+  const fresh = Math.min(freshMs, longest);
+  return { freshMs: fresh, graceMs: longest - fresh, cut: ` (cut to tagRetentionMs ${retention})` };
 }
 
 /** The lifetime of each value of the program (a set's, or a computation's that returned), by its id. */
@@ -758,7 +766,7 @@ function lifetimes(h: History): (id: number) => Lifetime | undefined {
   const marks = valueMarks(h);
   for (const c of h.calls) {
     if (c.op.kind !== 'set' || c.setValue === undefined) continue;
-    const { freshMs, graceMs, cut } = retained(h, isMarked(marks(c.setValue)), callFreshMs(c.op.ttlMs), TIMINGS.graceMs);
+    const { freshMs, graceMs, cut } = retained(h, isMarked(marks(c.setValue)), 0, callFreshMs(c.op.ttlMs), TIMINGS.graceMs);
     byId.set(c.setValue, {
       freshMs,
       graceMs,
@@ -772,6 +780,8 @@ function lifetimes(h: History): (id: number) => Lifetime | undefined {
     const { freshMs, graceMs, cut } = retained(
       h,
       isMarked(marks(comp.id)),
+      // Floored: the library rounds its computeMs up.
+      Math.floor(comp.finish - comp.start),
       comp.decided?.ttlMs !== undefined ? Math.max(1, Math.round(comp.decided.ttlMs)) : callFreshMs(op?.ttlMs),
       comp.decided?.graceMs ?? TIMINGS.graceMs,
     );
