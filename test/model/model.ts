@@ -1508,6 +1508,22 @@ function checkBatches(h: History, v: Violations): void {
     }
 
     const batches = (h.batches ?? []).filter((b) => b.i === c.i).sort((a, b) => a.start - b.start);
+    // A key whose read began while a call of its process was reading it (a redis-lock get or a
+    // getMany's read, through the same namespace) may have joined that call's flight: it waited
+    // for it, and when its answer turns out outdated (an invalidation covers it, a newer write
+    // refused it) the key looks again alone, as one taken over after a wait does.
+    const joinedFlight = (r: CallRecord) =>
+      h.calls.some(
+        (o) =>
+          o !== r &&
+          o.proc === r.proc &&
+          o.op.kind === 'get' &&
+          o.op.strategy === 'redis-lock' &&
+          opKey(o.op) === opKey(r.op as GetOp) &&
+          o.op.ns === (r.op as GetOp).ns &&
+          o.start <= r.start &&
+          (o.end ?? Number.POSITIVE_INFINITY) >= r.start,
+      );
     const computedBefore = (key: string, t: number) => h.computes.some((x) => x.i === readOf.get(key)?.i && x.start < t);
     const many = batches.filter((b) => b.keys.length > 1);
     if (many.length > 1)
@@ -1527,7 +1543,7 @@ function checkBatches(h: History, v: Violations): void {
         const r = readOf.get(key);
         if (!r) return true;
         const waited = waitedAt.get(r.i);
-        return !(degraded.has(r.i) || (waited !== undefined && waited <= b.start) || computedBefore(key, b.start));
+        return !(degraded.has(r.i) || (waited !== undefined && waited <= b.start) || computedBefore(key, b.start) || joinedFlight(r));
       }),
     );
     if (atClaim.length > 1)
