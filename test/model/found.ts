@@ -221,7 +221,7 @@ export const FOUND: readonly Found[] = [
   {
     name: 'invalidate-probe-wrongtype',
     showed:
-      "against 3676c8a: an invalidateTags (or a namespace's clear()) whose step met a slow Redis (an outage, or two pauses back to back: past redisTimeoutMs) opened its guard's breaker with the tag's record as the node's probe key; the record is a string, the probe HEXISTS on it answers WRONGTYPE, which does not close the breaker, so the guard stays unavailable (every call `cache.degraded`) until the record expires (tagRetentionMs, a day by default) (`recovers`). Random programs meet it about once in 40",
+      "against 3676c8a: an invalidateTags (or a namespace's clear()) whose step met a slow Redis (an outage, or two pauses back to back: past redisTimeoutMs) opened its guard's breaker with the tag's record as the node's probe key; the record is a string, the probe HEXISTS on it answers WRONGTYPE, which does not close the breaker, so the guard stays unavailable (every call `cache.degraded`) until the record expires (tagRetentionMs, a day by default) (`recovers`). Random programs met it within the first 2 to 40 programs of every seed tried (two CI-sized runs in three)",
     program: programFromJson(
       '{"fleet":{"l1":[false,false,false],"failurePolicy":"stale","sharedSubscriber":false,"redisTimeoutMs":150,"onRedisDown":["compute","compute","compute"],"traced":[false,false,false],"softTimeoutMs":0},"ops":[{"kind":"outage","ms":300,"gapMs":0,"awaited":false},{"kind":"invalidate","p":0,"tags":["t1"],"gapMs":20,"awaited":true},{"kind":"get","p":0,"key":"a","strategy":"redis-lock","compute":{"fate":"ok","ms":10,"honorsSignal":false},"gapMs":1500,"awaited":true}]}',
     ),
