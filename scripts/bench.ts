@@ -59,8 +59,11 @@ await runCli(async () => {
         'bentocache getOrSet, origin calls, Redis requests and latency; and two processes with overlapping',
         "batches), tags (a hit of a value with 3 tags and of a namespace's value against an untagged one:",
         'round trips, commands, time; invalidateTags of a tag carried by 100,000 values against SCAN + DEL',
-        'of them, and the first read after it recomputing); on request only: soak (heap after GC over',
-        '20,000 recomputations, and the keys left once they expired).',
+        'of them, and the first read after it recomputing), clients (the guard with ioredis, iovalkey and',
+        'node-redis: --hit-jobs cache hits of a warm key per client, 1 caller and 50, against the same',
+        "EVALSHA sent straight through the client; the cold burst's processes x concurrency as guards in",
+        'one process); on request only: soak (heap after GC over 20,000 recomputations, and the keys left',
+        'once they expired).',
         'Example: npm run bench -- --json bench/results.json   (chart: bench/results.svg)',
       ].join('\n'),
     )

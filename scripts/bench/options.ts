@@ -3,10 +3,10 @@
  * to run on a shared machine, so every system of a scenario runs in the same run, in
  * interleaved rounds (round r starts with a different system), and the table shows ratios.
  */
-export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'tags', 'soak'] as const;
+export const SCENARIOS = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'clients', 'tags', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What a run without --scenarios measures: the soak is long, and runs only on request. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'tags'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['cold', 'critical', 'l1', 'locks', 'hits', 'memory', 'batch', 'clients', 'tags'];
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];

@@ -13,6 +13,8 @@ import { runBatchBench } from './batch/batch-bench.js';
 import { formatBatchSection, insertSection } from './batch/markdown.js';
 import { runTagsBench } from './tags/tags-bench.js';
 import { formatTagsSection } from './tags/markdown.js';
+import { runClientsBench } from './clients/clients-bench.js';
+import { formatClientsSection } from './clients/markdown.js';
 import type { BenchOptions } from './options.js';
 import { formatMarkdown, type BenchMeta } from './output/markdown.js';
 import { renderColdChart } from './output/chart.js';
@@ -54,6 +56,9 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
     if (options.scenarios.includes('hits')) await runHitsBench(options, redis.url, admin, rows, progress);
     if (options.scenarios.includes('memory')) await runMemoryBench(options, redis.url, rows, progress);
     if (options.scenarios.includes('batch')) await runBatchBench(options, redis.url, meter, admin, rows, progress);
+    // Before tags: that scenario wraps ioredis's sendCommand in this process (its request
+    // counter), which would weigh on the ioredis column alone.
+    if (options.scenarios.includes('clients')) await runClientsBench(options, redis.url, meter, admin, rows, progress);
     if (options.scenarios.includes('tags')) await runTagsBench(options, redis.url, meter, admin, rows, progress);
     if (options.scenarios.includes('soak')) await runSoakBench(options, redis.url, admin, rows, progress);
 
@@ -69,7 +74,8 @@ export async function runBench(options: BenchOptions, say: (line: string) => voi
     };
     const targets = checkTargets(rows);
     const withBatch = insertSection(formatMarkdown(rows, targets, options, meta, labels), formatBatchSection(rows, options));
-    const markdown = insertSection(withBatch, formatTagsSection(rows, options));
+    const withTags = insertSection(withBatch, formatTagsSection(rows, options));
+    const markdown = insertSection(withTags, formatClientsSection(rows, options));
     const svg =
       rows.systems(COLD).length > 0
         ? await renderColdChart(
