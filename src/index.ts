@@ -12,6 +12,7 @@ export {
   type StampedeGuard,
 } from './cache/guard.js';
 export type { GuardOptions } from './cache/options.js';
+export type { IoRedisClient, NodeRedisClient, SupportedRedisClient } from './redis/client.js';
 export type { HeldLock, LockOptions } from './lock/fair-lock.js';
 export type { BatchContext, BatchResult, Compute, ComputeContext, ComputeMany, GuardResult, ValueTtl } from './cache/context.js';
 export type { StartSpanOptions, TraceAttributes, TraceSpan, Tracing } from './telemetry/tracing.js';

@@ -11,6 +11,7 @@ import { acquireLock, releaseLock } from '../src/lock/redis-lock.js';
 import { createRedis } from '../scripts/redis/connection.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let proxy: TcpProxy;
 let admin: Redis;
@@ -40,18 +41,18 @@ describe('acquire is idempotent', () => {
     const redis = proxied();
     // Load the script first, so the dropped reply is the acquire's own, not a NOSCRIPT.
     const warm = cacheKeys(prefix, 'warm');
-    await releaseLock(redis, warm, (await acquireLock(redis, warm, 1000))!);
+    await releaseLock(toPort(redis), warm, (await acquireLock(toPort(redis), warm, 1000))!);
 
     const keys = cacheKeys(prefix, 'k');
     const accepted = proxy.accepted;
     const dropped = proxy.dropReplyTo(keys.lock);
-    const lease = await acquireLock(redis, keys, 30_000);
+    const lease = await acquireLock(toPort(redis), keys, 30_000);
     await dropped;
     expect(proxy.accepted).toBeGreaterThan(accepted); // it really reconnected and resent
     expect(lease).not.toBeNull();
     expect(await admin.get(keys.lock)).toBe(lease!.token);
-    expect(await acquireLock(admin, keys, 30_000)).toBeNull();
-    expect(await releaseLock(redis, keys, lease!)).toBe(true);
+    expect(await acquireLock(toPort(admin), keys, 30_000)).toBeNull();
+    expect(await releaseLock(toPort(redis), keys, lease!)).toBe(true);
   });
 
   it('a guard whose acquire reply was lost computes at once instead of waiting for itself', async () => {

@@ -16,6 +16,7 @@ import { startTcpProxy } from './support/tcp-proxy.js';
 import { startEmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { deferred, waitUntil } from './support/wait.js';
 import { Redis } from 'ioredis';
+import { toPort } from '../src/redis/adapt.js';
 
 const admin = connect();
 afterEach(closeGuards);
@@ -34,7 +35,7 @@ async function settled<T>(promise: Promise<T>): Promise<{ ms: number; result?: T
 describe('close() with calls in flight', () => {
   it('a call in its first claim when close() runs opens no subscriber afterwards', async () => {
     const prefix = uniquePrefix('close-first-claim');
-    expect(await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // the call will find it busy
+    expect(await acquireLock(toPort(admin), cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // the call will find it busy
     const target = new URL(redisUrl());
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
     const redis = new Redis(proxy.url, { maxRetriesPerRequest: null });
@@ -59,7 +60,7 @@ describe('close() with calls in flight', () => {
   it('a waiter ends at once with E_CLOSED, and never computes after', async () => {
     const prefix = uniquePrefix('close-waiter');
     const keys = cacheKeys(prefix, 'k');
-    const lease = await acquireLock(admin, keys, 2_000); // a holder that never finishes
+    const lease = await acquireLock(toPort(admin), keys, 2_000); // a holder that never finishes
     expect(lease).not.toBeNull();
     const { guard, redis } = processGuard({ keyPrefix: prefix, lockTtlMs: 10_000 });
     let computed = 0;

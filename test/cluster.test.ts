@@ -30,6 +30,8 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-s
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
+import { asSubscriber } from './support/subscriber-port.js';
 
 let cluster: EmbeddedCluster;
 let redis: Cluster;
@@ -141,7 +143,7 @@ describe("the guard's keys on the cluster", () => {
   it('refuses a cluster subscriber that cannot SSUBSCRIBE (no shardedSubscribers), saying what to do', () => {
     const plain = redis.duplicate([], { lazyConnect: true });
     opened.push(plain);
-    expect(() => new Notifier(plain)).toThrow(/shardedSubscribers: true/);
+    expect(() => new Notifier(asSubscriber(plain))).toThrow(/shardedSubscribers: true/);
   });
 
   it('clears every key of a prefix from every master', async () => {
@@ -163,27 +165,27 @@ describe("the guard's keys on the cluster", () => {
 describe('lock and fence on the cluster, on each master', () => {
   it('acquire, refuse a non-owner, extend, release and notify', async () => {
     for (const keys of await keysOnDistinctMasters(uniquePrefix('lock'), 3)) {
-      const owner = (await acquireLock(redis, keys, 30_000))!;
+      const owner = (await acquireLock(toPort(redis), keys, 30_000))!;
       expect(owner).not.toBeNull();
-      expect(await acquireLock(other, keys, 30_000)).toBeNull();
+      expect(await acquireLock(toPort(other), keys, 30_000)).toBeNull();
 
       const intruder: LockLease = { token: 'not-the-owner', fence: owner.fence, ttlMs: 30_000 };
-      expect(await releaseLock(other, keys, intruder)).toBe(false);
-      expect(await extendLock(other, keys, intruder, 600_000)).toBe(false);
+      expect(await releaseLock(toPort(other), keys, intruder)).toBe(false);
+      expect(await extendLock(toPort(other), keys, intruder, 600_000)).toBe(false);
       expect(await redis.pttl(keys.lock)).toBeLessThanOrEqual(30_000);
-      expect((await writeEnvelope(other, keys, envelope('intruder', 0), intruder, 0)).released).toBe(false);
+      expect((await writeEnvelope(toPort(other), keys, envelope('intruder', 0), intruder, 0)).released).toBe(false);
       expect(await redis.get(keys.lock)).toBe(owner.token);
 
-      expect(await extendLock(redis, keys, owner, 600_000)).toBe(true);
+      expect(await extendLock(toPort(redis), keys, owner, 600_000)).toBe(true);
       expect(await redis.pttl(keys.lock)).toBeGreaterThan(30_000);
 
       // The release notification travels by sharded pub/sub, on the key's own shard.
       const listener = await shardMessage(keys);
-      expect(await releaseLock(redis, keys, owner)).toBe(true);
+      expect(await releaseLock(toPort(redis), keys, owner)).toBe(true);
       expect(await listener.message).toBe('released');
       await listener.close();
-      expect(await releaseLock(redis, keys, owner)).toBe(false);
-      expect(await extendLock(redis, keys, owner)).toBe(false);
+      expect(await releaseLock(toPort(redis), keys, owner)).toBe(false);
+      expect(await extendLock(toPort(redis), keys, owner)).toBe(false);
     }
   });
 
@@ -192,30 +194,30 @@ describe('lock and fence on the cluster, on each master', () => {
       const fences: number[] = [];
       for (let i = 0; i < 4; i++) {
         const client = i % 2 === 0 ? redis : other;
-        const lease = (await acquireLock(client, keys, 30_000))!;
+        const lease = (await acquireLock(toPort(client), keys, 30_000))!;
         fences.push(lease.fence);
-        expect(await releaseLock(client, keys, lease)).toBe(true);
+        expect(await releaseLock(toPort(client), keys, lease)).toBe(true);
       }
       for (let i = 1; i < fences.length; i++) expect(fences[i]).toBeGreaterThan(fences[i - 1]!);
 
-      const a = (await acquireLock(redis, keys, 300))!;
+      const a = (await acquireLock(toPort(redis), keys, 300))!;
       await waitUntil('the lock expires', async () => (await redis.pttl(keys.lock)) === -2);
-      const b = (await acquireLock(other, keys, 30_000))!;
+      const b = (await acquireLock(toPort(other), keys, 30_000))!;
       expect(b.fence).toBeGreaterThan(a.fence);
       const listener = await shardMessage(keys);
-      expect(await writeEnvelope(other, keys, envelope('from-B', b.fence), b, 0)).toEqual({
+      expect(await writeEnvelope(toPort(other), keys, envelope('from-B', b.fence), b, 0)).toEqual({
         written: true,
         released: true,
         storedFence: b.fence,
       });
       expect(await listener.message).toMatch(/^written:.*from-B/); // the value travels with the notification
       await listener.close();
-      expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0)).toEqual({
+      expect(await writeEnvelope(toPort(redis), keys, envelope('from-A', a.fence), a, 0)).toEqual({
         written: false,
         released: false,
         storedFence: b.fence,
       });
-      expect(await readEnvelope(redis, keys)).toMatchObject({ value: 'from-B', fence: b.fence });
+      expect(await readEnvelope(toPort(redis), keys)).toMatchObject({ value: 'from-B', fence: b.fence });
     }
   });
 

@@ -11,6 +11,7 @@ import { cacheKeys } from '../src/keys.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let admin: Redis;
 beforeAll(() => {
@@ -25,7 +26,7 @@ afterAll(async () => {
 async function storeStale(prefix: string, key: string, graceMs = 60_000): Promise<void> {
   const now = Date.now();
   const stale: Envelope<string> = { value: 'stale', fence: 0, computedAt: now - 2000, computeMs: 5, ttlMs: 1000, freshUntil: now - 1000 };
-  await writeEnvelope(admin, cacheKeys(prefix, key), stale, null, graceMs);
+  await writeEnvelope(toPort(admin), cacheKeys(prefix, key), stale, null, graceMs);
 }
 
 const failing = (counter: { calls: number }) => async (): Promise<string> => {
@@ -52,10 +53,10 @@ describe('failure back-off', () => {
     expect(b.capture.lines.find((l) => l.event === 'stale.served')).toMatchObject({ reason: 'backoff' });
 
     // After it: the computation runs again, and a success ends the back-off for good.
-    const until = (await readEnvelope(admin, cacheKeys(prefix, 'k')))!.backoffUntil!;
+    const until = (await readEnvelope(toPort(admin), cacheKeys(prefix, 'k')))!.backoffUntil!;
     await waitUntil('the back-off ended', () => Date.now() > until);
     expect(await b.guard.getOrCompute('k', async () => 'fresh')).toEqual({ value: 'fresh', source: 'computed' });
-    expect((await readEnvelope(admin, cacheKeys(prefix, 'k')))?.backoffUntil).toBeUndefined();
+    expect((await readEnvelope(toPort(admin), cacheKeys(prefix, 'k')))?.backoffUntil).toBeUndefined();
   });
 
   it('swr: a failed background refresh stops the refreshes of every process for the back-off', async () => {
@@ -85,7 +86,7 @@ describe('failure back-off', () => {
     await storeStale(prefix, 'short', 3000);
     const before = await admin.pttl(cacheKeys(prefix, 'short').value);
     expect(await guard.getOrCompute('short', failing({ calls: 0 }))).toEqual({ value: 'stale', source: 'stale' });
-    expect((await readEnvelope(admin, cacheKeys(prefix, 'short')))?.backoffUntil).toBeGreaterThan(Date.now() + 50_000);
+    expect((await readEnvelope(toPort(admin), cacheKeys(prefix, 'short')))?.backoffUntil).toBeGreaterThan(Date.now() + 50_000);
     expect(await admin.pttl(cacheKeys(prefix, 'short').value)).toBeLessThanOrEqual(before);
   });
 

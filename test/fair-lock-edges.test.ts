@@ -17,6 +17,7 @@ import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { sleep, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 const admin = connect();
 afterEach(closeGuards);
@@ -178,11 +179,11 @@ describe("a hand-off that finds the lock no longer the holder's", () => {
     const next = tracked(guard.lock('job', { waitMs: 20_000 }));
     // Taken away (an operator, an expiry during a pause), and taken by another process.
     await admin.del(keys.lock);
-    const other = (await acquireLock(admin, keys, 30_000))!;
+    const other = (await acquireLock(toPort(admin), keys, 30_000))!;
     expect(await holder.release()).toBe(false);
     await sleep(100);
     expect(next.settled).toBe(false);
-    expect(await releaseLock(admin, keys, other)).toBe(true);
+    expect(await releaseLock(toPort(admin), keys, other)).toBe(true);
     const held = await next.promise;
     expect(held.fence).toBeGreaterThan(other.fence);
     expect(await admin.get(keys.lock)).toBe(held.token);

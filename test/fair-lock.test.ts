@@ -14,6 +14,8 @@ import { leaseNotifier } from '../src/redis/shared-notifier.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { sleep, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
+import { asSubscriber } from './support/subscriber-port.js';
 
 let admin: Redis;
 beforeAll(() => {
@@ -162,10 +164,10 @@ describe('nothing stays behind', () => {
     const prefix = uniquePrefix('fair-leftovers');
     const redis = connect();
     const subscriber = connect();
-    const notifier = leaseNotifier(subscriber);
+    const notifier = leaseNotifier(asSubscriber(subscriber));
     const locks = new FairLocks({
-      redis,
-      gate: new RedisGate(redis, 1000, { log: silentLogger }, () => {}),
+      redis: toPort(redis),
+      gate: new RedisGate(toPort(redis), 1000, { log: silentLogger }, () => {}),
       notifier: () => notifier,
       keys: (name) => lockKeys(prefix, name),
       defaultTtlMs: 5000,

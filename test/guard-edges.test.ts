@@ -16,6 +16,7 @@ import { createGuard } from '../src/cache/guard.js';
 import { captureLogger } from './support/log-capture.js';
 import { Redis } from 'ioredis';
 import { deferred, sleep, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let admin: Redis;
 beforeAll(() => {
@@ -44,7 +45,7 @@ async function storeQuietly(prefix: string, value: Envelope<string>): Promise<vo
 describe('the wait and its deadline', () => {
   it('a wait that ends without news reads again, and a value that appeared meanwhile is one it waited for', async () => {
     const prefix = uniquePrefix('wait-quiet');
-    expect(await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never notifies
+    expect(await acquireLock(toPort(admin), cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never notifies
     const { guard, redis, capture } = processGuard({ keyPrefix: prefix, lockTtlMs: 500, maxWaitMs: 10_000 });
     const parked = await afterScripts(redis, 2);
     const call = guard.getOrCompute('k', async () => 'never');
@@ -78,7 +79,7 @@ describe('the wait and its deadline', () => {
 
   it('maxWaitMs: a caller whose holder never finishes gives up with WaitTimeoutError, naming the key', async () => {
     const prefix = uniquePrefix('max-wait');
-    expect(await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never writes
+    expect(await acquireLock(toPort(admin), cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder that never writes
     const { guard } = processGuard({ keyPrefix: prefix, lockTtlMs: 200, maxWaitMs: 600 });
     const started = Date.now();
     await expect(guard.getOrCompute('k', async () => 'never')).rejects.toMatchObject({
@@ -116,7 +117,7 @@ describe('close()', () => {
 
   it('waits for a background refresh to finish, and starts none after', async () => {
     const prefix = uniquePrefix('close-refresh');
-    await writeEnvelope(admin, cacheKeys(prefix, 'k'), envelope('stale', 0, -1000), null, 60_000);
+    await writeEnvelope(toPort(admin), cacheKeys(prefix, 'k'), envelope('stale', 0, -1000), null, 60_000);
     const { guard } = processGuard({ keyPrefix: prefix });
     const gate = deferred<string>();
     let closedYet = false;
@@ -126,7 +127,7 @@ describe('close()', () => {
     expect(closedYet).toBe(false); // close() is waiting for the refresh
     gate.resolve('fresh');
     await closed;
-    expect((await readEnvelope(admin, cacheKeys(prefix, 'k')))?.value).toBe('fresh');
+    expect((await readEnvelope(toPort(admin), cacheKeys(prefix, 'k')))?.value).toBe('fresh');
   });
 });
 
@@ -135,7 +136,7 @@ describe('values', () => {
     const prefix = uniquePrefix('jitter');
     const { guard } = processGuard({ keyPrefix: prefix, valueTtlMs: 1000, ttlJitter: 0.5, random: () => 0.5 });
     await guard.getOrCompute('k', async () => 'v');
-    const stored = (await readEnvelope(admin, cacheKeys(prefix, 'k')))!;
+    const stored = (await readEnvelope(toPort(admin), cacheKeys(prefix, 'k')))!;
     expect(stored.ttlMs).toBe(750);
     expect(stored.freshUntil - stored.computedAt).toBe(750);
   });
@@ -148,7 +149,7 @@ describe('values', () => {
       await admin.pexpire(keys.value, 60_000);
       const { guard } = processGuard({ keyPrefix: prefix });
       expect(await guard.getOrCompute('k', async () => 'recomputed', { strategy })).toEqual({ value: 'recomputed', source: 'computed' });
-      expect((await readEnvelope(admin, keys))?.value).toBe('recomputed');
+      expect((await readEnvelope(toPort(admin), keys))?.value).toBe('recomputed');
     });
   }
 
@@ -156,7 +157,7 @@ describe('values', () => {
     const prefix = uniquePrefix('failed-refresh');
     const keys = cacheKeys(prefix, 'k');
     const stale = envelope('stale', 0, -1000);
-    await writeEnvelope(admin, keys, stale, null, 60_000);
+    await writeEnvelope(toPort(admin), keys, stale, null, 60_000);
     const { guard, capture } = processGuard({ keyPrefix: prefix, failureBackoffMs: 0 });
     expect(await guard.getOrCompute('k', async () => Promise.reject(new Error('boom')), { strategy: 'swr' })).toEqual({
       value: 'stale',
@@ -164,7 +165,7 @@ describe('values', () => {
     });
     await waitUntil('the refresh ended', () => capture.count('refresh.end') === 1);
     expect(capture.lines.find((l) => l.event === 'refresh.end')).toMatchObject({ ok: false });
-    expect(await readEnvelope(admin, keys)).toMatchObject({ value: 'stale', computedAt: stale.computedAt });
+    expect(await readEnvelope(toPort(admin), keys)).toMatchObject({ value: 'stale', computedAt: stale.computedAt });
     expect(await admin.exists(keys.lock)).toBe(0); // released at once
   });
 
@@ -216,13 +217,13 @@ describe('hits and the unlocked strategies', () => {
 describe('the fenced write, unfenced', () => {
   it('a write without a lock (fence 0) stores its value and keeps the stored fence', async () => {
     const keys = cacheKeys(uniquePrefix('unfenced'), 'k');
-    const lease = (await acquireLock(admin, keys, 30_000))!;
-    await writeEnvelope(admin, keys, envelope('locked', lease.fence), lease, 60_000);
-    const outcome = await writeEnvelope(admin, keys, envelope('unlocked', 0), null, 60_000);
+    const lease = (await acquireLock(toPort(admin), keys, 30_000))!;
+    await writeEnvelope(toPort(admin), keys, envelope('locked', lease.fence), lease, 60_000);
+    const outcome = await writeEnvelope(toPort(admin), keys, envelope('unlocked', 0), null, 60_000);
     expect(outcome).toEqual({ written: true, released: false, storedFence: lease.fence });
-    expect(await readEnvelope(admin, keys)).toMatchObject({ value: 'unlocked', fence: lease.fence });
+    expect(await readEnvelope(toPort(admin), keys)).toMatchObject({ value: 'unlocked', fence: lease.fence });
     // A holder older than the stored fence is still refused after the unfenced write.
-    expect((await writeEnvelope(admin, keys, envelope('older', lease.fence - 1), null, 60_000)).written).toBe(false);
+    expect((await writeEnvelope(toPort(admin), keys, envelope('older', lease.fence - 1), null, 60_000)).written).toBe(false);
   });
 });
 
@@ -237,7 +238,7 @@ describe('the subscriber', () => {
     const guard = createGuard({ redis, keyPrefix: prefix, lockTtlMs: 200, maxWaitMs: 200, logger: log.logger });
     await redis.ping();
     for (const key of ['a', 'b', 'c']) {
-      expect(await acquireLock(admin, cacheKeys(prefix, key), 30_000)).not.toBeNull(); // held elsewhere
+      expect(await acquireLock(toPort(admin), cacheKeys(prefix, key), 30_000)).not.toBeNull(); // held elsewhere
       await expect(guard.getOrCompute(key, async () => 'never')).rejects.toMatchObject({ code: 'E_WAIT_TIMEOUT' });
     }
     expect(proxy.accepted).toBe(2); // the guard's client and its subscriber

@@ -17,6 +17,7 @@ import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { afterScripts } from './support/parked.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let admin: Redis;
 const clients: Redis[] = [];
@@ -77,10 +78,10 @@ describe('holder edge cases', () => {
 
     // The lock is taken from under it (expired during a pause, say): someone else holds it now.
     await admin.del(keys.lock);
-    const other = (await acquireLock(admin, keys, 30_000))!;
+    const other = (await acquireLock(toPort(admin), keys, 30_000))!;
     await waitUntil('the holder noticed', () => a.log.count('lock.lost') === 1);
     await waitUntil('it waits for the new holder', () => a.log.count('wait.start') === 1);
-    await writeEnvelope(admin, keys, envelope('from-the-new-holder', other.fence), other, 60_000);
+    await writeEnvelope(toPort(admin), keys, envelope('from-the-new-holder', other.fence), other, 60_000);
 
     expect(await call).toEqual({ value: 'from-the-new-holder', source: 'waited' });
   });
@@ -93,7 +94,7 @@ describe('holder edge cases', () => {
     const err = await a.guard
       .getOrCompute('k', async () => {
         await admin.del(keys.lock); // expired during a pause, say
-        await acquireLock(admin, keys, 30_000); // someone else holds it now
+        await acquireLock(toPort(admin), keys, 30_000); // someone else holds it now
         throw new Error('backend down');
       })
       .catch((e: unknown) => e);
@@ -163,8 +164,8 @@ describe('holder edge cases', () => {
       let computations = 0;
       const call = a.guard.getOrCompute('k', async () => `computed-${++computations}`);
       await hold.arrived; // a missed and is on its way to take the lock...
-      const other = (await acquireLock(admin, keys, 30_000))!; // ...when another process fills the key
-      await writeEnvelope(admin, keys, envelope('from-the-other', other.fence), other, 60_000);
+      const other = (await acquireLock(toPort(admin), keys, 30_000))!; // ...when another process fills the key
+      await writeEnvelope(toPort(admin), keys, envelope('from-the-other', other.fence), other, 60_000);
       hold.release();
 
       expect(await call).toEqual({ value: 'from-the-other', source: 'cache' });

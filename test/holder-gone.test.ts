@@ -9,6 +9,7 @@ import { acquireLock } from '../src/lock/redis-lock.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 const clients: Redis[] = [];
 const guards: StampedeGuard[] = [];
@@ -44,7 +45,7 @@ describe('a holder that vanished without writing', () => {
     clients.push(observer);
 
     // The holder takes the lock and is never heard of again (crashed, partitioned away).
-    const vanished = await acquireLock(observer, keys, 30_000);
+    const vanished = await acquireLock(toPort(observer), keys, 30_000);
     expect(vanished).not.toBeNull();
 
     // A short lock TTL (a waiter checks on the holder after that long), but with room for a
@@ -80,7 +81,7 @@ describe('a holder that vanished without writing', () => {
     const timeouts = fleet.flatMap((p) => p.capture.lines).filter((l) => l.event === 'wait.end' && l.outcome === 'timeout');
     expect(timeouts.length).toBeGreaterThanOrEqual(1);
 
-    const stored = await readEnvelope<string>(observer, keys);
+    const stored = await readEnvelope<string>(toPort(observer), keys);
     expect(stored?.value).toBe([...values][0]);
     expect(stored!.fence).toBeGreaterThan(vanished!.fence);
   });
@@ -145,7 +146,7 @@ describe('a holder whose computation throws', () => {
     const waitEnd = waiter.capture.lines.find((l) => l.event === 'wait.end');
     expect(waitEnd?.outcome).toBe('failed');
     expect(waiter.capture.count('lock.acquired')).toBe(1);
-    expect((await readEnvelope<string>(observer, keys))?.value).toBe('from-the-waiter');
+    expect((await readEnvelope<string>(toPort(observer), keys))?.value).toBe('from-the-waiter');
     expect(await observer.exists(keys.lock)).toBe(0);
   }, 45_000);
 });

@@ -12,6 +12,7 @@ import { acquireLock, releaseLock } from '../src/lock/redis-lock.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let redis: Redis;
 beforeAll(() => {
@@ -62,26 +63,26 @@ describe('fences without a counter that lives forever', () => {
     const keys = cacheKeys(prefix, 'k');
     // Seven holders come and go: the fence is well above its starting point.
     for (let i = 0; i < 7; i++) {
-      const lease = (await acquireLock(redis, keys, 30_000))!;
-      expect((await writeEnvelope(redis, keys, envelope(`v${i}`, lease.fence), lease, 60_000)).written).toBe(true);
+      const lease = (await acquireLock(toPort(redis), keys, 30_000))!;
+      expect((await writeEnvelope(toPort(redis), keys, envelope(`v${i}`, lease.fence), lease, 60_000)).written).toBe(true);
     }
-    const old = (await acquireLock(redis, keys, 30_000))!; // then pauses for a long time...
+    const old = (await acquireLock(toPort(redis), keys, 30_000))!; // then pauses for a long time...
     // ...while every key of this cache key is lost (evicted, or Redis restarted without persistence).
     await redis.del(...(await keysUnder(prefix)));
 
-    const next = (await acquireLock(redis, keys, 30_000))!;
+    const next = (await acquireLock(toPort(redis), keys, 30_000))!;
     expect(next.fence).toBeGreaterThan(old.fence);
-    expect((await writeEnvelope(redis, keys, envelope('newer', next.fence), next, 60_000)).written).toBe(true);
-    const late = await writeEnvelope(redis, keys, envelope('older', old.fence), old, 60_000);
+    expect((await writeEnvelope(toPort(redis), keys, envelope('newer', next.fence), next, 60_000)).written).toBe(true);
+    const late = await writeEnvelope(toPort(redis), keys, envelope('older', old.fence), old, 60_000);
     expect(late.written).toBe(false);
-    expect((await readEnvelope<string>(redis, keys))?.value).toBe('newer');
-    await releaseLock(redis, keys, old);
+    expect((await readEnvelope<string>(toPort(redis), keys))?.value).toBe('newer');
+    await releaseLock(toPort(redis), keys, old);
   });
 
   it('a lock that was never used to write leaves nothing behind after its TTL', async () => {
     const prefix = uniquePrefix('lock-only');
     const keys = cacheKeys(prefix, 'k');
-    const lease = (await acquireLock(redis, keys, 200))!;
+    const lease = (await acquireLock(toPort(redis), keys, 200))!;
     expect(lease).not.toBeNull();
     const ttls = await Promise.all((await keysUnder(prefix)).map((k) => redis.pttl(k)));
     expect(ttls.every((t) => t > 0 && t <= 200)).toBe(true);

@@ -12,6 +12,7 @@ import type { Strategy } from '../src/cache/strategy.js';
 import { cacheKeys } from '../src/keys.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { gated, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 const admin = connect();
 const opened: { guard: StampedeGuard; clients: Redis[] }[] = [];
@@ -56,7 +57,7 @@ describe('L1: a set or delete of this process while one of its reads computes', 
       await guard.set('k', 'new');
       computing.finish('old');
       expect(await call).toEqual({ value: 'old', source: 'computed' });
-      expect((await readEnvelope(admin, cacheKeys(prefix, 'k')))?.value).toBe('new');
+      expect((await readEnvelope(toPort(admin), cacheKeys(prefix, 'k')))?.value).toBe('new');
       expect(await guard.getOrCompute('k', never, { strategy })).toEqual({ value: 'new', source: 'cache' });
       expect(await guard.getOrCompute('k', never, { strategy })).toEqual({ value: 'new', source: 'cache' });
     });
@@ -70,7 +71,7 @@ describe('L1: a set or delete of this process while one of its reads computes', 
       await guard.delete('k');
       computing.finish('old');
       expect(await call).toEqual({ value: 'old', source: 'computed' });
-      expect(await readEnvelope(admin, cacheKeys(prefix, 'k'))).toBeNull();
+      expect(await readEnvelope(toPort(admin), cacheKeys(prefix, 'k'))).toBeNull();
       expect(await guard.getOrCompute('k', async () => 'after', { strategy })).toEqual({ value: 'after', source: 'computed' });
     });
   }
@@ -81,7 +82,7 @@ describe('L1: a set or delete of this process while one of its reads computes', 
     for (let round = 0; round < 20; round++) {
       const key = `k${round}`;
       await Promise.all([guard.getOrCompute(key, async () => 'v1'), guard.set(key, 'v2')]);
-      expect((await readEnvelope(admin, cacheKeys(prefix, key)))?.value).toBe('v2');
+      expect((await readEnvelope(toPort(admin), cacheKeys(prefix, key)))?.value).toBe('v2');
       expect(await guard.getOrCompute(key, never)).toEqual({ value: 'v2', source: 'cache' });
     }
   });

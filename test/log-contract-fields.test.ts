@@ -34,6 +34,7 @@ import { captureLogger, type CapturedLine } from './support/log-capture.js';
 import { codeSpans, tablesOf } from './support/markdown.js';
 import { sleep, waitUntil } from './support/wait.js';
 import { parseLines, projectPath, readLogDir, spawnWorker, type WorkerProcess } from './support/worker-process.js';
+import { toPort } from '../src/redis/adapt.js';
 
 interface EventContract {
   required: string[];
@@ -255,12 +256,12 @@ describe('every line of a worker process and of the guard, held to the contract'
     const early = guard({ random: () => Number.MIN_VALUE, valueTtlMs: 5000 });
     await early.getOrCompute('xf', slow(20, 1), { strategy: 'xfetch' });
     const keys = cacheKeys(`${prefix}-g`, 'xf');
-    const lease = await acquireLock(admin, keys, 5000);
+    const lease = await acquireLock(toPort(admin), keys, 5000);
     await early.getOrCompute('xf', slow(20, 1), { strategy: 'xfetch' });
     await waitUntil('the early refresh found the lock busy', () =>
       inProcess().some((l) => l.event === 'lock.busy' && l.refresh === 'early'),
     );
-    if (lease) await releaseLock(admin, keys, lease);
+    if (lease) await releaseLock(toPort(admin), keys, lease);
     // The processor with a logger of its own, while its Redis is out of reach and the guard's
     // onRedisDown is `error`: an attempt is retried, the last one fails. The guard's breaker opens
     // (redis.unavailable) and closes once its probe is answered (redis.available).

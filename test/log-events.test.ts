@@ -13,6 +13,7 @@ import type { CapturedLine } from './support/log-capture.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let admin: Redis;
 beforeAll(() => {
@@ -127,7 +128,7 @@ describe('the events of each path', () => {
     const prefix = uniquePrefix('ev-swr-shared');
     const { guard, capture } = processGuard({ keyPrefix: prefix, failurePolicy: 'stale', failureBackoffMs: 60_000 });
     const keys = cacheKeys(prefix, 'k');
-    await writeEnvelope(admin, keys, staleEnvelope('old'), null, 60_000);
+    await writeEnvelope(toPort(admin), keys, staleEnvelope('old'), null, 60_000);
     const results = await Promise.all(
       [1, 2].map(() => guard.getOrCompute('k', async () => Promise.reject(new Error('down')), { strategy: 'swr' })),
     );
@@ -164,7 +165,7 @@ describe('the events of each path', () => {
 
   it('swr: a stale read is served and refreshed in the background', async () => {
     const prefix = uniquePrefix('ev-swr');
-    await writeEnvelope(admin, cacheKeys(prefix, 'k'), staleEnvelope('old'), null, 60_000);
+    await writeEnvelope(toPort(admin), cacheKeys(prefix, 'k'), staleEnvelope('old'), null, 60_000);
     const { guard, capture } = processGuard({ keyPrefix: prefix });
     await guard.getOrCompute('k', async () => 'new', { strategy: 'swr' });
     await waitUntil('the refresh ended', () => capture.count('refresh.end') === 1);
@@ -183,7 +184,7 @@ describe('the events of each path', () => {
 
   it('redis-lock, stale policy: a failed recomputation serves the stale value and starts the back-off', async () => {
     const prefix = uniquePrefix('ev-backoff');
-    await writeEnvelope(admin, cacheKeys(prefix, 'k'), staleEnvelope('old'), null, 60_000);
+    await writeEnvelope(toPort(admin), cacheKeys(prefix, 'k'), staleEnvelope('old'), null, 60_000);
     const { guard, capture } = processGuard({ keyPrefix: prefix, failureBackoffMs: 1000 });
     await guard.getOrCompute('k', async () => Promise.reject(new Error('down')));
     await guard.getOrCompute('k', async () => 'not yet');
@@ -224,8 +225,14 @@ describe('the events of each path', () => {
     });
     await computing.promise;
     await admin.del(keys.lock);
-    const other = (await acquireLock(admin, keys, 30_000))!;
-    await writeEnvelope(admin, keys, { ...staleEnvelope('newer'), fence: other.fence, freshUntil: Date.now() + 60_000 }, other, 60_000);
+    const other = (await acquireLock(toPort(admin), keys, 30_000))!;
+    await writeEnvelope(
+      toPort(admin),
+      keys,
+      { ...staleEnvelope('newer'), fence: other.fence, freshUntil: Date.now() + 60_000 },
+      other,
+      60_000,
+    );
     await waitUntil('the watchdog noticed', () => capture.count('lock.lost') === 1);
     gate.resolve('late');
     await call;

@@ -6,10 +6,12 @@
 import { EventEmitter } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
-import type { RedisClient } from '../src/redis/client.js';
+import type { Cluster } from 'ioredis';
+import { IoRedisSubscriber } from '../src/redis/ioredis-port.js';
 import { Notifier, RECOVERY_ATTEMPT_MS, type Subscription } from '../src/redis/notifier.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { waitUntil } from './support/wait.js';
+import { asSubscriber } from './support/subscriber-port.js';
 
 let subscriber: Redis;
 let admin: Redis;
@@ -25,7 +27,7 @@ const numsub = async (channel: string) => Number((await admin.pubsub('NUMSUB', c
 
 describe('Notifier', () => {
   it('shares one subscription among the waiters of a channel and unsubscribes when the last one leaves', async () => {
-    const notifier = new Notifier(subscriber);
+    const notifier = new Notifier(asSubscriber(subscriber));
     const channel = `${uniquePrefix('notifier')}:{k}:db0:ready`;
     const waiters = (await Promise.all([1, 2, 3].map(() => notifier.listen(channel, 5000)))) as Subscription[];
     expect(await numsub(channel)).toBe(1);
@@ -45,7 +47,7 @@ describe('Notifier', () => {
 
   it('close() detaches from a subscriber it does not own and unsubscribes what is left', async () => {
     const before = subscriber.listenerCount('message');
-    const notifier = new Notifier(subscriber);
+    const notifier = new Notifier(asSubscriber(subscriber));
     const channel = `${uniquePrefix('notifier-close')}:{k}:db0:ready`;
     await notifier.watch(channel, () => {});
     expect(subscriber.listenerCount('message')).toBe(before + 1);
@@ -62,7 +64,7 @@ describe('Notifier', () => {
     const url = new URL(redisUrl());
     const limited = new Redis({ host: url.hostname, port: Number(url.port), username: user, password: 'pw' });
     try {
-      const notifier = new Notifier(limited);
+      const notifier = new Notifier(asSubscriber(limited));
       await expect(notifier.listen(channel, 5000)).rejects.toThrow(/NOPERM/);
       expect(notifier.activeChannels).toBe(0);
       await admin.acl('SETUSER', user, `&${prefix}:*`);
@@ -148,7 +150,7 @@ describe('Notifier on a cluster: the recovery after a shard failed over (finding
   const channel = '{k}:db0:ready';
   const started: Notifier[] = [];
   const start = (standIn: ShardedSubscriberStandIn) => {
-    const notifier = new Notifier(standIn as unknown as RedisClient);
+    const notifier = new Notifier(new IoRedisSubscriber(standIn as unknown as Cluster, false));
     started.push(notifier);
     return notifier;
   };

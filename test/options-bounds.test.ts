@@ -11,6 +11,7 @@ import { readEnvelope } from '../src/cache/store.js';
 import { cacheKeys } from '../src/keys.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let redis: Redis;
 beforeAll(() => {
@@ -128,7 +129,7 @@ describe('defaults', () => {
     const guard = createGuard({ redis, keyPrefix: prefix, logger: capture.logger });
     await guard.getOrCompute('k', async () => 'v');
     expect(capture.count('lock.acquired')).toBe(1);
-    expect((await readEnvelope(redis, cacheKeys(prefix, 'k')))?.ttlMs).toBe(60_000);
+    expect((await readEnvelope(toPort(redis), cacheKeys(prefix, 'k')))?.ttlMs).toBe(60_000);
     // The key lives the fresh time plus the 60 s grace.
     expect(await redis.pttl(cacheKeys(prefix, 'k').value)).toBeGreaterThan(110_000);
     await guard.close();

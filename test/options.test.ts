@@ -11,6 +11,7 @@ import { cacheKeys } from '../src/keys.js';
 import { acquireLock, extendLock } from '../src/lock/redis-lock.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { MAX_TIMER_MS } from '../src/timers.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let redis: Redis;
 beforeAll(() => {
@@ -39,9 +40,9 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; me
 describe('the lock API refuses TTLs that are not positive whole numbers', () => {
   it('extendLock with -1, 0 or 1.5 ms is refused and the lock stays', async () => {
     const keys = cacheKeys(uniquePrefix('extend-ttl'), 'k');
-    const lease = (await acquireLock(redis, keys, 30_000))!;
+    const lease = (await acquireLock(toPort(redis), keys, 30_000))!;
     for (const ttl of [-1, 0, 1.5, Number.NaN]) {
-      const outcome = await rejection(extendLock(redis, keys, lease, ttl));
+      const outcome = await rejection(extendLock(toPort(redis), keys, lease, ttl));
       expect(outcome).toMatchObject({ code: 'E_OPTIONS', message: expect.stringContaining('ttlMs') });
     }
     expect(await redis.get(keys.lock)).toBe(lease.token);
@@ -52,17 +53,17 @@ describe('the lock API refuses TTLs that are not positive whole numbers', () => 
     const prefix = uniquePrefix('acquire-ttl');
     const keys = cacheKeys(prefix, 'k');
     for (const ttl of [0, -5, 2.5, 2 ** 31]) {
-      expect(await rejection(acquireLock(redis, keys, ttl))).toMatchObject({ code: 'E_OPTIONS' });
+      expect(await rejection(acquireLock(toPort(redis), keys, ttl))).toMatchObject({ code: 'E_OPTIONS' });
     }
     expect(await redis.keys(`${prefix}:*`)).toEqual([]);
   });
 
   it('accepts both ends of the range, 1 ms and 2^31 - 1 ms', async () => {
     const keys = cacheKeys(uniquePrefix('ttl-ends'), 'k');
-    const lease = (await acquireLock(redis, keys, 2 ** 31 - 1))!;
+    const lease = (await acquireLock(toPort(redis), keys, 2 ** 31 - 1))!;
     expect(await redis.pttl(keys.lock)).toBeGreaterThan(2 ** 31 - 60_000);
-    expect(await extendLock(redis, keys, lease, 1)).toBe(true);
-    expect(await rejection(extendLock(redis, keys, lease, 2 ** 31))).toMatchObject({
+    expect(await extendLock(toPort(redis), keys, lease, 1)).toBe(true);
+    expect(await rejection(extendLock(toPort(redis), keys, lease, 2 ** 31))).toMatchObject({
       code: 'E_OPTIONS',
       message: `ttlMs must be a whole number of ms from 1 to ${2 ** 31 - 1}, got ${2 ** 31}`,
     });

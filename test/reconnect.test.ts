@@ -13,6 +13,7 @@ import { captureLogger } from './support/log-capture.js';
 import { connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
 import { closedPort } from './support/ports.js';
+import { toPort } from '../src/redis/adapt.js';
 
 const clients: Redis[] = [];
 const guards: StampedeGuard[] = [];
@@ -82,7 +83,7 @@ describe('the subscriber reconnects', () => {
     const redis = client();
     const guard = createGuard({ redis, subscriber, keyPrefix: prefix, lockTtlMs: 30_000, maxWaitMs: 500 });
     guards.push(guard);
-    expect(await acquireLock(redis, cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder elsewhere
+    expect(await acquireLock(toPort(redis), cacheKeys(prefix, 'k'), 30_000)).not.toBeNull(); // a holder elsewhere
 
     const started = Date.now();
     const outcome = await Promise.race([

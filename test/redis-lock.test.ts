@@ -8,6 +8,7 @@ import { acquireLock, extendLock, releaseLock, type LockLease } from '../src/loc
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 const prefix = uniquePrefix('redis-lock');
 let redis: Redis;
@@ -55,22 +56,22 @@ async function nextMessage(keys: CacheKeys): Promise<{ message: Promise<string>;
 describe('acquire, release, extend', () => {
   it('a second acquire while the lock is held gets nothing', async () => {
     const keys = freshKeys('busy');
-    const first = await acquireLock(redis, keys, 30_000);
+    const first = await acquireLock(toPort(redis), keys, 30_000);
     expect(first).not.toBeNull();
-    expect(await acquireLock(other, keys, 30_000)).toBeNull();
+    expect(await acquireLock(toPort(other), keys, 30_000)).toBeNull();
     expect(await redis.get(keys.lock)).toBe(first!.token);
   });
 
   it('refuses release and extend by a lease with the right key but another token', async () => {
     const keys = freshKeys('intruder');
-    const owner = (await acquireLock(redis, keys, 30_000))!;
+    const owner = (await acquireLock(toPort(redis), keys, 30_000))!;
     expect(owner).not.toBeNull();
     const intruder: LockLease = { token: 'not-the-owner', fence: owner.fence, ttlMs: 30_000 };
 
-    expect(await releaseLock(other, keys, intruder)).toBe(false);
+    expect(await releaseLock(toPort(other), keys, intruder)).toBe(false);
     expect(await redis.get(keys.lock)).toBe(owner.token);
 
-    expect(await extendLock(other, keys, intruder, 600_000)).toBe(false);
+    expect(await extendLock(toPort(other), keys, intruder, 600_000)).toBe(false);
     const pttl = await redis.pttl(keys.lock);
     // Still the owner's 30 s (minus the time this test took), not the intruder's 10 minutes.
     expect(pttl).toBeGreaterThan(0);
@@ -78,36 +79,36 @@ describe('acquire, release, extend', () => {
     expect(await redis.get(keys.lock)).toBe(owner.token);
 
     // A fenced write with the intruder's lease must not release the owner's lock either.
-    const outcome = await writeEnvelope(other, keys, envelope('intruder', 0), intruder, 0);
+    const outcome = await writeEnvelope(toPort(other), keys, envelope('intruder', 0), intruder, 0);
     expect(outcome.released).toBe(false);
     expect(await redis.get(keys.lock)).toBe(owner.token);
 
     // And nobody else can take it meanwhile.
-    expect(await acquireLock(other, keys, 30_000)).toBeNull();
+    expect(await acquireLock(toPort(other), keys, 30_000)).toBeNull();
   });
 
   it('lets the owner extend, then release (once), and tells waiters on release', async () => {
     const keys = freshKeys('owner');
-    const owner = (await acquireLock(redis, keys, 30_000))!;
+    const owner = (await acquireLock(toPort(redis), keys, 30_000))!;
 
-    expect(await extendLock(redis, keys, owner, 600_000)).toBe(true);
+    expect(await extendLock(toPort(redis), keys, owner, 600_000)).toBe(true);
     expect(await redis.pttl(keys.lock)).toBeGreaterThan(30_000);
 
     const listener = await nextMessage(keys);
-    expect(await releaseLock(redis, keys, owner)).toBe(true);
+    expect(await releaseLock(toPort(redis), keys, owner)).toBe(true);
     expect(await listener.message).toBe('released');
     await listener.close();
     expect(await redis.exists(keys.lock)).toBe(0);
 
     // A second release, or an extend after release, is refused: the lease no longer holds.
-    expect(await releaseLock(redis, keys, owner)).toBe(false);
-    expect(await extendLock(redis, keys, owner)).toBe(false);
+    expect(await releaseLock(toPort(redis), keys, owner)).toBe(false);
+    expect(await extendLock(toPort(redis), keys, owner)).toBe(false);
     expect(await redis.exists(keys.lock)).toBe(0);
   });
 
   it('expires by itself, after which another holder can acquire', async () => {
     const keys = freshKeys('expiry');
-    const vanished = (await acquireLock(redis, keys, 200))!;
+    const vanished = (await acquireLock(toPort(redis), keys, 200))!;
     expect(vanished).not.toBeNull();
     // It has a TTL (-1 would mean none: a crashed holder would block the key forever); -2 if it
     // is already gone on a slow machine.
@@ -116,11 +117,11 @@ describe('acquire, release, extend', () => {
     expect(pttl).toBeLessThanOrEqual(200);
 
     await lockExpired(redis, keys);
-    const next = await acquireLock(other, keys, 30_000);
+    const next = await acquireLock(toPort(other), keys, 30_000);
     expect(next).not.toBeNull();
     expect(next!.fence).toBeGreaterThan(vanished.fence);
     // The vanished holder's late release cannot free the new holder's lock.
-    expect(await releaseLock(redis, keys, vanished)).toBe(false);
+    expect(await releaseLock(toPort(redis), keys, vanished)).toBe(false);
     expect(await redis.get(keys.lock)).toBe(next!.token);
   });
 
@@ -129,9 +130,9 @@ describe('acquire, release, extend', () => {
     const fences: number[] = [];
     for (let i = 0; i < 20; i++) {
       const client = i % 2 === 0 ? redis : other;
-      const lease = (await acquireLock(client, keys, 30_000))!;
+      const lease = (await acquireLock(toPort(client), keys, 30_000))!;
       fences.push(lease.fence);
-      expect(await releaseLock(client, keys, lease)).toBe(true);
+      expect(await releaseLock(toPort(client), keys, lease)).toBe(true);
     }
     for (let i = 1; i < fences.length; i++) expect(fences[i]).toBeGreaterThan(fences[i - 1]!);
     // From the server's clock, in microseconds: no counter key to keep (or lose).
@@ -142,21 +143,21 @@ describe('acquire, release, extend', () => {
   it("a fence is above the stored value's fence, even one from the future", async () => {
     const keys = freshKeys('fence-above-stored');
     const ahead = Date.now() * 1000 + 3_600_000_000; // an hour ahead of the server's clock
-    expect((await writeEnvelope(redis, keys, envelope('ahead', ahead), null, 0)).written).toBe(true);
-    const lease = (await acquireLock(redis, keys, 30_000))!;
+    expect((await writeEnvelope(toPort(redis), keys, envelope('ahead', ahead), null, 0)).written).toBe(true);
+    const lease = (await acquireLock(toPort(redis), keys, 30_000))!;
     expect(lease.fence).toBe(ahead + 1);
     // And the new holder's write is accepted over it.
-    expect((await writeEnvelope(other, keys, envelope('next', lease.fence), lease, 0)).written).toBe(true);
-    expect((await readEnvelope<string>(redis, keys))?.value).toBe('next');
+    expect((await writeEnvelope(toPort(other), keys, envelope('next', lease.fence), lease, 0)).written).toBe(true);
+    expect((await readEnvelope<string>(toPort(redis), keys))?.value).toBe('next');
   });
 
   it("a fence is above the last lock's, also when both were taken within one microsecond", async () => {
     const keys = freshKeys('fence-above-last');
-    const first = (await acquireLock(redis, keys, 30_000))!;
-    await releaseLock(redis, keys, first);
+    const first = (await acquireLock(toPort(redis), keys, 30_000))!;
+    await releaseLock(toPort(redis), keys, first);
     // The lease outlives the release until its TTL; pretend the clock stood still meanwhile.
     await redis.set(keys.lease, String(first.fence + 10_000_000), 'PX', 30_000);
-    const second = (await acquireLock(redis, keys, 30_000))!;
+    const second = (await acquireLock(toPort(redis), keys, 30_000))!;
     expect(second.fence).toBe(first.fence + 10_000_001);
   });
 });
@@ -164,9 +165,9 @@ describe('acquire, release, extend', () => {
 describe('the fenced write, store level', () => {
   it('writes, releases and notifies in one step for the current holder', async () => {
     const keys = freshKeys('write');
-    const lease = (await acquireLock(redis, keys, 30_000))!;
+    const lease = (await acquireLock(toPort(redis), keys, 30_000))!;
     const listener = await nextMessage(keys);
-    const outcome = await writeEnvelope(redis, keys, envelope({ n: 1 }, lease.fence), lease, 0);
+    const outcome = await writeEnvelope(toPort(redis), keys, envelope({ n: 1 }, lease.fence), lease, 0);
     expect(outcome).toEqual({ written: true, released: true, storedFence: lease.fence });
     // A small value travels in the notification: waiters need no read.
     const message = await listener.message;
@@ -174,7 +175,7 @@ describe('the fenced write, store level', () => {
     expect(JSON.parse(message.slice('written:'.length))).toMatchObject({ value: { n: 1 }, fence: lease.fence });
     await listener.close();
     expect(await redis.exists(keys.lock)).toBe(0);
-    expect(await readEnvelope(redis, keys)).toMatchObject({ value: { n: 1 }, fence: lease.fence });
+    expect(await readEnvelope(toPort(redis), keys)).toMatchObject({ value: { n: 1 }, fence: lease.fence });
     const ttl = await redis.pttl(keys.value);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60_000);
@@ -182,50 +183,50 @@ describe('the fenced write, store level', () => {
 
   it('announces a value larger than the notification limit without carrying it', async () => {
     const keys = freshKeys('write-large');
-    const lease = (await acquireLock(redis, keys, 30_000))!;
+    const lease = (await acquireLock(toPort(redis), keys, 30_000))!;
     const listener = await nextMessage(keys);
     const large = 'x'.repeat(NOTIFY_VALUE_MAX_BYTES + 1);
-    expect((await writeEnvelope(redis, keys, envelope(large, lease.fence), lease, 0)).written).toBe(true);
+    expect((await writeEnvelope(toPort(redis), keys, envelope(large, lease.fence), lease, 0)).written).toBe(true);
     expect(await listener.message).toBe('written');
     await listener.close();
   });
 
   it("a holder paused past its TTL cannot overwrite the newer holder's value", async () => {
     const keys = freshKeys('paused-store');
-    const a = (await acquireLock(redis, keys, 300))!;
+    const a = (await acquireLock(toPort(redis), keys, 300))!;
     await lockExpired(redis, keys);
 
-    const b = (await acquireLock(other, keys, 30_000))!;
+    const b = (await acquireLock(toPort(other), keys, 30_000))!;
     expect(b.fence).toBeGreaterThan(a.fence);
-    expect(await writeEnvelope(other, keys, envelope('from-B', b.fence), b, 0)).toEqual({
+    expect(await writeEnvelope(toPort(other), keys, envelope('from-B', b.fence), b, 0)).toEqual({
       written: true,
       released: true,
       storedFence: b.fence,
     });
 
     // A wakes up and writes its stale result.
-    expect(await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0)).toEqual({
+    expect(await writeEnvelope(toPort(redis), keys, envelope('from-A', a.fence), a, 0)).toEqual({
       written: false,
       released: false,
       storedFence: b.fence,
     });
-    expect(await readEnvelope(redis, keys)).toMatchObject({ value: 'from-B', fence: b.fence });
+    expect(await readEnvelope(toPort(redis), keys)).toMatchObject({ value: 'from-B', fence: b.fence });
   });
 
   it("a paused holder that writes before the new holder does not take the new holder's lock", async () => {
     const keys = freshKeys('paused-early');
-    const a = (await acquireLock(redis, keys, 300))!;
+    const a = (await acquireLock(toPort(redis), keys, 300))!;
     await lockExpired(redis, keys);
-    const b = (await acquireLock(other, keys, 30_000))!;
+    const b = (await acquireLock(toPort(other), keys, 30_000))!;
 
     // Nothing newer is stored yet, so A's value lands; but B's lock stays B's.
-    const early = await writeEnvelope(redis, keys, envelope('from-A', a.fence), a, 0);
+    const early = await writeEnvelope(toPort(redis), keys, envelope('from-A', a.fence), a, 0);
     expect(early).toEqual({ written: true, released: false, storedFence: a.fence });
     expect(await redis.get(keys.lock)).toBe(b.token);
 
     // B's write, with the higher fence, replaces it.
-    expect((await writeEnvelope(other, keys, envelope('from-B', b.fence), b, 0)).written).toBe(true);
-    expect(await readEnvelope(redis, keys)).toMatchObject({ value: 'from-B', fence: b.fence });
+    expect((await writeEnvelope(toPort(other), keys, envelope('from-B', b.fence), b, 0)).written).toBe(true);
+    expect(await readEnvelope(toPort(redis), keys)).toMatchObject({ value: 'from-B', fence: b.fence });
   });
 });
 
@@ -265,7 +266,7 @@ describe('the fenced write, two guards (two "processes")', () => {
       // A's own caller still gets the value A computed...
       expect(resultA).toEqual({ value: 'from-A', source: 'computed' });
       // ...but it was not stored over B's.
-      const stored = await readEnvelope<string>(redisA, keys);
+      const stored = await readEnvelope<string>(toPort(redisA), keys);
       expect(stored?.value).toBe('from-B');
 
       const fenceA = logA.lines.find((l) => l.event === 'lock.acquired')?.fence as number;

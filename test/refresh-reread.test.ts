@@ -14,6 +14,7 @@ import { acquireLock } from '../src/lock/redis-lock.js';
 import { createRedis } from '../scripts/redis/connection.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let proxy: TcpProxy;
 let admin: Redis;
@@ -40,7 +41,7 @@ describe('swr: a stale read takes the lock in the same step as the read', () => 
     const keys = cacheKeys(prefix, 'k');
     const { guard } = proxiedGuard(prefix);
     await guard.getOrCompute('warm', async () => 'loads the scripts');
-    await writeEnvelope(admin, keys, envelope('v1', -1000), null, 60_000);
+    await writeEnvelope(toPort(admin), keys, envelope('v1', -1000), null, 60_000);
 
     let computations = 0;
     const hold = proxy.holdRequest(keys.lock);
@@ -52,7 +53,7 @@ describe('swr: a stale read takes the lock in the same step as the read', () => 
     expect(await served).toEqual({ value: 'v2', source: 'cache' });
     await guard.close();
     expect(computations).toBe(0);
-    expect((await readEnvelope<string>(admin, keys))?.value).toBe('v2');
+    expect((await readEnvelope<string>(toPort(admin), keys))?.value).toBe('v2');
   });
 });
 
@@ -62,7 +63,7 @@ describe('xfetch: an early refresh of a fresh value', () => {
     const keys = cacheKeys(prefix, 'k');
     const { guard } = proxiedGuard(prefix);
     await guard.getOrCompute('warm', async () => 'loads the scripts');
-    await writeEnvelope(admin, keys, envelope('v1', 30_000), null, 60_000);
+    await writeEnvelope(toPort(admin), keys, envelope('v1', 30_000), null, 60_000);
 
     let computations = 0;
     // The read goes through; the early refresh's own claim is held.
@@ -77,7 +78,7 @@ describe('xfetch: an early refresh of a fresh value', () => {
 
     await guard.close(); // waits for the background refresh
     expect(computations).toBe(0);
-    expect((await readEnvelope<string>(admin, keys))?.value).toBe('v2');
+    expect((await readEnvelope<string>(toPort(admin), keys))?.value).toBe('v2');
   });
 });
 
@@ -90,6 +91,6 @@ function proxiedGuard(prefix: string) {
 
 /** Another process refreshes the key: takes the lock, writes v2, releases. */
 async function refreshElsewhere(keys: ReturnType<typeof cacheKeys>): Promise<void> {
-  const other = (await acquireLock(admin, keys, 30_000))!;
-  expect((await writeEnvelope(admin, keys, envelope('v2', 60_000, other.fence), other, 60_000)).released).toBe(true);
+  const other = (await acquireLock(toPort(admin), keys, 30_000))!;
+  expect((await writeEnvelope(toPort(admin), keys, envelope('v2', 60_000, other.fence), other, 60_000)).released).toBe(true);
 }

@@ -12,6 +12,7 @@ import { LuaScript } from '../src/redis/script.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll } from './support/redis.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let server: EmbeddedRedis;
 let redis: Redis;
@@ -89,23 +90,23 @@ describe('script.not-cached', () => {
     const capture = captureLogger();
     const keys = cacheKeys(prefix, coldKey());
     // Load and use each script once, so all three are warm.
-    const warm = (await acquireLock(redis, keys, 30_000, capture.logger))!;
-    await extendLock(redis, keys, warm, 30_000, capture.logger);
-    await releaseLock(redis, keys, warm, capture.logger);
+    const warm = (await acquireLock(toPort(redis), keys, 30_000, capture.logger))!;
+    await extendLock(toPort(redis), keys, warm, 30_000, capture.logger);
+    await releaseLock(toPort(redis), keys, warm, capture.logger);
     await redis.script('FLUSH');
     capture.lines.length = 0;
 
-    const lease = (await acquireLock(redis, keys, 30_000, capture.logger))!;
+    const lease = (await acquireLock(toPort(redis), keys, 30_000, capture.logger))!;
     expect(lease).not.toBeNull();
-    expect(await extendLock(redis, keys, lease, 60_000, capture.logger)).toBe(true);
+    expect(await extendLock(toPort(redis), keys, lease, 60_000, capture.logger)).toBe(true);
     expect(await redis.pttl(keys.lock)).toBeGreaterThan(30_000);
-    expect(await releaseLock(redis, keys, lease, capture.logger)).toBe(true);
+    expect(await releaseLock(toPort(redis), keys, lease, capture.logger)).toBe(true);
     expect(notCached(capture.lines)).toEqual(['lock.acquire', 'lock.extend', 'lock.release']);
 
     capture.lines.length = 0;
-    const again = (await acquireLock(redis, keys, 30_000, capture.logger))!;
-    await extendLock(redis, keys, again, 30_000, capture.logger);
-    await releaseLock(redis, keys, again, capture.logger);
+    const again = (await acquireLock(toPort(redis), keys, 30_000, capture.logger))!;
+    await extendLock(toPort(redis), keys, again, 30_000, capture.logger);
+    await releaseLock(toPort(redis), keys, again, capture.logger);
     expect(notCached(capture.lines)).toEqual([]);
   });
 
@@ -157,15 +158,15 @@ describe('LuaScript errors', () => {
     const failing = new LuaScript('test.failing', "return redis.error_reply('refused: NOSCRIPT is in the text')", 0);
     await redis.eval('return 1', 0); // a round trip, so commandstats below start from here
     const evals = async () => Number(/cmdstat_eval:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
-    await expect(failing.run(redis, [], [], { log: capture.logger })).rejects.toThrow(/NOSCRIPT/); // not loaded yet: NOSCRIPT, then EVAL
+    await expect(failing.run(toPort(redis), [], [], { log: capture.logger })).rejects.toThrow(/NOSCRIPT/); // not loaded yet: NOSCRIPT, then EVAL
     const before = await evals();
-    await expect(failing.run(redis, [], [], { log: capture.logger })).rejects.toThrow('refused: NOSCRIPT is in the text');
+    await expect(failing.run(toPort(redis), [], [], { log: capture.logger })).rejects.toThrow('refused: NOSCRIPT is in the text');
     expect(await evals()).toBe(before);
     expect(capture.count('script.not-cached')).toBe(1);
   });
 
   it('refuses to run with the wrong number of keys, before sending anything', async () => {
     const script = new LuaScript('test.keys', 'return KEYS[1]', 1);
-    await expect(script.run(redis, [], [])).rejects.toThrow('script test.keys takes 1 keys, got 0');
+    await expect(script.run(toPort(redis), [], [])).rejects.toThrow('script test.keys takes 1 keys, got 0');
   });
 });

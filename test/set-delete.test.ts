@@ -10,6 +10,7 @@ import { cacheKeys } from '../src/keys.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 let admin: Redis;
 beforeAll(() => {
@@ -75,7 +76,7 @@ describe('guard.set', () => {
     slow.finish('computed-from-older-data');
     await held;
     expect(holder.capture.count('cache.write.rejected')).toBe(1);
-    expect((await readEnvelope(admin, cacheKeys(prefix, 'k')))?.value).toBe('from-the-source');
+    expect((await readEnvelope(toPort(admin), cacheKeys(prefix, 'k')))?.value).toBe('from-the-source');
   });
 });
 

@@ -14,6 +14,7 @@ import { leaseNotifier } from '../src/redis/shared-notifier.js';
 import { captureLogger } from './support/log-capture.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, waitUntil } from './support/wait.js';
+import { asSubscriber } from './support/subscriber-port.js';
 
 let admin: Redis;
 beforeAll(() => {
@@ -49,8 +50,8 @@ describe('leaseNotifier: one notifier per subscriber connection, leased by each 
   it("one lease's waiter leaving does not unsubscribe the channel another lease still listens on", () =>
     withSubscriber(async (subscriber) => {
       const channel = `${uniquePrefix('shared')}:{k}:db0:ready`;
-      const first = leaseNotifier(subscriber);
-      const second = leaseNotifier(subscriber);
+      const first = leaseNotifier(asSubscriber(subscriber));
+      const second = leaseNotifier(asSubscriber(subscriber));
       const leaving = (await first.listen(channel, 5000)) as Subscription;
       const staying = (await second.listen(channel, 5000)) as Subscription;
       expect(await numsub(channel)).toBe(1);
@@ -72,8 +73,8 @@ describe('leaseNotifier: one notifier per subscriber connection, leased by each 
       const prefix = uniquePrefix('shared-release');
       const channel = `${prefix}:{k}:db0:ready`;
       const bus = l1BusChannel(prefix);
-      const released = leaseNotifier(subscriber);
-      const kept = leaseNotifier(subscriber);
+      const released = leaseNotifier(asSubscriber(subscriber));
+      const kept = leaseNotifier(asSubscriber(subscriber));
       const busMessages: string[] = [];
       await released.watch(bus, () => {});
       await kept.watch(bus, (message) => busMessages.push(message));
@@ -110,7 +111,7 @@ describe('leaseNotifier: one notifier per subscriber connection, leased by each 
       const channel = `${prefix}:{k}:db0:ready`;
       const bus = l1BusChannel(prefix);
       const before = listenerCounts(subscriber);
-      const leases = [leaseNotifier(subscriber), leaseNotifier(subscriber)];
+      const leases = [leaseNotifier(asSubscriber(subscriber)), leaseNotifier(asSubscriber(subscriber))];
       const connectionEvents: boolean[] = [];
       for (const lease of leases) {
         lease.onConnection((live) => connectionEvents.push(live));
@@ -125,7 +126,7 @@ describe('leaseNotifier: one notifier per subscriber connection, leased by each 
       expect(await numsub(channel)).toBe(0);
       expect(await numsub(bus)).toBe(0);
 
-      const again = leaseNotifier(subscriber);
+      const again = leaseNotifier(asSubscriber(subscriber));
       const waiter = (await again.listen(channel, 5000)) as Subscription;
       await admin.publish(channel, 'written');
       expect(await waiter.next(1000)).toEqual({ kind: 'message', message: 'written' });
@@ -137,8 +138,8 @@ describe('leaseNotifier: one notifier per subscriber connection, leased by each 
   it('a watch stopped by its own function unsubscribes only when no other lease watches the channel', () =>
     withSubscriber(async (subscriber) => {
       const bus = l1BusChannel(uniquePrefix('shared-watch'));
-      const first = leaseNotifier(subscriber);
-      const second = leaseNotifier(subscriber);
+      const first = leaseNotifier(asSubscriber(subscriber));
+      const second = leaseNotifier(asSubscriber(subscriber));
       const stopFirst = await first.watch(bus, () => {});
       const stopSecond = await second.watch(bus, () => {});
       stopFirst();

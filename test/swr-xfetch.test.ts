@@ -7,6 +7,7 @@ import { runGuardChildren } from './support/children.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 afterEach(closeGuards);
 const admin = connect();
@@ -159,11 +160,11 @@ describe('xfetch: probabilistic early refresh', () => {
     expect(first).toEqual({ value: 'v1', source: 'computed' });
     await sleep(2300); // inside the refresh window, 700 ms before expiry
 
-    const foreign = await acquireLock(admin, cacheKeys(prefix, 'k'), 30_000); // another process refreshing
+    const foreign = await acquireLock(toPort(admin), cacheKeys(prefix, 'k'), 30_000); // another process refreshing
     expect(await guard.getOrCompute('k', never, { strategy: 'xfetch' })).toEqual({ value: 'v1', source: 'cache' });
     await waitUntil('the early claim found it busy', () => capture.count('lock.busy') === 1);
     expect(capture.lines.find((l) => l.event === 'lock.busy')).toMatchObject({ refresh: 'early' });
-    await releaseLock(admin, cacheKeys(prefix, 'k'), foreign!);
+    await releaseLock(toPort(admin), cacheKeys(prefix, 'k'), foreign!);
 
     expect(await guard.getOrCompute('k', never, { strategy: 'xfetch' })).toEqual({ value: 'v1', source: 'cache' });
     await waitUntil('the early refresh failed', () => capture.count('refresh.end') === 1);

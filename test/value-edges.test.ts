@@ -13,6 +13,7 @@ import { cacheKeys } from '../src/keys.js';
 import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, uniquePrefix } from './support/redis.js';
 import { deferred, gated } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 const admin = connect();
 afterEach(closeGuards);
@@ -35,7 +36,7 @@ describe('a stored value the guard cannot decode', () => {
         const first = guard.getOrCompute('k', async () => 'recomputed', { strategy });
         expect(await first).toEqual({ value: 'recomputed', source: 'computed' });
         expect(await guard.getOrCompute('k', async () => 'again', { strategy })).toEqual({ value: 'recomputed', source: 'cache' });
-        expect((await readEnvelope(admin, keys))?.value).toBe('recomputed');
+        expect((await readEnvelope(toPort(admin), keys))?.value).toBe('recomputed');
         expect(await admin.exists(keys.lock)).toBe(0);
         expect(capture.count('recompute.start')).toBe(1);
         expect(capture.count('lock.busy')).toBe(0); // it never waited for a lock of its own
@@ -66,8 +67,8 @@ describe('a TTL Redis would refuse', () => {
     const keys = cacheKeys(prefix, 'k');
     const now = Date.now();
     const forever: Envelope<string> = { value: 'v', fence: 0, computedAt: now, computeMs: 0, ttlMs: 1e18, freshUntil: now + 1e18 };
-    await expect(writeEnvelope(admin, keys, forever, null, 0)).rejects.toThrow(/key ttl must be a whole number of ms/);
-    await expect(setValue(admin, keys, forever, 0, 1_000)).rejects.toThrow(/key ttl must be a whole number of ms/);
+    await expect(writeEnvelope(toPort(admin), keys, forever, null, 0)).rejects.toThrow(/key ttl must be a whole number of ms/);
+    await expect(setValue(toPort(admin), keys, forever, 0, 1_000)).rejects.toThrow(/key ttl must be a whole number of ms/);
     expect(await admin.exists(keys.value, keys.lock, keys.lease)).toBe(0);
   });
 });
@@ -87,7 +88,7 @@ describe('a write without a lock (none, local-lock) racing a set or a delete', (
         else await b.guard.delete('k');
         computing.finish('older');
         expect(await call).toEqual({ value: 'older', source: 'computed' });
-        expect((await readEnvelope(admin, keys))?.value).toBe(change === 'set' ? 'newer' : undefined);
+        expect((await readEnvelope(toPort(admin), keys))?.value).toBe(change === 'set' ? 'newer' : undefined);
         expect(a.capture.count('cache.write.rejected')).toBe(1);
       });
     }
@@ -150,12 +151,12 @@ describe('a set whose value is shorter-lived than a holder that began before it'
       const setFence = Number(await admin.hget(keys.value, 'fence'));
       // The set's value has ended its life; its key still holds the fence.
       await new Promise((r) => setTimeout(r, 60));
-      expect(await readEnvelope(admin, keys)).toBeNull();
+      expect(await readEnvelope(toPort(admin), keys)).toBeNull();
       computing.finish('computed-before-the-set');
       await call;
       expect(a.capture.count('cache.write.rejected')).toBe(1);
       expect(Number(await admin.hget(keys.value, 'fence'))).toBe(setFence);
-      expect(await readEnvelope(admin, keys)).toBeNull();
+      expect(await readEnvelope(toPort(admin), keys)).toBeNull();
       expect(await admin.pttl(keys.value)).toBeGreaterThan(0);
     });
   }

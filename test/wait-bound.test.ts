@@ -12,6 +12,7 @@ import { acquireLock } from '../src/lock/redis-lock.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 const admin = connect();
 let proxy: TcpProxy;
@@ -28,7 +29,7 @@ describe('maxWaitMs while Redis does not answer', () => {
   it('a waiter whose re-check is never answered gives up at maxWaitMs with WaitTimeoutError, and gives back a lock its late claim took', async () => {
     const prefix = uniquePrefix('wait-bound');
     const keys = cacheKeys(prefix, 'k');
-    expect(await acquireLock(admin, keys, 800)).not.toBeNull(); // a holder that vanishes: its lock expires
+    expect(await acquireLock(toPort(admin), keys, 800)).not.toBeNull(); // a holder that vanishes: its lock expires
     const redis = new Redis(proxy.url, { maxRetriesPerRequest: null });
     // A Redis deadline above maxWaitMs, so that this is the wait's bound at work, not the outage
     // policy (redis-outage.test.ts: with the default deadline the call computes after 1 s instead).

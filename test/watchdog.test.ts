@@ -9,6 +9,7 @@ import { closeGuards, processGuard } from './support/guards.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 import { deferred, sleep, waitUntil } from './support/wait.js';
+import { toPort } from '../src/redis/adapt.js';
 
 afterEach(closeGuards);
 
@@ -60,7 +61,7 @@ describe('the lock watchdog', () => {
     finish.resolve('from-A');
     await callA;
     expect(a.capture.count('cache.write.rejected')).toBe(1);
-    expect((await readEnvelope<string>(b.redis, keys))?.value).toBe('from-B');
+    expect((await readEnvelope<string>(toPort(b.redis), keys))?.value).toBe('from-B');
   });
 });
 
@@ -74,11 +75,11 @@ describe('the watchdog on a flaky connection', () => {
     const admin = connect();
     try {
       const keys = cacheKeys(uniquePrefix('watchdog-flaky'), 'k');
-      const lease = (await acquireLock(redis, keys, 600))!;
+      const lease = (await acquireLock(toPort(redis), keys, 600))!;
       let lost = 0;
       let extended = 0;
       const dropped = proxy.dropReplyTo(keys.lock); // the first extension's reply is lost
-      const stop = startWatchdog(redis, keys, lease, { onExtended: () => extended++, onLost: () => lost++ });
+      const stop = startWatchdog(toPort(redis), keys, lease, { onExtended: () => extended++, onLost: () => lost++ });
       await dropped;
       await waitUntil('a later extension succeeded (or the lock was reported lost)', () => extended >= 2 || lost > 0);
       stop();

@@ -6,6 +6,7 @@ import { startRig, type Rig } from './harness.js';
 import type { TailedRecord } from './log-tail.js';
 import { leftoverLocks, lostJobs, ofRuns, recomputations, staleOverwrites, storedFence, unfinishedJobs } from './measure.js';
 import { check, type Check, type FaultOptions, type FaultOutcome } from './types.js';
+import { toPort } from '../../src/redis/adapt.js';
 
 /** How one failing burst ended: who failed how, and how long anyone waited. */
 export interface FailingBurstFacts {
@@ -281,7 +282,7 @@ async function stalePolicy(options: FaultOptions): Promise<{ facts: StalePolicyF
     const keys = cacheKeys(rig.keyPrefix, KEY);
     const spec = { keys: 1, keyPrefix: KEY_PREFIX };
     const warm = await rig.burst('warm', { ...spec, jobs: 1 }, 60_000);
-    const envelope = await readEnvelope(rig.admin, keys);
+    const envelope = await readEnvelope(toPort(rig.admin), keys);
     // Wait out the value's fresh time (same clock: the workers run on this machine).
     if (envelope) await sleep(Math.max(0, envelope.freshUntil - Date.now()) + 50);
     const fenceBefore = await storedFence(rig.admin, rig.keyPrefix, KEY);

@@ -5,6 +5,7 @@ import type { SimulatedValue } from '../../workers/simulated-compute.js';
 import { SHORT_SETTINGS, startRig } from './harness.js';
 import { lostJobs, recomputations, staleOverwrites } from './measure.js';
 import { check, type FaultOptions, type FaultOutcome } from './types.js';
+import { toPort } from '../../src/redis/adapt.js';
 
 export interface PauseHolderFacts {
   holder: string;
@@ -60,7 +61,7 @@ export async function pauseHolder(options: FaultOptions = {}): Promise<FaultOutc
     await rig.stopFleet();
     const records = rig.tail.records;
     const stale = await staleOverwrites(records, rig.admin, rig.keyPrefix, [runId]);
-    const envelope = await readEnvelope<SimulatedValue>(rig.admin, cacheKeys(rig.keyPrefix, key));
+    const envelope = await readEnvelope<SimulatedValue>(toPort(rig.admin), cacheKeys(rig.keyPrefix, key));
     const fence = stale.keys[key]?.stored ?? null;
     const facts: PauseHolderFacts = {
       holder: String(start.workerId),

@@ -41,7 +41,7 @@
 import { InvalidArgumentError } from 'commander';
 import { createGuard, type StampedeGuard } from '../../src/cache/guard.js';
 import { subscribeEvents, type GuardEvent } from '../../src/events.js';
-import type { RedisClient } from '../../src/redis/client.js';
+import type { SupportedRedisClient } from '../../src/redis/client.js';
 import { loadConfig } from '../common/config.js';
 import { assertRedisReachable, createRedisClient, describeRedisUrl } from '../redis/connection.js';
 import { startEmbeddedRedis } from '../redis/redis-server.js';
@@ -53,7 +53,7 @@ import { type XfetchEarliness, xfetchEarlinessCdf, xfetchEarlinessModel } from '
 
 export interface XfetchSweepOptions {
   /** The cache's Redis; the caller closes it. */
-  redis: RedisClient;
+  redis: SupportedRedisClient;
   betas: readonly number[];
   /** λ: reads of the key per second. */
   ratePerSecond: number;

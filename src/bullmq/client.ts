@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Telemetry } from 'bullmq';
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { type ConnectionOptions, Queue, QueueEvents, type Telemetry } from 'bullmq';
 import { ClientClosedError, EnqueueError, InvalidJobDataError, JobFailedError, JobTimeoutError, OptionsError } from '../errors.js';
 import type { Strategy } from '../cache/strategy.js';
-import { isCluster, type RedisClient } from '../redis/client.js';
+import type { SupportedRedisClient } from '../redis/client.js';
+import { dropEventsConnection, duplicateForEvents, lastEventId } from './connection.js';
 import { MAX_TIMER_MS, unrefTimeout } from '../timers.js';
 import {
   BATCH_STRATEGY,
@@ -25,7 +25,7 @@ export interface GetValueClientOptions {
    * `maxRetriesPerRequest: 1`). The client shares it and never closes it; it opens one
    * connection of its own for the queue's events, and closes that.
    */
-  connection: RedisClient;
+  connection: SupportedRedisClient;
   /** @default 'cache-stampede' */
   queueName?: string;
   /** How long a get waits for its job when the call does not say, ms. @default 30000 */
@@ -132,7 +132,7 @@ export function createGetManyClient(options: GetValueClientOptions): GetManyClie
   const defaultTimeoutMs = checkTimeout(options.timeoutMs ?? 30_000);
   const prefix = queuePrefix(connection);
   const queue = new Queue<JobData>(queueName, {
-    connection,
+    connection: connection as ConnectionOptions,
     prefix,
     defaultJobOptions: DEFAULT_JOB_OPTIONS,
     ...(options.telemetry && { telemetry: options.telemetry }),
@@ -141,7 +141,7 @@ export function createGetManyClient(options: GetValueClientOptions): GetManyClie
   queue.on('error', () => {});
   const waiting = new Map<string, Waiter>();
   let events: Promise<QueueEvents> | null = null;
-  let eventsConnection: RedisClient | null = null;
+  let eventsConnection: SupportedRedisClient | null = null;
   let closing: Promise<void> | null = null;
 
   const onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => waiting.get(jobId)?.completed(returnvalue);
@@ -151,9 +151,9 @@ export function createGetManyClient(options: GetValueClientOptions): GetManyClie
   const listening = (): Promise<QueueEvents> => {
     if (events) return events;
     events = (async () => {
-      const [last] = await connection.xrevrange(queue.keys.events!, '+', '-', 'COUNT', 1);
+      const lastSeen = await lastEventId(connection, queue.keys.events!);
       eventsConnection ??= duplicateForEvents(connection);
-      const queueEvents = new QueueEvents(queueName, { connection: eventsConnection, prefix, lastEventId: last?.[0] ?? '0-0' });
+      const queueEvents = new QueueEvents(queueName, { connection: eventsConnection as ConnectionOptions, prefix, lastEventId: lastSeen });
       queueEvents.on('error', () => {}); // reconnects by itself, reading on from the last event it saw
       queueEvents.on('completed', onCompleted);
       queueEvents.on('failed', onFailed);
@@ -248,7 +248,7 @@ export function createGetManyClient(options: GetValueClientOptions): GetManyClie
           await queueEvents.close();
         }
         await queue.close();
-        eventsConnection?.disconnect();
+        if (eventsConnection) dropEventsConnection(eventsConnection);
       })();
       return closing;
     },
@@ -266,16 +266,4 @@ function checkTimeout(timeoutMs: unknown): number {
     throw new OptionsError('timeoutMs', `timeoutMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${String(timeoutMs)}`);
   }
   return timeoutMs;
-}
-
-/**
- * The template of the events connection: the caller's connection (host, credentials, TLS) with
- * what a blocking reader needs (`maxRetriesPerRequest: null`, BullMQ's rule). BullMQ opens its own
- * duplicate of it for the QueueEvents; `lazyConnect` keeps this one from ever connecting itself.
- */
-function duplicateForEvents(connection: RedisClient): RedisClient {
-  const node: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true };
-  if (!isCluster(connection)) return (connection as Redis).duplicate(node);
-  const cluster = connection as Cluster;
-  return cluster.duplicate([], { lazyConnect: true, redisOptions: { ...cluster.options.redisOptions, ...node } });
 }

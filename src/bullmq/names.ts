@@ -1,4 +1,5 @@
-import { isCluster, type RedisClient } from '../redis/client.js';
+import type { SupportedRedisClient } from '../redis/client.js';
+import { isClusterConnection } from './connection.js';
 
 /** The queue contract: any BullMQ client, in any language, can enqueue these jobs. */
 export const DEFAULT_QUEUE_NAME = 'cache-stampede';
@@ -14,6 +15,6 @@ export const CLUSTER_QUEUE_PREFIX = '{bull}';
 export const JOB_NAME = 'get-value';
 
 /** The queue's prefix on this connection: `{bull}` on a cluster, `bull` on one node. */
-export function queuePrefix(connection: RedisClient): string {
-  return isCluster(connection) ? CLUSTER_QUEUE_PREFIX : QUEUE_PREFIX;
+export function queuePrefix(connection: SupportedRedisClient): string {
+  return isClusterConnection(connection) ? CLUSTER_QUEUE_PREFIX : QUEUE_PREFIX;
 }

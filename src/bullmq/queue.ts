@@ -1,5 +1,5 @@
-import { Queue, QueueEvents, type JobsOptions, type Telemetry } from 'bullmq';
-import type { RedisClient } from '../redis/client.js';
+import { type ConnectionOptions, Queue, QueueEvents, type JobsOptions, type Telemetry } from 'bullmq';
+import type { SupportedRedisClient } from '../redis/client.js';
 import { JOB_NAME, queuePrefix } from './names.js';
 import type { GetValueData } from './job-data.js';
 
@@ -21,7 +21,7 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
  * The get-value queue with the project's job options. `telemetry` (e.g. `new BullMQOtel()`):
  * BullMQ's spans for what goes through this queue, and each job added carries its trace context.
  */
-export function createQueue(name: string, connection: RedisClient, options: { telemetry?: Telemetry } = {}): Queue<GetValueData> {
+export function createQueue(name: string, connection: SupportedRedisClient, options: { telemetry?: Telemetry } = {}): Queue<GetValueData> {
   return new Queue<GetValueData>(name, {
     connection,
     prefix: queuePrefix(connection),
@@ -31,8 +31,8 @@ export function createQueue(name: string, connection: RedisClient, options: { te
 }
 
 /** QueueEvents needs a connection of its own (it blocks on XREAD). */
-export function createQueueEvents(name: string, connection: RedisClient): QueueEvents {
-  return new QueueEvents(name, { connection, prefix: queuePrefix(connection) });
+export function createQueueEvents(name: string, connection: SupportedRedisClient): QueueEvents {
+  return new QueueEvents(name, { connection: connection as ConnectionOptions, prefix: queuePrefix(connection) });
 }
 
 export { JOB_NAME };

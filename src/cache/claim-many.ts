@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EventSource } from '../events.js';
 import type { CacheKeys } from '../keys.js';
-import { isCluster, type RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import { keySlot } from '../redis/key-slot.js';
 import { LuaScript } from '../redis/script.js';
 import type { LockLease } from '../lock/redis-lock.js';
@@ -36,7 +36,7 @@ return replies
  * fails fails the keys it carried, only them.
  */
 export function claimMany<T>(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: readonly CacheKeys[],
   ttlMs: number,
   options: ClaimOptions,
@@ -46,7 +46,7 @@ export function claimMany<T>(
 ): Array<Promise<Claim<T>>> {
   const groups = new Map<number, number[]>();
   keys.forEach((k, i) => {
-    const slot = isCluster(redis) ? keySlot(k.value) : 0;
+    const slot = redis.isCluster ? keySlot(k.value) : 0;
     groups.set(slot, [...(groups.get(slot) ?? []), i]);
   });
   const claims = new Array<Promise<Claim<T>>>(keys.length);

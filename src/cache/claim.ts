@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CacheKeys } from '../keys.js';
 import type { EventSource } from '../events.js';
 import { takeLockLua, type LockLease } from '../lock/redis-lock.js';
-import type { RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import { LuaScript } from '../redis/script.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
 import type { Cached } from './store.js';
@@ -71,7 +71,7 @@ export interface ClaimOptions {
 
 /** Read the key and take its lock when there is no fresh value: one round trip. */
 export async function claim<T>(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   ttlMs: number,
   options: ClaimOptions,
@@ -81,7 +81,7 @@ export async function claim<T>(
 }
 
 async function claimOnce<T>(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   ttlMs: number,
   options: ClaimOptions,

@@ -1,4 +1,4 @@
-import type { RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import type { EventContext, EventSource } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { KeyedMutex } from '../lock/keyed-mutex.js';
@@ -88,7 +88,7 @@ export type Answer<T> = GuardResult<T> & {
 
 /** Everything a strategy needs, resolved once per guard: the options, and the guard's state. */
 export interface StrategyDeps extends ResolvedGuardOptions {
-  redis: RedisClient;
+  redis: RedisPort;
   /** Every Redis step of a call goes through it: its deadline, and the circuit breaker. */
   gate: RedisGate;
   /** How calls are answered while Redis is unavailable (`onRedisDown`). */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { RedisClient } from '../redis/client.js';
+import type { SubscriberPort } from '../redis/port.js';
 import { GuardClosedError, InvalidKeyError, OptionsError, RedisUnavailableError, UnknownStrategyError } from '../errors.js';
 import { MAX_KEY_LENGTH, cacheKeys, l1BusChannel, lockKeys } from '../keys.js';
 import { FairLocks, type HeldLock, type LockOptions } from '../lock/fair-lock.js';
@@ -12,9 +12,7 @@ import { deleteValue, setValue } from './set-delete.js';
 import { checkValue } from './recompute.js';
 import { KeyedMutex } from '../lock/keyed-mutex.js';
 import { SingleFlight } from '../lock/single-flight.js';
-import { isCluster } from '../redis/client.js';
-import { closeSubscriber, duplicateAsSubscriber } from '../redis/subscriber.js';
-import { quietStoppedShards } from '../redis/quiet-shards.js';
+import { toPort, toSubscriberPort } from '../redis/adapt.js';
 import type { Answer, BatchResult, Call, Compute, ComputeMany, GuardResult, StrategyDeps } from './context.js';
 import { BatchClaims } from './batch-claims.js';
 import { SharedBatch } from './shared-batch.js';
@@ -185,17 +183,20 @@ export function createGuard(options: GuardOptions): StampedeGuard {
   // hundreds at once is normal, not a leak.
   setMaxListeners(0, aborter.signal);
   let notifier: NotifierLease | null = null;
-  let ownSubscriber: RedisClient | null = null;
-  const db = databaseOf(options.redis);
+  let ownSubscriber: SubscriberPort | null = null;
+  /** The seam between the guard and the caller's client library (redis/port.ts). */
+  const redis = toPort(options.redis);
+  const callerSubscriber = options.subscriber ? toSubscriberPort(options.subscriber, redis) : null;
+  const db = redis.database;
   /** This guard's id on the L1 bus, so that a tier ignores its own announcements. */
   const origin = randomUUID();
   const l1 = resolved.l1Options
-    ? new L1Tier(resolved.l1Options, resolved.graceMs, options.redis, l1BusChannel(resolved.keyPrefix, db), origin, guardEvents)
+    ? new L1Tier(resolved.l1Options, resolved.graceMs, redis, l1BusChannel(resolved.keyPrefix, db), origin, guardEvents)
     : null;
   const outage = new OutageAnswers(resolved.graceMs, resolved.l1Options?.maxEntries);
   /** How long a set or delete keeps its fence in Redis: until no holder that started before it can still write. */
   const fenceKeepMs = () => Math.min(MAX_TIMER_MS, resolved.computeTimeoutMs + resolved.lockTtlMs);
-  const gate = new RedisGate(options.redis, resolved.redisTimeoutMs, guardEvents, (_node, up) => {
+  const gate = new RedisGate(redis, resolved.redisTimeoutMs, guardEvents, (_node, up) => {
     // Back from an outage: what this process holds may have missed the fleet's writes, and what it
     // computed alone must not outlive the outage. The next miss is the fleet's one computation.
     if (!up) return;
@@ -205,7 +206,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
 
   const deps: StrategyDeps = {
     ...resolved,
-    redis: options.redis,
+    redis,
     gate,
     outage,
     keys: (key) => cacheKeys(resolved.keyPrefix, key, db),
@@ -220,16 +221,11 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       // A call that reaches its first wait after close() opens no connection that nothing would close.
       if (aborter.signal.aborted) throw new GuardClosedError();
       if (!notifier) {
-        let subscriber = options.subscriber;
-        if (!subscriber) {
-          ownSubscriber = duplicateAsSubscriber(options.redis);
-          // It reconnects by itself; without a listener an error event (a cluster's sharded
-          // subscriber that failed to connect, say) would crash the process.
-          ownSubscriber.on('error', (err: unknown) => emitEvent(guardEvents, 'warn', 'redis.error', { role: 'subscriber', err }));
-          subscriber = ownSubscriber;
-        } else if (isCluster(subscriber)) {
-          // The guard's unsubscribes must not crash the process through a shard ioredis stopped.
-          quietStoppedShards(subscriber);
+        let subscriber: SubscriberPort;
+        if (callerSubscriber) subscriber = callerSubscriber;
+        else {
+          subscriber = redis.createSubscriber((err) => emitEvent(guardEvents, 'warn', 'redis.error', { role: 'subscriber', err }));
+          ownSubscriber = subscriber;
         }
         notifier = leaseNotifier(subscriber);
       }
@@ -238,7 +234,7 @@ export function createGuard(options: GuardOptions): StampedeGuard {
   };
 
   const locks = new FairLocks({
-    redis: options.redis,
+    redis,
     gate,
     notifier: deps.notifier,
     keys: (name) => lockKeys(resolved.keyPrefix, name, db),
@@ -483,8 +479,8 @@ export function createGuard(options: GuardOptions): StampedeGuard {
       gate.stop();
       // Takes back only this guard's subscriptions: a `subscriber` may be shared with other guards.
       (notifier as NotifierLease | null)?.release();
-      const subscriber = ownSubscriber as RedisClient | null;
-      if (subscriber) await closeSubscriber(subscriber);
+      const subscriber = ownSubscriber as SubscriberPort | null;
+      if (subscriber) await subscriber.close();
     },
   };
   return guard;
@@ -497,11 +493,6 @@ function asError(reason: unknown): Error {
 /** What the caller sees of an answer: the value and where it came from. */
 function strip<T>({ value, source }: Answer<T>): GuardResult<T> {
   return { value, source };
-}
-
-/** The database the client selected (pub/sub ignores it, so the channels name it); a cluster has only 0. */
-function databaseOf(redis: RedisClient): number {
-  return isCluster(redis) ? 0 : (redis.options.db ?? 0);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { emitEvent, type EventSource } from '../events.js';
-import { isCluster, type RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import type { NotifierLease } from '../redis/shared-notifier.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
 import { L1Store, type L1Options } from './l1.js';
@@ -37,7 +37,7 @@ export class L1Tier {
   constructor(
     options: L1Options,
     graceMs: number,
-    private readonly redis: RedisClient,
+    private readonly redis: RedisPort,
     private readonly bus: string,
     /** This guard's id, so it ignores its own announcements. */
     private readonly origin: string,
@@ -184,8 +184,8 @@ function invalidationMessage(origin: string, marks: readonly Mark[]): string {
   return JSON.stringify([origin, null, marks]);
 }
 
-function announce(redis: RedisClient, bus: string, message: string, events: EventSource): void {
-  const sent = isCluster(redis) ? redis.spublish(bus, message) : redis.publish(bus, message);
+function announce(redis: RedisPort, bus: string, message: string, events: EventSource): void {
+  const sent = redis.publish(bus, message);
   // Best effort, like any pub/sub: the others' copies still end at their fresh time.
   sent.catch((err: unknown) => emitEvent(events, 'warn', 'redis.error', { role: 'l1-bus', err }));
 }
@@ -195,6 +195,6 @@ function announce(redis: RedisClient, bus: string, message: string, events: Even
  * have one must hear of it (an invalidation is rare, so its one PUBLISH is always sent; a write's
  * announcement is sent only by a guard with a tier, see docs/library.md).
  */
-export function announceInvalidation(redis: RedisClient, bus: string, origin: string, marks: readonly Mark[], events: EventSource): void {
+export function announceInvalidation(redis: RedisPort, bus: string, origin: string, marks: readonly Mark[], events: EventSource): void {
   announce(redis, bus, invalidationMessage(origin, marks), events);
 }

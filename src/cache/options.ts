@@ -1,20 +1,26 @@
 import { OptionsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Tracing } from '../telemetry/tracing.js';
-import type { RedisClient } from '../redis/client.js';
+import { ACCEPTED_CLIENTS, clientLibrary } from '../redis/adapt.js';
+import type { SupportedRedisClient } from '../redis/client.js';
 import { MAX_TIMER_MS } from '../timers.js';
 import type { L1Options } from './l1.js';
 import { FAILURE_POLICIES, REDIS_DOWN_POLICIES, STRATEGIES, type FailurePolicy, type RedisDownPolicy, type Strategy } from './strategy.js';
 
 export interface GuardOptions {
-  /** The cache's Redis. The guard uses it but does not close it: whoever created it does. */
-  redis: RedisClient;
   /**
-   * The pub/sub connection waiters share, to the same Redis as `redis` (for a cluster, a
-   * `Cluster` with `shardedSubscribers: true`). @default a duplicate of `redis`, created on
-   * first wait and closed by `close()`.
+   * The cache's Redis: an ioredis or iovalkey `Redis`/`Cluster`, or a node-redis client or cluster
+   * (`createClient`/`createCluster`, connected, RESP2). The guard uses it but does not close it:
+   * whoever created it does.
    */
-  subscriber?: RedisClient;
+  redis: SupportedRedisClient;
+  /**
+   * The pub/sub connection waiters share, to the same Redis as `redis` and of the same library
+   * (for an ioredis cluster, a `Cluster` with `shardedSubscribers: true`; for node-redis, a
+   * connected client of its own). @default a duplicate of `redis`, created on first wait and
+   * closed by `close()`.
+   */
+  subscriber?: SupportedRedisClient;
   /** Prefix of every key and channel the guard uses. @default 'cs' */
   keyPrefix?: string;
   /** Strategy when a call does not name one. @default 'redis-lock' */
@@ -169,9 +175,9 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
   for (const name of Object.keys(options)) {
     if (!(name in RULES) && !OTHER_OPTIONS.has(name)) throw new OptionsError(name, `unknown option "${name}"`);
   }
-  if (!isClient(options.redis)) throw new OptionsError('redis', 'redis must be an ioredis client (Redis or Cluster)');
-  if (options.subscriber !== undefined && !isClient(options.subscriber)) {
-    throw new OptionsError('subscriber', 'subscriber must be an ioredis client (Redis or Cluster)');
+  if (clientLibrary(options.redis) === null) throw new OptionsError('redis', `redis must be ${ACCEPTED_CLIENTS}`);
+  if (options.subscriber !== undefined && clientLibrary(options.subscriber) === null) {
+    throw new OptionsError('subscriber', `subscriber must be ${ACCEPTED_CLIENTS}`);
   }
   // A connection in subscriber mode refuses every other command: the guard's own would all fail.
   if (options.subscriber !== undefined && options.subscriber === options.redis) {
@@ -238,10 +244,6 @@ function between(min: number, max: number): (value: unknown) => string | null {
 
 function oneOf(allowed: readonly string[]): (value: unknown) => string | null {
   return (v) => (typeof v === 'string' && allowed.includes(v) ? null : `one of ${allowed.join(', ')}`);
-}
-
-function isClient(value: unknown): value is RedisClient {
-  return typeof value === 'object' && value !== null && typeof (value as RedisClient).evalsha === 'function';
 }
 
 /** What a logger must have: the guard writes at four levels; `createProcessor` also binds each job's fields with `child`. */

@@ -1,7 +1,7 @@
 import type { CacheKeys } from '../keys.js';
 import type { EventSource } from '../events.js';
 import { nextFenceLua } from '../lock/redis-lock.js';
-import type { RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import { encodeEnvelope, type Envelope } from './envelope.js';
@@ -66,7 +66,7 @@ return existed
  * began before the set cannot write its older value once a short-lived one has expired.
  */
 export async function setValue(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   envelope: Envelope,
   graceMs: number,
@@ -99,7 +99,7 @@ export async function setValue(
  * that started before may still write (its compute timeout, plus a lock TTL). True when there
  * was a value.
  */
-export async function deleteValue(redis: RedisClient, keys: CacheKeys, tombstoneMs: number, source?: EventSource): Promise<boolean> {
+export async function deleteValue(redis: RedisPort, keys: CacheKeys, tombstoneMs: number, source?: EventSource): Promise<boolean> {
   const existed = await DELETE_VALUE.run(
     redis,
     [keys.lock, keys.lease, keys.value],

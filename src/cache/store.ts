@@ -1,4 +1,4 @@
-import type { RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import { MAX_TIMER_MS } from '../timers.js';
@@ -101,7 +101,7 @@ export interface WriteOutcome {
   storedFence: number;
 }
 
-export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Promise<Cached<T> | null> {
+export async function readEnvelope<T>(redis: RedisPort, keys: CacheKeys): Promise<Cached<T> | null> {
   return (await readWithFence<T>(redis, keys)).cached;
 }
 
@@ -110,8 +110,8 @@ export async function readEnvelope<T>(redis: RedisClient, keys: CacheKeys): Prom
  * delete's tombstone keeps too: a write without a lock passes it back (`seenFence`), so a set or
  * delete that lands while it computes is not overwritten.
  */
-export async function readWithFence<T>(redis: RedisClient, keys: CacheKeys): Promise<{ cached: Cached<T> | null; fence: number }> {
-  const [raw, storedFence, backoffUntil, kept] = await redis.hmget(keys.value, 'envelope', 'fence', 'backoffUntil', 'keepUntil');
+export async function readWithFence<T>(redis: RedisPort, keys: CacheKeys): Promise<{ cached: Cached<T> | null; fence: number }> {
+  const [raw, storedFence, backoffUntil, kept] = await redis.hmget(keys.value, ['envelope', 'fence', 'backoffUntil', 'keepUntil']);
   const fence = Number(storedFence ?? 0);
   // A value past its own life is gone, though its key lives on for the fence it carries.
   const envelope = kept && Number(kept) <= Date.now() ? null : decodeEnvelope<T>(raw ?? null);
@@ -157,7 +157,7 @@ end`;
 
 /** Record a failure back-off on the stale value `served`; false when it is no longer stored. */
 export async function recordBackoff(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   served: Envelope,
   until: number,
@@ -171,7 +171,7 @@ export async function recordBackoff(
  * key outlives the value's fresh time by `graceMs`, so a stale value can still be served.
  */
 export async function writeEnvelope(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   envelope: Envelope,
   lease: LockLease | null,

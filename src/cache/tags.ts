@@ -1,7 +1,7 @@
 import { OptionsError } from '../errors.js';
 import type { EventSource } from '../events.js';
 import { hashTag } from '../keys.js';
-import { isCluster, type RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import { keySlot } from '../redis/key-slot.js';
 import { LuaScript } from '../redis/script.js';
 import type { Envelope } from './envelope.js';
@@ -106,8 +106,8 @@ export type Step = <R>(routeKey: string, send: () => Promise<R>) => Promise<R>;
 const direct: Step = (_routeKey, send) => send();
 
 /** Group record names by slot: one command per slot on a cluster, one in all on a single Redis. */
-function bySlot(redis: RedisClient, names: string[]): string[][] {
-  if (!isCluster(redis)) return [names];
+function bySlot(redis: RedisPort, names: string[]): string[][] {
+  if (!redis.isCluster) return [names];
   const groups = new Map<number, string[]>();
   for (const name of names) {
     const slot = keySlot(name);
@@ -118,7 +118,7 @@ function bySlot(redis: RedisClient, names: string[]): string[][] {
 
 /** Record an invalidation of `marks` now; every record lives `retentionMs`. */
 export async function invalidateMarks(
-  redis: RedisClient,
+  redis: RedisPort,
   prefix: string,
   marks: readonly Mark[],
   retentionMs: number,
@@ -131,7 +131,7 @@ export async function invalidateMarks(
 }
 
 /** The server's clock on the node of `valueKey`, in microseconds. */
-export async function serverTime(redis: RedisClient, valueKey: string, source?: EventSource): Promise<number> {
+export async function serverTime(redis: RedisPort, valueKey: string, source?: EventSource): Promise<number> {
   return Number(await SERVER_TIME.run(redis, [valueKey], [], source));
 }
 
@@ -139,10 +139,10 @@ export async function serverTime(redis: RedisClient, valueKey: string, source?: 
  * The latest invalidation of any of `marks`, microseconds on the server's clock (0: none within
  * the records' retention). One MGET on a single Redis, one per slot on a cluster, sent at once.
  */
-export async function latestInvalidation(redis: RedisClient, prefix: string, marks: readonly Mark[], step: Step = direct): Promise<number> {
+export async function latestInvalidation(redis: RedisPort, prefix: string, marks: readonly Mark[], step: Step = direct): Promise<number> {
   if (marks.length === 0) return 0;
   const names = [...new Set(marks.map((m) => recordKey(prefix, m)))];
-  const read = await Promise.all(bySlot(redis, names).map((group) => step(group[0]!, () => redis.mget(...group))));
+  const read = await Promise.all(bySlot(redis, names).map((group) => step(group[0]!, () => redis.mget(group))));
   let latest = 0;
   for (const stamp of read.flat()) if (stamp !== null && Number(stamp) > latest) latest = Number(stamp);
   return latest;
@@ -155,7 +155,7 @@ export async function latestInvalidation(redis: RedisClient, prefix: string, mar
  * by a call that requires none, costs nothing.
  */
 export async function invalidationFloor(
-  redis: RedisClient,
+  redis: RedisPort,
   prefix: string,
   envelope: Envelope,
   requiredNs: readonly string[],

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { OptionsError } from '../errors.js';
 import type { CacheKeys } from '../keys.js';
-import type { RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import type { RedisGate } from '../redis/gate.js';
 import type { NotifierLease } from '../redis/shared-notifier.js';
 import { LuaScript } from '../redis/script.js';
@@ -79,7 +79,7 @@ return fence
 );
 
 export interface FairLockDeps {
-  redis: RedisClient;
+  redis: RedisPort;
   /** The guard's deadline and circuit breaker: every Redis step of a lock goes through it. */
   gate: RedisGate;
   notifier: () => NotifierLease;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import { shardedPublishArg } from '../redis/pubsub.js';
 import { LuaScript } from '../redis/script.js';
 import type { EventSource } from '../events.js';
@@ -111,7 +111,7 @@ export interface LockLease {
   readonly ttlMs: number;
 }
 
-export async function acquireLock(redis: RedisClient, keys: CacheKeys, ttlMs: number, logger?: Logger): Promise<LockLease | null> {
+export async function acquireLock(redis: RedisPort, keys: CacheKeys, ttlMs: number, logger?: Logger): Promise<LockLease | null> {
   checkTtl(ttlMs);
   const token = randomUUID();
   const [outcome, fence] = await ACQUIRE.run(redis, [keys.lock, keys.lease, keys.value], [token, ttlMs], asSource(logger));
@@ -123,7 +123,7 @@ export async function acquireLock(redis: RedisClient, keys: CacheKeys, ttlMs: nu
  * `released` (contend again), or with `failed:<reason>` when the holder's computation failed.
  */
 export async function releaseLock(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   lease: LockLease,
   logger?: Logger,
@@ -135,7 +135,7 @@ export async function releaseLock(
 /** releaseLock for the guard's holder: a script sent again is reported as an event of its call. */
 export async function releaseLockFor(
   source: EventSource | undefined,
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   lease: LockLease,
   notification: string,
@@ -145,7 +145,7 @@ export async function releaseLockFor(
 
 /** Compare-and-PEXPIRE: true when the lease still held the lock and now has `ttlMs` again. */
 export async function extendLock(
-  redis: RedisClient,
+  redis: RedisPort,
   keys: CacheKeys,
   lease: LockLease,
   ttlMs = lease.ttlMs,

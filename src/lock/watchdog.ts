@@ -1,4 +1,4 @@
-import type { RedisClient } from '../redis/client.js';
+import type { RedisPort } from '../redis/port.js';
 import type { CacheKeys } from '../keys.js';
 import { extendLock, type LockLease } from './redis-lock.js';
 
@@ -14,7 +14,7 @@ export interface WatchdogEvents {
  * that dies stops extending and its lock expires within one TTL. The first failed extension
  * reports the loss and stops. Returns a stop function.
  */
-export function startWatchdog(redis: RedisClient, keys: CacheKeys, lease: LockLease, events: WatchdogEvents): () => void {
+export function startWatchdog(redis: RedisPort, keys: CacheKeys, lease: LockLease, events: WatchdogEvents): () => void {
   let stopped = false;
   const timer = setInterval(
     () => {

@@ -1,11 +1,33 @@
-import type { Cluster, Redis } from 'ioredis';
+/**
+ * The Redis clients the guard accepts, as TypeScript sees them: what tells each library's client
+ * apart, written here rather than imported, so that a project with one client installed does not
+ * need the others' types (each library is an optional peer dependency). A TypeScript user who
+ * passes anything else is told at compile time.
+ */
+
+// biome-ignore lint/suspicious/noExplicitAny: each library types its methods its own way; only their presence matters here
+type AnyMethod = (...args: any[]) => unknown;
+
+/** An ioredis (5 or 6) or iovalkey client: `new Redis(...)` or `new Cluster(...)`. */
+export interface IoRedisClient {
+  readonly status: string;
+  readonly options: object;
+  evalsha: AnyMethod;
+  defineCommand: AnyMethod;
+  duplicate: AnyMethod;
+}
 
 /**
- * One Redis node or a Redis Cluster: what the guard accepts. Both have the same commands; the
- * few places where they differ (pub/sub, the database a channel names) ask `isCluster`.
+ * A node-redis (`redis` 5 or 6) client from `createClient(...)` or cluster from `createCluster(...)`,
+ * connected (`await client.connect()`), speaking RESP2 (its default).
  */
-export type RedisClient = Redis | Cluster;
-
-export function isCluster(client: RedisClient): client is Cluster {
-  return (client as { isCluster?: boolean }).isCluster === true;
+export interface NodeRedisClient {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  evalSha: AnyMethod;
+  sendCommand: AnyMethod;
+  duplicate: AnyMethod;
 }
+
+/** Any client the guard, `cache-stampede/lock` and the get-value client accept. */
+export type SupportedRedisClient = IoRedisClient | NodeRedisClient;

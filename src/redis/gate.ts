@@ -1,9 +1,7 @@
-import { ReplyError, type Cluster } from 'ioredis';
 import { RedisUnavailableError, StampedeError, errorMessage } from '../errors.js';
 import { emitEvent, type EventSource } from '../events.js';
 import { unrefTimeout } from '../timers.js';
-import { isCluster, type RedisClient } from './client.js';
-import { keySlot } from './key-slot.js';
+import { isReplyError, type RedisPort } from './port.js';
 
 /** How long an open breaker waits between probes of its node. */
 export const PROBE_INTERVAL_MS = 1000;
@@ -58,23 +56,15 @@ interface NodeState {
 export class RedisGate {
   private readonly nodes = new Map<string, NodeState>();
   private stopped = false;
-  /** A single Redis's name, computed once (every call asks). */
-  private readonly single: string | null;
 
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: RedisPort,
     readonly timeoutMs: number,
     /** The guard's own events: `redis.unavailable` and `redis.available`. */
     private readonly events: EventSource,
     /** Told on each transition of a node. */
     private readonly onChange: (node: string, up: boolean) => void,
-  ) {
-    if (isCluster(redis)) this.single = null;
-    else {
-      const { host, port, path } = redis.options;
-      this.single = path ?? `${host ?? '127.0.0.1'}:${port ?? 6379}`;
-    }
-  }
+  ) {}
 
   /**
    * One Redis step of a call, for a key on one node: its result, or RedisUnavailableError. A step
@@ -241,15 +231,14 @@ export class RedisGate {
 
   /** host:port of the Redis that serves `key` (a cluster's master for its slot, once known). */
   private nodeOf(key: string): string {
-    if (this.single !== null) return this.single;
-    return (this.redis as Cluster).slots[keySlot(key)]?.[0] ?? 'cluster';
+    return this.redis.nodeOf(key);
   }
 }
 
 /** Whether an error from a command says Redis is out of reach, rather than that the command was wrong. */
 export function meansUnavailable(err: unknown): boolean {
   if (err instanceof StampedeError) return false;
-  if (err instanceof ReplyError) return UNAVAILABLE_REPLIES.test((err as Error).message);
+  if (isReplyError(err)) return UNAVAILABLE_REPLIES.test((err as Error).message);
   // A bug (ours, or in the code around the client) is not an outage: it fails the call as it is.
   if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError) return false;
   // Refused, reset, closed, "Stream isn't writeable", MaxRetriesPerRequestError, a cluster that is not ready...

@@ -1,8 +1,4 @@
-import type { Cluster } from 'ioredis';
-import { OptionsError } from '../errors.js';
-import type { RedisClient } from './client.js';
-import { usesShardedPubSub } from './pubsub.js';
-import { confirmMasters, lostNode, refreshSlotMap, SHARD_LOST_EVENTS } from './shard-events.js';
+import { isReplyError, type SubscriberPort } from './port.js';
 import { onAbort, unrefTimeout } from '../timers.js';
 
 /**
@@ -88,25 +84,18 @@ export class Notifier {
   private readonly lostNodes = new Set<string>();
   /** Told when the connection drops (false) and when it is subscribed again after one (true). */
   private readonly stateListeners = new Set<(live: boolean) => void>();
-  /** What this notifier added to the subscriber, removed by close(): the subscriber may be the caller's. */
-  // biome-ignore lint/suspicious/noExplicitAny: ioredis event handlers take what each event passes
-  private readonly handlers: Array<[string, (...args: any[]) => void]>;
+  /** Detaches what this notifier added to the subscriber (close()): the subscriber may be the caller's. */
+  private readonly detach: () => void;
 
-  constructor(private readonly subscriber: RedisClient) {
-    this.sharded = usesShardedPubSub(subscriber);
-    if (this.sharded && !(subscriber as Cluster).options.shardedSubscribers) {
-      throw new OptionsError('subscriber', "a cluster subscriber needs ioredis's shardedSubscribers: true (or let the guard create it)");
-    }
-    this.handlers = [
-      [this.sharded ? 'smessage' : 'message', (channel: string, message: string) => this.deliver(channel, { kind: 'message', message })],
-      ['close', () => this.wentDown()],
-      ['ready', () => void this.recover()],
+  constructor(private readonly subscriber: SubscriberPort) {
+    this.sharded = subscriber.sharded;
+    this.detach = subscriber.attach({
+      message: (channel, message) => this.deliver(channel, { kind: 'message', message }),
+      down: () => this.wentDown(),
+      ready: () => void this.recover(),
       // A cluster's subscriber stays ready while one of its masters fails over.
-      ...(this.sharded
-        ? SHARD_LOST_EVENTS.map((event) => [event, (...args: unknown[]) => this.lostSubscriptions(lostNode(args))] as [string, () => void])
-        : []),
-    ];
-    for (const [event, handler] of this.handlers) subscriber.on(event, handler);
+      lost: (node) => this.lostSubscriptions(node),
+    });
   }
 
   /**
@@ -155,13 +144,12 @@ export class Notifier {
   /** Stop: unsubscribe every channel, detach from the subscriber (which its owner closes). */
   close(): void {
     this.closed = true;
-    for (const [event, handler] of this.handlers) this.subscriber.off(event, handler);
+    this.detach();
     const channels = [...this.channels.keys()];
     this.channels.clear();
     this.stateListeners.clear();
     this.lostNodes.clear();
-    if (channels.length > 0)
-      (this.sharded ? this.subscriber.sunsubscribe(...channels) : this.subscriber.unsubscribe(...channels)).catch(() => {});
+    if (channels.length > 0) this.subscriber.unsubscribe(channels).catch(() => {});
   }
 
   /**
@@ -205,7 +193,7 @@ export class Notifier {
         // Redis refused it (an ACL, say): fail this channel's listeners, and do not keep the
         // failure for the next waiter. Otherwise it did not get through (a failover outlasted
         // the client's retries): the connection is in trouble, and the recovery subscribes it.
-        if (isRefusal(err)) {
+        if (isReplyError(err)) {
           if (this.channels.get(channel) === created) this.channels.delete(channel);
           throw err;
         }
@@ -254,7 +242,7 @@ export class Notifier {
   }
 
   private subscribe(channels: string[]): Promise<unknown> {
-    return this.sharded ? this.subscriber.ssubscribe(...channels) : this.subscriber.subscribe(...channels);
+    return this.subscriber.subscribe(channels);
   }
 
   /**
@@ -283,12 +271,8 @@ export class Notifier {
       await this.subscribe(channels);
       return;
     }
-    const cluster = this.subscriber as Cluster;
-    // Whatever told us may have come before the subscriber's own slot map changed.
-    await refreshSlotMap(cluster);
-    // And the node that answered may not know of the failover yet: a map naming the former master
-    // would send our SSUBSCRIBEs where the new master's messages do not reach yet.
-    await confirmMasters(cluster, this.lostNodes);
+    // A fresh slot map that names the real masters (the former one may still be named: shard-events.ts).
+    await this.subscriber.beforeResubscribe(this.lostNodes);
     // Not a channel whose last waiter left meanwhile: its SUNSUBSCRIBE is already on its way.
     await Promise.all(channels.filter((channel) => this.channels.has(channel)).map((channel) => this.subscribe([channel])));
   }
@@ -328,7 +312,7 @@ export class Notifier {
     if (this.recovering || this.isLive) return;
     this.recovering = true;
     try {
-      for (let attempt = 0; !this.isLive && !this.closed && this.subscriber.status === 'ready'; ) {
+      for (let attempt = 0; !this.isLive && !this.closed && this.subscriber.ready; ) {
         const drops = this.drops;
         const channels = [...this.channels.keys()];
         if (!(await this.resubscribe(channels))) {
@@ -359,7 +343,7 @@ export class Notifier {
       this.channels.delete(channel);
       // Commands on one connection run in order, so a SUBSCRIBE sent later for the same
       // channel lands after this UNSUBSCRIBE and wins.
-      (this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)).catch(() => {});
+      this.subscriber.unsubscribe([channel]).catch(() => {});
     }
   }
 }
@@ -395,9 +379,4 @@ class Inbox {
     this.ended = true;
     this.wake?.('timeout');
   }
-}
-
-/** Redis answered with an error (e.g. NOPERM): sending it again will not help. */
-function isRefusal(err: unknown): boolean {
-  return (err as { name?: string })?.name === 'ReplyError';
 }

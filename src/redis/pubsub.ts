@@ -1,4 +1,4 @@
-import { isCluster, type RedisClient } from './client.js';
+import type { RedisPort } from './port.js';
 
 /**
  * Which pub/sub carries the guard's notifications (the Lua scripts publish, waiters subscribe).
@@ -20,11 +20,11 @@ import { isCluster, type RedisClient } from './client.js';
  * Either way a waiter re-reads the cache after its subscription is confirmed, and waits at most
  * the lock TTL, so a notification lost in a failover delays a waiter but never misleads it.
  */
-export function usesShardedPubSub(client: RedisClient): boolean {
-  return isCluster(client);
+export function usesShardedPubSub(client: RedisPort): boolean {
+  return client.isCluster;
 }
 
 /** The scripts' argument that makes them SPUBLISH ('1') instead of PUBLISH ('0'). */
-export function shardedPublishArg(client: RedisClient): '1' | '0' {
+export function shardedPublishArg(client: RedisPort): '1' | '0' {
   return usesShardedPubSub(client) ? '1' : '0';
 }

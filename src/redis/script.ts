@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RedisClient } from './client.js';
+import type { RedisPort } from './port.js';
 import { emitEvent, type EventSource } from '../events.js';
 
 type Arg = string | number;
@@ -32,14 +32,13 @@ export class LuaScript<Result = unknown> {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: RedisClient, keys: readonly string[], args: readonly Arg[], source?: EventSource): Promise<Result> {
+  async run(redis: RedisPort, keys: readonly string[], args: readonly Arg[], source?: EventSource): Promise<Result> {
     if (this.numberOfKeys !== 'any' && keys.length !== this.numberOfKeys) {
       throw new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     }
-    const numberOfKeys = keys.length;
     const seq = ++this.started;
     try {
-      return (await redis.evalsha(this.sha, numberOfKeys, ...keys, ...args)) as Result;
+      return (await redis.evalsha(this.sha, keys, args)) as Result;
     } catch (err) {
       if (!isNoScript(err)) throw err;
       if (seq > this.coveredThrough && this.reloading === 0) {
@@ -48,7 +47,7 @@ export class LuaScript<Result = unknown> {
       }
       this.reloading += 1;
       try {
-        return (await redis.eval(this.source, numberOfKeys, ...keys, ...args)) as Result;
+        return (await redis.eval(this.source, keys, args)) as Result;
       } finally {
         this.reloading -= 1;
         // Any call started before now was sent before the script was back: its NOSCRIPT, if it

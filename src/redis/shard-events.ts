@@ -73,7 +73,7 @@ export async function confirmMasters(cluster: Cluster, suspects: ReadonlySet<str
 }
 
 /** CLUSTER NODES, as the node itself answers it: its own line carries `myself` and its role. */
-function saysItIsMaster(clusterNodes: string): boolean {
+export function saysItIsMaster(clusterNodes: string): boolean {
   for (const line of clusterNodes.split('\n')) {
     const flags = (line.split(' ')[2] ?? '').split(',');
     if (flags.includes('myself')) return flags.includes('master');

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type { RedisClient } from './client.js';
+import type { SubscriberPort } from './port.js';
 import { Notifier, type Notification, type Subscription } from './notifier.js';
 
 /**
@@ -31,10 +31,10 @@ interface Shared {
 }
 
 /** The entry goes with the last lease: nothing stays behind for a connection no guard uses any more. */
-const bySubscriber = new WeakMap<RedisClient, Shared>();
+const bySubscriber = new WeakMap<SubscriberPort, Shared>();
 
 /** The one Notifier of this subscriber connection (created on first use), leased by one guard. */
-export function leaseNotifier(subscriber: RedisClient): NotifierLease {
+export function leaseNotifier(subscriber: SubscriberPort): NotifierLease {
   let shared = bySubscriber.get(subscriber);
   if (!shared) {
     shared = { notifier: new Notifier(subscriber), leases: 0 };
@@ -49,7 +49,7 @@ class Lease implements NotifierLease {
   private readonly released = new AbortController();
 
   constructor(
-    private readonly subscriber: RedisClient,
+    private readonly subscriber: SubscriberPort,
     private readonly shared: Shared,
   ) {
     // One abort listener per waiter of this guard: hundreds at once is normal, not a leak.

@@ -1,6 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { isCluster, type RedisClient } from './client.js';
 import { quietStoppedShards } from './quiet-shards.js';
+
+type IoRedis = Redis | Cluster;
 
 /**
  * The guard's own pub/sub connection, when the caller does not pass one: a duplicate of the
@@ -14,13 +15,13 @@ import { quietStoppedShards } from './quiet-shards.js';
  * - On a cluster, sharded subscribers (SSUBSCRIBE, one connection per master; redis/pubsub.ts),
  *   whose stopped connections cannot crash the process (quiet-shards.ts).
  */
-export function duplicateAsSubscriber(client: RedisClient): RedisClient {
+export function duplicateAsSubscriber(client: IoRedis): IoRedis {
   const node: RedisOptions = {
     connectionName: 'cache-stampede:subscriber',
     enableReadyCheck: false,
     maxRetriesPerRequest: null,
   };
-  if (!isCluster(client)) return (client as Redis).duplicate(node);
+  if ((client as { isCluster?: boolean }).isCluster !== true) return (client as Redis).duplicate(node);
   const cluster = client as Cluster;
   const subscriber = cluster.duplicate([], {
     shardedSubscribers: true,
@@ -39,7 +40,7 @@ const SETTLE_BEFORE_QUIT_MS = 2000;
  * catch, and a quit or disconnect before their replies rejects them unhandled ("Connection is
  * closed."), which ends a process that runs with Node's defaults.
  */
-export async function closeSubscriber(subscriber: RedisClient): Promise<void> {
+export async function closeSubscriber(subscriber: IoRedis): Promise<void> {
   if (subscriber.status !== 'ready' && subscriber.status !== 'end' && subscriber.status !== 'wait') {
     await new Promise<void>((resolve) => {
       const done = () => {

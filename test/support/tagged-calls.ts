@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import { createGuard } from '../../src/cache/guard.js';
 import { STRATEGIES } from '../../src/cache/strategy.js';
-import type { RedisClient } from '../../src/redis/client.js';
+import type { SupportedRedisClient } from '../../src/redis/client.js';
 
 /** The tags the calls use: on a cluster their records fall on several slots (and masters). */
 export const TAGS = ['acl-a', 'acl-b', 'acl-c', 'acl-d', 'acl-e', 'acl-f'];
@@ -14,7 +14,7 @@ export const TAGS = ['acl-a', 'acl-b', 'acl-c', 'acl-d', 'acl-e', 'acl-f'];
  * bus announces it), a namespace's and a nested namespace's calls and clear(). For the ACL tests:
  * run as a documented user, the server's ACL LOG must stay empty.
  */
-export async function runTaggedCalls(redis: RedisClient, peerRedis: RedisClient, keyPrefix: string): Promise<void> {
+export async function runTaggedCalls(redis: SupportedRedisClient, peerRedis: SupportedRedisClient, keyPrefix: string): Promise<void> {
   const options = { keyPrefix, valueTtlMs: 60_000, l1: { maxEntries: 100 } };
   const guard = createGuard({ ...options, redis });
   const peer = createGuard({ ...options, redis: peerRedis });

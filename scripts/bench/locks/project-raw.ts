@@ -4,6 +4,8 @@ import { cacheKeys } from '../../../src/keys.js';
 import { acquireLock, releaseLock } from '../../../src/lock/redis-lock.js';
 import { redisOptionsFor } from '../../redis/connection.js';
 import type { LockAdapterFactory } from './adapter.js';
+import { toPort } from '../../../src/redis/adapt.js';
+import { asSubscriber } from '../../../test/support/subscriber-port.js';
 
 /**
  * This project's lock primitives, `acquireLock` (one Lua call: SET NX PX and a fence from the
@@ -16,17 +18,17 @@ export const create: LockAdapterFactory = async (settings) => {
   const redis = new Redis(settings.redisUrl, redisOptionsFor('cache'));
   const subscriber = new Redis(settings.redisUrl, redisOptionsFor('subscriber'));
   await Promise.all([redis.ping(), subscriber.ping()]);
-  const notifier = new Notifier(subscriber);
+  const notifier = new Notifier(asSubscriber(subscriber));
   return {
     async acquire(key) {
       const keys = cacheKeys(settings.prefix, key);
       for (;;) {
-        let lease = await acquireLock(redis, keys, settings.ttlMs);
+        let lease = await acquireLock(toPort(redis), keys, settings.ttlMs);
         if (!lease) {
           const subscription = await notifier.listen(keys.channel, settings.ttlMs);
           if (subscription === 'timeout') continue;
           try {
-            lease = await acquireLock(redis, keys, settings.ttlMs);
+            lease = await acquireLock(toPort(redis), keys, settings.ttlMs);
             if (!lease) await subscription.next(settings.ttlMs);
           } finally {
             subscription.close();
@@ -35,7 +37,7 @@ export const create: LockAdapterFactory = async (settings) => {
         if (lease) {
           const held = lease;
           return async () => {
-            await releaseLock(redis, keys, held);
+            await releaseLock(toPort(redis), keys, held);
           };
         }
       }
