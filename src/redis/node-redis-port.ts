@@ -208,9 +208,10 @@ export class NodeRedisSubscriber implements SubscriberPort {
   }
 
   async close(): Promise<void> {
-    if (!this.owned) return;
-    await this.connecting;
-    await this.connection.close().catch(() => this.connection.destroy());
+    if (!this.owned || !this.connection.isOpen) return;
+    // One still connecting (a Redis out of reach) would hold a graceful close for ever.
+    if (!this.connection.isReady) this.connection.destroy();
+    else await this.connection.close().catch(() => this.connection.destroy());
   }
 
   private send(command: 'subscribe' | 'unsubscribe', channels: readonly string[]): Promise<unknown> {
