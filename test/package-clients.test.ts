@@ -28,7 +28,7 @@ interface Client {
   owns: string[];
   /** ESM that defines `redis` (connected, database 1), `numsub(channel)`, `close()`. */
   connect: string;
-  /** TypeScript that imports the client and defines `redis` and `cluster` (never connected). */
+  /** TypeScript that imports the client and defines `redis` and `cluster` (type-checked only, never run). */
   declare: string;
   /** Errors in the client's own .d.ts that tsc reports without skipLibCheck (see IOREDIS_6_LIB_ERRORS). */
   libErrors?: RegExp;
