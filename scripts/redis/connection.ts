@@ -141,7 +141,10 @@ export function explainRedisError(err: unknown, url = ''): string {
     return `connection timed out${tls ? ' (no TLS handshake: rediss:// to a plain-text port?)' : ''}`;
   }
   // And a TLS-only port drops a client that speaks plain text at once.
-  if (e?.code === 'ECONNRESET') return `connection reset by the server${tls ? '' : ' (a TLS-only port? use rediss://)'}`;
+  // (node-redis says so as "Socket closed unexpectedly", without a code.)
+  if (e?.code === 'ECONNRESET' || /^Socket closed unexpectedly/i.test(message)) {
+    return `connection reset by the server${tls ? '' : ' (a TLS-only port? use rediss://)'}`;
+  }
   if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) {
     return 'wrong password (or user name, or the user is disabled)';
   }
