@@ -8,10 +8,11 @@ import { STRATEGIES, type Strategy } from '../src/cache/strategy.js';
 import { BATCH_STRATEGY, MAX_BATCH_KEYS, MAX_COMPUTE_MS, type JobParams } from '../src/bullmq/job-data.js';
 import { createGetManyClient } from '../src/bullmq/client.js';
 import { UserError } from './common/errors.js';
-import { createQueue } from '../src/bullmq/queue.js';
 import { loadConfig } from './common/config.js';
 import { createProgress } from './common/progress.js';
-import { assertRedisReachable, createRedisClient } from './redis/connection.js';
+import { assertRedisReachable } from './redis/connection.js';
+import { clientKindFor, REDIS_CLIENT_HELP } from './redis/client-kind.js';
+import { closeRedis, createLabQueue, openRedis } from './redis/lab-redis.js';
 import { runBurst } from './burst/burst.js';
 import { createLabClient } from './tracing/lab-client.js';
 import { consumerCheck } from './burst/consumers.js';
@@ -43,6 +44,7 @@ await runCli(async () => {
     )
     .option('--timeout <s>', 'give up waiting after this many seconds', intArg(1, 86_400), 600)
     .option('--json', 'print the summary as JSON')
+    .addHelpText('after', REDIS_CLIENT_HELP)
     .parse()
     .opts<{
       jobs: number;
@@ -60,6 +62,7 @@ await runCli(async () => {
   // STRATEGY (checked here, with the rest of the environment) is the strategy when --strategy is not given.
   const config = loadConfig();
   const strategy = opts.strategy ?? config.strategy;
+  const clientKind = clientKindFor(config);
   if (opts.batch !== undefined) {
     if (opts.batch > opts.keys) {
       throw new UserError(
@@ -75,8 +78,8 @@ await runCli(async () => {
     }
   }
   for (const warning of await assertRedisReachable(config.queueRedisUrl, config.tls)) process.stderr.write(`warning: ${warning}\n`);
-  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
-  const queue = createQueue(config.queueName, producer);
+  const producer = await openRedis(clientKind, config.queueRedisUrl, 'producer', config.tls);
+  const queue = createLabQueue(config.queueName, producer);
   // Batch jobs go through the plain client: the lab's traced client wraps single gets only.
   const client =
     opts.batch === undefined
@@ -108,6 +111,6 @@ await runCli(async () => {
     progress.stop();
     await client.close();
     await queue.close();
-    await producer.quit().catch(() => producer.disconnect());
+    await closeRedis(producer);
   }
 });

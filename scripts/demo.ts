@@ -19,6 +19,7 @@ import { assertModuleFile, resolveModulePath } from '../workers/compute-module.j
 import { ConfigError } from './common/errors.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { isClusterUrl } from './redis/cluster-url.js';
+import { clientKindFor, nodeRedisOnCluster, REDIS_CLIENT_HELP } from './redis/client-kind.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis/redis-server.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from './redis/redis-cluster.js';
 import { EXIT_FAILED, intArg, newCommand, parseStrategies, runCli } from './common/cli.js';
@@ -50,6 +51,7 @@ await runCli(async () => {
     .option('--load-strategies <list>', 'load run: comma-separated', parseStrategies, ['none', 'redis-lock', 'swr'])
     .option('--cluster', 'run on a Redis Cluster: the one REDIS_CLUSTER_NODES names, else a private 3-master cluster for the run')
     .option('--json', 'print the rows as JSON instead of the tables')
+    .addHelpText('after', REDIS_CLIENT_HELP)
     .parse();
   const opts = command.opts<DemoFlags>();
 
@@ -62,6 +64,9 @@ await runCli(async () => {
     }
     await assertModuleFile(computeModule);
   }
+  // Before any Redis is started: node-redis cannot run the lab on a cluster (BullMQ).
+  const clientKind = clientKindFor(config);
+  if (opts.cluster && clientKind === 'node-redis') throw nodeRedisOnCluster('--cluster asks for a Redis Cluster');
   const say = (line: string) => process.stderr.write(`${line}\n`);
   let embedded: EmbeddedRedis | EmbeddedCluster | undefined;
   const clusterNamed = isClusterUrl(config.queueRedisUrl) || isClusterUrl(config.cacheRedisUrl);
@@ -94,6 +99,7 @@ await runCli(async () => {
       ...(computeModule !== undefined && { computeModule }),
       logDir,
       say,
+      clientKind,
     });
     const warm = opts.warm
       ? await runWarmScenario({
@@ -105,6 +111,7 @@ await runCli(async () => {
           ratePerSecond: opts.warmRate,
           logDir,
           say,
+          clientKind,
         })
       : [];
     const load = opts.load

@@ -10,6 +10,7 @@ import { checkComputeModule } from './fleet/check-compute.js';
 import { metricsPort, startFleet } from './fleet/fleet.js';
 import { assertRedisReachable, describeRedisUrl } from './redis/connection.js';
 import { assertKeyPrefixAllowed } from './redis/key-access.js';
+import { clientKindFor, REDIS_CLIENT_HELP } from './redis/client-kind.js';
 import { EXIT_FAILED, EXIT_USAGE, hostArg, intArg, newCommand, runCli } from './common/cli.js';
 
 await runCli(async () => {
@@ -26,6 +27,7 @@ await runCli(async () => {
       intArg(0, 65_535),
     )
     .option('--metrics-host <host>', 'the address the metrics endpoints listen on (env METRICS_HOST, default 127.0.0.1)', hostArg)
+    .addHelpText('after', REDIS_CLIENT_HELP)
     .parse()
     .opts<{ workers: number; concurrency?: number; compute?: string; metricsPort?: number; metricsHost?: string }>();
 
@@ -37,6 +39,8 @@ await runCli(async () => {
     metricsPort: opts.metricsPort,
     metricsHost: opts.metricsHost,
   });
+  // The workers inherit REDIS_CLIENT from this environment (concurrently passes it on).
+  const clientKind = clientKindFor(config);
   const metrics = config.metricsPort === undefined ? undefined : { port: config.metricsPort, host: config.metricsHost };
   if (metrics && metricsPort(metrics.port, opts.workers) > 65_535) {
     throw new ConfigError(
@@ -54,7 +58,7 @@ await runCli(async () => {
   // Once here, not once per worker: a prefix the ACL does not cover is one line, not N.
   await assertKeyPrefixAllowed(config.cacheRedisUrl, config.tls, config.keyPrefix);
   process.stdout.write(
-    `starting ${opts.workers} workers on queue ${config.queueName} at ${describeRedisUrl(config.queueRedisUrl)}, ` +
+    `starting ${opts.workers} workers on queue ${config.queueName} at ${describeRedisUrl(config.queueRedisUrl)} (${clientKind}), ` +
       `${computeModule === undefined ? 'simulated compute' : `compute ${computeModule}`}; logs in ${config.logDir}/; Ctrl-C stops them\n`,
   );
   if (metrics) process.stdout.write(metricsLines(opts.workers, metrics));

@@ -4,10 +4,11 @@ import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { openTelemetry } from '../src/otel/index.js';
 import type { Config } from '../scripts/common/config.js';
 import { logEvent, type Logger } from '../src/logger.js';
-import { assertRedisReachable, createRedisClient, describeRedisUrl, type RedisClient } from '../scripts/redis/connection.js';
+import { assertRedisReachable, describeRedisUrl } from '../scripts/redis/connection.js';
+import { clientKindFor } from '../scripts/redis/client-kind.js';
+import { closeRedis, isNodeRedis, labQueuePrefix, onRedisError, openRedis, type LabRedis } from '../scripts/redis/lab-redis.js';
 import { evictionPolicyWarning } from '../scripts/redis/eviction-policy.js';
 import { assertKeyPrefixAllowed } from '../scripts/redis/key-access.js';
-import { queuePrefix } from '../src/bullmq/names.js';
 import { createProcessor } from '../src/bullmq/processor.js';
 import { readyLine } from './ready-line.js';
 import { simulatedCompute, simulatedComputeMany } from './simulated-compute.js';
@@ -48,6 +49,8 @@ export interface RunningWorker {
 /** Connect, check the queue's Redis, and start consuming get-value jobs. */
 export async function startWorker(options: WorkerRuntimeOptions): Promise<RunningWorker> {
   const { config, workerId, logger, say } = options;
+  // REDIS_CLIENT first: a bad value, or node-redis on a cluster, is one line before any connection.
+  const clientKind = clientKindFor(config);
   const warn = (warning: string) => {
     logEvent(logger, 'warn', 'redis.warning', { warning });
     say(`warning: ${warning}`);
@@ -58,45 +61,58 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
   }
   await assertKeyPrefixAllowed(config.cacheRedisUrl, config.tls, config.keyPrefix);
 
-  const queueConnection = createRedisClient(config.queueRedisUrl, 'worker', config.tls);
-  const cacheConnection = createRedisClient(config.cacheRedisUrl, 'cache', config.tls);
-  const closeables: RedisClient[] = [queueConnection, cacheConnection];
-  for (const [role, connection] of [
-    ['queue', queueConnection],
-    ['cache', cacheConnection],
-  ] as const) {
-    connection.on('error', (err: unknown) => logEvent(logger, 'warn', 'redis.error', { role, err }));
-  }
-
-  const warning = await evictionPolicyWarning(queueConnection);
-  if (warning) warn(warning);
-
+  const closeables: LabRedis[] = [];
+  const open = async (role: 'queue' | 'cache' | 'subscriber', url: string) => {
+    const connection = await openRedis(clientKind, url, role === 'queue' ? 'worker' : role, config.tls);
+    closeables.push(connection);
+    onRedisError(connection, (err: unknown) => logEvent(logger, 'warn', 'redis.error', { role, err }));
+    return connection;
+  };
+  let queueConnection: LabRedis;
+  let cacheConnection: LabRedis;
+  let subscriber: LabRedis | undefined;
+  let guard: StampedeGuard;
   // The guard's and the processor's steps reach the log (and the metrics) as events, from one
   // subscriber: neither gets a logger of its own.
   const stopObserving = observeGuardEvents(logger, options.metrics);
-  const guard: StampedeGuard = createGuard({
-    redis: cacheConnection,
-    keyPrefix: config.keyPrefix,
-    valueTtlMs: config.valueTtlMs,
-    graceMs: config.graceMs,
-    ttlJitter: config.ttlJitter,
-    lockTtlMs: config.lockTtlMs,
-    computeTimeoutMs: config.computeTimeoutMs,
-    failurePolicy: config.failurePolicy,
-    failureBackoffMs: config.failureBackoffMs,
-    ...(config.l1 && { l1: config.l1 }),
-    xfetchBeta: config.xfetchBeta,
-    redisTimeoutMs: config.redisTimeoutMs,
-    onRedisDown: config.onRedisDown,
-    softTimeoutMs: config.softTimeoutMs,
-    ...(options.tracing && { tracing: openTelemetry() }),
-  });
+  try {
+    queueConnection = await open('queue', config.queueRedisUrl);
+    cacheConnection = await open('cache', config.cacheRedisUrl);
+    // node-redis: the guard's pub/sub connection is opened here (connected, as the guard wants
+    // it) and closed by us; with ioredis the guard duplicates the cache connection itself.
+    if (isNodeRedis(cacheConnection)) subscriber = await open('subscriber', config.cacheRedisUrl);
+    const warning = await evictionPolicyWarning(queueConnection);
+    if (warning) warn(warning);
+    guard = createGuard({
+      redis: cacheConnection,
+      ...(subscriber && { subscriber }),
+      keyPrefix: config.keyPrefix,
+      valueTtlMs: config.valueTtlMs,
+      graceMs: config.graceMs,
+      ttlJitter: config.ttlJitter,
+      lockTtlMs: config.lockTtlMs,
+      computeTimeoutMs: config.computeTimeoutMs,
+      failurePolicy: config.failurePolicy,
+      failureBackoffMs: config.failureBackoffMs,
+      ...(config.l1 && { l1: config.l1 }),
+      xfetchBeta: config.xfetchBeta,
+      redisTimeoutMs: config.redisTimeoutMs,
+      onRedisDown: config.onRedisDown,
+      softTimeoutMs: config.softTimeoutMs,
+      ...(options.tracing && { tracing: openTelemetry() }),
+    });
+  } catch (err) {
+    // A start that failed leaves nothing open that would keep the process alive.
+    stopObserving();
+    await Promise.all(closeables.map(closeRedis));
+    throw err;
+  }
   const worker = new Worker<unknown, GetValueResult | GetManyResult>(
     config.queueName,
     createProcessor({ guard, workerId, ...computation(options) }),
     {
       connection: queueConnection,
-      prefix: queuePrefix(queueConnection),
+      prefix: labQueuePrefix(queueConnection),
       concurrency: config.concurrency,
       name: workerId,
       ...(options.tracing && { telemetry: new BullMQOtel() }),
@@ -117,7 +133,9 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
     readyLine(
       workerId,
       `queue ${config.queueName} on ${describeRedisUrl(config.queueRedisUrl)}, concurrency ${config.concurrency}, ` +
-        (options.computeModule ? `compute ${options.computeModule.path}` : `simulated compute (${config.computeMs} ms)`),
+        (options.computeModule ? `compute ${options.computeModule.path}` : `simulated compute (${config.computeMs} ms)`) +
+        // Not in worker.started: the log contract fixes that line's fields.
+        `, client ${clientKind}`,
     ),
   );
 
@@ -129,7 +147,7 @@ export async function startWorker(options: WorkerRuntimeOptions): Promise<Runnin
         logEvent(logger, 'info', 'worker.stopping');
         await worker.close(); // waits for the jobs in flight; they release their own locks
         await guard.close();
-        await Promise.all(closeables.map((c) => c.quit().catch(() => c.disconnect())));
+        await Promise.all(closeables.map(closeRedis));
         stopObserving();
         logEvent(logger, 'info', 'worker.stopped');
       })();

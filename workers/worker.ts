@@ -13,6 +13,7 @@ import { createGuardMetrics, type GuardMetrics } from './metrics/guard-metrics.j
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 import { exitOnceFlushed } from '../scripts/common/exit.js';
 import { startLabTracing, type LabTracing } from '../scripts/tracing/lab-tracing.js';
+import { clientKindFor, REDIS_CLIENT_HELP } from '../scripts/redis/client-kind.js';
 
 /** The service name of the workers' spans (`OTEL_SERVICE_NAME` overrides it). */
 const WORKER_SERVICE = 'cache-stampede-worker';
@@ -36,6 +37,7 @@ await runCli(async () => {
       intArg(0, 65_535),
     )
     .option('--metrics-host <host>', 'the address the metrics endpoint listens on (env METRICS_HOST, default 127.0.0.1)', hostArg)
+    .addHelpText('after', REDIS_CLIENT_HELP)
     .parse()
     .opts<{
       workerId: string;
@@ -53,7 +55,9 @@ await runCli(async () => {
     metricsPort: opts.metricsPort,
     metricsHost: opts.metricsHost,
   });
-  // Before anything else: a module that cannot be used stops the worker with one line.
+  // Before anything else: a module that cannot be used, or a REDIS_CLIENT that cannot be had,
+  // stops the worker with one line.
+  clientKindFor(config);
   const computeModule = config.computeModule === undefined ? undefined : await loadComputeModule(config.computeModule);
   const workerId = opts.workerId;
   const say = (line: string) => process.stdout.write(`${line}\n`);

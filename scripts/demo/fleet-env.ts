@@ -1,4 +1,5 @@
 import type { Config } from '../common/config.js';
+import type { RedisClientKind } from '../redis/client-kind.js';
 
 /**
  * The config names every Redis by URL (a cluster as `redis+cluster://`); blank the
@@ -6,10 +7,14 @@ import type { Config } from '../common/config.js';
  */
 export const REDIS_NAMED_BY_URL = { REDIS_CLUSTER_NODES: '', QUEUE_REDIS_CLUSTER_NODES: '', CACHE_REDIS_CLUSTER_NODES: '' } as const;
 
-/** The environment that makes a fleet's workers use the same Redis, queue and settings as `config`. */
-export function fleetEnv(config: Config, logDir: string): Record<string, string> {
+/**
+ * The environment that makes a fleet's workers use the same Redis, queue and settings as `config`,
+ * and the client library `clientKind` when given (else they inherit REDIS_CLIENT).
+ */
+export function fleetEnv(config: Config, logDir: string, clientKind?: RedisClientKind): Record<string, string> {
   return {
     ...REDIS_NAMED_BY_URL,
+    ...(clientKind !== undefined && { REDIS_CLIENT: clientKind }),
     LOG_DIR: logDir,
     REDIS_URL: config.redisUrl,
     QUEUE_REDIS_URL: config.queueRedisUrl,

@@ -4,9 +4,10 @@ import type { Strategy } from '../../src/cache/strategy.js';
 import type { Config } from '../common/config.js';
 import { onFreshFleet } from '../fleet/fresh-fleet.js';
 import { runBurst, type BurstSummary } from '../burst/burst.js';
-import { createQueue } from '../../src/bullmq/queue.js';
 import { createLabClient } from '../tracing/lab-client.js';
 import { createRedisClient } from '../redis/connection.js';
+import { redisClientKind, type RedisClientKind } from '../redis/client-kind.js';
+import { closeRedis, createLabQueue, openRedis } from '../redis/lab-redis.js';
 import { readLogs, summarizeAsync, type GroupSummary, type Verdict } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
 import { coldComputation } from './cold-computation.js';
@@ -28,6 +29,8 @@ export interface DemoOptions {
   logDir: string;
   /** One line per step, for the person waiting. */
   say: (line: string) => void;
+  /** The Redis client library of the producer and the workers. @default REDIS_CLIENT's */
+  clientKind?: RedisClientKind;
 }
 
 export interface DemoRow {
@@ -58,9 +61,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
     backendDelayMs: options.computeMs,
     ...(options.computeModule !== undefined && { computeModule: options.computeModule }),
   });
+  const clientKind = options.clientKind ?? redisClientKind();
+  // Housekeeping (emptying the cache's keys before each fleet) on ioredis; the jobs go through
+  // BullMQ on the client under study.
   const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
-  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
-  const queue = createQueue(config.queueName, producer);
+  const producer = await openRedis(clientKind, config.queueRedisUrl, 'producer', config.tls).catch(async (err: unknown) => {
+    await redis.quit().catch(() => redis.disconnect());
+    throw err;
+  });
+  const queue = createLabQueue(config.queueName, producer);
   const client = createLabClient({ connection: producer, queueName: config.queueName, timeoutMs: 600_000, logDir: options.logDir });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: DemoRow[] = [];
@@ -74,7 +83,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
       const fleet = {
         workers: options.workers,
         concurrency: config.concurrency,
-        env: { ...fleetEnv(config, logDir), ...computation.env },
+        env: { ...fleetEnv(config, logDir, clientKind), ...computation.env },
         computeModule: computation.computeModule,
       };
       const burst = await onFreshFleet({ cache: redis, keyPrefix: config.keyPrefix, queue, logDir, fleet }, async () => {
@@ -115,6 +124,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoRow[]> {
     await computation.close();
     await client.close();
     await queue.close();
-    await Promise.all([redis, producer].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all([redis, producer].map(closeRedis));
   }
 }

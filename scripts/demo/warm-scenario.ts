@@ -4,10 +4,11 @@ import type { Strategy } from '../../src/cache/strategy.js';
 import type { Config } from '../common/config.js';
 import { onFreshFleet } from '../fleet/fresh-fleet.js';
 import { runBurst } from '../burst/burst.js';
-import { createQueue } from '../../src/bullmq/queue.js';
 import { createLabClient } from '../tracing/lab-client.js';
 import { runSteadyLoad, type SteadyLoadSummary } from '../burst/steady-load.js';
 import { createRedisClient } from '../redis/connection.js';
+import { redisClientKind, type RedisClientKind } from '../redis/client-kind.js';
+import { closeRedis, createLabQueue, openRedis } from '../redis/lab-redis.js';
 import { readLogs, summarizeAsync, type GroupSummary } from '../report/index.js';
 import { fleetEnv } from './fleet-env.js';
 import { WARM_UP_SUFFIX } from './run-demo.js';
@@ -23,6 +24,8 @@ export interface WarmScenarioOptions {
   ratePerSecond: number;
   logDir: string;
   say: (line: string) => void;
+  /** The Redis client library of the producer and the workers. @default REDIS_CLIENT's */
+  clientKind?: RedisClientKind;
 }
 
 export interface WarmRow {
@@ -42,14 +45,20 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   const { config, say } = options;
   const logDir = join(options.logDir, 'warm');
   await mkdir(logDir, { recursive: true });
+  const clientKind = options.clientKind ?? redisClientKind();
+  // Housekeeping (emptying the cache's keys before each fleet) on ioredis; the jobs go through
+  // BullMQ on the client under study.
   const redis = createRedisClient(config.cacheRedisUrl, 'producer', config.tls);
-  const producer = createRedisClient(config.queueRedisUrl, 'producer', config.tls);
-  const queue = createQueue(config.queueName, producer);
+  const producer = await openRedis(clientKind, config.queueRedisUrl, 'producer', config.tls).catch(async (err: unknown) => {
+    await redis.quit().catch(() => redis.disconnect());
+    throw err;
+  });
+  const queue = createLabQueue(config.queueName, producer);
   const client = createLabClient({ connection: producer, queueName: config.queueName, timeoutMs: 120_000, logDir: options.logDir });
   const stamp = Date.now().toString(36);
   const rows: WarmRow[] = [];
   say(`warm key: starting ${options.workers} workers (value fresh for ${config.valueTtlMs} ms)`);
-  const fleet = { workers: options.workers, concurrency: config.concurrency, env: fleetEnv(config, logDir) };
+  const fleet = { workers: options.workers, concurrency: config.concurrency, env: fleetEnv(config, logDir, clientKind) };
   try {
     await onFreshFleet({ cache: redis, keyPrefix: config.keyPrefix, queue, logDir, fleet }, async () => {
       for (const strategy of options.strategies) {
@@ -78,7 +87,7 @@ export async function runWarmScenario(options: WarmScenarioOptions): Promise<War
   } finally {
     await client.close();
     await queue.close();
-    await Promise.all([redis, producer].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all([redis, producer].map(closeRedis));
   }
   // Background refreshes may finish after their job did: read the logs once the fleet stopped.
   for (const row of rows) {
