@@ -31,7 +31,7 @@ await runCli(async () => {
     )
     .option(
       '--hit-jobs <n>',
-      'hits: jobs per system, in slices of 1000 taken in turns (default 10000, 2000 with --quick)',
+      'hits: jobs per system, in slices of 1000 taken in turns; clients: hits per client, path and callers, in 10 slices (default 10000, 2000 with --quick)',
       intArg(10, 1_000_000),
     )
     .option('--batch-rounds <n>', 'batch: rounds of 50 cold keys per system (default 30, 5 with --quick)', intArg(1, 1000))

@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH, BATCH_CROSS, BATCH_KEYS, CROSS_OFFSET, ORIGIN_MS } from '../scripts/bench/batch/batch-bench.js';
 import { BATCH_SYSTEMS } from '../scripts/bench/batch/systems.js';
+import { BASELINE_CLIENT, clientKinds } from '../scripts/bench/clients/clients.js';
+import { CLIENTS, hitMetric } from '../scripts/bench/clients/hits.js';
 import { coldSystems } from '../scripts/bench/cold/systems.js';
 import { PROCESSOR_COST_LABELS, PROCESSOR_COST_MODES } from '../scripts/bench/hits/processor-cost.js';
 import type { BenchResult } from '../scripts/bench/run-bench.js';
@@ -183,5 +185,76 @@ describe('npm run bench (smoke)', () => {
     expect(value('tags/invalidation', 'second read', 'recomputations')).toBe(0);
     expect(value('tags/invalidation', 'cleanup', 'keys.left')).toBe(0);
     expect(stdout).toContain('### 7. Tags');
+  });
+});
+
+/**
+ * The clients scenario on its own run (small: 100 hits per client and callers, 2 guards x 10
+ * calls in the cold burst): every client set up and measured, each hit a hit, the guard sending
+ * the same Redis work as the direct EVALSHA, one computation per cold burst whichever the client.
+ */
+describe('npm run bench -- --scenarios clients (smoke)', () => {
+  let dir: string;
+  let stdout = '';
+  let stderr = '';
+  let code: number | null = null;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cache-stampede-bench-clients-test-'));
+    const args = ['--quick', '--scenarios', 'clients', '--hit-jobs', '100', '--processes', '2', '--concurrency', '10'];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args, '--json', path.join(dir, 'bench.json')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    code = await new Promise((resolve) => child.once('exit', resolve));
+  }, 120_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('measures every client: hits that hit, the same commands as the direct EVALSHA, one computation per cold burst', async () => {
+    expect(code, stderr).toBe(0);
+    const result = JSON.parse(await readFile(path.join(dir, 'bench.json'), 'utf8')) as Omit<BenchResult, 'markdown' | 'svg'>;
+    const value = (system: string, metric: string) => {
+      const row = result.rows.find((r) => r.scenario === CLIENTS && r.system === system && r.metric === metric);
+      expect(row, `${system} ${metric}`).toBeDefined();
+      return row!.value;
+    };
+    const kinds = clientKinds();
+    expect(kinds.map((k) => k.id)).toEqual(['ioredis', 'iovalkey', 'node-redis']);
+    for (const { id, label } of kinds) {
+      expect(
+        result.rows.some((r) => r.scenario === CLIENTS && r.system === id && r.metric === 'setup.failed'),
+        `${id} set up; stderr: ${stderr}`,
+      ).toBe(false);
+      for (const mode of ['serial', 'concurrent'] as const) {
+        for (const path_ of ['guard', 'direct'] as const) {
+          expect(value(id, hitMetric(path_, mode, 'hits')), `${id} ${path_} ${mode}`).toBe(100);
+          expect(value(id, hitMetric(path_, mode, 'wrong')), `${id} ${path_} ${mode}`).toBe(0);
+          expect(value(id, hitMetric(path_, mode, 'errors')), `${id} ${path_} ${mode}`).toBe(0);
+          expect(value(id, hitMetric(path_, mode, 'p99')), `${id} ${path_} ${mode}`).toBeGreaterThanOrEqual(
+            value(id, hitMetric(path_, mode, 'p50')),
+          );
+        }
+        // A hit through the guard is the direct call's work on the server (one EVALSHA and what
+        // it runs), whatever the client: the seam adds no command.
+        expect(value(id, hitMetric('guard', mode, 'redis.commands')), `${id} ${mode}`).toBeCloseTo(
+          value(id, hitMetric('direct', mode, 'redis.commands')),
+          1,
+        );
+        expect(value(id, hitMetric('guard', mode, 'vs direct')), `${id} ${mode}`).toBeGreaterThan(0);
+        if (id !== BASELINE_CLIENT)
+          expect(value(id, hitMetric('guard', mode, `vs ${BASELINE_CLIENT}`)), `${id} ${mode}`).toBeGreaterThan(0);
+      }
+      expect(value(id, 'cold.requests'), id).toBe(20);
+      expect(value(id, 'cold.computations'), id).toBe(1);
+      expect(value(id, 'cold.distinct.values'), id).toBe(1);
+      expect(value(id, 'cold.errors'), id).toBe(0);
+      expect(stdout).toContain(`| ${label} |`);
+    }
+    expect(stdout).toContain('### 8. Clients');
   });
 });
