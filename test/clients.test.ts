@@ -6,6 +6,7 @@
  * tier's bus, fences, tags, the lock entry, an unreachable Redis, an ACL user as documented.
  * Assertions go through an ioredis connection of the test's own.
  */
+import { createClient } from 'redis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { RedisUnavailableError } from '../src/errors.js';
@@ -26,6 +27,19 @@ afterEach(async () => {
   await closeClients();
 });
 afterAll(() => closeAll(admin));
+
+describe('a client the guard refuses', () => {
+  it("iovalkey's Cluster (no sharded subscribers): an OptionsError at createGuard, naming the way out", async () => {
+    const { Cluster } = await import('iovalkey');
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+    expect(() => createGuard({ redis: cluster })).toThrow(/no sharded subscribers.*use ioredis or node-redis/);
+  });
+
+  it('a node-redis client not connected yet, and an object that is no client', () => {
+    expect(() => createGuard({ redis: createClient({ url: redisUrl() }) })).toThrow(/must be connected.*await client\.connect\(\)/);
+    expect(() => createGuard({ redis: { get() {} } as never })).toThrow(/redis must be an ioredis or iovalkey client/);
+  });
+});
 
 describe.each(CLIENT_LIBRARIES)('on %s', (library) => {
   /** A guard standing for a process: its own connection (and its own subscriber, duplicated by the guard). */
@@ -139,7 +153,10 @@ describe.each(CLIENT_LIBRARIES)('on %s', (library) => {
     await b.invalidateTags(['t']);
     expect(await a.getOrCompute('k', async () => 2, { tags: ['t'] })).toEqual({ value: 2, source: 'computed' });
     const many = await b.getManyOrCompute(['x', 'y'], async (keys) => new Map(keys.map((k) => [k, k.toUpperCase()])));
-    expect([...many.values()].map((r) => r.value)).toEqual(['X', 'Y']);
+    expect([...many.values()]).toEqual([
+      { value: 'X', source: 'computed' },
+      { value: 'Y', source: 'computed' },
+    ]);
   });
 
   it('cache-stampede/lock on this client: one holder, released by compare-and-delete', async () => {

@@ -10,7 +10,7 @@ import { FAILURE_POLICIES, REDIS_DOWN_POLICIES, STRATEGIES, type FailurePolicy, 
 export interface GuardOptions {
   /**
    * The cache's Redis: an ioredis or iovalkey `Redis`/`Cluster`, or a node-redis client or cluster
-   * (`createClient`/`createCluster`, connected, RESP2). The guard uses it but does not close it:
+   * (`createClient`/`createCluster`, connected). The guard uses it but does not close it:
    * whoever created it does.
    */
   redis: SupportedRedisClient;

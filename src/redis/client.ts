@@ -19,11 +19,12 @@ export interface IoRedisClient {
 
 /**
  * A node-redis (`redis` 5 or 6) client from `createClient(...)` or cluster from `createCluster(...)`,
- * connected (`await client.connect()`), speaking RESP2 (its default).
+ * connected (`await client.connect()`), speaking RESP2 or RESP3.
  */
 export interface NodeRedisClient {
   readonly isOpen: boolean;
-  readonly isReady: boolean;
+  /** A cluster has it from @redis/client 6.2 on. */
+  readonly isReady?: boolean;
   evalSha: AnyMethod;
   sendCommand: AnyMethod;
   duplicate: AnyMethod;

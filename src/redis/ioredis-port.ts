@@ -20,6 +20,15 @@ export class IoRedisPort implements RedisPort {
 
   constructor(private readonly client: Redis | Cluster) {
     this.isCluster = (client as { isCluster?: boolean }).isCluster === true;
+    // Waiters on a cluster need sharded subscribers (ioredis 5.5+'s option, with its default in
+    // every Cluster's options); iovalkey 0.4's Cluster has none, and its SSUBSCRIBEs would go to
+    // any node, where the shard's messages never arrive: refused rather than waiting out lock TTLs.
+    if (this.isCluster && !('shardedSubscribers' in (client as Cluster).options)) {
+      throw new OptionsError(
+        'redis',
+        'this Cluster client has no sharded subscribers (iovalkey 0.4): use ioredis or node-redis for a Redis Cluster',
+      );
+    }
     if (this.isCluster) {
       this.single = null;
       this.database = 0;

@@ -16,7 +16,8 @@ type Args = { keys: string[]; arguments: string[] };
 /** The part of a node-redis client (or cluster) the guard uses. */
 export interface NodeRedisConnection {
   readonly isOpen: boolean;
-  readonly isReady: boolean;
+  /** A cluster has it from @redis/client 6.2 on; before, an open cluster counts as ready. */
+  readonly isReady?: boolean;
   readonly options?: {
     database?: number;
     RESP?: number;
@@ -74,8 +75,6 @@ export class NodeRedisPort implements RedisPort {
     if (!client.isOpen) {
       throw new OptionsError('redis', 'a node-redis client must be connected before the guard uses it (await client.connect())');
     }
-    // RESP3 turns a script's `false` into a boolean and its tables into maps; the guard's replies are RESP2's.
-    if (client.options?.RESP === 3) throw new OptionsError('redis', 'a node-redis client must speak RESP2 (its default), not RESP3');
     this.isCluster = isNodeRedisCluster(client);
     this.database = this.isCluster ? 0 : (client.options?.database ?? 0);
     const socket = client.options?.socket;
@@ -149,7 +148,7 @@ export class NodeRedisSubscriber implements SubscriberPort {
   }
 
   get ready(): boolean {
-    return this.connection.isReady;
+    return this.connection.isReady ?? this.connection.isOpen;
   }
 
   async subscribe(channels: readonly string[]): Promise<unknown> {
@@ -197,7 +196,7 @@ export class NodeRedisSubscriber implements SubscriberPort {
       : [
           ['reconnecting', () => events.down()],
           ['end', () => events.down()],
-          ['error', () => !this.connection.isReady && events.down()],
+          ['error', () => !this.ready && events.down()],
           ['ready', () => events.ready()],
         ];
     for (const [event, handler] of handlers) this.connection.on(event, handler);
@@ -210,7 +209,7 @@ export class NodeRedisSubscriber implements SubscriberPort {
   async close(): Promise<void> {
     if (!this.owned || !this.connection.isOpen) return;
     // One still connecting (a Redis out of reach) would hold a graceful close for ever.
-    if (!this.connection.isReady) this.connection.destroy();
+    if (!this.ready) this.connection.destroy();
     else await this.connection.close().catch(() => this.connection.destroy());
   }
 
