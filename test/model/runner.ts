@@ -20,6 +20,8 @@ import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
+import type { SupportedRedisClient } from '../../src/redis/client.js';
+import { clientLibraryFromEnv, closeClients, openClient } from '../support/clients.js';
 import type { BatchContext, ComputeContext } from '../../src/cache/context.js';
 import { createGuard, type GuardNamespace, type StampedeGuard } from '../../src/cache/guard.js';
 import { type GuardEvent, subscribeEvents } from '../../src/events.js';
@@ -141,7 +143,7 @@ function errorInfo(err: unknown): ErrorInfo {
 interface Proc {
   info: ProcessInfo;
   guard: StampedeGuard;
-  redis: Redis;
+  redis: SupportedRedisClient;
 }
 
 /** The guard itself, or its namespace `ns` (`n/m`: `guard.namespace('n').namespace('m')`). */
@@ -384,11 +386,15 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
   // ---- the fleet ----
   const clients: Redis[] = [];
   const duplicates: { made: Redis; by: ProcessInfo; at: number }[] = [];
-  const sharedSubscriber = fleet.sharedSubscriber
-    ? new Redis(env.url, { connectionName: 'model:shared-subscriber', enableReadyCheck: false, maxRetriesPerRequest: null })
-    : null;
+  // TEST_REDIS_CLIENT: the guards' client library (ioredis unless told; the others through test/support/clients.ts).
+  const library = clientLibraryFromEnv();
+  const sharedSubscriber = !fleet.sharedSubscriber
+    ? null
+    : library === 'ioredis'
+      ? new Redis(env.url, { connectionName: 'model:shared-subscriber', enableReadyCheck: false, maxRetriesPerRequest: null })
+      : openClient(library, env.url, { name: 'model:shared-subscriber', retries: null });
   // CLIENT KILL TYPE pubsub resets it; it reconnects by itself.
-  sharedSubscriber?.on('error', () => {});
+  if (sharedSubscriber instanceof Redis) sharedSubscriber.on('error', () => {});
   const guards: Proc[] = [];
   /** A guard's logger: its breaker's transitions (guard events carry no guard of their own on the channel). */
   const breakerLog = (proc: ProcessInfo): Logger => {
@@ -406,11 +412,20 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     };
     return logger;
   };
-  const makeProcess = (index: number, gen: number): Proc => {
+  /** An ioredis process connection whose duplicates (the guard's own subscriber) are kept, to close one that leaks. */
+  const ioredisProcessClient = (index: number, info: ProcessInfo): Redis => {
     const redis = new Redis(env.url, { connectionName: `model:P${index}`, maxRetriesPerRequest: 2 });
     redis.on('error', () => {});
     clients.push(redis);
-    // The guard's own subscriber is a duplicate of its connection: keep a hand on it, to close it if it leaks.
+    const duplicate = redis.duplicate.bind(redis);
+    redis.duplicate = ((...args: Parameters<Redis['duplicate']>) => {
+      const made = duplicate(...args);
+      duplicates.push({ made, by: info, at: now() });
+      return made;
+    }) as Redis['duplicate'];
+    return redis;
+  };
+  const makeProcess = (index: number, gen: number): Proc => {
     const info: ProcessInfo = {
       label: `P${index}${"'".repeat(gen)}`,
       index,
@@ -418,12 +433,7 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
       l1: fleet.l1[index]!,
       traced: provider !== null && fleet.traced[index] === true,
     };
-    const duplicate = redis.duplicate.bind(redis);
-    redis.duplicate = ((...args: Parameters<Redis['duplicate']>) => {
-      const made = duplicate(...args);
-      duplicates.push({ made, by: info, at: now() });
-      return made;
-    }) as Redis['duplicate'];
+    const redis = library === 'ioredis' ? ioredisProcessClient(index, info) : openClient(library, env.url, { name: `model:P${index}` });
     const guard = createGuard({
       redis,
       keyPrefix: prefix,
@@ -898,7 +908,10 @@ export async function runProgram(program: Program, env: ModelEnv): Promise<Histo
     }
     disableContext();
 
-    await Promise.all([...clients, ...(sharedSubscriber ? [sharedSubscriber] : [])].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all(
+      [...clients, ...(sharedSubscriber instanceof Redis ? [sharedSubscriber] : [])].map((c) => c.quit().catch(() => c.disconnect())),
+    );
+    await closeClients();
 
     // No subscriber connection of this program is left on the server...
     let left: number[] = [];
