@@ -7,7 +7,9 @@
  * Assertions go through an ioredis connection of the test's own.
  */
 import { createClient } from 'redis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../scripts/redis/redis-server.js';
 import { createGuard, type StampedeGuard } from '../src/cache/guard.js';
 import { RedisUnavailableError } from '../src/errors.js';
 import { cacheKeys } from '../src/keys.js';
@@ -38,6 +40,32 @@ describe('a client the guard refuses', () => {
   it('a node-redis client not connected yet, and an object that is no client', () => {
     expect(() => createGuard({ redis: createClient({ url: redisUrl() }) })).toThrow(/must be connected.*await client\.connect\(\)/);
     expect(() => createGuard({ redis: { get() {} } as never })).toThrow(/redis must be an ioredis or iovalkey client/);
+  });
+});
+
+describe.each(CLIENT_LIBRARIES)('closed at once, on %s', (library) => {
+  let server: EmbeddedRedis;
+  beforeAll(async () => {
+    server = await startEmbeddedRedis();
+  });
+  afterAll(() => server?.stop());
+
+  // Found by the model checker on node-redis: a destroy() in the first milliseconds of a connect
+  // left the socket open (node-redis 6.3 finishes the connect it had under way).
+  it('a guard closed while its own subscriber still connects leaves no connection behind', async () => {
+    const observer = new Redis(server.url);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const guard = createGuard({ redis: openClient(library, server.url), keyPrefix: 'closed', l1: { maxEntries: 10 } });
+        await guard.close();
+      }
+      await closeClients();
+      const subscribers = async () =>
+        ((await observer.client('LIST')) as string).split('\n').filter((line) => line.includes('name=cache-stampede:subscriber'));
+      await waitUntil('every subscriber connection is gone', async () => (await subscribers()).length === 0, { timeoutMs: 5000 });
+    } finally {
+      observer.disconnect();
+    }
   });
 });
 

@@ -54,7 +54,7 @@ function connect(): Cluster {
  * lab's ioredis connection when it is ioredis. The cases that are about ioredis or BullMQ run only then.
  */
 const library = clientLibraryFromEnv();
-const onIoredisOnly = library !== 'ioredis';
+const notOnIoredis = library !== 'ioredis';
 
 function guardClient(): Promise<SupportedRedisClient> {
   if (library === 'ioredis') return Promise.resolve(connect());
@@ -169,7 +169,7 @@ describe('a planned failover (CLUSTER FAILOVER) of a master', () => {
   }, 90_000);
 });
 
-describe.skipIf(onIoredisOnly)('a script the new master has not cached', () => {
+describe.skipIf(notOnIoredis)('a script the new master has not cached', () => {
   it('runs with EVAL, also when its NOSCRIPT comes wrapped in a redirection error', async () => {
     const prefix = uniquePrefix('noscript');
     const { key, shard } = await keyOnRestedShard(prefix);
@@ -193,7 +193,7 @@ describe.skipIf(onIoredisOnly)('a script the new master has not cached', () => {
   }, 90_000);
 });
 
-describe.skipIf(onIoredisOnly)('get-value jobs (DEFAULT_JOB_OPTIONS)', () => {
+describe.skipIf(notOnIoredis)('get-value jobs (DEFAULT_JOB_OPTIONS)', () => {
   it('a completion BullMQ could not record is retried and completes from the cache; a failed computation and bad data fail at once', async () => {
     const prefix = uniquePrefix('jobs');
     const queueName = `q-${prefix}`;
@@ -251,9 +251,7 @@ describe.skipIf(onIoredisOnly)('get-value jobs (DEFAULT_JOB_OPTIONS)', () => {
   }, 60_000);
 });
 
-// node-redis: the waiter sat out its lock TTL after a SIGKILLed master's failover (its recovery
-// did not end); not solved yet, see docs/clients.md.
-describe.skipIf(library === 'node-redis')('a master killed (SIGKILL) while its key is computed', () => {
+describe('a master killed (SIGKILL) while its key is computed', () => {
   it("a new process starts; the holder's write rides out the failover, and the waiter in another process gets the value once it is over, not after the lock TTL", async () => {
     const prefix = uniquePrefix('killed');
     const { key, shard } = await keyOnRestedShard(prefix);

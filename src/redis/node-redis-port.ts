@@ -60,6 +60,10 @@ export function isNodeRedisCluster(client: NodeRedisConnection): client is NodeR
   return typeof (client as Partial<NodeRedisCluster>).getSlotMaster === 'function';
 }
 
+/** How often, and how far apart, a command is sent again after its node was dropped (see send). */
+const RESEND_ATTEMPTS = 5;
+const RESEND_PAUSE_MS = 200;
+
 /** Lua scripts' arguments as node-redis wants them: strings. */
 function strings(values: readonly ScriptArg[]): string[] {
   return values.map(String);
@@ -82,23 +86,42 @@ export class NodeRedisPort implements RedisPort {
   }
 
   evalsha(sha: string, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
-    return this.client.evalSha(sha, { keys: [...keys], arguments: strings(args) });
+    return this.send(() => this.client.evalSha(sha, { keys: [...keys], arguments: strings(args) }));
   }
 
   eval(source: string, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
-    return this.client.eval(source, { keys: [...keys], arguments: strings(args) });
+    return this.send(() => this.client.eval(source, { keys: [...keys], arguments: strings(args) }));
   }
 
   hmget(key: string, fields: readonly string[]): Promise<(string | null)[]> {
-    return this.client.hmGet(key, [...fields]);
+    return this.send(() => this.client.hmGet(key, [...fields]));
   }
 
   mget(keys: readonly string[]): Promise<(string | null)[]> {
-    return this.client.mGet([...keys]);
+    return this.send(() => this.client.mGet([...keys]));
   }
 
   hexists(key: string, field: string): Promise<unknown> {
-    return this.client.hExists(key, field);
+    return this.send(() => this.client.hExists(key, field));
+  }
+
+  /**
+   * A command, sent again when a cluster dropped the node it was queued for: node-redis fails
+   * what waits on a dead master's connection ("Disconnects client") once its slot map names the
+   * promoted replica, where ioredis sends it on by itself (its offline queue, and the commands a
+   * closed connection left unanswered). The guard's scripts are written to be sent twice (a claim
+   * resent after its reply was lost finds its own lease: acquire-resend.test.ts). The gate's
+   * deadline bounds the whole, as it bounds ioredis's retries.
+   */
+  private async send<T>(command: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await command();
+      } catch (err) {
+        if (!this.isCluster || !this.client.isOpen || !isDroppedNode(err) || attempt >= RESEND_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS));
+      }
+    }
   }
 
   publish(channel: string, message: string): Promise<unknown> {
@@ -147,7 +170,12 @@ export class NodeRedisSubscriber implements SubscriberPort {
     this.connecting = connection.isOpen ? Promise.resolve() : connection.connect().catch(() => {});
   }
 
+  /**
+   * A cluster counts as ready while open: its `isReady` (6.2+) may be false while one node
+   * reconnects, and a recovery must go on then (its commands find their node, or time out).
+   */
   get ready(): boolean {
+    if (this.sharded) return this.connection.isOpen;
     return this.connection.isReady ?? this.connection.isOpen;
   }
 
@@ -175,10 +203,9 @@ export class NodeRedisSubscriber implements SubscriberPort {
     const named = cluster.masters.filter((node) => lostNodes.has(`${node.host}:${node.port}`));
     await Promise.all(
       named.map(async (node) => {
-        const view = await cluster
-          .nodeClient(node)
-          .then((client) => client.sendCommand(['CLUSTER', 'NODES']))
-          .then(String, (err: unknown) => (isReplyError(err) ? null : Promise.reject(err)));
+        const asked = cluster.nodeClient(node).then((client) => client.sendCommand(['CLUSTER', 'NODES']));
+        // A dead node's client connects for ever: no answer soon counts as "not a master yet known".
+        const view = await withDeadline(asked, CONFIRM_MS).then(String, (err: unknown) => (isReplyError(err) ? null : Promise.reject(err)));
         if (view !== null && !saysItIsMaster(view))
           throw new Error(`the slot map names ${node.host}:${node.port} as a master; it no longer is one`);
       }),
@@ -187,11 +214,20 @@ export class NodeRedisSubscriber implements SubscriberPort {
 
   attach(events: SubscriberEvents): () => void {
     this.listeners.add(events);
+    const lost = (node?: ShardNode) => {
+      // A node the slot map no longer names as a master holds none of our subscriptions: a dead
+      // former master's connections go on reconnecting (and saying so) long after its replica took
+      // over, and counting each as a loss would start the recovery over for as long.
+      if (node && !this.namesMaster(node)) return;
+      events.lost(node ? `${node.host}:${node.port}` : null);
+    };
     const handlers: Array<[string, (...args: never[]) => void]> = this.sharded
       ? [
           // A node's connection (its shard's subscriber among them) failed or is reconnecting.
-          ['node-error', (_err: unknown, node?: ShardNode) => events.lost(node ? `${node.host}:${node.port}` : null)],
-          ['node-reconnecting', (node?: ShardNode) => events.lost(node ? `${node.host}:${node.port}` : null)],
+          ['node-error', (_err: unknown, node?: ShardNode) => lost(node)],
+          ['node-reconnecting', (node?: ShardNode) => lost(node)],
+          // A node (the promoted replica, say) came up: a recovery that gave up may go on now.
+          ['node-ready', () => events.ready()],
         ]
       : [
           ['reconnecting', () => events.down()],
@@ -208,9 +244,26 @@ export class NodeRedisSubscriber implements SubscriberPort {
 
   async close(): Promise<void> {
     if (!this.owned || !this.connection.isOpen) return;
-    // One still connecting (a Redis out of reach) would hold a graceful close for ever.
-    if (!this.ready) this.connection.destroy();
-    else await this.connection.close().catch(() => this.connection.destroy());
+    if (this.ready) {
+      await this.connection.close().catch(() => this.connection.destroy());
+      return;
+    }
+    // Still connecting: a graceful close would wait for a Redis that may be out of reach. And
+    // node-redis 6.3 finishes a connect it had under way when destroyed (the socket it was
+    // opening comes up after the destroy and stays, though isOpen says false): so once that
+    // connect has settled it is destroyed again, which closes that socket.
+    this.connection.destroy();
+    void this.connecting.then(() => {
+      try {
+        this.connection.destroy();
+      } catch {
+        // Nothing was open after all.
+      }
+    });
+  }
+
+  private namesMaster(node: ShardNode): boolean {
+    return (this.connection as NodeRedisCluster).masters.some((master) => master.host === node.host && master.port === node.port);
   }
 
   private send(command: 'subscribe' | 'unsubscribe', channels: readonly string[]): Promise<unknown> {
@@ -222,4 +275,20 @@ export class NodeRedisSubscriber implements SubscriberPort {
     }
     return command === 'subscribe' ? this.connection.subscribe(list, this.onMessage) : this.connection.unsubscribe(list, this.onMessage);
   }
+}
+
+/** How long a lost node may take to say whether it is still a master. */
+const CONFIRM_MS = 1000;
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** node-redis's DisconnectsClientError: the command's connection was destroyed (its node left the slot map). */
+function isDroppedNode(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Disconnects client';
 }
