@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createClient, createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGetValueClient, type GetValueClient } from '../src/bullmq/client.js';
 import type { GetValueData } from '../src/bullmq/job-data.js';
@@ -48,7 +49,9 @@ describe('the get-value client against a worker running a compute module', () =>
       '--compute',
       'test/fixtures/compute/behaviours.ts',
     ]);
-    await worker.waitForLine(new RegExp(`^${workerId} ready:.*, compute ${projectPath('test/fixtures/compute/behaviours.ts')}$`));
+    await worker.waitForLine(
+      new RegExp(`^${workerId} ready:.*, compute ${projectPath('test/fixtures/compute/behaviours.ts')}, client ioredis$`),
+    );
     producer = createRedis(redisUrl(), 'producer');
     queue = createQueue(queueName, producer);
     client = createGetValueClient({ connection: producer, queueName, timeoutMs: 60_000 });
@@ -79,6 +82,24 @@ describe('the get-value client against a worker running a compute module', () =>
     expect(await client.get('echo-1', { params: { region: 'us' } })).toMatchObject({ source: 'cache', value: result.value });
     expect((await client.get<{ params: unknown }>('echo-2')).value.params).toEqual({});
     expect(client.pending).toBe(0);
+  });
+
+  it('on a node-redis connection (issue 29): the same answers, and one line for a connection BullMQ cannot take', async () => {
+    const nodeRedis = createClient({ url: redisUrl() });
+    nodeRedis.on('error', () => {});
+    expect(() => createGetValueClient({ connection: nodeRedis, queueName })).toThrow(/must be connected first/);
+    await nodeRedis.connect();
+    const onNodeRedis = createGetValueClient({ connection: nodeRedis, queueName, timeoutMs: 60_000 });
+    try {
+      expect(await onNodeRedis.get('echo-node-redis', { strategy: 'redis-lock' })).toMatchObject({ source: 'computed', workerId });
+      expect(await onNodeRedis.get('echo-node-redis')).toMatchObject({ source: 'cache', workerId });
+    } finally {
+      await onNodeRedis.close();
+      await nodeRedis.close();
+    }
+    const cluster = createCluster({ rootNodes: [{ url: redisUrl() }] });
+    expect(() => createGetValueClient({ connection: cluster, queueName })).toThrow(/BullMQ has no node-redis cluster support/);
+    expect(() => createGetValueClient({ connection: {} as never, queueName })).toThrow(/ioredis Redis or Cluster, or a node-redis client/);
   });
 
   it("the module decides its value's lifetime (setTtl) or that it be stored nowhere (skipCache)", async () => {

@@ -91,8 +91,8 @@ describe('option bounds, both sides', () => {
     expect(() => resolveGuardOptions({ redis, xfetchBeta: 'x' as never })).toThrow(/, got "x"$/);
     expect(() => resolveGuardOptions({ redis, maxWaitMs: [1] as never })).toThrow(/, got a object$/);
     expect(() => resolveGuardOptions({ redis, random: 5 as never })).toThrow('random must be a function, got 5');
-    expect(() => resolveGuardOptions({ redis: {} as never })).toThrow('redis must be an ioredis client');
-    expect(() => resolveGuardOptions({ redis, subscriber: {} as never })).toThrow('subscriber must be an ioredis client');
+    expect(() => resolveGuardOptions({ redis: {} as never })).toThrow('redis must be an ioredis or iovalkey client');
+    expect(() => resolveGuardOptions({ redis, subscriber: {} as never })).toThrow('subscriber must be an ioredis or iovalkey client');
     expect(() => resolveGuardOptions({ redis, logger: { info() {} } as never })).toThrow('logger must be a pino logger');
     expect(() => resolveGuardOptions(null as never)).toThrow('createGuard needs an options object');
   });
@@ -150,8 +150,16 @@ describe('what a refusal says', () => {
     const plainTtl = `a whole number of ms from 1 to ${MAX_TIMER_MS}`;
     const cases: [unknown, string, string][] = [
       [null, 'options', 'createGuard needs an options object with `redis`'],
-      [{ redis: 1 }, 'redis', 'redis must be an ioredis client (Redis or Cluster)'],
-      [{ redis, subscriber: 1 }, 'subscriber', 'subscriber must be an ioredis client (Redis or Cluster)'],
+      [
+        { redis: 1 },
+        'redis',
+        'redis must be an ioredis or iovalkey client (Redis or Cluster) or a node-redis client (createClient or createCluster)',
+      ],
+      [
+        { redis, subscriber: 1 },
+        'subscriber',
+        'subscriber must be an ioredis or iovalkey client (Redis or Cluster) or a node-redis client (createClient or createCluster)',
+      ],
       [{ redis, random: 'x' }, 'random', 'random must be a function, got "x"'],
       [{ redis, logger: null }, 'logger', 'logger must be a pino logger (or have its shape)'],
       [{ redis, keyPrefix: 'a{b' }, 'keyPrefix', `keyPrefix must be 1-64 letters, digits, '_', '.', ':' or '-', got "a{b"`],

@@ -3,7 +3,8 @@ import { type ConnectionOptions, Queue, QueueEvents, type Telemetry } from 'bull
 import { ClientClosedError, EnqueueError, InvalidJobDataError, JobFailedError, JobTimeoutError, OptionsError } from '../errors.js';
 import type { Strategy } from '../cache/strategy.js';
 import type { SupportedRedisClient } from '../redis/client.js';
-import { dropEventsConnection, duplicateForEvents, lastEventId } from './connection.js';
+import { clientLibrary } from '../redis/adapt.js';
+import { dropEventsConnection, duplicateForEvents, isClusterConnection, lastEventId } from './connection.js';
 import { MAX_TIMER_MS, unrefTimeout } from '../timers.js';
 import {
   BATCH_STRATEGY,
@@ -122,9 +123,7 @@ export function createGetValueClient(options: GetValueClientOptions): GetValueCl
  */
 export function createGetManyClient(options: GetValueClientOptions): GetManyClient {
   const { connection } = options;
-  if (!connection || typeof (connection as { duplicate?: unknown }).duplicate !== 'function') {
-    throw new OptionsError('connection', 'connection must be an ioredis Redis or Cluster');
-  }
+  checkConnection(connection);
   const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
   if (typeof queueName !== 'string' || !/^[^:]{1,128}$/.test(queueName)) {
     throw new OptionsError('queueName', `queueName must be 1 to 128 characters without ':', got ${JSON.stringify(queueName)}`);
@@ -259,6 +258,22 @@ export function createGetManyClient(options: GetValueClientOptions): GetManyClie
 function jobLabel(job: JobData): string {
   if (!isBatchJob(job)) return job.key;
   return job.keys.length === 1 ? job.keys[0]! : `${job.keys[0]}, ... (${job.keys.length} keys)`;
+}
+
+/** BullMQ takes ioredis (a node or a cluster) and node-redis on one node; the client reads the event stream itself, so node-redis must be connected. */
+function checkConnection(connection: unknown): void {
+  const library = clientLibrary(connection);
+  if (library === null) throw new OptionsError('connection', 'connection must be an ioredis Redis or Cluster, or a node-redis client');
+  if (library !== 'node-redis') return;
+  if (isClusterConnection(connection as SupportedRedisClient)) {
+    throw new OptionsError(
+      'connection',
+      'connection: BullMQ has no node-redis cluster support; use an ioredis Cluster for a Redis Cluster',
+    );
+  }
+  if (!(connection as { isOpen?: boolean }).isOpen) {
+    throw new OptionsError('connection', 'a node-redis connection must be connected first (await client.connect())');
+  }
 }
 
 function checkTimeout(timeoutMs: unknown): number {
