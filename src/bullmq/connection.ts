@@ -1,8 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { clientLibrary } from '../redis/adapt.js';
 import type { SupportedRedisClient } from '../redis/client.js';
-import type { NodeRedisConnection } from '../redis/node-redis-port.js';
-import { isNodeRedisCluster } from '../redis/node-redis-port.js';
+import { isNodeRedisCluster, type NodeRedisConnection } from '../redis/node-redis-types.js';
 
 /**
  * What the get-value client does with its queue connection beyond handing it to BullMQ (which

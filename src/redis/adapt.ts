@@ -2,7 +2,9 @@ import type { Cluster, Redis } from 'ioredis';
 import { OptionsError } from '../errors.js';
 import type { SupportedRedisClient } from './client.js';
 import { IoRedisPort, IoRedisSubscriber } from './ioredis-port.js';
-import { type NodeRedisConnection, NodeRedisPort, NodeRedisSubscriber } from './node-redis-port.js';
+import { NodeRedisPort } from './node-redis-port.js';
+import type { NodeRedisConnection } from './node-redis-types.js';
+import { NodeRedisSubscriber } from './node-redis-subscriber.js';
 import type { RedisPort, SubscriberPort } from './port.js';
 
 /**
