@@ -64,6 +64,33 @@ describe('memory over a long run', () => {
     expect(report.heapGrowthMb).toBeLessThan(4);
   });
 
+  // The node-redis adapter keeps state of its own (the subscriber's channels and listeners, the
+  // resend of a command whose node was dropped): the same long runs on it.
+  it('on node-redis: 2000 recomputations each waited for by another guard with the L1 tier leave the heap where it was', async () => {
+    const report = await runHeapChild({
+      ROUNDS: '2000',
+      VALUE_BYTES: '20000',
+      STRATEGIES: 'redis-lock,swr,xfetch',
+      WAITERS: '1',
+      L1: '1',
+      TEST_REDIS_CLIENT: 'node-redis',
+    });
+    expect(report.computations).toBe(2000);
+    expect(report.heapGrowthMb).toBeLessThan(9);
+  });
+
+  it('on node-redis: 20000 calls while Redis is unavailable leave the heap where it was', async () => {
+    const report = await runHeapChild({
+      ROUNDS: '20000',
+      VALUE_BYTES: '1000',
+      WAITERS: '1',
+      REDIS_DOWN: '1',
+      TEST_REDIS_CLIENT: 'node-redis',
+    });
+    expect(report.computations).toBe(40_000);
+    expect(report.heapGrowthMb).toBeLessThan(4);
+  });
+
   it('5000 small recomputations through the Redis lock leave the heap where it was', async () => {
     const report = await runHeapChild({ ROUNDS: '5000', VALUE_BYTES: '100', STRATEGIES: 'redis-lock,swr' });
     expect(report.computations).toBe(5000);
