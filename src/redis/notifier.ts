@@ -11,7 +11,7 @@ import { onAbort, unrefTimeout } from '../timers.js';
  *
  * Redis does not keep messages for a subscriber that is away: whatever was published while the
  * connection was down (a network blip, CLIENT KILL, a Redis restart) is lost. So when the
- * connection comes back, once ioredis has subscribed again, every waiter gets a `recheck`
+ * connection comes back, once the client has subscribed again, every waiter gets a `recheck`
  * wake-up and looks at the lock and the value at once, instead of sitting out the lock TTL;
  * and a waiter that starts listening while the connection is down is live only after that.
  *
@@ -299,9 +299,10 @@ export class Notifier {
   }
 
   /**
-   * Back after a drop. On one node ioredis re-sends the SUBSCRIBEs itself when it is ready; ours
-   * comes after them on the same connection, so its reply means every channel is subscribed
-   * again. On a cluster ioredis may never do it (a planned failover), so ours are what count.
+   * Back after a drop. On one node the client re-sends the SUBSCRIBEs itself (ioredis when it is
+   * ready: ours comes after them on the same connection, so its reply means every channel is
+   * subscribed again; node-redis before it says ready, and ours then sends nothing). On a cluster
+   * the client may never do it (a planned failover), so ours are what count (port.ts).
    * Then every waiter re-checks: what was published meanwhile is gone. A drop during the
    * recovery (any SHARD_LOST event counts: it may mean our SSUBSCRIBEs just went to a node that
    * lost the slot), or SUBSCRIBEs that do not get through yet (a failover still under way), start

@@ -14,8 +14,8 @@ import type { RedisPort } from './port.js';
  * keys.ts), so it is in the same slot as the value and lock keys: the scripts may SPUBLISH it
  * (inside a script on a cluster, SPUBLISH of a channel in another slot than the script's keys is
  * an error), and the message stays on the one shard that just wrote the value. Waiters'
- * SSUBSCRIBEs go to that shard's master through ioredis's `shardedSubscribers` (one subscriber
- * connection per master, created by `duplicateAsSubscriber` in redis/subscriber.ts).
+ * SSUBSCRIBEs go to that shard's master through one subscriber connection per master (ioredis's
+ * `shardedSubscribers`, see redis/subscriber.ts; node-redis's cluster does the same by itself).
  *
  * Either way a waiter re-reads the cache after its subscription is confirmed, and waits at most
  * the lock TTL, so a notification lost in a failover delays a waiter but never misleads it.
