@@ -9,7 +9,7 @@ import { tlsConnectionOptions, usesTls, type TlsSettings } from './tls.js';
  * node-redis (`redis`) connections by role, on one node: the same roles as the ioredis ones
  * (connection.ts), with node-redis's means.
  *
- * - Every role: RESP2 (redis 6 speaks RESP3 unless told; the guard and BullMQ want RESP2), the
+ * - Every role: RESP2, as the ioredis connections speak (redis 6 would speak RESP3 unless told), the
  *   role as the client name, a 3 s connect timeout, and reconnects with the same capped backoff
  *   as ioredis (100 ms more per attempt, at most 2 s). The URL carries user, password, database
  *   and `rediss://`; REDIS_TLS_CA_FILE and REDIS_TLS_SERVERNAME go into the TLS socket.
