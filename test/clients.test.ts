@@ -67,6 +67,23 @@ describe.each(CLIENT_LIBRARIES)('closed at once, on %s', (library) => {
       observer.disconnect();
     }
   });
+  it('a guard closed while its subscriber reconnects (killed a moment before) leaves no connection behind', async () => {
+    const observer = new Redis(server.url);
+    const subscribers = async () =>
+      ((await observer.client('LIST')) as string).split('\n').filter((line) => line.includes('name=cache-stampede:subscriber'));
+    try {
+      for (let i = 0; i < 10; i++) {
+        const guard = createGuard({ redis: openClient(library, server.url), keyPrefix: 'killed', l1: { maxEntries: 10 } });
+        await waitUntil('the subscriber connected', async () => (await subscribers()).length === 1);
+        await observer.client('KILL', 'TYPE', 'pubsub');
+        await guard.close();
+      }
+      await closeClients();
+      await waitUntil('every subscriber connection is gone', async () => (await subscribers()).length === 0, { timeoutMs: 5000 });
+    } finally {
+      observer.disconnect();
+    }
+  });
 });
 
 describe.each(CLIENT_LIBRARIES)('on %s', (library) => {

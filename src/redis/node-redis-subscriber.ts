@@ -108,18 +108,20 @@ export class NodeRedisSubscriber implements SubscriberPort {
       await this.connection.close().catch(() => this.connection.destroy());
       return;
     }
-    // Still connecting: a graceful close would wait for a Redis that may be out of reach. And
-    // node-redis 6.3 finishes a connect it had under way when destroyed (the socket it was
-    // opening comes up after the destroy and stays, though isOpen says false): so once that
-    // connect has settled it is destroyed again, which closes that socket.
+    // Connecting (the first time, or again after a drop): a graceful close would wait for a
+    // Redis that may be out of reach. And node-redis 6.3 finishes a connect it had under way
+    // when destroyed (the socket it was opening comes up after the destroy and stays, though
+    // isOpen says false): one that comes up anyway is destroyed again at once.
     this.connection.destroy();
-    void this.connecting.then(() => {
+    const again = () => {
       try {
         this.connection.destroy();
       } catch {
         // Nothing was open after all.
       }
-    });
+    };
+    this.connection.on('connect', again);
+    this.connection.on('ready', again);
   }
 
   private namesMaster(node: ShardNode): boolean {
