@@ -22,7 +22,7 @@ export default defineConfig({
     // Tests spawn worker processes; on a 2-core box more parallel files only add contention.
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'ioredis', include: ['test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'ioredis', include: ['test/**/*.test.ts'], env: { TEST_REDIS_CLIENT: 'ioredis' } } },
       ...(['iovalkey', 'node-redis'] as const).map((library) => ({
         extends: true as const,
         test: { name: library, include: AGAIN_ON_EACH_CLIENT[library], env: { TEST_REDIS_CLIENT: library } },

@@ -31,6 +31,8 @@ seed, its path and the shrunk program.
                     ${FEATURES.join(', ')}
   --time-limit MS   stop starting programs (and shrinking) after MS (default 1.5 s a program + 45 s)
   --strict-mixed-l1 hold guards without an L1 tier to the L1 bus bound too
+  --client NAME     the guards' Redis client library: ioredis, iovalkey or node-redis
+                    (default: each of them in turn, as npm test runs the checker)
   --debug           add the guards' events (and where leaked timers were set) to a failure's report
   --help            this text`;
 
@@ -76,6 +78,7 @@ function parse() {
       'time-limit': { type: 'string' },
       'strict-mixed-l1': { type: 'boolean' },
       debug: { type: 'boolean' },
+      client: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -131,11 +134,16 @@ if ([values.path !== undefined, values.program !== undefined, values.found === t
 if (values.shrink) settings.MODEL_SHRINK = '1';
 if (values['strict-mixed-l1']) settings.MODEL_STRICT_MIXED_L1 = '1';
 if (values.debug) settings.MODEL_DEBUG = '1';
+const CLIENTS = ['ioredis', 'iovalkey', 'node-redis'];
+if (values.client !== undefined && !CLIENTS.includes(values.client))
+  fail(`--client must be one of ${CLIENTS.join(', ')}, got "${values.client}"`);
 
 // vitest's own command line (its package exports no path to it: found through its package.json).
 const vitestPackage = createRequire(import.meta.url).resolve('vitest/package.json');
 const vitest = path.join(path.dirname(vitestPackage), 'vitest.mjs');
-const child = spawn(process.execPath, [vitest, 'run', TEST_FILE], {
+// vitest.config.ts runs this file once per client library (a project each); --client picks one.
+const project = values.client === undefined ? [] : ['--project', values.client];
+const child = spawn(process.execPath, [vitest, 'run', TEST_FILE, ...project], {
   stdio: 'inherit',
   env: { ...process.env, ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) },
 });
