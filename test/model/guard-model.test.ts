@@ -27,6 +27,7 @@ import { adminConnection, startModelRedis } from './faults.js';
 import { readFileSync } from 'node:fs';
 import { FOUND } from './found.js';
 import { type CheckOptions, checkHistory, describeTimeline, type History, withBatchReads } from './model.js';
+import { clientLibraryFromEnv } from '../support/clients.js';
 import { describeProgram, type Program, parseExclusions, programArbitrary, programFromJson, programToJson } from './operations.js';
 import { type ModelEnv, runProgram, stopListening } from './runner.js';
 
@@ -169,6 +170,8 @@ if (!programFile && !runFound)
             `--path ${found[2]}`,
             '--repeat 10',
             ...(exclude.size > 0 ? [`--exclude ${[...exclude].join(',')}`] : []),
+            // The client library the programs ran on (vitest's project).
+            `--client ${clientLibraryFromEnv()}`,
           ];
           (err as Error).message = `Replay: npm run test:model -- ${flags.join(' ')}\n${(err as Error).message}`;
         }
