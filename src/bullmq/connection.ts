@@ -1,6 +1,6 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { clientLibrary } from '../redis/adapt.js';
-import type { SupportedRedisClient } from '../redis/client.js';
+import { isIoRedisCluster, type SupportedRedisClient } from '../redis/client.js';
 import { isNodeRedisCluster, type NodeRedisConnection } from '../redis/node-redis-types.js';
 
 /**
@@ -15,7 +15,7 @@ type NodeRedisStreams = NodeRedisConnection & {
 /** A Redis Cluster (the queue then takes the `{bull}` prefix: names.ts). */
 export function isClusterConnection(connection: SupportedRedisClient): boolean {
   if (clientLibrary(connection) === 'node-redis') return isNodeRedisCluster(connection as unknown as NodeRedisConnection);
-  return (connection as { isCluster?: boolean }).isCluster === true;
+  return isIoRedisCluster(connection);
 }
 
 /** The id of the newest event in the queue's event stream, or '0-0': where the client's QueueEvents start reading. */
@@ -38,7 +38,7 @@ export function duplicateForEvents(connection: SupportedRedisClient): SupportedR
   if (clientLibrary(connection) === 'node-redis')
     return (connection as unknown as NodeRedisConnection).duplicate() as unknown as SupportedRedisClient;
   const node: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true };
-  if ((connection as { isCluster?: boolean }).isCluster !== true) return (connection as Redis).duplicate(node);
+  if (!isIoRedisCluster(connection)) return (connection as Redis).duplicate(node);
   const cluster = connection as Cluster;
   return cluster.duplicate([], { lazyConnect: true, redisOptions: { ...cluster.options.redisOptions, ...node } });
 }

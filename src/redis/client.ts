@@ -32,3 +32,8 @@ export interface NodeRedisClient {
 
 /** Any client the guard, `cache-stampede/lock` and the get-value client accept. */
 export type SupportedRedisClient = IoRedisClient | NodeRedisClient;
+
+/** An ioredis (or iovalkey) `Cluster`, as it says of itself. */
+export function isIoRedisCluster(client: unknown): boolean {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}

@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { OptionsError } from '../errors.js';
+import { isIoRedisCluster } from './client.js';
 import { keySlot } from './key-slot.js';
 import type { RedisPort, ScriptArg, SubscriberEvents, SubscriberPort } from './port.js';
 import { quietStoppedShards } from './quiet-shards.js';
@@ -19,7 +20,7 @@ export class IoRedisPort implements RedisPort {
   private readonly single: string | null;
 
   constructor(private readonly client: Redis | Cluster) {
-    this.isCluster = (client as { isCluster?: boolean }).isCluster === true;
+    this.isCluster = isIoRedisCluster(client);
     // Waiters on a cluster need sharded subscribers (ioredis 5.5+'s option, with its default in
     // every Cluster's options); iovalkey 0.4's Cluster has none, and its SSUBSCRIBEs would go to
     // any node, where the shard's messages never arrive: refused rather than waiting out lock TTLs.
@@ -85,7 +86,7 @@ export class IoRedisSubscriber implements SubscriberPort {
     private readonly connection: Redis | Cluster,
     private readonly owned: boolean,
   ) {
-    this.sharded = (connection as { isCluster?: boolean }).isCluster === true;
+    this.sharded = isIoRedisCluster(connection);
     if (this.sharded && !(connection as Cluster).options.shardedSubscribers) {
       throw new OptionsError('subscriber', "a cluster subscriber needs ioredis's shardedSubscribers: true (or let the guard create it)");
     }

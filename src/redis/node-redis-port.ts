@@ -63,11 +63,12 @@ export class NodeRedisPort implements RedisPort {
    * deadline bounds the whole, as it bounds ioredis's retries.
    */
   private async send<T>(command: () => Promise<T>): Promise<T> {
+    if (!this.isCluster) return command();
     for (let attempt = 1; ; attempt++) {
       try {
         return await command();
       } catch (err) {
-        if (!this.isCluster || !this.client.isOpen || !isDroppedNode(err) || attempt >= RESEND_ATTEMPTS) throw err;
+        if (!this.client.isOpen || !isDroppedNode(err) || attempt >= RESEND_ATTEMPTS) throw err;
         await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS));
       }
     }

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { isReplyError } from './port.js';
 
 /**
  * How a cluster's sharded subscriber (ioredis 5, `shardedSubscribers: true`: one connection per
@@ -62,14 +63,16 @@ export function refreshSlotMap(cluster: Cluster): Promise<void> {
 export async function confirmMasters(cluster: Cluster, suspects: ReadonlySet<string>): Promise<void> {
   if (suspects.size === 0) return;
   const named = cluster.nodes('master').filter((node) => suspects.has(nodeKey(node.options.host, node.options.port)));
-  await Promise.all(
-    named.map(async (node) => {
-      const view = await node.cluster('NODES').then(String, (err: unknown) => (isRefusal(err) ? null : Promise.reject(err)));
-      if (view !== null && !saysItIsMaster(view)) {
-        throw new Error(`the slot map names ${nodeKey(node.options.host, node.options.port)} as a master; it no longer is one`);
-      }
-    }),
-  );
+  await Promise.all(named.map((node) => confirmMaster(nodeKey(node.options.host, node.options.port), node.cluster('NODES'))));
+}
+
+/**
+ * Rejects when `node`'s own answer to CLUSTER NODES (`asked`) says it is no master, or it did not
+ * answer. An error reply (NOPERM: an ACL) cannot be asked again: the map counts as it is.
+ */
+export async function confirmMaster(node: string, asked: Promise<unknown>): Promise<void> {
+  const view = await asked.then(String, (err: unknown) => (isReplyError(err) ? null : Promise.reject(err)));
+  if (view !== null && !saysItIsMaster(view)) throw new Error(`the slot map names ${node} as a master; it no longer is one`);
 }
 
 /** CLUSTER NODES, as the node itself answers it: its own line carries `myself` and its role. */
@@ -79,11 +82,6 @@ export function saysItIsMaster(clusterNodes: string): boolean {
     if (flags.includes('myself')) return flags.includes('master');
   }
   return false;
-}
-
-/** Redis answered with an error (NOPERM): asking again will not help. */
-function isRefusal(err: unknown): boolean {
-  return (err as { name?: string } | null)?.name === 'ReplyError';
 }
 
 /** ioredis's key of a node (cluster/util.ts getNodeKey). */

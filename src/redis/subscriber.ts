@@ -1,4 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { isIoRedisCluster } from './client.js';
 import { quietStoppedShards } from './quiet-shards.js';
 
 type IoRedis = Redis | Cluster;
@@ -21,7 +22,7 @@ export function duplicateAsSubscriber(client: IoRedis): IoRedis {
     enableReadyCheck: false,
     maxRetriesPerRequest: null,
   };
-  if ((client as { isCluster?: boolean }).isCluster !== true) return (client as Redis).duplicate(node);
+  if (!isIoRedisCluster(client)) return (client as Redis).duplicate(node);
   const cluster = client as Cluster;
   const subscriber = cluster.duplicate([], {
     shardedSubscribers: true,
