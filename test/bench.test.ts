@@ -5,11 +5,9 @@
  * the batch of 50 cold keys. The bench starts
  * its own redis-server (INFO commandstats must see only its traffic).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH, BATCH_CROSS, BATCH_KEYS, CROSS_OFFSET, ORIGIN_MS } from '../scripts/bench/batch/batch-bench.js';
 import { BATCH_SYSTEMS } from '../scripts/bench/batch/systems.js';
@@ -18,8 +16,8 @@ import { CLIENTS, hitMetric } from '../scripts/bench/clients/hits.js';
 import { coldSystems } from '../scripts/bench/cold/systems.js';
 import { PROCESSOR_COST_LABELS, PROCESSOR_COST_MODES } from '../scripts/bench/hits/processor-cost.js';
 import type { BenchResult } from '../scripts/bench/run-bench.js';
+import { runCommand } from './support/run-command.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Long enough that no call of the cold burst starts after the first value was written, even on a
 // loaded machine: `none` then recomputes for every request.
 const COMPUTE_MS = 500;
@@ -28,7 +26,7 @@ describe('npm run bench (smoke)', () => {
   let dir: string;
   let stdout = '';
   let stderr = '';
-  let code: number | null = null;
+  let code: number | string | null = null;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'cache-stampede-bench-test-'));
@@ -55,13 +53,7 @@ describe('npm run bench (smoke)', () => {
       '--json',
       path.join(dir, 'bench.json'),
     ];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    code = await new Promise((resolve) => child.once('exit', resolve));
+    ({ code, stdout, stderr } = await runCommand('scripts/bench.ts', args, {}, 170_000));
   }, 180_000);
 
   afterAll(async () => {
@@ -197,18 +189,12 @@ describe('npm run bench -- --scenarios clients (smoke)', () => {
   let dir: string;
   let stdout = '';
   let stderr = '';
-  let code: number | null = null;
+  let code: number | string | null = null;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'cache-stampede-bench-clients-test-'));
     const args = ['--quick', '--scenarios', 'clients', '--hit-jobs', '100', '--processes', '2', '--concurrency', '10'];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args, '--json', path.join(dir, 'bench.json')], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    code = await new Promise((resolve) => child.once('exit', resolve));
+    ({ code, stdout, stderr } = await runCommand('scripts/bench.ts', [...args, '--json', path.join(dir, 'bench.json')], {}, 110_000));
   }, 120_000);
 
   afterAll(async () => {

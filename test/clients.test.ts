@@ -19,7 +19,7 @@ import { applyAcl, aclLog, documentedUser } from './support/documented-acl.js';
 import { captureLogger } from './support/log-capture.js';
 import { closedPort } from './support/ports.js';
 import { closeAll, connect, redisUrl, uniquePrefix } from './support/redis.js';
-import { deferred, sleep, waitUntil } from './support/wait.js';
+import { gated, sleep, waitUntil } from './support/wait.js';
 
 const admin = connect();
 const guards: StampedeGuard[] = [];
@@ -136,16 +136,11 @@ describe.each(CLIENT_LIBRARIES)('on %s', (library) => {
     const keyPrefix = uniquePrefix(`cl-fence-${library}`);
     const holder = processGuard({ keyPrefix, lockTtlMs: 30_000 });
     const writer = processGuard({ keyPrefix });
-    const computing = deferred();
-    const release = deferred();
-    const held = holder.getOrCompute('k', async () => {
-      computing.resolve();
-      await release.promise;
-      return 'old';
-    });
-    await computing.promise;
+    const computing = gated();
+    const held = holder.getOrCompute('k', computing.compute);
+    await computing.started;
     await writer.set('k', 'new');
-    release.resolve();
+    computing.finish('old');
     await held;
     expect(await writer.getOrCompute('k', async () => 'recomputed')).toEqual({ value: 'new', source: 'cache' });
   });
@@ -155,20 +150,15 @@ describe.each(CLIENT_LIBRARIES)('on %s', (library) => {
     const holder = processGuard({ keyPrefix, lockTtlMs: 30_000 });
     const log = captureLogger();
     const waiter = processGuard({ keyPrefix, lockTtlMs: 30_000, maxWaitMs: 30_000, logger: log.logger });
-    const computing = deferred();
-    const release = deferred();
-    const held = holder.getOrCompute('k', async () => {
-      computing.resolve();
-      await release.promise;
-      return 'v';
-    });
-    await computing.promise;
+    const computing = gated();
+    const held = holder.getOrCompute('k', computing.compute);
+    await computing.started;
     const waited = waiter.getOrCompute('k', async () => 'waiter-computed');
     const channel = cacheKeys(keyPrefix, 'k').channel;
     await waitUntil('the waiter subscribed', async () => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1] === 1);
     // Kill every pub/sub connection of this channel, then write while the subscriber is away.
     await admin.client('KILL', 'TYPE', 'pubsub');
-    release.resolve();
+    computing.finish('v');
     expect(await held).toEqual({ value: 'v', source: 'computed' });
     const started = Date.now();
     expect(await waited).toEqual({ value: 'v', source: 'waited' });
